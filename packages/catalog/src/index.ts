@@ -1,1 +1,16 @@
-export {};
+export {
+  ANY_VERSION,
+  MAX_VERSION_PART,
+  compareVersions,
+  formatVersion,
+  isValidConstraint,
+  isValidVersion,
+  maxSatisfying,
+  parseConstraint,
+  parseVersion,
+  satisfies,
+  type Constraint,
+  type ConstraintClause,
+  type ConstraintOp,
+  type Version,
+} from "./semver.js";
