@@ -1,1 +1,11 @@
 export {};
+export {
+  planRequest,
+  substitute,
+  MAX_COMMANDS,
+  MAX_NESTING_DEPTH,
+  type Plan,
+  type PlanCommand,
+  type PlannedCommand,
+  type ReferenceSite,
+} from "./planner.js";
