@@ -1,1 +1,15 @@
-export {};
+export { SeededRandom } from "./random.js";
+export { SimClock, type SimTimerId } from "./clock.js";
+export {
+  SimNetwork,
+  fixedDelay,
+  uniformDelay,
+  type DelayFn,
+  type LinkConfig,
+  type NetworkStats,
+  type NodeTraffic,
+  type SimHandler,
+  type SimNetworkOptions,
+} from "./network.js";
+export { waitFor, type WaitForOptions } from "./wait-for.js";
+export { startNode, type NodeProcess, type StartNodeOptions } from "./process-harness.js";
