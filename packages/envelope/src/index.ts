@@ -1,3 +1,44 @@
 export { ErrorCode, MpregError, errorCodeName, isMpregError, type WireError } from "./errors.js";
 export { createLogger, type Logger } from "./logger.js";
 export { newId } from "./ids.js";
+export * from "./schemas.js";
+export {
+  CLIENT_ROLES,
+  PEER_ROLES,
+  MAX_NESTING_DEPTH,
+  decodeFrame,
+  encodeFrame,
+  isClientRole,
+  isPeerRole,
+  pubsubErrorAck,
+  rpcErrorReply,
+  validateFrame,
+  type ClientRole,
+  type DecodeResult,
+  type Encoding,
+  type PeerRole,
+} from "./codec.js";
+export {
+  DEFAULT_MAX_HOPS,
+  createUnifiedMessage,
+  forwardStep,
+  hasVisited,
+  peerHelloSigningString,
+  peerWelcomeSigningString,
+  type CreateUnifiedMessageInput,
+  type ForwardDecision,
+  type PeerHelloFields,
+  type PeerWelcomeFields,
+  type UnifiedHeadersInput,
+} from "./headers.js";
+export {
+  INTERNAL_TOPIC_PREFIXES,
+  MAX_TOPIC_LENGTH,
+  MAX_TOPIC_SEGMENTS,
+  TOPIC_PREFIX,
+  TOPIC_SEPARATOR,
+  internalTopic,
+  isReservedTopic,
+  validateTopic,
+  type InternalTopicKind,
+} from "./topics.js";

@@ -1,0 +1,255 @@
+/**
+ * The codec: frames to bytes (MessagePack, binary WebSocket frames) or text (JSON, text frames)
+ * and back, with validation against the compiled schema of the frame's role.
+ *
+ * `decodeFrame` never throws: any input, however hostile, becomes either a typed frame or an
+ * MpregError 1002 (plus the request's `u` when one could be read) for the error reply.
+ */
+import { Decoder, Encoder } from "@msgpack/msgpack";
+import { ErrorCode, MpregError } from "./errors.js";
+import { FRAME_VALIDATORS, isRole, type Frame, type Role, type RpcResponse, type PubsubAck } from "./schemas.js";
+
+/** The two encodings of the protocol: MessagePack on binary frames, JSON on text frames. */
+export type Encoding = "msgpack" | "json";
+
+/** The outcome of {@link decodeFrame}: a valid frame, or the error for the reply. */
+export type DecodeResult =
+  | { ok: true; frame: Frame }
+  | { ok: false; error: MpregError; u: string | null };
+
+/**
+ * Deepest nesting of objects and arrays accepted in a frame (the frame object itself is level
+ * 1). Deeper frames are error 1002. The limit keeps every later recursive walk (validation,
+ * reference substitution, re-encoding) far from the stack limit.
+ */
+export const MAX_NESTING_DEPTH = 64;
+
+/** Roles a client connection may send. */
+export const CLIENT_ROLES = Object.freeze([
+  "rpc",
+  "pubsub-publish",
+  "pubsub-subscribe",
+  "pubsub-unsubscribe",
+] as const);
+export type ClientRole = (typeof CLIENT_ROLES)[number];
+
+/** Roles accepted only on a node-to-node link (after the handshake, except `peer-hello`). */
+export const PEER_ROLES = Object.freeze([
+  "peer-hello",
+  "peer-welcome",
+  "fabric-gossip",
+  "fabric-message",
+  "peer-goodbye",
+] as const);
+export type PeerRole = (typeof PEER_ROLES)[number];
+
+const clientRoleSet: ReadonlySet<string> = new Set(CLIENT_ROLES);
+const peerRoleSet: ReadonlySet<string> = new Set(PEER_ROLES);
+
+/** True for the roles a client may send (`rpc` and the three pub/sub requests). */
+export function isClientRole(role: unknown): role is ClientRole {
+  return typeof role === "string" && clientRoleSet.has(role);
+}
+
+/** True for the node-to-node roles (refused with 1002 on a client connection). */
+export function isPeerRole(role: unknown): role is PeerRole {
+  return typeof role === "string" && peerRoleSet.has(role);
+}
+
+// One encoder and one decoder for the process: they keep their buffers and key caches warm.
+// Both are re-entrancy safe (a nested call clones), and both reset their state on each call.
+const encoder = new Encoder({
+  ignoreUndefined: true,
+  // Leaves sit one level below their container, so +1 lets through exactly what decodes.
+  maxDepth: MAX_NESTING_DEPTH + 1,
+});
+// The stock decoder builds plain `{}` objects for maps and refuses a `__proto__` key.
+const decoder = new Decoder();
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Encodes a frame: MessagePack gives a `Uint8Array` (a fresh copy, safe to hand to a socket),
+ * JSON gives a `string`. Fields whose value is `undefined` are omitted in both encodings.
+ *
+ * Plain data (objects, arrays, strings, finite numbers, booleans, null, `Uint8Array`) always
+ * encodes. A value that cannot be encoded (a BigInt, a cycle, a function in MessagePack,
+ * nesting deeper than {@link MAX_NESTING_DEPTH} in MessagePack) throws an MpregError with code
+ * 1002 (`details.reason` says why); the caller decides what to send instead, typically an
+ * error reply built with {@link rpcErrorReply}.
+ *
+ * @throws {MpregError} code 1002 when the frame cannot be encoded.
+ */
+export function encodeFrame(frame: object, encoding: "msgpack"): Uint8Array;
+export function encodeFrame(frame: object, encoding: "json"): string;
+export function encodeFrame(frame: object, encoding: Encoding): Uint8Array | string;
+export function encodeFrame(frame: object, encoding: Encoding): Uint8Array | string {
+  try {
+    if (encoding === "msgpack") return encoder.encode(frame);
+    const text = JSON.stringify(frame) as string | undefined;
+    if (typeof text !== "string") throw new Error("not a JSON value");
+    return text;
+  } catch (e) {
+    const reason = `frame cannot be encoded as ${encoding}: ${errorText(e)}`;
+    throw new MpregError(ErrorCode.INVALID_REQUEST, reason, { reason });
+  }
+}
+
+/**
+ * Decodes and validates one frame. Never throws.
+ *
+ * Steps: parse (MessagePack, or JSON from a string or UTF-8 bytes); refuse nesting deeper than
+ * {@link MAX_NESTING_DEPTH} and `__proto__` keys; require an object with a string `role` of the
+ * protocol; check it against that role's compiled schema. Every failure is error 1002 with
+ * `details.reason` (and `details.path`, a JSON pointer such as `/cmds/0/fun`, when the fault
+ * has a place); `u` is the frame's `u` when it is a string, else null.
+ */
+export function decodeFrame(data: Uint8Array | string, encoding: Encoding): DecodeResult {
+  let value: unknown;
+  try {
+    if (encoding === "msgpack") {
+      if (typeof data === "string") return fail(MpregError.invalid("a MessagePack frame must be binary"), null);
+      value = decoder.decode(data);
+    } else {
+      value = JSON.parse(typeof data === "string" ? data : utf8.decode(data));
+    }
+  } catch (e) {
+    // Includes RangeError from extreme nesting inside the parser.
+    return fail(MpregError.invalid(`undecodable ${encoding} frame: ${errorText(e)}`), null);
+  }
+  return validateFrame(value);
+}
+
+/**
+ * Validates an already parsed value as a frame (the second half of {@link decodeFrame}), for
+ * transports that carry objects rather than bytes. Never throws.
+ */
+export function validateFrame(value: unknown): DecodeResult {
+  try {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      return fail(MpregError.invalid("a frame must be an object"), null);
+    }
+    const obj = value as Record<string, unknown>;
+    const uField = obj.u;
+    const u = typeof uField === "string" ? uField : null;
+    const role = obj.role;
+    if (typeof role !== "string") return fail(MpregError.invalid("missing role", "/role"), u);
+    if (!isRole(role)) {
+      return fail(new MpregError(ErrorCode.INVALID_REQUEST, `unknown role "${clip(role)}"`, {
+        reason: "unknown role",
+        path: "/role",
+      }), u);
+    }
+    const structural = checkStructure(obj);
+    if (structural !== null) return fail(structural, u);
+    const validator = FRAME_VALIDATORS[role];
+    if (validator.Check(obj)) return { ok: true, frame: obj as Frame };
+    return fail(schemaError(role, validator, obj), u);
+  } catch (e) {
+    // Only reachable with exotic objects (getters that throw, proxies) handed to validateFrame.
+    return fail(MpregError.invalid(`invalid frame: ${errorText(e)}`), null);
+  }
+}
+
+/** The `rpc-response` that carries an error: `r` is null. */
+export function rpcErrorReply(u: string | null, err: MpregError): RpcResponse {
+  return { role: "rpc-response", u, r: null, error: err.toWire() };
+}
+
+/** The `pubsub-ack` that carries an error: `success` is false. */
+export function pubsubErrorAck(u: string, err: MpregError): PubsubAck {
+  return { role: "pubsub-ack", u, success: false, error: err.toWire() };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internals
+// ---------------------------------------------------------------------------------------------
+
+function fail(error: MpregError, u: string | null): DecodeResult {
+  return { ok: false, error, u };
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function clip(s: string): string {
+  return s.length > 64 ? `${s.slice(0, 64)}…` : s;
+}
+
+// Reused work stacks of checkStructure (decoding is synchronous, so one pair suffices).
+const stackValues: unknown[] = [];
+const stackDepths: number[] = [];
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/**
+ * Iterative walk of the parsed frame: refuses nesting deeper than MAX_NESTING_DEPTH and own
+ * `__proto__` keys (JSON.parse creates them as plain properties; later merges with
+ * `Object.assign` would turn them into prototype changes). No recursion, so a 100k-deep
+ * input costs MAX_NESTING_DEPTH steps and cannot exhaust the call stack.
+ */
+function checkStructure(root: object): MpregError | null {
+  stackValues.length = 0;
+  stackDepths.length = 0;
+  stackValues.push(root);
+  stackDepths.push(1);
+  let result: MpregError | null = null;
+  while (stackValues.length > 0) {
+    const v = stackValues.pop() as object;
+    const depth = stackDepths.pop() as number;
+    if (depth > MAX_NESTING_DEPTH) {
+      result = MpregError.invalid(`frame nesting deeper than ${MAX_NESTING_DEPTH} levels`);
+      break;
+    }
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const c: unknown = v[i];
+        if (typeof c === "object" && c !== null) {
+          stackValues.push(c);
+          stackDepths.push(depth + 1);
+        }
+      }
+    } else if (!ArrayBuffer.isView(v)) {
+      if (hasOwn.call(v, "__proto__")) {
+        result = MpregError.invalid('the key "__proto__" is not allowed');
+        break;
+      }
+      for (const k in v) {
+        const c: unknown = (v as Record<string, unknown>)[k];
+        if (typeof c === "object" && c !== null) {
+          stackValues.push(c);
+          stackDepths.push(depth + 1);
+        }
+      }
+    }
+  }
+  stackValues.length = 0;
+  stackDepths.length = 0;
+  return result;
+}
+
+type Validator = (typeof FRAME_VALIDATORS)[Role];
+
+/** Builds the 1002 for a frame that failed its schema, from the first reported error. */
+function schemaError(role: Role, validator: Validator, frame: Record<string, unknown>): MpregError {
+  if (role === "rpc" && Array.isArray(frame.cmds) && frame.cmds.length === 0) {
+    return MpregError.invalid("cmds must not be empty", "/cmds");
+  }
+  const first = validator.Errors(frame)[0];
+  if (first === undefined) return MpregError.invalid(`invalid ${role} frame`);
+  let path = first.instancePath;
+  let reason: string;
+  if (first.keyword === "required") {
+    const missing = (first.params as { requiredProperties?: string[] }).requiredProperties ?? [];
+    if (missing[0] !== undefined) path = `${path}/${escapePointer(missing[0])}`;
+    reason = `${path} is required`;
+  } else {
+    reason = `${path === "" ? "frame" : path} ${first.message}`;
+  }
+  // The JSON pointer of the whole frame is "", which says nothing: omit it then.
+  const details = path === "" ? { reason } : { reason, path };
+  return new MpregError(ErrorCode.INVALID_REQUEST, `invalid ${role} frame: ${reason}`, details);
+}
+
+function escapePointer(key: string): string {
+  return key.replace(/~/g, "~0").replace(/\//g, "~1");
+}
