@@ -1,1 +1,23 @@
-export {};
+export {
+  FunctionRegistry,
+  type Handler,
+  type HandlerInput,
+  type RegisterOptions,
+  type RegisteredFunction,
+  type RegistryEvent,
+  type RegistryOptions,
+  type ResolveOptions,
+} from "./registry.js";
+export {
+  Executor,
+  type Dispatcher,
+  type DispatchRequest,
+  type ExecuteRequest,
+  type ExecuteResult,
+  type ExecutionSummary,
+  type ExecutorOptions,
+  type IntermediateResult,
+  type Location,
+  type Locator,
+} from "./executor.js";
+export { createLocalLocator, type LocalLocatorOptions } from "./locator.js";

@@ -1,0 +1,516 @@
+/**
+ * Runs one rpc request: plans it, locates every command before anything runs, then starts each
+ * command as soon as its own dependencies are done (no level barrier), locally through the
+ * registry or remotely through the injected dispatcher. One timeout for the whole request;
+ * the first failure (or the timeout) aborts everything still running and starts nothing more.
+ */
+import { ErrorCode, MpregError, createLogger, isMpregError } from "@mpreg/envelope";
+import { planRequest, substitute, type Plan, type PlanCommand } from "@mpreg/router";
+import type { FunctionRegistry, RegisteredFunction } from "./registry.js";
+
+const log = createLogger("rpc");
+
+/** Where one command runs. `fn` (optional) is the already resolved local function. */
+export type Location<Ctx = unknown> =
+  | { kind: "local"; fn?: RegisteredFunction<Ctx> | undefined }
+  | { kind: "remote"; node_id: string; cluster_id: string };
+
+/**
+ * Decides where a command runs. Throws (or returns) an MpregError — 1001 when there is no
+ * candidate, 1002 for a malformed version constraint — to refuse the request.
+ */
+export type Locator<Ctx = unknown> = (cmd: PlanCommand) => Location<Ctx> | MpregError;
+
+/** One remote call handed to the dispatcher. */
+export interface DispatchRequest {
+  /** The command with its references already substituted. */
+  command: PlanCommand;
+  node_id: string;
+  cluster_id: string;
+  request_id: string;
+  /** Aborted when the request fails or times out. */
+  signal: AbortSignal;
+  /** Absolute deadline of the whole request, Unix epoch milliseconds. */
+  deadline: number;
+}
+
+/**
+ * Carries remote calls to other nodes. Resolves with the command's result; rejects with an
+ * MpregError (1003 when the remote handler threw, 1005 when the node cannot be reached). Any
+ * other rejection is reported as 1005.
+ */
+export interface Dispatcher {
+  dispatch(req: DispatchRequest): Promise<unknown>;
+}
+
+/** One entry of `intermediate_results` (also the payload of `rpc-progress`). */
+export interface IntermediateResult {
+  level_index: number;
+  level_results: Record<string, unknown>;
+  /** Results of every command of levels 0..level_index. */
+  accumulated_results: Record<string, unknown>;
+  total_levels: number;
+  completed_levels: number;
+  /** From the start of the level's first command to the end of its last, ms. */
+  execution_time_ms: number;
+  /** Unix epoch milliseconds when the entry was emitted. */
+  timestamp: number;
+}
+
+/** `execution_summary` of a reply. */
+export interface ExecutionSummary {
+  total_execution_time_ms: number;
+  total_levels: number;
+  level_execution_times: number[];
+  bottleneck_level_index: number;
+  commands_executed: number;
+  remote_commands: number;
+  cross_cluster_commands: number;
+}
+
+/** One request to run. Field names follow the wire request. */
+export interface ExecuteRequest<Ctx = unknown> {
+  cmds: readonly PlanCommand[];
+  request_id: string;
+  /** Whole-request timeout, ms. Default the executor's `defaultTimeoutMs` (30 000). */
+  timeout_ms?: number | undefined;
+  return_all?: boolean | undefined;
+  return_intermediate_results?: boolean | undefined;
+  include_execution_summary?: boolean | undefined;
+  /** Called with each intermediate result as it is emitted (for `stream_progress`). */
+  onProgress?: ((ir: IntermediateResult) => void) | undefined;
+  /** Passed through to local handlers as `ctx` (e.g. the calling connection). */
+  ctx?: Ctx | undefined;
+  /**
+   * External cancellation (connection closed, shutdown). When it aborts, the request fails
+   * with its `reason` if that is an MpregError, else with 1003 `{reason: "cancelled"}`.
+   */
+  signal?: AbortSignal | undefined;
+}
+
+/** A successful run. */
+export interface ExecuteResult {
+  /** `{name: result}` for the leaves, or for every command with `return_all`. */
+  r: Record<string, unknown>;
+  intermediate_results?: IntermediateResult[];
+  execution_summary?: ExecutionSummary;
+}
+
+/** Executor settings. */
+export interface ExecutorOptions<Ctx = unknown> {
+  registry: FunctionRegistry<Ctx>;
+  locate: Locator<Ctx>;
+  dispatcher?: Dispatcher | undefined;
+  /** This node's id (reported in 1003 details of local failures). */
+  nodeId: string;
+  /** This node's cluster (remote commands elsewhere count as cross-cluster). */
+  clusterId?: string | undefined;
+  /** Default 30 000 ms. */
+  defaultTimeoutMs?: number | undefined;
+  /** Largest accepted timeout_ms; larger values are clamped. Default 3 600 000 (1 h). */
+  maxTimeoutMs?: number | undefined;
+  /** Monotonic clock in ms (durations). Default `performance.now`. */
+  now?: (() => number) | undefined;
+  /** Wall clock in Unix ms (timestamps, deadlines). Default `Date.now`. */
+  wallClock?: (() => number) | undefined;
+}
+
+const MAX_TIMER_MS = 2_147_483_647;
+
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__") Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+  else target[key] = value;
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === "object" || typeof v === "function") && v !== null && typeof (v as { then?: unknown }).then === "function";
+}
+
+/** Runs planned requests. Stateless between requests; safe to share. */
+export class Executor<Ctx = unknown> {
+  readonly registry: FunctionRegistry<Ctx>;
+  private readonly locate: Locator<Ctx>;
+  private readonly dispatcher: Dispatcher | undefined;
+  readonly nodeId: string;
+  readonly clusterId: string | undefined;
+  private readonly defaultTimeoutMs: number;
+  private readonly maxTimeoutMs: number;
+  private readonly now: () => number;
+  private readonly wallClock: () => number;
+
+  constructor(options: ExecutorOptions<Ctx>) {
+    this.registry = options.registry;
+    this.locate = options.locate;
+    this.dispatcher = options.dispatcher;
+    this.nodeId = options.nodeId;
+    this.clusterId = options.clusterId;
+    this.defaultTimeoutMs = options.defaultTimeoutMs ?? 30_000;
+    this.maxTimeoutMs = Math.min(options.maxTimeoutMs ?? 3_600_000, MAX_TIMER_MS);
+    this.now = options.now ?? (() => performance.now());
+    this.wallClock = options.wallClock ?? Date.now;
+  }
+
+  /**
+   * Runs one request. Resolves with the results; rejects with an MpregError: 1002 (planning),
+   * 1001 (no candidate for some command; nothing ran), 1003 (a handler threw), 1004 (timeout),
+   * 1005 (remote node unreachable), or whatever MpregError a handler or dispatcher threw.
+   */
+  execute(req: ExecuteRequest<Ctx>): Promise<ExecuteResult> {
+    try {
+      return new Run<Ctx>(this, req).start();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** @internal */
+  _locate(cmd: PlanCommand): Location<Ctx> {
+    const loc = this.locate(cmd);
+    if (loc instanceof Error) throw loc;
+    if (loc.kind === "remote" && this.dispatcher === undefined) {
+      throw new MpregError(ErrorCode.UNREACHABLE, `no dispatcher to reach node ${loc.node_id}`, {
+        command: cmd.name,
+        node_id: loc.node_id,
+        reason: "no dispatcher configured",
+      });
+    }
+    return loc;
+  }
+
+  /** @internal */
+  _timeout(ms: number | undefined): number {
+    const t = ms ?? this.defaultTimeoutMs;
+    if (typeof t !== "number" || !Number.isFinite(t) || t <= 0) {
+      throw MpregError.invalid("timeout_ms must be a positive number", "timeout_ms");
+    }
+    return Math.min(t, this.maxTimeoutMs);
+  }
+
+  /** @internal */ get _dispatcher(): Dispatcher | undefined { return this.dispatcher; }
+  /** @internal */ get _now(): () => number { return this.now; }
+  /** @internal */ get _wall(): () => number { return this.wallClock; }
+}
+
+// Per-command states (a Uint8Array holds them).
+const RUNNING = 1;
+const DONE = 2;
+
+/** The state of one request in flight. */
+class Run<Ctx> {
+  private readonly plan: Plan;
+  private readonly n: number;
+  private readonly locations: Location<Ctx>[];
+  private readonly timeoutMs: number;
+  private readonly startedAt: number;
+  private readonly deadline: number;
+  private readonly controller = new AbortController();
+  private readonly results = new Map<string, unknown>();
+  private readonly state: Uint8Array;
+  private readonly pendingDeps: Int32Array;
+  private completed = 0;
+  private finished = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private resolve!: (r: ExecuteResult) => void;
+  private reject!: (e: unknown) => void;
+  private readonly ready: number[] = [];
+  private draining = false;
+  private removeExternal: (() => void) | undefined;
+  // Level bookkeeping, only when intermediate results or a summary are asked for.
+  private readonly track: boolean;
+  private levelRemaining: Int32Array | undefined;
+  private levelStart: Float64Array | undefined;
+  private levelEnd: Float64Array | undefined;
+  private nextLevel = 0;
+  private readonly intermediates: IntermediateResult[] = [];
+  private accumulated: Record<string, unknown> | undefined;
+
+  constructor(
+    private readonly ex: Executor<Ctx>,
+    private readonly req: ExecuteRequest<Ctx>,
+  ) {
+    if (typeof req.request_id !== "string") throw MpregError.invalid("request_id must be a string", "request_id");
+    this.timeoutMs = ex._timeout(req.timeout_ms);
+    this.plan = planRequest(req.cmds);
+    this.n = this.plan.commands.length;
+    // Locate every command first: an unknown function anywhere means nothing runs.
+    this.locations = new Array(this.n);
+    for (let i = 0; i < this.n; i++) {
+      const cmd = this.plan.commands[i]!.command;
+      try {
+        this.locations[i] = ex._locate(cmd);
+      } catch (e) {
+        if (isMpregError(e) && (e.code === ErrorCode.NOT_FOUND || e.code === ErrorCode.UNREACHABLE) && e.details.command === undefined) {
+          throw new MpregError(e.code, e.message, { command: cmd.name, fun: cmd.fun, ...e.details });
+        }
+        throw e;
+      }
+    }
+    this.state = new Uint8Array(this.n);
+    this.pendingDeps = new Int32Array(this.n);
+    for (let i = 0; i < this.n; i++) this.pendingDeps[i] = this.plan.commands[i]!.deps.length;
+    this.startedAt = ex._now();
+    this.deadline = ex._wall() + this.timeoutMs;
+    this.track = req.return_intermediate_results === true || req.include_execution_summary === true || req.onProgress !== undefined;
+    if (this.track) {
+      const L = this.plan.levels.length;
+      this.levelRemaining = Int32Array.from(this.plan.levels, (l) => l.length);
+      this.levelStart = new Float64Array(L).fill(-1);
+      this.levelEnd = new Float64Array(L);
+      this.accumulated = {};
+    }
+  }
+
+  start(): Promise<ExecuteResult> {
+    const p = new Promise<ExecuteResult>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    const ext = this.req.signal;
+    if (ext !== undefined) {
+      if (ext.aborted) {
+        this.fail(cancelled(ext.reason));
+        return p;
+      }
+      const onAbort = () => this.fail(cancelled(ext.reason));
+      ext.addEventListener("abort", onAbort, { once: true });
+      this.removeExternal = () => ext.removeEventListener("abort", onAbort);
+    }
+    for (const i of this.plan.levels[0]!) this.ready.push(i);
+    this.drain();
+    // Only requests that went asynchronous need a timer.
+    if (!this.finished) {
+      const left = this.timeoutMs - (this.ex._now() - this.startedAt);
+      this.timer = setTimeout(() => this.onTimeout(), Math.max(0, left));
+    }
+    return p;
+  }
+
+  /** Starts ready commands one after another; synchronous completions feed the same loop. */
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.ready.length > 0 && !this.finished) this.run(this.ready.pop()!);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private run(i: number): void {
+    const pc = this.plan.commands[i]!;
+    const cmd = pc.command;
+    this.state[i] = RUNNING;
+    if (this.track) {
+      const lv = pc.level;
+      if (this.levelStart![lv]! < 0) this.levelStart![lv] = this.ex._now() - this.startedAt;
+    }
+    const { args, kwargs } = substitute(this.plan, i, this.results);
+    const loc = this.locations[i]!;
+    let out: unknown;
+    if (loc.kind === "local") {
+      let fn: RegisteredFunction<Ctx>;
+      try {
+        fn = loc.fn ?? this.ex.registry.resolve(cmd.fun, {
+          function_id: cmd.function_id,
+          version_constraint: cmd.version_constraint,
+          resources: cmd.locs,
+        });
+      } catch (e) {
+        // Unregistered between locate and run.
+        this.fail(isMpregError(e) ? withCommand(e, cmd) : e);
+        return;
+      }
+      try {
+        out = fn.handler({ args, kwargs, signal: this.controller.signal, request_id: this.req.request_id, ctx: this.req.ctx });
+      } catch (e) {
+        this.fail(this.handlerError(e, cmd, this.ex.nodeId));
+        return;
+      }
+      if (isThenable(out)) {
+        out.then(
+          (v) => this.complete(i, v),
+          (e: unknown) => this.fail(this.handlerError(e, cmd, this.ex.nodeId)),
+        );
+        return;
+      }
+      this.complete(i, out);
+      return;
+    }
+    const command: PlanCommand = { ...cmd, args: args as unknown[], kwargs: kwargs as Record<string, unknown> };
+    let p: Promise<unknown>;
+    try {
+      p = this.ex._dispatcher!.dispatch({
+        command,
+        node_id: loc.node_id,
+        cluster_id: loc.cluster_id,
+        request_id: this.req.request_id,
+        signal: this.controller.signal,
+        deadline: this.deadline,
+      });
+    } catch (e) {
+      this.fail(remoteError(e, cmd, loc.node_id));
+      return;
+    }
+    Promise.resolve(p).then(
+      (v) => this.complete(i, v),
+      (e: unknown) => this.fail(remoteError(e, cmd, loc.node_id)),
+    );
+  }
+
+  private complete(i: number, value: unknown): void {
+    if (this.finished) return;
+    const pc = this.plan.commands[i]!;
+    this.state[i] = DONE;
+    this.results.set(pc.name, value);
+    this.completed++;
+    if (this.track) this.levelDone(pc.level);
+    if (this.completed === this.n) {
+      this.succeed();
+      return;
+    }
+    for (const j of pc.dependents) {
+      if (--this.pendingDeps[j]! === 0) this.ready.push(j);
+    }
+    this.drain();
+  }
+
+  /** Emits intermediate results for every level that is now complete, in level order. */
+  private levelDone(level: number): void {
+    const remaining = this.levelRemaining!;
+    remaining[level]!--;
+    if (remaining[level] === 0) this.levelEnd![level] = this.ex._now() - this.startedAt;
+    const L = this.plan.levels.length;
+    const wantIr = this.req.return_intermediate_results === true || this.req.onProgress !== undefined;
+    while (this.nextLevel < L && remaining[this.nextLevel] === 0) {
+      const k = this.nextLevel++;
+      if (!wantIr) continue;
+      const levelResults: Record<string, unknown> = {};
+      for (const c of this.plan.levels[k]!) {
+        const name = this.plan.commands[c]!.name;
+        setOwn(levelResults, name, this.results.get(name));
+        setOwn(this.accumulated!, name, this.results.get(name));
+      }
+      const ir: IntermediateResult = {
+        level_index: k,
+        level_results: levelResults,
+        accumulated_results: { ...this.accumulated! },
+        total_levels: L,
+        completed_levels: k + 1,
+        execution_time_ms: this.levelEnd![k]! - Math.max(0, this.levelStart![k]!),
+        timestamp: this.ex._wall(),
+      };
+      if (this.req.return_intermediate_results === true) this.intermediates.push(ir);
+      if (this.req.onProgress !== undefined) {
+        try {
+          this.req.onProgress(ir);
+        } catch (e) {
+          log.warn("onProgress callback threw", e);
+        }
+      }
+    }
+  }
+
+  private succeed(): void {
+    this.finish();
+    const r: Record<string, unknown> = {};
+    // Reply keys in request order.
+    if (this.req.return_all === true) {
+      for (const pc of this.plan.commands) setOwn(r, pc.name, this.results.get(pc.name));
+    } else {
+      for (const i of this.plan.leaves) {
+        const name = this.plan.commands[i]!.name;
+        setOwn(r, name, this.results.get(name));
+      }
+    }
+    const result: ExecuteResult = { r };
+    if (this.req.return_intermediate_results === true) result.intermediate_results = this.intermediates;
+    if (this.req.include_execution_summary === true) result.execution_summary = this.summary();
+    this.resolve(result);
+  }
+
+  private summary(): ExecutionSummary {
+    const L = this.plan.levels.length;
+    const times: number[] = [];
+    let bottleneck = 0;
+    for (let k = 0; k < L; k++) {
+      times.push(this.levelEnd![k]! - Math.max(0, this.levelStart![k]!));
+      if (times[k]! > times[bottleneck]!) bottleneck = k;
+    }
+    let remote = 0;
+    let cross = 0;
+    for (const loc of this.locations) {
+      if (loc.kind !== "remote") continue;
+      remote++;
+      if (loc.cluster_id !== this.ex.clusterId) cross++;
+    }
+    return {
+      total_execution_time_ms: this.ex._now() - this.startedAt,
+      total_levels: L,
+      level_execution_times: times,
+      bottleneck_level_index: bottleneck,
+      commands_executed: this.completed,
+      remote_commands: remote,
+      cross_cluster_commands: cross,
+    };
+  }
+
+  private onTimeout(): void {
+    if (this.finished) return;
+    const completed: string[] = [];
+    const pending: string[] = [];
+    for (let i = 0; i < this.n; i++) {
+      (this.state[i] === DONE ? completed : pending).push(this.plan.commands[i]!.name);
+    }
+    this.fail(
+      new MpregError(ErrorCode.TIMEOUT, `request timed out after ${this.timeoutMs} ms`, { completed, pending }),
+    );
+  }
+
+  /** First failure wins: abort everything running, start nothing more, reject. */
+  private fail(err: unknown): void {
+    if (this.finished) return;
+    this.finish();
+    this.controller.abort(err);
+    this.reject(err);
+  }
+
+  private finish(): void {
+    this.finished = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.removeExternal?.();
+  }
+
+  private handlerError(e: unknown, cmd: PlanCommand, nodeId: string): MpregError {
+    // A handler may fail on purpose with a wire error (e.g. 1001 for a stale queue receipt).
+    if (isMpregError(e)) return e;
+    const err = e instanceof Error ? e : undefined;
+    return new MpregError(ErrorCode.EXECUTION_FAILED, `command ${cmd.name} (${cmd.fun}) failed: ${err?.message ?? String(e)}`, {
+      command: cmd.name,
+      fun: cmd.fun,
+      node_id: nodeId,
+      error_type: err?.name ?? typeof e,
+      message: err?.message ?? String(e),
+    });
+  }
+}
+
+function withCommand(e: MpregError, cmd: PlanCommand): MpregError {
+  if (e.details.command !== undefined) return e;
+  return new MpregError(e.code, e.message, { command: cmd.name, fun: cmd.fun, ...e.details });
+}
+
+function remoteError(e: unknown, cmd: PlanCommand, nodeId: string): MpregError {
+  if (isMpregError(e)) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new MpregError(ErrorCode.UNREACHABLE, `node ${nodeId} failed while running ${cmd.name}: ${message}`, {
+    command: cmd.name,
+    node_id: nodeId,
+    ...(cmd.target_cluster === undefined ? {} : { target_cluster: cmd.target_cluster }),
+    reason: message,
+  });
+}
+
+function cancelled(reason: unknown): MpregError {
+  if (isMpregError(reason)) return reason;
+  return new MpregError(ErrorCode.EXECUTION_FAILED, "request cancelled", { reason: "cancelled" });
+}
