@@ -1,1 +1,41 @@
-export {};
+export {
+  CloseCode,
+  ConnectionEvents,
+  checkClose,
+  connectionClosedError,
+  isSendableCloseCode,
+  type CloseHandler,
+  type Connection,
+  type FrameData,
+  type MessageHandler,
+  type Unsubscribe,
+} from "./connection.js";
+export {
+  WsConnection,
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_HIGH_WATER_MARK_BYTES,
+  DEFAULT_MAX_BUFFERED_BYTES,
+  type WsConnectionLimits,
+} from "./ws-connection.js";
+export {
+  createWsListener,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_PING_INTERVAL_MS,
+  type ConnectionHandler,
+  type ListenAddress,
+  type UpgradeInfo,
+  type WsListener,
+  type WsListenerOptions,
+} from "./ws-listener.js";
+export { InflightLimiter, DEFAULT_INFLIGHT_LIMIT } from "./inflight-limiter.js";
+export { backoffCap, backoffDelay, DEFAULT_BACKOFF, type BackoffOptions, type RandomSource } from "./backoff.js";
+export { BrowserWsConnection, type WhatwgWebSocket, type WhatwgWebSocketCtor } from "./browser-connection.js";
+export {
+  ClientConnection,
+  connectWs,
+  type ClientCloseHandler,
+  type ClientConnectionState,
+  type ConnectOptions,
+} from "./client-connection.js";
+export { createMemoryConnectionPair, type MemoryPairOptions } from "./memory-connection.js";

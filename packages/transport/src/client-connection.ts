@@ -1,0 +1,330 @@
+import { ErrorCode, MpregError, createLogger, newId } from "@mpreg/envelope";
+import WebSocket from "ws";
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions, type RandomSource } from "./backoff.js";
+import { BrowserWsConnection, type WhatwgWebSocketCtor } from "./browser-connection.js";
+import {
+  CloseCode,
+  checkClose,
+  connectionClosedError,
+  type Connection,
+  type FrameData,
+  type MessageHandler,
+  type Unsubscribe,
+} from "./connection.js";
+import { DEFAULT_MAX_BUFFERED_BYTES, WsConnection, type WsConnectionLimits } from "./ws-connection.js";
+
+const log = createLogger("transport");
+
+/** Options of `connectWs`. */
+export interface ConnectOptions extends WsConnectionLimits {
+  /** Sent as `Authorization: Bearer <token>` in Node, as `?token=<token>` in browsers. */
+  token?: string;
+  /**
+   * Reconnect after an unexpected drop (default on, infinite attempts). `false` disables it.
+   * Only drops of an established connection are retried: a failing first connect rejects.
+   */
+  reconnect?: boolean | BackoffOptions;
+  /** Random source for the backoff jitter (tests inject a seeded one). Default Math.random. */
+  random?: RandomSource;
+  /** A dial that has not opened after this long fails. Default 10 000 ms. */
+  connectTimeoutMs?: number;
+  /** Node only: keepalive ping period (two unanswered pings drop the link). 0 disables. Default 30 000. */
+  pingIntervalMs?: number;
+  /** Node only: largest inbound frame (larger closes with 1009). Default 20 MiB. */
+  maxFrameBytes?: number;
+  /** Extra upgrade headers (Node only). */
+  headers?: Record<string, string>;
+  /**
+   * Use this WHATWG WebSocket constructor instead of `ws`. Defaults to the global
+   * `WebSocket` outside Node; inside Node the `ws` package is used (it can cork the socket).
+   */
+  WebSocket?: WhatwgWebSocketCtor;
+}
+
+/** `onClose` handler of a ClientConnection: `willReconnect` is false on the final close. */
+export type ClientCloseHandler = (code: number, reason: string, willReconnect: boolean) => void;
+
+/** State of a ClientConnection. */
+export type ClientConnectionState = "open" | "reconnecting" | "closed";
+
+/**
+ * The client side of a link to a node, with automatic reconnect. It is a `Connection` whose
+ * underlying socket may be replaced: `send` while disconnected throws an MpregError 1005
+ * (the layer above decides what to do, nothing is buffered across a drop). `onClose` fires on
+ * every drop, with `willReconnect` telling whether a retry follows; the last one has false.
+ */
+export class ClientConnection implements Connection {
+  readonly id = newId();
+  readonly meta = new Map<string, unknown>();
+  private current: Connection | null = null;
+  private userClosed: { code: number; reason: string } | null = null;
+  private ended: { code: number; reason: string } | null = null;
+  private attempt = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private pingTimer: ReturnType<typeof setInterval> | null = null;
+  private messageHandlers: MessageHandler[] = [];
+  private closeHandlers: ClientCloseHandler[] = [];
+  private openHandlers: Array<() => void> = [];
+  private reconnectingHandlers: Array<(attempt: number, delayMs: number) => void> = [];
+  private readonly backoff: Required<BackoffOptions> | null;
+  private readonly dispatch: MessageHandler = (data, isBinary) => {
+    const hs = this.messageHandlers;
+    for (let i = 0; i < hs.length; i++) hs[i]!(data, isBinary);
+  };
+
+  /** Use `connectWs`. */
+  constructor(
+    readonly url: string,
+    private readonly options: ConnectOptions,
+    first: Connection,
+  ) {
+    const r = options.reconnect ?? true;
+    this.backoff = r === false ? null : { ...DEFAULT_BACKOFF, ...(r === true ? {} : r) };
+    this.attach(first);
+  }
+
+  get open(): boolean {
+    return this.current !== null && this.current.open;
+  }
+
+  get state(): ClientConnectionState {
+    if (this.ended !== null) return "closed";
+    return this.open ? "open" : "reconnecting";
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.current?.remoteAddress;
+  }
+
+  send(data: FrameData): void {
+    const c = this.current;
+    if (c === null || !c.open) {
+      throw connectionClosedError(this.id, this.ended !== null || this.userClosed !== null ? "connection is closed" : "not connected (reconnecting)");
+    }
+    c.send(data);
+  }
+
+  /** Closes for good: no reconnect follows. */
+  close(code: number = CloseCode.NORMAL, reason = ""): void {
+    if (this.userClosed !== null || this.ended !== null) return;
+    const r = checkClose(code, reason);
+    this.userClosed = { code, reason: r };
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    const c = this.current;
+    if (c !== null) c.close(code, r);
+    else this.end(code, r);
+  }
+
+  onMessage(handler: MessageHandler): Unsubscribe {
+    this.messageHandlers = [...this.messageHandlers, handler];
+    return () => {
+      this.messageHandlers = this.messageHandlers.filter((h) => h !== handler);
+    };
+  }
+
+  /** See the class comment; registered after the final close, it is called on the next microtask. */
+  onClose(handler: ClientCloseHandler): Unsubscribe {
+    const done = this.ended;
+    if (done !== null) {
+      queueMicrotask(() => handler(done.code, done.reason, false));
+      return () => {};
+    }
+    this.closeHandlers = [...this.closeHandlers, handler];
+    return () => {
+      this.closeHandlers = this.closeHandlers.filter((h) => h !== handler);
+    };
+  }
+
+  /** Called after each successful reconnect (not for the first connect, which `connectWs` resolves). */
+  onOpen(handler: () => void): Unsubscribe {
+    this.openHandlers = [...this.openHandlers, handler];
+    return () => {
+      this.openHandlers = this.openHandlers.filter((h) => h !== handler);
+    };
+  }
+
+  /** Called when a retry is scheduled: `attempt` counts from 1, `delayMs` is the wait before it. */
+  onReconnecting(handler: (attempt: number, delayMs: number) => void): Unsubscribe {
+    this.reconnectingHandlers = [...this.reconnectingHandlers, handler];
+    return () => {
+      this.reconnectingHandlers = this.reconnectingHandlers.filter((h) => h !== handler);
+    };
+  }
+
+  private attach(c: Connection): void {
+    this.current = c;
+    c.onMessage(this.dispatch);
+    c.onClose((code, reason) => this.dropped(c, code, reason));
+    const every = this.options.pingIntervalMs ?? 30_000;
+    if (c instanceof WsConnection && every > 0) {
+      this.pingTimer = setInterval(() => c.pingTick(), every);
+      this.pingTimer.unref?.();
+    }
+  }
+
+  private dropped(c: Connection, code: number, reason: string): void {
+    if (this.current !== c) return;
+    this.current = null;
+    if (this.pingTimer !== null) clearInterval(this.pingTimer);
+    this.pingTimer = null;
+    const retry = this.userClosed === null && this.backoff !== null && this.attempt < this.backoff.maxAttempts;
+    if (!retry) {
+      this.end(code, reason);
+      return;
+    }
+    for (const h of this.closeHandlers) h(code, reason, true);
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    const b = this.backoff!;
+    const delay = backoffDelay(this.attempt, b, this.options.random);
+    this.attempt++;
+    for (const h of this.reconnectingHandlers) h(this.attempt, delay);
+    this.retryTimer = setTimeout(() => void this.retry(), delay);
+  }
+
+  private async retry(): Promise<void> {
+    this.retryTimer = null;
+    if (this.userClosed !== null) return;
+    let c: Connection;
+    try {
+      c = await dial(this.url, this.options);
+    } catch (err) {
+      log.debug(`reconnect ${this.attempt} to ${this.url} failed: ${(err as Error).message}`);
+      if (this.userClosed !== null) return;
+      if (this.attempt >= this.backoff!.maxAttempts) {
+        this.end(CloseCode.ABNORMAL, `reconnect failed after ${this.attempt} attempts`);
+      } else {
+        this.scheduleRetry();
+      }
+      return;
+    }
+    const closedMeanwhile = this.userClosed as { code: number; reason: string } | null;
+    if (closedMeanwhile !== null) {
+      c.close(closedMeanwhile.code, closedMeanwhile.reason);
+      this.end(closedMeanwhile.code, closedMeanwhile.reason);
+      return;
+    }
+    this.attempt = 0;
+    this.attach(c);
+    for (const h of this.openHandlers) h();
+  }
+
+  private end(code: number, reason: string): void {
+    if (this.ended !== null) return;
+    this.ended = { code, reason };
+    const hs = this.closeHandlers;
+    this.closeHandlers = [];
+    this.messageHandlers = [];
+    for (const h of hs) h(code, reason, false);
+  }
+}
+
+/**
+ * Opens a client connection to `url` (`ws://` or `wss://`). Resolves once the first socket is
+ * open; rejects with MpregError 1006 UNAUTHORIZED on HTTP 401 (Node) and 1005 UNREACHABLE on
+ * any other failure. Later drops are retried according to `options.reconnect`.
+ */
+export async function connectWs(url: string, options: ConnectOptions = {}): Promise<ClientConnection> {
+  const first = await dial(url, options);
+  return new ClientConnection(url, options, first);
+}
+
+function isNode(): boolean {
+  return typeof process !== "undefined" && typeof process.versions?.node === "string";
+}
+
+/** Opens one socket (no retry). */
+function dial(url: string, options: ConnectOptions): Promise<Connection> {
+  const Ctor = options.WebSocket ?? (isNode() ? undefined : (globalThis as { WebSocket?: WhatwgWebSocketCtor }).WebSocket);
+  if (Ctor !== undefined) return dialWhatwg(Ctor, url, options);
+  return dialNode(url, options);
+}
+
+function unreachable(url: string, reason: string): MpregError {
+  return new MpregError(ErrorCode.UNREACHABLE, `cannot connect to ${url}: ${reason}`, { reason, url });
+}
+
+function dialNode(url: string, options: ConnectOptions): Promise<Connection> {
+  return new Promise<Connection>((resolve, reject) => {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url, {
+        headers,
+        perMessageDeflate: false,
+        maxPayload: options.maxFrameBytes ?? 20 * 1024 * 1024,
+        handshakeTimeout: options.connectTimeoutMs ?? 10_000,
+      });
+    } catch (err) {
+      reject(unreachable(url, (err as Error).message));
+      return;
+    }
+    let settled = false;
+    const fail = (e: MpregError): void => {
+      if (settled) return;
+      settled = true;
+      reject(e);
+    };
+    ws.on("unexpected-response", (req, res) => {
+      const status = res.statusCode ?? 0;
+      req.destroy();
+      res.destroy();
+      if (status === 401) {
+        fail(new MpregError(ErrorCode.UNAUTHORIZED, `connection to ${url} refused: HTTP 401`, { reason: "HTTP 401", url }));
+      } else {
+        fail(unreachable(url, `HTTP ${status}`));
+      }
+    });
+    ws.on("error", (err: Error) => fail(unreachable(url, err.message)));
+    ws.once("open", () => {
+      if (settled) return;
+      settled = true;
+      resolve(new WsConnection(ws, options));
+    });
+  });
+}
+
+function dialWhatwg(Ctor: WhatwgWebSocketCtor, url: string, options: ConnectOptions): Promise<Connection> {
+  return new Promise<Connection>((resolve, reject) => {
+    let target = url;
+    if (options.token !== undefined) {
+      const u = new URL(url);
+      u.searchParams.set("token", options.token);
+      target = u.toString();
+    }
+    let ws: ReturnType<typeof construct>;
+    const construct = (): InstanceType<WhatwgWebSocketCtor> => new Ctor(target);
+    try {
+      ws = construct();
+    } catch (err) {
+      reject(unreachable(url, (err as Error).message));
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      ws.close();
+      reject(unreachable(url, "connect timeout"));
+    }, options.connectTimeoutMs ?? 10_000);
+    // Browsers hide the HTTP status of a refused upgrade: a 401 looks like any failure.
+    const fail = (reason: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(unreachable(url, reason));
+    };
+    ws.addEventListener("error", () => fail("connection failed"));
+    ws.addEventListener("close", (ev: { code: number }) => fail(`closed with ${ev.code}`));
+    ws.addEventListener("open", () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(new BrowserWsConnection(ws, options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES));
+    });
+  });
+}
