@@ -1,0 +1,54 @@
+// Rendering the results: a padded Markdown table (readable on a terminal and in docs) and the
+// docs/benchmarks.md section this benchmark owns.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+
+/** Heading of the section of docs/benchmarks.md that this benchmark rewrites. */
+export const DOCS_HEADING = "## RPC round trips (issue 2)";
+
+const int = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "n/a");
+const kilo = (n) => (Number.isFinite(n) ? `${(n / 1000).toFixed(1)}k` : "n/a");
+
+/**
+ * @param {{ label: string, inFlight: number, rps: number, p50Us: number, p99Us: number,
+ *   runsRps: number[], reference?: string }[]} rows
+ */
+export function renderTable(rows) {
+  const header = ["case", "in-flight", "rps", "p50 µs", "p99 µs", "rps of each run", "reference rps"];
+  const body = rows.map((r) => [
+    r.label,
+    String(r.inFlight),
+    int(r.rps),
+    int(r.p50Us),
+    int(r.p99Us),
+    r.runsRps.map(kilo).join(" / "),
+    r.reference ?? "",
+  ]);
+  const right = [false, true, true, true, true, false, false];
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) =>
+    `| ${cells.map((c, i) => (right[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(" | ")} |`;
+  const rule = `|${widths.map((w, i) => (right[i] ? `${"-".repeat(w + 1)}:` : "-".repeat(w + 2))).join("|")}|`;
+  return [line(header), rule, ...body.map(line)].join("\n");
+}
+
+/**
+ * Replace (or append) this benchmark's section in a Markdown file, leaving every other
+ * section as it is. The section runs from its heading to the next `## ` heading.
+ */
+export function writeDocsSection(file, body) {
+  const section = `${DOCS_HEADING}\n\n${body.trim()}\n`;
+  const old = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n";
+  const lines = old.split("\n");
+  const start = lines.findIndex((l) => l.trim() === DOCS_HEADING);
+  let next;
+  if (start === -1) {
+    next = `${old.replace(/\s*$/, "")}\n\n${section}`;
+  } else {
+    let end = lines.findIndex((l, i) => i > start && /^## /.test(l));
+    if (end === -1) end = lines.length;
+    const before = lines.slice(0, start).join("\n").replace(/\s*$/, "");
+    const after = lines.slice(end).join("\n").replace(/^\s*/, "");
+    next = `${before ? `${before}\n\n` : ""}${section}${after ? `\n${after}` : ""}`;
+  }
+  writeFileSync(file, next.endsWith("\n") ? next : `${next}\n`);
+}
