@@ -1,1 +1,13 @@
 export type * from "./interfaces.js";
+export { MemoryBackend, MemoryVolume, type MemoryBackendOptions } from "./memory.js";
+export { storageError, storageErrorKind, type StorageErrorKind } from "./errors.js";
+export { crc32c } from "./crc32c.js";
+export { compareBytes, prefixEnd } from "./bytes.js";
+export { MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_NAMESPACE_LENGTH } from "./validate.js";
+export {
+  complianceCases,
+  runComplianceSuite,
+  type ComplianceCase,
+  type ComplianceHarness,
+  type ComplianceTestApi,
+} from "./compliance.js";

@@ -87,6 +87,11 @@ export interface StorageBackend {
   kv(namespace: string): KVStore;
   log(namespace: string): AppendLog;
   snapshots(namespace: string): SnapshotStore;
+  /**
+   * Resolves once every write acknowledged so far is on disk (an fsync), whatever the fsync
+   * policy. A no-op for the memory backend.
+   */
+  flush(): Promise<void>;
   /** Makes every acknowledged write durable according to the fsync policy, then releases files. */
   close(): Promise<void>;
 }
