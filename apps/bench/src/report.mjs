@@ -1,6 +1,7 @@
 // Rendering the results: a padded Markdown table (readable on a terminal and in docs) and the
 // docs/benchmarks.md section this benchmark owns.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 
 /** Heading of the section of docs/benchmarks.md that this benchmark rewrites. */
 export const DOCS_HEADING = "## RPC round trips (issue 2)";
@@ -50,5 +51,6 @@ export function writeDocsSection(file, body) {
     const after = lines.slice(end).join("\n").replace(/^\s*/, "");
     next = `${before ? `${before}\n\n` : ""}${section}${after ? `\n${after}` : ""}`;
   }
+  mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, next.endsWith("\n") ? next : `${next}\n`);
 }

@@ -297,15 +297,13 @@ repository root, which builds through turbo and then runs every package's benchm
 Smoke version (CI, \`pnpm --filter @mpreg/bench test\`): 200 checked round trips per case.
 
 Last run: ${when}; ${machine()}; load average at start ${loadAtStart}.
-${params.warmupMs} ms warm-up, then ${params.durationMs} ms per case, ${params.reps} runs; each column is the median
+${params.warmupMs} ms warm-up, then ${params.durationMs} ms per case, ${params.reps} run(s); each column is the median
 of the runs. rps = round trips per second (for the chain rows: whole chains per second);
 latency is per round trip (per chain), from the call to its checked reply.
 
 ${table}
 
-${findings.join("\n")}
-
-${REFERENCE_TEXT}
+${findings.length > 0 ? `${findings.join("\n")}\n\n` : ""}${REFERENCE_TEXT}
 
 How it is measured:
 - Every server is its own process and every load generator is another one (a fresh process per
