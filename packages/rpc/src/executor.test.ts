@@ -486,3 +486,12 @@ describe("Executor properties", () => {
     );
   });
 });
+
+describe("Executor: bounds", () => {
+  it("runs a 1000-step synchronous chain without growing the stack", async () => {
+    const reg = baseRegistry();
+    reg.register("inc", ({ args }) => (args[0] as number) + 1);
+    const cmds = Array.from({ length: 1000 }, (_, i) => c(`s${i}`, "inc", [i === 0 ? 0 : `s${i - 1}`]));
+    expect((await localExecutor(reg).execute({ request_id: "r", cmds })).r).toEqual({ s999: 1000 });
+  });
+});
