@@ -303,7 +303,7 @@ latency is per round trip (per chain), from the call to its checked reply.
 
 ${table}
 
-${findings.length > 0 ? `${findings.join("\n")}\n\n` : ""}${REFERENCE_TEXT}
+${findings.length > 0 ? `${findings.map((f) => `- ${f}`).join("\n")}\n\n` : ""}${REFERENCE_TEXT}
 
 How it is measured:
 - Every server is its own process and every load generator is another one (a fresh process per
