@@ -17,8 +17,8 @@ export type RandomSource = () => number;
 
 /** The cap of attempt `n` (0-based): `min(maxDelayMs, initialDelayMs * 2^n)`. */
 export function backoffCap(attempt: number, initialDelayMs: number, maxDelayMs: number): number {
-  // 2^n overflows to Infinity for large n, and min() absorbs it.
-  return Math.min(maxDelayMs, initialDelayMs * 2 ** attempt);
+  // Clamped exponent: 2^1024 is Infinity, and 0 * Infinity would be NaN.
+  return Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(attempt, 1000));
 }
 
 /**

@@ -27,6 +27,8 @@ export interface WsConnectionLimits {
   maxBufferedBytes?: number;
   /** After `close()`, how long to wait for the peer's close frame before dropping the socket. Default 2000. */
   closeTimeoutMs?: number;
+  /** Coalesce the frames of one event-loop turn into one socket write. Default true. */
+  coalesce?: boolean;
 }
 
 export const DEFAULT_HIGH_WATER_MARK_BYTES = 8 * 1024 * 1024;
@@ -55,6 +57,7 @@ export class WsConnection implements Connection {
   private closing: { code: number; reason: string } | null = null;
   private closeTimer: ReturnType<typeof setTimeout> | null = null;
   private corked = false;
+  private readonly coalesce: boolean;
   // Outbound queue used only while the socket is above the high-water mark.
   private queue: FrameData[] = [];
   private queueHead = 0;
@@ -73,6 +76,7 @@ export class WsConnection implements Connection {
     this.closeTimeoutMs = limits.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     // ws keeps the net.Socket in a private field; it is set once the socket is open.
     this.socket = (ws as unknown as { _socket: Socket | null })._socket ?? null;
+    this.coalesce = limits.coalesce ?? true;
     // The queue is flushed on the socket's 'drain', which only fires once the socket's own
     // high-water mark (16 KiB) was passed: the threshold may not be below it.
     this.hwm = Math.max(
@@ -177,7 +181,7 @@ export class WsConnection implements Connection {
   }
 
   private write(data: FrameData): void {
-    if (!this.corked && this.socket !== null) {
+    if (!this.corked && this.coalesce && this.socket !== null) {
       this.corked = true;
       this.socket.cork();
       process.nextTick(this.uncork);

@@ -1,0 +1,213 @@
+import http from "node:http";
+import { isMpregError } from "@mpreg/envelope";
+import { afterEach, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { waitFor } from "./connection.compliance.js";
+import type { Connection } from "./connection.js";
+import { connectWs } from "./client-connection.js";
+import { createWsListener, type UpgradeInfo, type WsListener, type WsListenerOptions } from "./ws-listener.js";
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function start(opts: WsListenerOptions = {}): Promise<{ listener: WsListener; url: string; conns: Connection[]; infos: UpgradeInfo[] }> {
+  const listener = createWsListener({ pingIntervalMs: 0, ...opts });
+  const conns: Connection[] = [];
+  const infos: UpgradeInfo[] = [];
+  listener.onConnection((c, info) => {
+    conns.push(c);
+    infos.push(info);
+  });
+  const { url } = await listener.listen({ port: 0 });
+  cleanups.push(() => listener.close());
+  return { listener, url, conns, infos };
+}
+
+function rawClient(url: string, opts: WebSocket.ClientOptions = {}): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, ...opts });
+    ws.once("open", () => resolve(ws));
+    ws.once("error", reject);
+    cleanups.push(() => ws.terminate());
+  });
+}
+
+function closeOf(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })));
+}
+
+function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.on("unexpected-response", (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on("open", () => {
+      resolve(101);
+      ws.terminate();
+    });
+    ws.on("error", (e) => {
+      if (!/401|503/.test(String(e))) reject(e);
+    });
+  });
+}
+
+describe("WsListener", () => {
+  it("binds port 0, reports the real port and the upgrade path, query and headers", async () => {
+    const { listener, url, infos } = await start();
+    expect(url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
+    expect(listener.address!.port).toBeGreaterThan(0);
+    const ws = await rawClient(`${url}/peer?x=1`, { headers: { "x-test": "yes" } });
+    await waitFor(() => infos.length === 1);
+    expect(infos[0]!.path).toBe("/peer");
+    expect(infos[0]!.query.get("x")).toBe("1");
+    expect(infos[0]!.headers["x-test"]).toBe("yes");
+    expect(listener.connections.size).toBe(1);
+    ws.close();
+    await waitFor(() => listener.connections.size === 0);
+  });
+
+  it("answers plain HTTP with 426", async () => {
+    const { listener } = await start();
+    const status = await new Promise<number>((resolve, reject) => {
+      http.get(`http://127.0.0.1:${listener.address!.port}/`, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on("error", reject);
+    });
+    expect(status).toBe(426);
+  });
+
+  it("closes only the connection that sent a frame over maxFrameBytes, with 1009", async () => {
+    const { url, conns } = await start({ maxFrameBytes: 1024 });
+    const bad = await connectWs(url, { reconnect: false });
+    const good = await connectWs(url, { reconnect: false });
+    cleanups.push(() => bad.close(), () => good.close());
+    await waitFor(() => conns.length === 2);
+    const got: string[] = [];
+    conns[1]!.onMessage((d) => got.push(d as string));
+    const closed = new Promise<number>((resolve) => bad.onClose((code) => resolve(code)));
+    bad.send(new Uint8Array(1024)); // exactly the limit: accepted
+    bad.send(new Uint8Array(1025));
+    expect(await closed).toBe(1009);
+    good.send("still fine");
+    await waitFor(() => got.length === 1);
+    expect(good.open).toBe(true);
+  });
+
+  it("keeps an idle client that answers pings", async () => {
+    const { url, conns } = await start({ pingIntervalMs: 10 });
+    const ws = await rawClient(url);
+    let pings = 0;
+    ws.on("ping", () => pings++);
+    // Ten ping periods: a client answering pings survives every one of them.
+    await waitFor(() => pings >= 10, 10_000, "ten pings");
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    expect(conns[0]!.open).toBe(true);
+  });
+
+  it("terminates a client that leaves two pings in a row unanswered", async () => {
+    const { url, conns } = await start({ pingIntervalMs: 10 });
+    const ws = await rawClient(url, { autoPong: false });
+    const clientClosed = closeOf(ws);
+    await waitFor(() => conns.length === 1);
+    const serverClosed = new Promise<[number, string]>((resolve) => conns[0]!.onClose((c, r) => resolve([c, r])));
+    expect(await serverClosed).toEqual([1006, "ping timeout"]);
+    expect((await clientClosed).code).toBe(1006);
+  });
+
+  describe("authentication", () => {
+    it("accepts a bearer token header and a ?token= query, refuses the rest with 401", async () => {
+      const { url, conns } = await start({ authTokens: ["s3cret", "other"] });
+      const c = await connectWs(url, { token: "s3cret", reconnect: false });
+      cleanups.push(() => c.close());
+      const q = await rawClient(`${url}/?token=other`);
+      await waitFor(() => conns.length === 2);
+      expect(q.readyState).toBe(WebSocket.OPEN);
+
+      expect(await upgradeStatus(url)).toBe(401);
+      expect(await upgradeStatus(`${url}/?token=wrong`)).toBe(401);
+      expect(await upgradeStatus(url, { authorization: "Bearer s3cre" })).toBe(401);
+      expect(await upgradeStatus(url, { authorization: "Basic s3cret" })).toBe(401);
+      let err: unknown;
+      try {
+        await connectWs(url, { token: "nope", reconnect: false });
+      } catch (e) {
+        err = e;
+      }
+      expect(isMpregError(err)).toBe(true);
+      expect((err as { code: number }).code).toBe(1006);
+      // No connection was ever created for the refused upgrades.
+      expect(conns.length).toBe(2);
+    });
+  });
+
+  it("refuses upgrades past maxConnections with 503", async () => {
+    const { url, conns } = await start({ maxConnections: 1 });
+    await rawClient(url);
+    await waitFor(() => conns.length === 1);
+    expect(await upgradeStatus(url)).toBe(503);
+  });
+
+  describe("backpressure", () => {
+    const limits = { highWaterMarkBytes: 64 * 1024, maxBufferedBytes: 1024 * 1024 };
+    const frame = new Uint8Array(64 * 1024);
+
+    it("a reading client gets everything through the bounded queue", async () => {
+      const { url, conns } = await start(limits);
+      const c = await connectWs(url, { reconnect: false });
+      cleanups.push(() => c.close());
+      let bytes = 0;
+      c.onMessage((d) => {
+        bytes += (d as Uint8Array).byteLength;
+      });
+      await waitFor(() => conns.length === 1);
+      const s = conns[0]!;
+      // 16 MiB in turns of 8 frames (512 KiB, below maxBufferedBytes per turn).
+      for (let turn = 0; turn < 32; turn++) {
+        for (let i = 0; i < 8; i++) s.send(frame);
+        await new Promise((r) => setImmediate(r));
+      }
+      await waitFor(() => bytes === 32 * 8 * frame.byteLength, 20_000, "all bytes");
+      expect(s.open).toBe(true);
+    });
+
+    it("closes a slow consumer with 1008", async () => {
+      const { url, conns } = await start({ ...limits, closeTimeoutMs: 200 });
+      const ws = await rawClient(url);
+      await waitFor(() => conns.length === 1);
+      // Stop reading: kernel buffers fill, then the server's buffers.
+      (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const s = conns[0]!;
+      const closed = new Promise<[number, string]>((resolve) => s.onClose((c, r) => resolve([c, r])));
+      let sent = 0;
+      // Bounded: 512 MiB at most, far beyond kernel buffers plus maxBufferedBytes.
+      while (s.open && sent < 8192) {
+        for (let i = 0; i < 4 && s.open; i++) {
+          s.send(frame);
+          sent++;
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(await closed).toEqual([1008, "slow consumer"]);
+      expect(() => s.send(frame)).toThrow(/closed/);
+    });
+  });
+
+  it("close() closes every connection with 1001 and stops accepting", async () => {
+    const { listener, url, conns } = await start();
+    const a = await rawClient(url);
+    const b = await connectWs(url, { reconnect: false });
+    await waitFor(() => conns.length === 2);
+    const ca = closeOf(a);
+    const cb = new Promise<number>((resolve) => b.onClose((code) => resolve(code)));
+    await listener.close();
+    expect((await ca).code).toBe(1001);
+    expect(await cb).toBe(1001);
+    expect(listener.connections.size).toBe(0);
+    await expect(connectWs(url, { reconnect: false })).rejects.toMatchObject({ code: 1005 });
+  });
+});
