@@ -1,10 +1,10 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts"],
+  entry: ["src/cli.ts", "src/index.ts", "src/demo-functions.ts"],
   format: ["esm"],
   target: "node20",
-  dts: { compilerOptions: { customConditions: [] } },
+  dts: { entry: ["src/index.ts"], compilerOptions: { customConditions: [] } },
   tsconfig: "tsconfig.build.json",
   sourcemap: true,
   clean: true,

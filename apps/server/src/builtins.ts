@@ -1,0 +1,41 @@
+import { MpregError } from "@mpreg/envelope";
+import type { MpregNode } from "./node.js";
+
+/**
+ * The built-in functions every node serves (PROTOCOL section 3). They are ordinary registered
+ * functions, so they compose with references like any other.
+ */
+export function registerBuiltins(node: MpregNode): void {
+  const opts = (description: string) => ({ description });
+  node.registry.register("echo", ({ args }) => args[0] ?? null, opts("Returns its first argument"));
+  node.registry.register("echos", ({ args }) => [...args], opts("Returns its arguments as an array"));
+  node.registry.register("cluster_map", () => node.clusterMap(), opts("Every node of the cluster, this one included"));
+  node.registry.register("list_peers", () => [], opts("The other nodes this node knows"));
+  node.registry.register(
+    "rpc_list",
+    ({ args }) => {
+      const filter = objectArg(args[0], "rpc_list");
+      const namespace = optionalString(filter.namespace, "namespace");
+      const query = optionalString(filter.query, "query")?.toLowerCase();
+      const items = node.functionList().filter((f) => {
+        if (namespace !== undefined && !(f.name === namespace || f.name.startsWith(`${namespace}.`))) return false;
+        if (query !== undefined && !`${f.name} ${f.function_id} ${f.description}`.toLowerCase().includes(query)) return false;
+        return true;
+      });
+      return { items };
+    },
+    opts("Functions known to this node: {namespace?, query?}"),
+  );
+}
+
+function objectArg(v: unknown, fun: string): Record<string, unknown> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== "object" || Array.isArray(v)) throw MpregError.invalid(`${fun} takes one object argument`, "args.0");
+  return v as Record<string, unknown>;
+}
+
+function optionalString(v: unknown, field: string): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string") throw MpregError.invalid(`${field} must be a string`, field);
+  return v;
+}

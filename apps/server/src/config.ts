@@ -1,0 +1,199 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { Type, type Static } from "typebox";
+import { Compile } from "typebox/compile";
+
+/**
+ * Node configuration. Sources, strongest first: command-line flags, the `--config` JSON file,
+ * `MPREG_*` environment variables, defaults (PROTOCOL section 7).
+ */
+export const NodeConfigSchema = Type.Object({
+  host: Type.String({ minLength: 1 }),
+  port: Type.Integer({ minimum: 0, maximum: 65535 }),
+  /** Node id; a unique one is generated when absent. */
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  clusterId: Type.String({ minLength: 1, maxLength: 128 }),
+  region: Type.String({ maxLength: 128 }),
+  peers: Type.Array(Type.String({ pattern: "^wss?://" }), { maxItems: 1024 }),
+  resources: Type.Array(Type.String({ minLength: 1 }), { maxItems: 256 }),
+  functions: Type.Array(Type.String({ minLength: 1 }), { maxItems: 256 }),
+  dataDir: Type.Optional(Type.String({ minLength: 1 })),
+  monitoringPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  /** Bearer tokens accepted at the WebSocket upgrade; empty means no authentication. */
+  authTokens: Type.Array(Type.String({ minLength: 1 })),
+  /** HMAC key for the peer handshake; absent means peers are not authenticated. */
+  clusterSecret: Type.Optional(Type.String({ minLength: 1 })),
+  maxFrameBytes: Type.Integer({ minimum: 1024 }),
+  maxInflightPerConnection: Type.Integer({ minimum: 1 }),
+  defaultTimeoutMs: Type.Integer({ minimum: 1 }),
+  pingIntervalMs: Type.Integer({ minimum: 10 }),
+  /** How long a graceful shutdown waits for in-flight requests before failing them. */
+  shutdownGraceMs: Type.Integer({ minimum: 0 }),
+});
+
+export type NodeConfig = Static<typeof NodeConfigSchema>;
+
+const checkConfig = Compile(NodeConfigSchema);
+
+export const DEFAULT_CONFIG: NodeConfig = {
+  host: "127.0.0.1",
+  port: 6666,
+  clusterId: "default",
+  region: "local",
+  peers: [],
+  resources: [],
+  functions: [],
+  authTokens: [],
+  maxFrameBytes: 20 * 1024 * 1024,
+  maxInflightPerConnection: 1024,
+  defaultTimeoutMs: 30_000,
+  pingIntervalMs: 30_000,
+  shutdownGraceMs: 5_000,
+};
+
+/** Thrown for any configuration mistake; the CLI prints the message and exits 2. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+type Partial_ = Partial<NodeConfig>;
+type Kind = "string" | "int" | "list";
+
+/** Option name → kind; the same names serve flags (kebab-case), env (MPREG_SNAKE) and file. */
+const OPTIONS: Record<keyof NodeConfig, Kind> = {
+  host: "string",
+  port: "int",
+  name: "string",
+  clusterId: "string",
+  region: "string",
+  peers: "list",
+  resources: "list",
+  functions: "list",
+  dataDir: "string",
+  monitoringPort: "int",
+  authTokens: "list",
+  clusterSecret: "string",
+  maxFrameBytes: "int",
+  maxInflightPerConnection: "int",
+  defaultTimeoutMs: "int",
+  pingIntervalMs: "int",
+  shutdownGraceMs: "int",
+};
+
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const envName = (k: string) => `MPREG_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+
+function convert(key: keyof NodeConfig, raw: string, source: string): unknown {
+  switch (OPTIONS[key]) {
+    case "int": {
+      if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${source}: expected an integer, got "${raw}"`);
+      return Number(raw.trim());
+    }
+    case "list":
+      return raw.split(",").map((s) => s.trim()).filter(Boolean);
+    default:
+      return raw;
+  }
+}
+
+/** Reads `MPREG_*` variables. */
+export function configFromEnv(env: NodeJS.ProcessEnv): Partial_ {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(OPTIONS) as (keyof NodeConfig)[]) {
+    const v = env[envName(key)];
+    if (v !== undefined && v !== "") out[key] = convert(key, v, envName(key));
+  }
+  return out as Partial_;
+}
+
+/** Reads a JSON config file; relative `functions` and `dataDir` are relative to the file. */
+export function configFromFile(path: string): Partial_ {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    throw new ConfigError(`config file ${path} must hold a JSON object`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(data)) {
+    if (!(k in OPTIONS)) throw new ConfigError(`config file ${path}: unknown option "${k}"`);
+    out[k] = v;
+  }
+  const base = dirname(resolve(path));
+  if (Array.isArray(out.functions)) {
+    out.functions = out.functions.map((f) => (typeof f === "string" ? resolve(base, f) : f));
+  }
+  if (typeof out.dataDir === "string") out.dataDir = resolve(base, out.dataDir);
+  return out as Partial_;
+}
+
+/** Parsed `mpreg start` flags: the options given plus `--config`. */
+export interface ParsedFlags {
+  config?: string;
+  options: Partial_;
+}
+
+/** Parses `mpreg start` flags. `--functions` may repeat; lists also accept commas. */
+export function parseFlags(argv: readonly string[]): ParsedFlags {
+  const byFlag = new Map<string, keyof NodeConfig>();
+  for (const key of Object.keys(OPTIONS) as (keyof NodeConfig)[]) byFlag.set(kebab(key), key);
+  const options: Record<string, unknown> = {};
+  let config: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (!arg.startsWith("--")) throw new ConfigError(`unexpected argument "${arg}"`);
+    let flag = arg.slice(2);
+    let value: string | undefined;
+    const eq = flag.indexOf("=");
+    if (eq >= 0) {
+      value = flag.slice(eq + 1);
+      flag = flag.slice(0, eq);
+    } else {
+      value = argv[++i];
+    }
+    if (value === undefined) throw new ConfigError(`--${flag} needs a value`);
+    if (flag === "config") {
+      config = value;
+      continue;
+    }
+    const key = byFlag.get(flag);
+    if (!key) throw new ConfigError(`unknown option --${flag}`);
+    const converted = convert(key, value, `--${flag}`);
+    if (OPTIONS[key] === "list") {
+      options[key] = [...((options[key] as string[] | undefined) ?? []), ...(converted as string[])];
+    } else {
+      options[key] = converted;
+    }
+  }
+  if (Array.isArray(options.functions)) {
+    options.functions = (options.functions as string[]).map((f) => resolve(f));
+  }
+  return config === undefined ? { options: options as Partial_ } : { config, options: options as Partial_ };
+}
+
+/** Merges the sources (flags > file > env > defaults) and validates the result. */
+export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): NodeConfig {
+  const flags = parseFlags(argv);
+  const fromEnv = configFromEnv(env);
+  const configPath = flags.config ?? env.MPREG_CONFIG;
+  const fromFile = configPath ? configFromFile(configPath) : {};
+  const merged = { ...DEFAULT_CONFIG, ...fromEnv, ...fromFile, ...flags.options };
+  if (!checkConfig.Check(merged)) {
+    const first = checkConfig.Errors(merged)[0];
+    const where = first?.instancePath ?? "";
+    throw new ConfigError(`invalid configuration${where ? ` at ${where}` : ""}: ${first?.message ?? "unknown error"}`);
+  }
+  return merged;
+}
+
+/** The environment-variable name of an option (for docs and errors). */
+export { envName as configEnvName };

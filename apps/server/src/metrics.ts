@@ -1,0 +1,33 @@
+import { errorCodeName } from "@mpreg/envelope";
+
+/** Counters of one node, rendered in Prometheus text format by the monitoring API. */
+export class NodeMetrics {
+  connectionsOpened = 0;
+  framesIn = 0;
+  requests = 0;
+  private readonly errors = new Map<number, number>();
+
+  countError(code: number): void {
+    this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
+  }
+
+  render(gauges: { connections: number; functions: number }): string {
+    const lines = [
+      "# TYPE mpreg_connections gauge",
+      `mpreg_connections ${gauges.connections}`,
+      "# TYPE mpreg_functions gauge",
+      `mpreg_functions ${gauges.functions}`,
+      "# TYPE mpreg_connections_opened_total counter",
+      `mpreg_connections_opened_total ${this.connectionsOpened}`,
+      "# TYPE mpreg_frames_received_total counter",
+      `mpreg_frames_received_total ${this.framesIn}`,
+      "# TYPE mpreg_rpc_requests_total counter",
+      `mpreg_rpc_requests_total ${this.requests}`,
+      "# TYPE mpreg_errors_total counter",
+    ];
+    for (const [code, n] of [...this.errors].sort((a, b) => a[0] - b[0])) {
+      lines.push(`mpreg_errors_total{code="${code}",name="${errorCodeName(code)}"} ${n}`);
+    }
+    return `${lines.join("\n")}\n`;
+  }
+}

@@ -1,0 +1,282 @@
+import { hostname } from "node:os";
+import {
+  ErrorCode,
+  MpregError,
+  createLogger,
+  decodeFrame,
+  encodeFrame,
+  isMpregError,
+  isPeerRole,
+  newId,
+  pubsubErrorAck,
+  rpcErrorReply,
+  type Encoding,
+  type Frame,
+  type RpcRequest,
+  type RpcResponse,
+} from "@mpreg/envelope";
+import { Executor, FunctionRegistry, createLocalLocator, type Handler, type RegisterOptions } from "@mpreg/rpc";
+import { InflightLimiter, createWsListener, type Connection, type WsListener } from "@mpreg/transport";
+import { registerBuiltins } from "./builtins.js";
+import type { NodeConfig } from "./config.js";
+import { loadFunctionModules, type FunctionModuleNode } from "./function-module.js";
+import { NodeMetrics } from "./metrics.js";
+import { MonitoringServer } from "./monitoring.js";
+
+const log = createLogger("server");
+
+/** Per-connection state. */
+export interface Session {
+  readonly conn: Connection;
+  readonly limiter: InflightLimiter;
+  /** Encoding of the latest inbound frame: pushes use it (PROTOCOL section 1). */
+  pushEncoding: Encoding;
+  /** Aborts the requests of this connection when it closes. */
+  readonly inflight: Set<AbortController>;
+}
+
+/**
+ * One MPREG node: the transport listener, the function registry and the executor, wired
+ * together. It holds no routing or execution logic of its own; those live in the packages.
+ */
+export class MpregNode implements FunctionModuleNode {
+  readonly nodeId: string;
+  readonly clusterId: string;
+  readonly registry = new FunctionRegistry<Session>();
+  readonly metrics = new NodeMetrics();
+  private readonly executor: Executor<Session>;
+  private readonly listener: WsListener;
+  private monitoring: MonitoringServer | undefined;
+  private readonly sessions = new Set<Session>();
+  private readonly startedAt = Date.now();
+  private stopping = false;
+  private url = "";
+
+  constructor(readonly config: NodeConfig) {
+    this.nodeId = config.name ?? `${hostname()}-${newId().slice(-10).toLowerCase()}`;
+    this.clusterId = config.clusterId;
+    this.executor = new Executor<Session>({
+      registry: this.registry,
+      locate: createLocalLocator(this.registry, { clusterId: this.clusterId }),
+      nodeId: this.nodeId,
+      clusterId: this.clusterId,
+      defaultTimeoutMs: config.defaultTimeoutMs,
+    });
+    this.listener = createWsListener({
+      maxFrameBytes: config.maxFrameBytes,
+      pingIntervalMs: config.pingIntervalMs,
+      authTokens: config.authTokens,
+    });
+    this.listener.onConnection((conn) => this.accept(conn));
+  }
+
+  /** Registers a function; the node's own resources are added to the function's (PROTOCOL 7). */
+  register(name: string, handler: Handler<Session> | ((ctx: never) => unknown), options: RegisterOptions = {}): void {
+    const resources = [...new Set([...(options.resources ?? []), ...this.config.resources])];
+    this.registry.register(name, handler as Handler<Session>, { ...options, resources });
+  }
+
+  /** Loads built-ins and function modules, then listens. */
+  async start(): Promise<{ url: string; monitoringUrl?: string }> {
+    registerBuiltins(this);
+    await loadFunctionModules(this.config.functions, this);
+    const addr = await this.listener.listen({ host: this.config.host, port: this.config.port });
+    this.url = addr.url;
+    log.info(`node ${this.nodeId} listening on ${addr.url}`);
+    if (this.config.monitoringPort === undefined) return { url: addr.url };
+    this.monitoring = new MonitoringServer({
+      health: () => ({
+        status: this.stopping ? "stopping" : "ok",
+        node_id: this.nodeId,
+        cluster_id: this.clusterId,
+        uptime_ms: Date.now() - this.startedAt,
+      }),
+      metrics: () => this.metrics.render({ connections: this.sessions.size, functions: this.registry.list().length }),
+      topology: () => this.clusterMap(),
+      catalog: () => ({ functions: this.functionList() }),
+    });
+    const monitoringUrl = await this.monitoring.listen(this.config.host, this.config.monitoringPort);
+    return { url: addr.url, monitoringUrl };
+  }
+
+  /**
+   * Graceful stop: refuse new requests, wait up to `shutdownGraceMs` for in-flight ones, fail
+   * the rest (their handlers' signals are aborted), close connections and listeners.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const deadline = Date.now() + this.config.shutdownGraceMs;
+    while (this.inflightCount() > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const shutdown = new MpregError(ErrorCode.UNREACHABLE, "node is shutting down", { reason: "shutdown", node_id: this.nodeId });
+    for (const s of this.sessions) for (const c of s.inflight) c.abort(shutdown);
+    // Let the aborted requests write their replies before the connections close.
+    await new Promise((r) => setImmediate(r));
+    await this.listener.close();
+    await this.monitoring?.close();
+  }
+
+  /** `cluster_map` for this node (single-node view until the cluster layer lands). */
+  clusterMap(): unknown {
+    return {
+      cluster_id: this.clusterId,
+      generated_at: Date.now(),
+      nodes: [this.selfNode()],
+    };
+  }
+
+  selfNode() {
+    return {
+      node_id: this.nodeId,
+      cluster_id: this.clusterId,
+      region: this.config.region,
+      urls: this.url ? [this.url] : [],
+      resources: [...this.config.resources],
+      functions: [...new Set(this.registry.list().map((f) => f.name))].sort(),
+      load: this.inflightCount(),
+      status: this.stopping ? "leaving" : "alive",
+    };
+  }
+
+  functionList() {
+    return this.registry.list().map((f) => ({
+      name: f.name,
+      function_id: f.function_id,
+      version: f.version,
+      resources: [...f.resources],
+      node_id: this.nodeId,
+      cluster_id: this.clusterId,
+      description: f.description,
+    }));
+  }
+
+  private inflightCount(): number {
+    let n = 0;
+    for (const s of this.sessions) n += s.inflight.size;
+    return n;
+  }
+
+  private accept(conn: Connection): void {
+    const session: Session = {
+      conn,
+      limiter: new InflightLimiter(this.config.maxInflightPerConnection),
+      pushEncoding: "msgpack",
+      inflight: new Set(),
+    };
+    this.sessions.add(session);
+    this.metrics.connectionsOpened++;
+    conn.onMessage((data, isBinary) => this.onFrame(session, data, isBinary ? "msgpack" : "json"));
+    conn.onClose(() => {
+      this.sessions.delete(session);
+      const gone = new MpregError(ErrorCode.UNREACHABLE, "connection closed", { reason: "connection closed" });
+      for (const c of session.inflight) c.abort(gone);
+    });
+  }
+
+  private send(session: Session, frame: object, encoding: Encoding): void {
+    if (!session.conn.open) return;
+    let data: Uint8Array | string;
+    try {
+      data = encodeFrame(frame, encoding);
+    } catch (e) {
+      // A handler returned something the codec cannot carry (BigInt, a cycle): say so instead.
+      const u = (frame as { u?: unknown }).u;
+      const err = isMpregError(e) ? e : MpregError.invalid(String(e));
+      const reply = rpcErrorReply(typeof u === "string" ? u : null, new MpregError(ErrorCode.EXECUTION_FAILED, `result cannot be encoded: ${err.message}`, { reason: "unencodable result" }));
+      data = encodeFrame(reply, encoding);
+    }
+    try {
+      session.conn.send(data);
+    } catch (e) {
+      log.debug(`send on ${session.conn.id} failed: ${(e as Error).message}`);
+    }
+  }
+
+  private onFrame(session: Session, data: Uint8Array | string, encoding: Encoding): void {
+    session.pushEncoding = encoding;
+    this.metrics.framesIn++;
+    const decoded = decodeFrame(data, encoding);
+    if (!decoded.ok) {
+      this.metrics.countError(decoded.error.code);
+      this.send(session, rpcErrorReply(decoded.u, decoded.error), encoding);
+      return;
+    }
+    const frame: Frame = decoded.frame;
+    switch (frame.role) {
+      case "rpc":
+        this.onRpc(session, frame, encoding);
+        return;
+      case "pubsub-publish":
+      case "pubsub-subscribe":
+      case "pubsub-unsubscribe": {
+        const err = MpregError.invalid("pub/sub is not available on this node yet");
+        this.metrics.countError(err.code);
+        this.send(session, pubsubErrorAck(frame.u, err), encoding);
+        return;
+      }
+      default: {
+        const u = (frame as { u?: unknown }).u;
+        const reason = isPeerRole(frame.role)
+          ? `role ${frame.role} is only accepted on a peer link after the handshake`
+          : `role ${frame.role} is not a request`;
+        const err = MpregError.invalid(reason, "role");
+        this.metrics.countError(err.code);
+        this.send(session, rpcErrorReply(typeof u === "string" ? u : null, err), encoding);
+      }
+    }
+  }
+
+  private onRpc(session: Session, req: RpcRequest, encoding: Encoding): void {
+    this.metrics.requests++;
+    if (this.stopping) {
+      const err = new MpregError(ErrorCode.UNREACHABLE, "node is shutting down", { reason: "shutdown", node_id: this.nodeId });
+      this.metrics.countError(err.code);
+      this.send(session, rpcErrorReply(req.u, err), encoding);
+      return;
+    }
+    if (!session.limiter.tryAcquire()) {
+      const err = MpregError.overloaded(`too many requests in flight on this connection (limit ${session.limiter.limit})`, 100);
+      this.metrics.countError(err.code);
+      this.send(session, rpcErrorReply(req.u, err), encoding);
+      return;
+    }
+    const controller = new AbortController();
+    session.inflight.add(controller);
+    const u = req.u;
+    this.executor
+      .execute({
+        cmds: req.cmds,
+        request_id: u,
+        timeout_ms: req.timeout_ms,
+        return_all: req.return_all,
+        return_intermediate_results: req.return_intermediate_results,
+        include_execution_summary: req.include_execution_summary,
+        onProgress: req.stream_progress
+          ? (ir) => this.send(session, { role: "rpc-progress", u, intermediate_result: ir }, session.pushEncoding)
+          : undefined,
+        ctx: session,
+        signal: controller.signal,
+      })
+      .then(
+        (result) => {
+          const reply: RpcResponse = { role: "rpc-response", u, r: result.r, error: null };
+          if (result.intermediate_results) reply.intermediate_results = result.intermediate_results;
+          if (result.execution_summary) reply.execution_summary = result.execution_summary;
+          this.send(session, reply, encoding);
+        },
+        (e: unknown) => {
+          const err = isMpregError(e)
+            ? e
+            : new MpregError(ErrorCode.EXECUTION_FAILED, String((e as Error)?.message ?? e), { reason: "internal error" });
+          this.metrics.countError(err.code);
+          this.send(session, rpcErrorReply(u, err), encoding);
+        },
+      )
+      .finally(() => {
+        session.inflight.delete(controller);
+        session.limiter.release();
+      });
+  }
+}
