@@ -149,6 +149,9 @@ describe("replication", () => {
     const a = net.get("a");
     expect(a.log.term(7)).toBe(2);
     expect(net.get("c").log.term(7)).toBe(3);
+    // a learns of term 3 (making it a follower) without receiving b's log.
+    a.step({ type: "appResp", from: "c", to: "a", term: 3, index: 0 });
+    expect(a.role).toBe("follower");
     net.campaign("a");
     expect(a.role).not.toBe("leader");
   });
