@@ -11,3 +11,4 @@ export {
   type ComplianceHarness,
   type ComplianceTestApi,
 } from "./compliance.js";
+export { FileBackend, type FileBackendOptions, type FsyncPolicy, type RecoveryReport } from "./file.js";
