@@ -1,0 +1,72 @@
+import type { GossipItem, MemberUpdate } from "./types.js";
+
+interface Entry {
+  /** "m:<member id>" or "i:<item key>": a newer broadcast for the same subject replaces the older one. */
+  subject: string;
+  member?: MemberUpdate;
+  item?: GossipItem;
+  transmits: number;
+  order: number;
+}
+
+/**
+ * Updates waiting to be piggybacked (memberlist's TransmitLimitedQueue). Each update is sent
+ * at most `limit` times (λ·⌈log10(n+1)⌉, computed by the caller per take), the least-sent first.
+ * A newer update about the same member or key replaces the queued one. Bounded: beyond
+ * `maxEntries` the most-transmitted (best-spread) entries are dropped first; anti-entropy
+ * repairs whatever a drop leaves behind.
+ */
+export class BroadcastQueue {
+  private readonly entries = new Map<string, Entry>();
+  private order = 0;
+  dropped = 0;
+
+  constructor(readonly maxEntries: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  enqueueMember(u: MemberUpdate): void {
+    this.put({ subject: `m:${u.id}`, member: u, transmits: 0, order: this.order++ });
+  }
+
+  enqueueItem(item: GossipItem): void {
+    this.put({ subject: `i:${item.key}`, item, transmits: 0, order: this.order++ });
+  }
+
+  private put(e: Entry): void {
+    this.entries.delete(e.subject);
+    this.entries.set(e.subject, e);
+    if (this.entries.size > this.maxEntries) {
+      let worst: Entry | undefined;
+      for (const x of this.entries.values()) {
+        if (worst === undefined || x.transmits > worst.transmits || (x.transmits === worst.transmits && x.order < worst.order)) worst = x;
+      }
+      if (worst !== undefined) {
+        this.entries.delete(worst.subject);
+        this.dropped++;
+      }
+    }
+  }
+
+  /**
+   * Takes up to `max` updates, least-transmitted first (newest first among equals), counts one
+   * transmission for each and retires those that reached `limit`.
+   */
+  take(max: number, limit: number): { members: MemberUpdate[]; items: GossipItem[] } {
+    const members: MemberUpdate[] = [];
+    const items: GossipItem[] = [];
+    if (this.entries.size === 0 || max <= 0) return { members, items };
+    const chosen = [...this.entries.values()]
+      .sort((a, b) => a.transmits - b.transmits || b.order - a.order)
+      .slice(0, max);
+    for (const e of chosen) {
+      if (e.member) members.push(e.member);
+      if (e.item) items.push(e.item);
+      e.transmits++;
+      if (e.transmits >= limit) this.entries.delete(e.subject);
+    }
+    return { members, items };
+  }
+}

@@ -1,0 +1,794 @@
+import { MpregError, createLogger } from "@mpreg/envelope";
+import { BroadcastQueue } from "./broadcast-queue.js";
+import { resolveConfig, type GossipConfig } from "./config.js";
+import { ItemStore } from "./item-store.js";
+import { supersedes } from "./merge-rules.js";
+import type {
+  GossipEvent,
+  GossipItem,
+  GossipMessage,
+  GossipRandom,
+  MemberInfo,
+  MemberStatus,
+  MemberUpdate,
+  Outgoing,
+  Piggyback,
+  SyncReplyMessage,
+  SyncRequestMessage,
+} from "./types.js";
+import { checkItem, checkMessage, type WireLimits } from "./validate.js";
+
+const log = createLogger("gossip");
+
+/** Options of {@link GossipNode}. */
+export interface GossipNodeOptions {
+  /** This node's id (what peers use as `to`). */
+  id: string;
+  /** Opaque metadata gossiped with this node's alive facts (e.g. its URL). */
+  meta?: unknown;
+  config?: Partial<GossipConfig>;
+  /** Injected randomness (a seeded generator in tests). */
+  random: GossipRandom;
+  /** Current time in ms (any monotonic origin). */
+  now: number;
+}
+
+/** What {@link GossipNode.drain} hands back. */
+export interface GossipOutput {
+  messages: Outgoing[];
+  events: GossipEvent[];
+}
+
+/** Counters for metrics and tests. */
+export interface GossipStats {
+  probes: number;
+  probeFailures: number;
+  indirectProbes: number;
+  suspicionsRaised: number;
+  refutations: number;
+  deathsDeclared: number;
+  itemsApplied: number;
+  itemsRefused: number;
+  membersRefused: number;
+  syncRequests: number;
+  outboxDropped: number;
+  eventsDropped: number;
+  relaysDropped: number;
+  misdirectedPings: number;
+}
+
+interface Suspicion {
+  start: number;
+  confirmers: Set<string>;
+}
+
+interface Member {
+  id: string;
+  inc: number;
+  status: MemberStatus;
+  meta: unknown;
+  since: number;
+  suspicion: Suspicion | undefined;
+}
+
+interface Probe {
+  target: string;
+  seq: number;
+  timeoutAt: number;
+  endAt: number;
+  indirectSent: boolean;
+  acked: boolean;
+}
+
+interface Relay {
+  from: string;
+  seq: number;
+  target: string;
+  expiresAt: number;
+}
+
+const isLive = (s: MemberStatus): boolean => s === "alive" || s === "suspect";
+
+/**
+ * A sans-I/O SWIM member with piggybacked and pushed dissemination of opaque versioned items
+ * and periodic anti-entropy. Feed it messages ({@link handleMessage}) and time ({@link tick});
+ * take what it wants sent and what happened with {@link drain}. No timers, sockets or
+ * ambient randomness inside: the same inputs always give the same outputs.
+ */
+export class GossipNode {
+  readonly id: string;
+  readonly config: GossipConfig;
+  readonly stats: GossipStats = {
+    probes: 0,
+    probeFailures: 0,
+    indirectProbes: 0,
+    suspicionsRaised: 0,
+    refutations: 0,
+    deathsDeclared: 0,
+    itemsApplied: 0,
+    itemsRefused: 0,
+    membersRefused: 0,
+    syncRequests: 0,
+    outboxDropped: 0,
+    eventsDropped: 0,
+    relaysDropped: 0,
+    misdirectedPings: 0,
+  };
+
+  private readonly random: GossipRandom;
+  private now: number;
+  private incarnation = 0;
+  private meta: unknown;
+  private leaving = false;
+  private readonly members = new Map<string, Member>();
+  /** Live (alive or suspect) members other than self, for O(1) random choice. */
+  private readonly live: string[] = [];
+  private readonly liveIndex = new Map<string, number>();
+  private readonly suspects = new Set<string>();
+  private readonly store: ItemStore;
+  private readonly queue: BroadcastQueue;
+  private outbox: Outgoing[] = [];
+  private events: GossipEvent[] = [];
+  private probeOrder: string[] = [];
+  private probeIndex = 0;
+  private probe: Probe | undefined;
+  private seq = 0;
+  private readonly relays = new Map<number, Relay>();
+  private awareness = 0;
+  private nextProbeAt: number;
+  private nextGossipAt: number;
+  private nextSyncAt: number;
+  private nextGcAt: number;
+  private syncCursor = "";
+  private seeds: string[] = [];
+  private nextJoinRetryAt = 0;
+  private readonly limits: WireLimits;
+
+  constructor(opts: GossipNodeOptions) {
+    if (typeof opts.id !== "string" || opts.id.length === 0) throw MpregError.invalid("GossipNode id must be a non-empty string", "id");
+    if (!Number.isFinite(opts.now)) throw MpregError.invalid("GossipNode now must be a finite number", "now");
+    this.id = opts.id;
+    this.config = resolveConfig(opts.config);
+    this.random = opts.random;
+    this.now = opts.now;
+    this.meta = opts.meta;
+    this.store = new ItemStore(this.config.maxItems);
+    this.queue = new BroadcastQueue(this.config.maxBroadcastQueue);
+    this.limits = {
+      maxMembers: this.config.maxMembers,
+      maxItems: Math.max(this.config.maxSyncItems, this.config.maxPiggyback),
+      maxDigest: this.config.maxDigestEntries,
+    };
+    this.members.set(this.id, { id: this.id, inc: 0, status: "alive", meta: opts.meta, since: opts.now, suspicion: undefined });
+    // Random phases so that nodes started together do not probe and sync in lockstep.
+    this.nextProbeAt = opts.now + this.random.next() * this.config.probeIntervalMs;
+    this.nextGossipAt = opts.now + this.random.next() * this.config.gossipIntervalMs;
+    this.nextSyncAt = opts.now + this.random.next() * this.config.antiEntropyIntervalMs;
+    this.nextGcAt = opts.now + this.config.probeIntervalMs;
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /** This node's current incarnation (bumped to refute suspicion and on meta changes). */
+  get currentIncarnation(): number {
+    return this.incarnation;
+  }
+
+  /** Lifeguard local-health score: 0 is healthy; timeouts are multiplied by score + 1. */
+  get localHealth(): number {
+    return this.awareness;
+  }
+
+  /** Number of live members (alive or suspect) including this node: the n of the log(n) rules. */
+  get liveCount(): number {
+    return this.live.length + 1;
+  }
+
+  /** Every member known, this node included (dead and left ones until their tombstone expires). */
+  membersView(): MemberInfo[] {
+    return [...this.members.values()].map((m) => ({ id: m.id, incarnation: m.inc, status: m.status, meta: m.meta, since: m.since }));
+  }
+
+  /** One member, or undefined. */
+  member(id: string): MemberInfo | undefined {
+    const m = this.members.get(id);
+    return m && { id: m.id, incarnation: m.inc, status: m.status, meta: m.meta, since: m.since };
+  }
+
+  /** Ids of live members other than this node. */
+  liveMembers(): string[] {
+    return this.live.slice();
+  }
+
+  /** The current item for `key`. */
+  item(key: string): GossipItem | undefined {
+    return this.store.get(key);
+  }
+
+  /** Every item held. */
+  items(): GossipItem[] {
+    return [...this.store.values()];
+  }
+
+  /** Number of items held. */
+  get itemCount(): number {
+    return this.store.size;
+  }
+
+  /** Updates waiting for dissemination. */
+  get pendingBroadcasts(): number {
+    return this.queue.size;
+  }
+
+  /**
+   * Publishes a local change. Returns false (and changes nothing) when the store already holds
+   * this key at the same or a newer version. Throws INVALID_REQUEST for a malformed item and
+   * OVERLOADED when the store is full and the key is new. No event is emitted for local items.
+   */
+  publish(item: GossipItem): boolean {
+    checkItem(item, "item");
+    const r = this.store.apply(item);
+    if (r === "full") throw MpregError.overloaded(`gossip item store is full (${this.config.maxItems} keys)`);
+    if (r === "stale") return false;
+    this.queue.enqueueItem(item);
+    return true;
+  }
+
+  /**
+   * Joins through seeds: a full anti-entropy exchange with each (the server calls this once
+   * the seed connections are up). After a {@link leave}, joining again starts a new incarnation.
+   */
+  join(seedIds: readonly string[], now: number = this.now): void {
+    this.setNow(now);
+    if (this.leaving) {
+      this.leaving = false;
+      this.incarnation++;
+      this.refreshSelf("alive");
+      this.queue.enqueueMember(this.selfUpdate());
+    }
+    this.seeds = seedIds.filter((s) => s !== this.id).slice(0, this.config.maxMembers);
+    this.nextJoinRetryAt = this.now + this.config.probeIntervalMs;
+    for (const s of this.seeds) this.linkOpened(s, now);
+  }
+
+  /** A transport link to `peerId` opened: run a full sync with it (both catalogs and memberships). */
+  linkOpened(peerId: string, now: number = this.now): void {
+    this.setNow(now);
+    if (peerId === this.id) return;
+    this.sendSyncRequest(peerId, true, "");
+  }
+
+  /**
+   * GOODBYE: marks this node `left` at its current incarnation, tells up to `goodbyeFanout`
+   * live members directly and queues the fact for normal gossip. Afterwards the node stops
+   * probing and syncing but keeps answering and pushing its queue until the owner stops it.
+   */
+  leave(now: number = this.now): void {
+    this.setNow(now);
+    if (this.leaving) return;
+    this.leaving = true;
+    this.refreshSelf("left");
+    const u = this.selfUpdate();
+    this.queue.enqueueMember(u);
+    for (const to of this.pickLive(this.config.goodbyeFanout, undefined)) {
+      this.send(to, { type: "gossip", members: [u], items: [] });
+    }
+    this.probe = undefined;
+  }
+
+  /** Changes this node's metadata: a new incarnation carries it to everyone. */
+  updateMeta(meta: unknown, now: number = this.now): void {
+    this.setNow(now);
+    this.meta = meta;
+    this.incarnation++;
+    this.refreshSelf(this.leaving ? "left" : "alive");
+    this.queue.enqueueMember(this.selfUpdate());
+  }
+
+  /** Takes (and clears) the messages to send and the events that happened. */
+  drain(): GossipOutput {
+    const out = { messages: this.outbox, events: this.events };
+    this.outbox = [];
+    this.events = [];
+    return out;
+  }
+
+  /**
+   * Advances time: probes, indirect probes, suspicion timeouts, the gossip push and
+   * anti-entropy all happen here. Call it often (every 50–100 ms; late calls are handled).
+   */
+  tick(now: number): void {
+    this.setNow(now);
+    if (!this.leaving) {
+      // A join whose sync was lost leaves us alone: retry the seeds until someone is known.
+      if (this.live.length === 0 && this.seeds.length > 0 && now >= this.nextJoinRetryAt) {
+        this.nextJoinRetryAt = now + this.config.probeIntervalMs;
+        for (const s of this.seeds) this.sendSyncRequest(s, true, "");
+      }
+      this.runProbe();
+      this.runSuspicions();
+      if (now >= this.nextSyncAt) {
+        this.nextSyncAt = now + this.config.antiEntropyIntervalMs * (0.5 + this.random.next());
+        const peer = this.pickSyncPeer();
+        if (peer !== undefined) this.sendSyncRequest(peer, false, this.syncCursor);
+      }
+    }
+    if (now >= this.nextGossipAt) {
+      this.nextGossipAt = Math.max(this.nextGossipAt + this.config.gossipIntervalMs, now);
+      this.runGossipPush();
+    }
+    if (now >= this.nextGcAt) {
+      this.nextGcAt = now + this.config.probeIntervalMs;
+      this.collectGarbage();
+    }
+  }
+
+  /**
+   * Handles one message from `from`. Throws MpregError INVALID_REQUEST (and changes nothing)
+   * when the message is malformed; the owner should count it and may drop the link.
+   */
+  handleMessage(from: string, raw: unknown, now: number): void {
+    if (typeof from !== "string" || from.length === 0) throw MpregError.invalid("gossip sender id must be a non-empty string", "from");
+    const msg = checkMessage(raw, this.limits);
+    this.setNow(now);
+    if (from === this.id) return;
+    switch (msg.type) {
+      case "ping":
+        this.absorb(from, msg);
+        if (msg.target !== this.id) {
+          this.stats.misdirectedPings++;
+          return;
+        }
+        this.send(from, { type: "ack", seq: msg.seq, target: this.id, ...this.piggyback() });
+        return;
+      case "ack":
+        this.absorb(from, msg);
+        this.onAck(msg.seq, msg.target);
+        return;
+      case "ping-req":
+        this.absorb(from, msg);
+        this.onPingReq(from, msg.seq, msg.target);
+        return;
+      case "gossip":
+        this.absorb(from, msg);
+        return;
+      case "sync-req":
+        this.onSyncRequest(from, msg);
+        return;
+      case "sync":
+        this.onSyncReply(from, msg);
+        return;
+      case "sync-push":
+        for (const it of msg.items) this.applyItem(it, from);
+        return;
+    }
+  }
+
+  // ---------------------------------------------------------------- probing
+
+  private mult(): number {
+    return this.awareness + 1;
+  }
+
+  private runProbe(): void {
+    const p = this.probe;
+    const now = this.now;
+    if (p && !p.acked && !p.indirectSent && now >= p.timeoutAt) this.sendIndirect(p);
+    if (now < this.nextProbeAt) return;
+    if (p) {
+      if (now < p.endAt) return; // indirect probes sent late still get their full window
+      this.finishProbe(p);
+    }
+    this.probe = undefined;
+    this.startProbe();
+    this.nextProbeAt = now + this.config.probeIntervalMs * this.mult();
+  }
+
+  private startProbe(): void {
+    const target = this.nextProbeTarget();
+    if (target === undefined) return;
+    const m = this.mult();
+    const seq = ++this.seq;
+    this.probe = {
+      target,
+      seq,
+      timeoutAt: this.now + this.config.probeTimeoutMs * m,
+      endAt: this.now + this.config.probeIntervalMs * m,
+      indirectSent: false,
+      acked: false,
+    };
+    this.stats.probes++;
+    this.send(target, { type: "ping", seq, target, ...this.piggyback() });
+  }
+
+  private sendIndirect(p: Probe): void {
+    p.indirectSent = true;
+    // The helpers get the rest of the probe interval to answer, even if this tick is late.
+    p.endAt = Math.max(p.endAt, this.now + (this.config.probeIntervalMs - this.config.probeTimeoutMs) * this.mult());
+    for (const helper of this.pickLive(this.config.indirectChecks, p.target)) {
+      if (this.members.get(helper)?.status !== "alive") continue;
+      this.stats.indirectProbes++;
+      this.send(helper, { type: "ping-req", seq: p.seq, target: p.target, ...this.piggyback() });
+    }
+  }
+
+  private finishProbe(p: Probe): void {
+    if (p.acked) {
+      if (this.awareness > 0) this.awareness--;
+      return;
+    }
+    const m = this.members.get(p.target);
+    if (!m || !isLive(m.status)) return;
+    this.stats.probeFailures++;
+    this.awareness = Math.min(this.config.awarenessMax - 1, this.awareness + 1);
+    this.applyMember({ id: m.id, inc: m.inc, status: "suspect", by: this.id }, this.id);
+  }
+
+  private onAck(seq: number, target: string): void {
+    const p = this.probe;
+    if (p && p.seq === seq && p.target === target) {
+      p.acked = true;
+      return;
+    }
+    const r = this.relays.get(seq);
+    if (r && r.target === target) {
+      this.relays.delete(seq);
+      this.send(r.from, { type: "ack", seq: r.seq, target, ...this.piggyback() });
+    }
+  }
+
+  private onPingReq(from: string, seq: number, target: string): void {
+    if (target === this.id) {
+      this.send(from, { type: "ack", seq, target: this.id, ...this.piggyback() });
+      return;
+    }
+    if (this.relays.size >= this.config.maxPendingRelays) {
+      this.stats.relaysDropped++;
+      return;
+    }
+    const mySeq = ++this.seq;
+    this.relays.set(mySeq, { from, seq, target, expiresAt: this.now + this.config.probeIntervalMs * 2 });
+    this.send(target, { type: "ping", seq: mySeq, target, ...this.piggyback() });
+  }
+
+  /** Randomized round-robin: every live member is probed once per pass, in a fresh random order. */
+  private nextProbeTarget(): string | undefined {
+    for (let attempts = 0; attempts < 2; attempts++) {
+      while (this.probeIndex < this.probeOrder.length) {
+        const id = this.probeOrder[this.probeIndex++] as string;
+        const m = this.members.get(id);
+        if (m && isLive(m.status) && id !== this.id) return id;
+      }
+      this.probeOrder = this.shuffle(this.live);
+      this.probeIndex = 0;
+      if (this.probeOrder.length === 0) return undefined;
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- suspicion
+
+  /** Lifeguard: starts at max and shrinks towards min = mult·max(1, log10 n)·interval as independent confirmations arrive. */
+  suspicionTimeoutMs(confirmations: number): number {
+    const n = this.liveCount;
+    const min = this.config.suspicionMult * Math.max(1, Math.log10(Math.max(1, n))) * this.config.probeIntervalMs;
+    const max = this.config.suspicionMaxTimeoutMult * min;
+    let k = this.config.suspicionMult - 2;
+    if (n - 2 < k) k = 0;
+    if (k <= 0) return min;
+    const frac = Math.log(confirmations + 1) / Math.log(k + 1);
+    return Math.max(min, Math.floor(max - (max - min) * frac));
+  }
+
+  private runSuspicions(): void {
+    if (this.suspects.size === 0) return;
+    for (const id of [...this.suspects]) {
+      const m = this.members.get(id);
+      if (!m || m.status !== "suspect" || !m.suspicion) {
+        this.suspects.delete(id);
+        continue;
+      }
+      const timeout = this.suspicionTimeoutMs(m.suspicion.confirmers.size - 1);
+      if (this.now - m.suspicion.start >= timeout) {
+        this.stats.deathsDeclared++;
+        log.debug(`${this.id}: ${id} dead after ${this.now - m.suspicion.start} ms of suspicion`);
+        this.applyMember({ id, inc: m.inc, status: "dead" }, this.id);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- membership merge
+
+  private selfUpdate(): MemberUpdate {
+    return { id: this.id, inc: this.incarnation, status: this.leaving ? "left" : "alive", meta: this.meta };
+  }
+
+  private refreshSelf(status: MemberStatus): void {
+    const s = this.members.get(this.id) as Member;
+    s.inc = this.incarnation;
+    s.status = status;
+    s.meta = this.meta;
+    s.since = this.now;
+  }
+
+  /** A fact about this node: refute suspicion/death with a higher incarnation. Returns true if refuted. */
+  private selfFact(u: MemberUpdate): boolean {
+    if (this.leaving) return false;
+    if (u.status === "alive") {
+      if (u.inc <= this.incarnation) return false;
+      // An alive fact from a previous life of this id: overtake it so our current meta wins.
+      this.incarnation = u.inc + 1;
+    } else {
+      if (u.inc < this.incarnation) return false;
+      this.incarnation = u.inc + 1;
+      if (u.status === "suspect") this.awareness = Math.min(this.config.awarenessMax - 1, this.awareness + 1);
+    }
+    this.stats.refutations++;
+    this.refreshSelf("alive");
+    this.queue.enqueueMember(this.selfUpdate());
+    return true;
+  }
+
+  /** Applies one membership fact; returns true when this node refuted a fact about itself. */
+  private applyMember(u: MemberUpdate, from: string): boolean {
+    if (u.id === this.id) return this.selfFact(u);
+    const cur = this.members.get(u.id);
+    if (cur && !supersedes(u, cur)) {
+      // Same suspicion from another member: a Lifeguard confirmation that shortens the timeout.
+      if (u.status === "suspect" && cur.status === "suspect" && u.inc === cur.inc && cur.suspicion && u.by !== undefined && !cur.suspicion.confirmers.has(u.by)) {
+        cur.suspicion.confirmers.add(u.by);
+        if (cur.suspicion.confirmers.size <= this.config.suspicionMult) this.queue.enqueueMember(u);
+      }
+      return false;
+    }
+    let m = cur;
+    if (!m) {
+      if (this.members.size >= this.config.maxMembers) {
+        this.pruneTombstones(true);
+        if (this.members.size >= this.config.maxMembers) {
+          this.stats.membersRefused++;
+          return false;
+        }
+      }
+      m = { id: u.id, inc: u.inc, status: u.status, meta: u.meta, since: this.now, suspicion: undefined };
+      this.members.set(u.id, m);
+    }
+    const prev = cur?.status;
+    m.inc = u.inc;
+    m.status = u.status;
+    if (u.meta !== undefined) m.meta = u.meta;
+    m.since = this.now;
+    m.suspicion = u.status === "suspect" ? { start: this.now, confirmers: new Set(u.by === undefined ? [from] : [u.by]) } : undefined;
+    if (u.status === "suspect") this.suspects.add(u.id);
+    else this.suspects.delete(u.id);
+    this.setLive(u.id, isLive(u.status));
+    switch (u.status) {
+      case "alive":
+        if (prev === "alive" || prev === "suspect") this.emit({ type: "member-updated", id: u.id, incarnation: u.inc, meta: m.meta });
+        else this.emit({ type: "member-up", id: u.id, incarnation: u.inc, meta: m.meta });
+        break;
+      case "suspect":
+        if (u.by === this.id) this.stats.suspicionsRaised++;
+        this.emit({ type: "member-suspect", id: u.id, incarnation: u.inc, by: u.by });
+        break;
+      case "dead":
+        this.emit({ type: "member-dead", id: u.id, incarnation: u.inc });
+        break;
+      case "left":
+        this.emit({ type: "member-left", id: u.id, incarnation: u.inc });
+        break;
+    }
+    this.queue.enqueueMember(u.meta === undefined && m.meta !== undefined && u.status === "alive" ? { ...u, meta: m.meta } : u);
+    return false;
+  }
+
+  private setLive(id: string, live: boolean): void {
+    const idx = this.liveIndex.get(id);
+    if (live && idx === undefined) {
+      this.liveIndex.set(id, this.live.length);
+      this.live.push(id);
+      // New members enter the current probe pass at a random position (memberlist does the same).
+      const pos = this.probeIndex + Math.floor(this.random.next() * (this.probeOrder.length - this.probeIndex + 1));
+      this.probeOrder.splice(pos, 0, id);
+    } else if (!live && idx !== undefined) {
+      const last = this.live.pop() as string;
+      if (last !== id) {
+        this.live[idx] = last;
+        this.liveIndex.set(last, idx);
+      }
+      this.liveIndex.delete(id);
+    }
+  }
+
+  private absorb(from: string, pb: Piggyback): void {
+    let refuted = false;
+    for (const u of pb.members) refuted = this.applyMember(u, from) || refuted;
+    for (const it of pb.items) this.applyItem(it, from);
+    // Tell the member that spread the rumour straight away (Lifeguard's "buddy system").
+    if (refuted) this.send(from, { type: "gossip", members: [this.selfUpdate()], items: [] });
+  }
+
+  private applyItem(it: GossipItem, from: string): void {
+    const r = this.store.apply(it);
+    if (r === "applied") {
+      this.stats.itemsApplied++;
+      this.queue.enqueueItem(it);
+      this.emit({ type: "item-updated", key: it.key, version: it.version, data: it.data, from });
+    } else if (r === "full") {
+      this.stats.itemsRefused++;
+    }
+  }
+
+  // ---------------------------------------------------------------- dissemination
+
+  private retransmitLimit(): number {
+    return this.config.retransmitMult * Math.ceil(Math.log10(this.liveCount + 1));
+  }
+
+  private piggyback(): Piggyback {
+    return this.queue.take(this.config.maxPiggyback, this.retransmitLimit());
+  }
+
+  private runGossipPush(): void {
+    if (this.queue.size === 0) return;
+    for (const to of this.pickLive(this.config.gossipFanout, undefined)) {
+      const pb = this.piggyback();
+      if (pb.members.length === 0 && pb.items.length === 0) break;
+      this.send(to, { type: "gossip", ...pb });
+    }
+  }
+
+  // ---------------------------------------------------------------- anti-entropy
+
+  private membershipSnapshot(): MemberUpdate[] {
+    const out: MemberUpdate[] = [];
+    for (const m of this.members.values()) {
+      if (m.id === this.id) out.push(this.selfUpdate());
+      else out.push(m.meta === undefined ? { id: m.id, inc: m.inc, status: m.status } : { id: m.id, inc: m.inc, status: m.status, meta: m.meta });
+    }
+    return out;
+  }
+
+  /** Live members plus dead ones still remembered: syncing with the "dead" is how partitions heal. */
+  private pickSyncPeer(): string | undefined {
+    const candidates: string[] = [];
+    for (const m of this.members.values()) if (m.id !== this.id && m.status !== "left") candidates.push(m.id);
+    if (candidates.length === 0) return undefined;
+    return candidates[Math.floor(this.random.next() * candidates.length)];
+  }
+
+  private digestWindow(start: string): { digest: [string, number][]; end: string | null } {
+    const keys = this.store.sortedKeys();
+    const from = this.store.lowerBound(start);
+    const to = Math.min(keys.length, from + this.config.maxDigestEntries);
+    const digest: [string, number][] = [];
+    for (let i = from; i < to; i++) {
+      const k = keys[i] as string;
+      digest.push([k, (this.store.get(k) as GossipItem).version]);
+    }
+    return { digest, end: to < keys.length ? (keys[to] as string) : null };
+  }
+
+  private sendSyncRequest(peer: string, full: boolean, start: string): void {
+    const { digest, end } = this.digestWindow(start);
+    if (!full) this.syncCursor = end ?? "";
+    this.stats.syncRequests++;
+    this.send(peer, { type: "sync-req", full, start, end, digest, members: this.membershipSnapshot() });
+  }
+
+  private onSyncRequest(from: string, msg: SyncRequestMessage): void {
+    // A refutation lands in our own entry of the membership snapshot sent back below.
+    for (const u of msg.members) this.applyMember(u, from);
+    const theirs = new Map<string, number>(msg.digest);
+    const items: GossipItem[] = [];
+    let more = false;
+    for (const k of this.store.keysInRange(msg.start, msg.end)) {
+      const mine = this.store.get(k) as GossipItem;
+      const v = theirs.get(k);
+      if (v === undefined || v < mine.version) {
+        if (items.length >= this.config.maxSyncItems) {
+          more = true;
+          break;
+        }
+        items.push(mine);
+      }
+    }
+    const want: string[] = [];
+    for (const [k, v] of msg.digest) {
+      const mine = this.store.get(k);
+      if (mine === undefined || mine.version < v) want.push(k);
+    }
+    const reply: SyncReplyMessage = { type: "sync", full: msg.full, start: msg.start, end: msg.end, items, want, more, members: this.membershipSnapshot() };
+    this.send(from, reply);
+  }
+
+  private onSyncReply(from: string, msg: SyncReplyMessage): void {
+    let refuted = false;
+    for (const u of msg.members) refuted = this.applyMember(u, from) || refuted;
+    for (const it of msg.items) this.applyItem(it, from);
+    if (refuted) this.send(from, { type: "gossip", members: [this.selfUpdate()], items: [] });
+    if (msg.want.length > 0) {
+      const items: GossipItem[] = [];
+      for (const k of msg.want) {
+        const it = this.store.get(k);
+        if (it) items.push(it);
+        if (items.length >= this.config.maxSyncItems) break;
+      }
+      if (items.length > 0) this.send(from, { type: "sync-push", items });
+    }
+    if (msg.full) {
+      // Walk the whole key space: repeat a window that was cut short, else move to the next one.
+      if (msg.more) this.sendSyncRequest(from, true, msg.start);
+      else if (msg.end !== null) this.sendSyncRequest(from, true, msg.end);
+    }
+  }
+
+  // ---------------------------------------------------------------- housekeeping
+
+  private collectGarbage(): void {
+    this.pruneTombstones(false);
+    if (this.relays.size > 0) {
+      for (const [k, r] of this.relays) if (r.expiresAt <= this.now) this.relays.delete(k);
+    }
+  }
+
+  /** Forgets dead/left members after `tombstoneMs` (or, under pressure, the oldest ones now). */
+  private pruneTombstones(pressure: boolean): void {
+    let oldest: Member | undefined;
+    for (const m of this.members.values()) {
+      if (m.status !== "dead" && m.status !== "left") continue;
+      if (this.now - m.since >= this.config.tombstoneMs) this.members.delete(m.id);
+      else if (oldest === undefined || m.since < oldest.since) oldest = m;
+    }
+    if (pressure && this.members.size >= this.config.maxMembers && oldest) this.members.delete(oldest.id);
+  }
+
+  private setNow(now: number): void {
+    if (!Number.isFinite(now)) throw MpregError.invalid("gossip time must be a finite number", "now");
+    // Time never goes backwards inside the state machine, whatever the caller's clock does.
+    if (now > this.now) this.now = now;
+  }
+
+  private send(to: string, msg: GossipMessage): void {
+    if (this.outbox.length >= this.config.maxOutbox) {
+      this.outbox.shift();
+      this.stats.outboxDropped++;
+    }
+    this.outbox.push({ to, msg });
+  }
+
+  private emit(e: GossipEvent): void {
+    if (this.events.length >= this.config.maxEvents) {
+      this.events.shift();
+      this.stats.eventsDropped++;
+    }
+    this.events.push(e);
+  }
+
+  private pickLive(k: number, exclude: string | undefined): string[] {
+    const pool = this.live;
+    if (k <= 0 || pool.length === 0) return [];
+    if (pool.length <= k + 1) return this.shuffle(pool.filter((x) => x !== exclude)).slice(0, k);
+    const out: string[] = [];
+    const seen = new Set<string>();
+    let guard = 0;
+    while (out.length < k && guard++ < k * 10) {
+      const id = pool[Math.floor(this.random.next() * pool.length)] as string;
+      if (id === exclude || seen.has(id)) continue;
+      seen.add(id);
+      out.push(id);
+    }
+    return out;
+  }
+
+  private shuffle<T>(xs: readonly T[]): T[] {
+    const a = xs.slice();
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random.next() * (i + 1));
+      const t = a[i] as T;
+      a[i] = a[j] as T;
+      a[j] = t;
+    }
+    return a;
+  }
+}
