@@ -13,3 +13,12 @@ export {
 } from "./network.js";
 export { waitFor, type WaitForOptions } from "./wait-for.js";
 export { startNode, type NodeProcess, type StartNodeOptions } from "./process-harness.js";
+export {
+  checkLinearizable,
+  registerModel,
+  type CheckOptions,
+  type CheckResult,
+  type Model,
+  type Operation,
+  type RegisterInput,
+} from "./linearizability.js";
