@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { isMpregError } from "@mpreg/envelope";
+import { compareVersions, parseConstraint, parseVersion, satisfies } from "@mpreg/catalog";
 import { FunctionRegistry, type RegistryEvent } from "./registry.js";
 
 const h = (tag: string) => () => tag;
@@ -91,5 +93,31 @@ describe("FunctionRegistry", () => {
     expect(code(() => reg.register("c", h("c")))).toBe(1007);
     reg.onChange(() => undefined);
     expect(code(() => reg.onChange(() => undefined))).toBe(1007);
+  });
+});
+
+describe("FunctionRegistry properties", () => {
+  it("resolve picks the highest registered version that satisfies the constraint and resources", () => {
+    const version = fc.tuple(fc.nat(3), fc.nat(3), fc.nat(3)).map(([a, b, c]) => `${a}.${b}.${c}`);
+    const op = fc.constantFrom(">=", "<=", ">", "<", "==", "^", "~");
+    const constraint = fc.array(fc.tuple(op, version), { minLength: 1, maxLength: 2 }).map((cs) => cs.map(([o, v]) => `${o}${v}`).join(","));
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.tuple(version, fc.subarray(["cpu", "gpu"])), { selector: ([v]) => v, minLength: 1, maxLength: 12 }),
+        constraint,
+        fc.subarray(["cpu", "gpu"]),
+        (entries, c, need) => {
+          const reg = new FunctionRegistry();
+          for (const [v, res] of entries) reg.register("f", () => v, { version: v, resources: res });
+          const parsed = parseConstraint(c);
+          const want = entries
+            .filter(([v, res]) => satisfies(parseVersion(v), parsed) && need.every((r) => res.includes(r)))
+            .map(([v]) => v)
+            .sort((a, b) => compareVersions(parseVersion(b), parseVersion(a)))[0];
+          expect(reg.find("f", { version_constraint: c, resources: need })?.version ?? null).toBe(want ?? null);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
