@@ -9,3 +9,15 @@ export {
   type PlannedCommand,
   type ReferenceSite,
 } from "./planner.js";
+export {
+  MAX_SEGMENTS,
+  MAX_TOPIC_LENGTH,
+  TopicTrie,
+  compilePattern,
+  isValidPattern,
+  matchTopic,
+  validatePattern,
+  validateTopic,
+  type CompiledPattern,
+  type TopicTrieOptions,
+} from "./topic-pattern.js";
