@@ -12,3 +12,4 @@ export {
   type ComplianceTestApi,
 } from "./compliance.js";
 export { FileBackend, type FileBackendOptions, type FsyncPolicy, type RecoveryReport } from "./file.js";
+export { SqliteBackend, type SqliteBackendOptions } from "./sqlite.js";

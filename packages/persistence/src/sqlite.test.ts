@@ -1,0 +1,86 @@
+import { describe, it, expect, afterAll } from "vitest";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { SqliteBackend } from "./sqlite.js";
+import type { FsyncPolicy } from "./file.js";
+import { runComplianceSuite } from "./compliance.js";
+import { storageErrorKind } from "./errors.js";
+
+const roots: string[] = [];
+async function tempDir(): Promise<string> {
+  const d = await fs.mkdtemp(path.join(os.tmpdir(), "mpreg-sqlite-"));
+  roots.push(d);
+  return d;
+}
+afterAll(async () => {
+  for (const d of roots) await fs.rm(d, { recursive: true, force: true });
+});
+
+for (const fsync of ["always", "batch", "none"] as FsyncPolicy[]) {
+  runComplianceSuite(
+    `sqlite (fsync ${fsync})`,
+    async () => {
+      const dir = await tempDir();
+      return {
+        open: () => SqliteBackend.open({ dir, fsync }),
+        cleanup: () => fs.rm(dir, { recursive: true, force: true }),
+      };
+    },
+    { describe, it },
+  );
+}
+
+describe("sqlite backend", () => {
+  it("uses WAL mode and refuses a second open of the same file", async () => {
+    const dir = await tempDir();
+    const be = await SqliteBackend.open({ dir });
+    await expect(SqliteBackend.open({ dir })).rejects.toThrow(/already open/);
+    await be.kv("a").put(new Uint8Array([1]), new Uint8Array([2]));
+    await be.close();
+    const names = await fs.readdir(dir);
+    expect(names).toContain("mpreg.sqlite");
+  });
+
+  it("a batch in a group commit that fails changes nothing, the others commit", async () => {
+    const dir = await tempDir();
+    const be = await SqliteBackend.open({ dir, fsync: "batch", batchDelayMs: 20 });
+    const kv = be.kv("g");
+    const a = kv.put(new Uint8Array([1]), new Uint8Array([1]));
+    const bad = kv.batch([
+      { type: "put", key: new Uint8Array([2]), value: new Uint8Array([2]) },
+      { type: "put", key: null as unknown as Uint8Array, value: new Uint8Array([2]) },
+    ]);
+    const c = kv.put(new Uint8Array([3]), new Uint8Array([3]));
+    await expect(bad).rejects.toSatisfy((e) => storageErrorKind(e) === "invalid");
+    await Promise.all([a, c]);
+    expect((await kv.range()).map((e) => e.key[0])).toEqual([1, 3]);
+    await be.close();
+  });
+
+  it("rejects writes past maxBytes with a full error and keeps earlier data", async () => {
+    const dir = await tempDir();
+    for (const fsync of ["always", "batch"] as FsyncPolicy[]) {
+      const be = await SqliteBackend.open({ dir, file: `${fsync}.sqlite`, fsync, maxBytes: 64 * 1024 });
+      const kv = be.kv("cap");
+      let stored = 0;
+      let err: unknown;
+      for (let i = 0; i < 200; i++) {
+        try {
+          await kv.put(new Uint8Array([i]), new Uint8Array(2000).fill(i));
+          stored++;
+        } catch (e) {
+          err = e;
+          break;
+        }
+      }
+      expect(storageErrorKind(err)).toBe("full");
+      expect(stored).toBeGreaterThan(0);
+      expect((await kv.range()).length).toBe(stored);
+      await be.close();
+      const again = await SqliteBackend.open({ dir, file: `${fsync}.sqlite`, fsync });
+      expect((await again.kv("cap").range()).length).toBe(stored);
+      await again.close();
+    }
+  });
+});
