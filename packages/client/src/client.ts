@@ -1,0 +1,344 @@
+import {
+  DEFAULT_TIMEOUT_MS,
+  ErrorCode,
+  MAX_TIMEOUT_MS,
+  MpregError,
+  createLogger,
+  decodeFrame,
+  encodeFrame,
+  newId,
+  type Frame,
+  type IntermediateResult,
+  type PubsubAck,
+  type RpcCommand,
+  type RpcRequest,
+  type RpcResponse,
+} from "@mpreg/envelope";
+import {
+  ClientConnection,
+  connectWs,
+  type BackoffOptions,
+  type Connection,
+  type ConnectOptions,
+  type Unsubscribe,
+} from "@mpreg/transport";
+
+const log = createLogger("client");
+
+/** Default bound on requests awaiting a reply (the node's own per-connection default). */
+export const DEFAULT_MAX_PENDING = 1024;
+/** How much longer than `timeout_ms` the client waits before giving up on a reply. */
+export const DEFAULT_DEADLINE_GRACE_MS = 1000;
+
+/** Options of `MpregClient.connect` (and of the constructor, minus the transport ones). */
+export interface ClientOptions {
+  /** Bearer token for nodes that require authentication. */
+  token?: string;
+  /** Reconnect after a drop: on by default (infinite retries, backoff with full jitter). */
+  reconnect?: boolean | BackoffOptions;
+  /** Default `timeout_ms` of each request. Default 30 000. */
+  timeoutMs?: number;
+  /**
+   * Most requests awaiting a reply at once; past it `call`/`request` reject at once with
+   * MpregError 1007 OVERLOADED without sending anything. Default 1024.
+   */
+  maxPending?: number;
+  /** Client-side deadline = `timeout_ms` + this. Default 1000. */
+  deadlineGraceMs?: number;
+  /** Further transport options (ping period, frame limit, WebSocket constructor, jitter source...). */
+  transport?: Omit<ConnectOptions, "token" | "reconnect">;
+}
+
+/** Options of `call`. */
+export interface CallOptions {
+  kwargs?: Record<string, unknown>;
+  locs?: string[];
+  function_id?: string;
+  version_constraint?: string;
+  target_cluster?: string;
+  timeout_ms?: number;
+}
+
+/** Options of `request`. */
+export interface RequestOptions {
+  timeout_ms?: number;
+  return_all?: boolean;
+  return_intermediate_results?: boolean;
+  include_execution_summary?: boolean;
+  /** Ask for an `rpc-progress` push after each level (implied by `onProgress`). */
+  stream_progress?: boolean;
+  /** Called with each pushed intermediate result, before the reply. */
+  onProgress?: (ir: IntermediateResult) => void;
+}
+
+/** A server push that is not a reply (`pubsub-notification`, `queue-delivery`, ...). */
+export type PushFrame = Exclude<Frame, { u: string } | { u: string | null }>;
+
+/** Connection state as the client sees it. */
+export type ClientState = "open" | "reconnecting" | "closed";
+
+interface Pending {
+  resolve(frame: Frame): void;
+  reject(err: MpregError): void;
+  timer: ReturnType<typeof setTimeout>;
+  onProgress: ((ir: IntermediateResult) => void) | undefined;
+  names: string[];
+}
+
+/**
+ * The MPREG client: sends requests as MessagePack binary frames and correlates replies by `u`.
+ *
+ * - Every request has a client-side deadline (`timeout_ms` + grace) and rejects with 1004 if
+ *   the node never answers.
+ * - When the connection drops, every pending request rejects with 1005 UNREACHABLE. Nothing
+ *   is retried: the handler may already have run. New requests while reconnecting reject
+ *   with 1005 too; the connection comes back by itself (see `reconnect`).
+ * - Error replies reject with an MpregError carrying the wire code, message and details.
+ */
+export class MpregClient {
+  private readonly conn: Connection;
+  private readonly pending = new Map<string, Pending>();
+  private readonly maxPending: number;
+  private readonly timeoutMs: number;
+  private readonly graceMs: number;
+  private pushHandlers: Array<(frame: PushFrame) => void> = [];
+  private closedByUser = false;
+
+  /** Connects to a node at `url` (`ws://HOST:PORT`); rejects as `connectWs` does (1005, 1006). */
+  static async connect(url: string, options: ClientOptions = {}): Promise<MpregClient> {
+    const conn = await connectWs(url, {
+      ...options.transport,
+      ...(options.token !== undefined ? { token: options.token } : {}),
+      reconnect: options.reconnect ?? true,
+    });
+    return new MpregClient(conn, options);
+  }
+
+  /**
+   * Wraps an already open connection (a `connectWs` result, or one end of an in-memory pair
+   * in tests). Transport options in `options` are ignored here.
+   */
+  constructor(conn: Connection, options: ClientOptions = {}) {
+    this.conn = conn;
+    this.maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.graceMs = options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS;
+    if (!(Number.isInteger(this.maxPending) && this.maxPending > 0)) {
+      throw MpregError.invalid("maxPending must be a positive integer", "maxPending");
+    }
+    checkTimeout(this.timeoutMs);
+    conn.onMessage((data, isBinary) => this.receive(data, isBinary));
+    conn.onClose((_code, reason) => {
+      this.failAll(this.closedByUser ? "client closed" : `connection lost${reason ? `: ${reason}` : ""}`);
+    });
+  }
+
+  /** `open`, `reconnecting` (a drop is being retried) or `closed`. */
+  get state(): ClientState {
+    if (this.conn instanceof ClientConnection) return this.conn.state;
+    return this.conn.open ? "open" : "closed";
+  }
+
+  /** Number of requests awaiting a reply. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Calls one function and resolves with its result. The request holds a single command
+   * named `<fun>@<u>` (unique, so no argument can reference it by accident).
+   */
+  async call(fun: string, args: unknown[] = [], options: CallOptions = {}): Promise<unknown> {
+    const u = newId();
+    const name = `${fun}@${u}`;
+    const cmd: RpcCommand = { name, fun, args };
+    if (options.kwargs !== undefined) cmd.kwargs = options.kwargs;
+    if (options.locs !== undefined) cmd.locs = options.locs;
+    if (options.function_id !== undefined) cmd.function_id = options.function_id;
+    if (options.version_constraint !== undefined) cmd.version_constraint = options.version_constraint;
+    if (options.target_cluster !== undefined) cmd.target_cluster = options.target_cluster;
+    const timeout = options.timeout_ms ?? this.timeoutMs;
+    const reply = (await this.send({ role: "rpc", u, cmds: [cmd], timeout_ms: timeout }, timeout, [name], undefined)) as RpcResponse;
+    const r = reply.r;
+    if (r === null || !Object.prototype.hasOwnProperty.call(r, name)) {
+      throw new MpregError(ErrorCode.INVALID_REQUEST, `reply to ${fun} carries no result`, { reason: "reply without result", fun });
+    }
+    return r[name];
+  }
+
+  /**
+   * Sends a multi-command request and resolves with the whole reply when it succeeded
+   * (`error` null). An error reply rejects with an MpregError whose code, message and
+   * `details` are the wire ones.
+   */
+  async request(cmds: RpcCommand[], options: RequestOptions = {}): Promise<RpcResponse> {
+    const u = newId();
+    const timeout = options.timeout_ms ?? this.timeoutMs;
+    const frame: RpcRequest = { role: "rpc", u, cmds, timeout_ms: timeout };
+    if (options.return_all) frame.return_all = true;
+    if (options.return_intermediate_results) frame.return_intermediate_results = true;
+    if (options.include_execution_summary) frame.include_execution_summary = true;
+    if (options.stream_progress || options.onProgress) frame.stream_progress = true;
+    const names = Array.isArray(cmds) ? cmds.map((c) => String((c as { name?: unknown })?.name)) : [];
+    return (await this.send(frame, timeout, names, options.onProgress)) as RpcResponse;
+  }
+
+  /** Registers a handler for pushes that are not replies (notifications, deliveries). */
+  onPush(handler: (frame: PushFrame) => void): Unsubscribe {
+    this.pushHandlers = [...this.pushHandlers, handler];
+    return () => {
+      this.pushHandlers = this.pushHandlers.filter((h) => h !== handler);
+    };
+  }
+
+  /** Called after each successful reconnect. */
+  onReconnect(handler: () => void): Unsubscribe {
+    return this.conn instanceof ClientConnection ? this.conn.onOpen(handler) : () => {};
+  }
+
+  /** Called when a retry is scheduled (`attempt` from 1, `delayMs` before it). */
+  onReconnecting(handler: (attempt: number, delayMs: number) => void): Unsubscribe {
+    return this.conn instanceof ClientConnection ? this.conn.onReconnecting(handler) : () => {};
+  }
+
+  /** Called on each drop; `willReconnect` is false on the final close. */
+  onDisconnect(handler: (code: number, reason: string, willReconnect: boolean) => void): Unsubscribe {
+    if (this.conn instanceof ClientConnection) return this.conn.onClose(handler);
+    return this.conn.onClose((code, reason) => handler(code, reason, false));
+  }
+
+  /** Closes the connection for good; pending requests reject with 1005. */
+  close(): Promise<void> {
+    this.closedByUser = true;
+    return new Promise((resolve) => {
+      if (this.conn instanceof ClientConnection) this.conn.onClose((_c, _r, will) => !will && resolve());
+      else this.conn.onClose(() => resolve());
+      this.conn.close(1000, "client closed");
+    });
+  }
+
+  private send(
+    frame: RpcRequest,
+    timeoutMs: number,
+    names: string[],
+    onProgress: ((ir: IntermediateResult) => void) | undefined,
+  ): Promise<Frame> {
+    return new Promise<Frame>((resolve, reject) => {
+      if (this.closedByUser) return reject(unreachable("client closed"));
+      if (this.pending.size >= this.maxPending) {
+        return reject(MpregError.overloaded(`too many pending requests (maxPending ${this.maxPending})`));
+      }
+      try {
+        checkTimeout(timeoutMs);
+      } catch (e) {
+        return reject(e);
+      }
+      let data: Uint8Array;
+      try {
+        data = encodeFrame(frame, "msgpack");
+      } catch (e) {
+        return reject(e);
+      }
+      const u = frame.u;
+      const timer = setTimeout(() => {
+        if (this.pending.get(u)?.timer !== timer) return;
+        this.pending.delete(u);
+        const reason = `no reply within ${timeoutMs + this.graceMs} ms`;
+        reject(new MpregError(ErrorCode.TIMEOUT, reason, { completed: [], pending: names, reason }));
+      }, timeoutMs + this.graceMs);
+      // Registered before sending, so even a synchronous transport finds the entry.
+      this.pending.set(u, { resolve, reject, timer, onProgress, names });
+      try {
+        this.conn.send(data);
+      } catch (e) {
+        this.take(u);
+        reject(e);
+      }
+    });
+  }
+
+  private receive(data: Uint8Array | string, isBinary: boolean): void {
+    const res = decodeFrame(data, isBinary ? "msgpack" : "json");
+    if (!res.ok) {
+      // A reply we cannot read still settles its request, rather than waiting for the deadline.
+      const p = res.u !== null ? this.take(res.u) : undefined;
+      if (p !== undefined) p.reject(res.error);
+      else log.warn(`undecodable frame from the node: ${res.error.message}`);
+      return;
+    }
+    const frame = res.frame;
+    switch (frame.role) {
+      case "rpc-response": {
+        if (frame.u === null) {
+          log.warn(`node refused a frame: ${frame.error?.message ?? "unknown error"}`);
+          return;
+        }
+        const p = this.take(frame.u);
+        if (p === undefined) return; // late reply after the deadline
+        if (frame.error !== null) p.reject(MpregError.fromWire(frame.error));
+        else p.resolve(frame);
+        return;
+      }
+      case "pubsub-ack": {
+        const p = this.take(frame.u);
+        if (p === undefined) return;
+        if (!frame.success) p.reject(ackError(frame));
+        else p.resolve(frame);
+        return;
+      }
+      case "rpc-progress": {
+        const p = this.pending.get(frame.u);
+        if (p?.onProgress === undefined) return;
+        try {
+          p.onProgress(frame.intermediate_result);
+        } catch (err) {
+          log.warn("onProgress handler threw", err);
+        }
+        return;
+      }
+      default: {
+        if ("u" in frame) return; // a request role sent to a client: ignored
+        for (const h of this.pushHandlers) {
+          try {
+            h(frame as PushFrame);
+          } catch (err) {
+            log.warn("push handler threw", err);
+          }
+        }
+      }
+    }
+  }
+
+  private take(u: string): Pending | undefined {
+    const p = this.pending.get(u);
+    if (p === undefined) return undefined;
+    this.pending.delete(u);
+    clearTimeout(p.timer);
+    return p;
+  }
+
+  private failAll(reason: string): void {
+    if (this.pending.size === 0) return;
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) {
+      clearTimeout(p.timer);
+      p.reject(unreachable(reason, p.names));
+    }
+  }
+}
+
+function unreachable(reason: string, names: string[] = []): MpregError {
+  return new MpregError(ErrorCode.UNREACHABLE, reason, names.length > 0 ? { reason, commands: names } : { reason });
+}
+
+function ackError(ack: PubsubAck): MpregError {
+  if (ack.error) return MpregError.fromWire(ack.error);
+  return new MpregError(ErrorCode.EXECUTION_FAILED, "pub/sub request failed", { reason: "success: false" });
+}
+
+function checkTimeout(ms: number): void {
+  if (!(Number.isInteger(ms) && ms >= 1 && ms <= MAX_TIMEOUT_MS)) {
+    throw MpregError.invalid(`timeout_ms must be an integer in [1, ${MAX_TIMEOUT_MS}]`, "timeout_ms");
+  }
+}
