@@ -471,7 +471,7 @@ export class GossipNode {
   /** Lifeguard: starts at max and shrinks towards min = mult·max(1, log10 n)·interval as independent confirmations arrive. */
   suspicionTimeoutMs(confirmations: number): number {
     const n = this.liveCount;
-    const min = this.config.suspicionMult * Math.max(1, Math.log10(Math.max(1, n))) * this.config.probeIntervalMs;
+    const min = Math.round(this.config.suspicionMult * Math.max(1, Math.log10(Math.max(1, n))) * this.config.probeIntervalMs);
     const max = this.config.suspicionMaxTimeoutMult * min;
     let k = this.config.suspicionMult - 2;
     if (n - 2 < k) k = 0;
@@ -696,7 +696,14 @@ export class GossipNode {
     const want: string[] = [];
     for (const [k, v] of msg.digest) {
       const mine = this.store.get(k);
-      if (mine === undefined || mine.version < v) want.push(k);
+      if (mine === undefined || mine.version < v) {
+        // The push answering `want` is bounded the same way; `more` makes a full sync ask again.
+        if (want.length >= this.config.maxSyncItems) {
+          more = true;
+          break;
+        }
+        want.push(k);
+      }
     }
     const reply: SyncReplyMessage = { type: "sync", full: msg.full, start: msg.start, end: msg.end, items, want, more, members: this.membershipSnapshot() };
     this.send(from, reply);
