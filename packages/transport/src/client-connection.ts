@@ -69,7 +69,13 @@ export class ClientConnection implements Connection {
   private readonly backoff: Required<BackoffOptions> | null;
   private readonly dispatch: MessageHandler = (data, isBinary) => {
     const hs = this.messageHandlers;
-    for (let i = 0; i < hs.length; i++) hs[i]!(data, isBinary);
+    for (let i = 0; i < hs.length; i++) {
+      try {
+        hs[i]!(data, isBinary);
+      } catch (err) {
+        log.error("message handler threw", err);
+      }
+    }
   };
 
   /** Use `connectWs`. */
@@ -126,7 +132,7 @@ export class ClientConnection implements Connection {
   onClose(handler: ClientCloseHandler): Unsubscribe {
     const done = this.ended;
     if (done !== null) {
-      queueMicrotask(() => handler(done.code, done.reason, false));
+      queueMicrotask(() => safe(() => handler(done.code, done.reason, false)));
       return () => {};
     }
     this.closeHandlers = [...this.closeHandlers, handler];
@@ -172,7 +178,7 @@ export class ClientConnection implements Connection {
       this.end(code, reason);
       return;
     }
-    for (const h of this.closeHandlers) h(code, reason, true);
+    this.emitClose(code, reason, true);
     this.scheduleRetry();
   }
 
@@ -180,7 +186,7 @@ export class ClientConnection implements Connection {
     const b = this.backoff!;
     const delay = backoffDelay(this.attempt, b, this.options.random);
     this.attempt++;
-    for (const h of this.reconnectingHandlers) h(this.attempt, delay);
+    for (const h of this.reconnectingHandlers) safe(() => h(this.attempt, delay));
     this.retryTimer = setTimeout(() => void this.retry(), delay);
   }
 
@@ -208,16 +214,27 @@ export class ClientConnection implements Connection {
     }
     this.attempt = 0;
     this.attach(c);
-    for (const h of this.openHandlers) h();
+    for (const h of this.openHandlers) safe(h);
   }
 
   private end(code: number, reason: string): void {
     if (this.ended !== null) return;
     this.ended = { code, reason };
-    const hs = this.closeHandlers;
+    this.emitClose(code, reason, false);
     this.closeHandlers = [];
     this.messageHandlers = [];
-    for (const h of hs) h(code, reason, false);
+  }
+
+  private emitClose(code: number, reason: string, willReconnect: boolean): void {
+    for (const h of this.closeHandlers) safe(() => h(code, reason, willReconnect));
+  }
+}
+
+function safe(f: () => void): void {
+  try {
+    f();
+  } catch (err) {
+    log.error("connection event handler threw", err);
   }
 }
 

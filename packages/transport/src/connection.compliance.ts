@@ -171,6 +171,19 @@ export function connectionCompliance(name: string, makePair: () => Promise<Conne
       expect(got[1]!.data).toBe(text);
     });
 
+    it("a throwing handler does not break the connection or other handlers", async () => {
+      const { a, b } = await setup();
+      const got: FrameData[] = [];
+      b.onMessage(() => {
+        throw new Error("handler bug");
+      });
+      b.onMessage((d) => got.push(d));
+      a.send("1");
+      a.send("2");
+      await waitFor(() => got.length === 2);
+      expect(b.open).toBe(true);
+    });
+
     it("unsubscribed handlers stop receiving", async () => {
       const { a, b } = await setup();
       const first: FrameData[] = [];

@@ -1,4 +1,6 @@
-import { ErrorCode, MpregError } from "@mpreg/envelope";
+import { ErrorCode, MpregError, createLogger } from "@mpreg/envelope";
+
+const log = createLogger("transport");
 
 /** Data carried by one WebSocket message: bytes (binary frame) or a string (text frame). */
 export type FrameData = Uint8Array | string;
@@ -126,7 +128,14 @@ export class ConnectionEvents {
 
   emitMessage(data: FrameData, isBinary: boolean): void {
     const hs = this.messageHandlers;
-    for (let i = 0; i < hs.length; i++) hs[i]!(data, isBinary);
+    for (let i = 0; i < hs.length; i++) {
+      // A throwing handler must not unwind into the socket's read path (that would crash).
+      try {
+        hs[i]!(data, isBinary);
+      } catch (err) {
+        log.error("message handler threw", err);
+      }
+    }
   }
 
   /** Emits the close once; later calls are ignored. */
@@ -136,6 +145,12 @@ export class ConnectionEvents {
     const hs = this.closeHandlers;
     this.closeHandlers = [];
     this.messageHandlers = [];
-    for (const h of hs) h(code, reason);
+    for (const h of hs) {
+      try {
+        h(code, reason);
+      } catch (err) {
+        log.error("close handler threw", err);
+      }
+    }
   }
 }
