@@ -21,3 +21,4 @@ export {
   type CompiledPattern,
   type TopicTrieOptions,
 } from "./topic-pattern.js";
+export { selectEndpoint, type SelectContext, type Selection, type SelectionTier } from "./select.js";
