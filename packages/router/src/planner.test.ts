@@ -234,6 +234,36 @@ describe("planner properties", () => {
     );
   });
 
+  it("matches references like a naive longest-prefix implementation", () => {
+    const seg = fc.constantFrom("a", "b", "", "ab");
+    const dotted = fc.array(seg, { minLength: 1, maxLength: 4 }).map((xs) => xs.join(".")).filter((x) => x.length > 0);
+    fc.assert(
+      fc.property(fc.uniqueArray(dotted, { minLength: 1, maxLength: 8 }), fc.array(dotted, { maxLength: 8 }), (names, strings) => {
+        // The probe command's name cannot collide with the generated ones.
+        const plan = planRequest([...names.map((name) => ({ name, fun: "f" })), { name: "probe-", fun: "f", args: strings }]);
+        const got = plan.commands[names.length]!.refs.map((r) => [r.path[0], names[r.dep], r.steps.join(".")]);
+        const want = strings.flatMap((str, k) => {
+          const hits = names.filter((nm) => str === nm || str.startsWith(`${nm}.`)).sort((x, y) => y.length - x.length);
+          const best = hits[0];
+          return best === undefined ? [] : [[k, best, str === best ? "" : str.slice(best.length + 1)]];
+        });
+        expect(got).toEqual(want);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("stays linear with hostile nested dotted names", () => {
+    const names = Array.from({ length: MAX_COMMANDS - 1 }, (_, i) => Array.from({ length: i + 1 }, () => "a").join("."));
+    const long = names[names.length - 1]!;
+    const args = Array.from({ length: 200 }, () => `${long}.a.x`);
+    const plan = planRequest([...names.map((name) => ({ name, fun: "f" })), { name: "probe", fun: "f", args }]);
+    const refs = plan.commands[names.length]!.refs;
+    expect(refs).toHaveLength(200);
+    expect(refs[0]!.dep).toBe(names.length - 1);
+    expect(refs[0]!.steps).toEqual(["a", "x"]);
+  });
+
   it("substitutes random paths like a reference implementation", () => {
     const json: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
       value: fc.oneof(

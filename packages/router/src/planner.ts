@@ -86,20 +86,67 @@ function formatPath(base: string, path: readonly (string | number)[]): string {
   return s;
 }
 
+/** A trie over the dot-separated segments of command names (only built when a name has a dot). */
+interface TrieNode {
+  index: number; // command index when a name ends here, else -1
+  children: Map<string, TrieNode> | undefined;
+}
+
 /**
- * Resolves a string to the command it references, or null. Exact name first, then the longest
- * name that is a prefix ending right before a dot.
+ * Finds the command a string references: the exact name, else the LONGEST name followed by a
+ * dot. Linear in the string's length whatever the names are (hostile names cannot make it
+ * quadratic): without dotted names one lookup of the first segment, otherwise a walk down the
+ * segment trie.
  */
-function matchReference(s: string, byName: ReadonlyMap<string, number>, maxNameLen: number): { dep: number; cut: number } | null {
-  const exact = byName.get(s);
-  if (exact !== undefined) return { dep: exact, cut: s.length };
-  let i = s.lastIndexOf(".", maxNameLen);
-  while (i >= 0) {
-    const dep = byName.get(s.slice(0, i));
-    if (dep !== undefined) return { dep, cut: i };
-    i = i === 0 ? -1 : s.lastIndexOf(".", i - 1);
+class ReferenceMatcher {
+  private readonly trie: TrieNode | undefined;
+
+  constructor(private readonly byName: ReadonlyMap<string, number>) {
+    let dotted = false;
+    for (const name of byName.keys()) if (name.includes(".")) { dotted = true; break; }
+    if (!dotted) return;
+    const root: TrieNode = { index: -1, children: undefined };
+    for (const [name, index] of byName) {
+      let node = root;
+      for (const seg of name.split(".")) {
+        node.children ??= new Map();
+        let child = node.children.get(seg);
+        if (child === undefined) {
+          child = { index: -1, children: undefined };
+          node.children.set(seg, child);
+        }
+        node = child;
+      }
+      node.index = index;
+    }
+    this.trie = root;
   }
-  return null;
+
+  /** `cut` is where the name ends in `s` (`s.length` for an exact match). */
+  match(s: string): { dep: number; cut: number } | null {
+    const exact = this.byName.get(s);
+    if (exact !== undefined) return { dep: exact, cut: s.length };
+    const firstDot = s.indexOf(".");
+    if (firstDot < 0) return null;
+    if (this.trie === undefined) {
+      const dep = this.byName.get(s.slice(0, firstDot));
+      return dep === undefined ? null : { dep, cut: firstDot };
+    }
+    let best: { dep: number; cut: number } | null = null;
+    let node = this.trie;
+    let pos = 0;
+    let dot = firstDot;
+    // Only segments followed by a dot can end a name here (the exact case was handled above).
+    while (dot >= 0) {
+      const child = node.children?.get(s.slice(pos, dot));
+      if (child === undefined) break;
+      node = child;
+      if (node.index >= 0) best = { dep: node.index, cut: dot };
+      pos = dot + 1;
+      dot = s.indexOf(".", pos);
+    }
+    return best;
+  }
 }
 
 interface Frame {
@@ -112,8 +159,7 @@ function scanRoot(
   root: "args" | "kwargs",
   value: unknown,
   cmdIndex: number,
-  byName: ReadonlyMap<string, number>,
-  maxNameLen: number,
+  matcher: ReferenceMatcher,
   out: ReferenceSite[],
 ): void {
   const base = `cmds[${cmdIndex}].${root}`;
@@ -160,7 +206,7 @@ function scanRoot(
 
   // `path` null means `[index]`: built only when the string really is a reference.
   function addRef(s: string, path: (string | number)[] | null, index: number): void {
-    const m = matchReference(s, byName, maxNameLen);
+    const m = matcher.match(s);
     if (m === null) return;
     out.push({ root, path: path ?? [index], dep: m.dep, steps: m.cut === s.length ? [] : s.slice(m.cut + 1).split("."), original: s });
   }
@@ -181,7 +227,6 @@ export function planRequest<C extends PlanCommand>(cmds: readonly C[]): Plan<C> 
       `a request may hold at most ${MAX_COMMANDS} commands`);
   }
   const byName = new Map<string, number>();
-  let maxNameLen = 0;
   for (let i = 0; i < n; i++) {
     const c = cmds[i];
     const name = (c as { name?: unknown } | undefined)?.name;
@@ -193,9 +238,9 @@ export function planRequest<C extends PlanCommand>(cmds: readonly C[]): Plan<C> 
         `duplicate command name ${JSON.stringify(name)}`);
     }
     byName.set(name, i);
-    if (name.length > maxNameLen) maxNameLen = name.length;
   }
 
+  const matcher = new ReferenceMatcher(byName);
   const refsOf: ReferenceSite[][] = new Array(n);
   const depsOf: number[][] = new Array(n);
   let trivial = true;
@@ -204,11 +249,11 @@ export function planRequest<C extends PlanCommand>(cmds: readonly C[]): Plan<C> 
     const refs: ReferenceSite[] = [];
     if (c.args !== undefined && c.args !== null) {
       if (!Array.isArray(c.args)) throw invalid("invalid_args", `cmds[${i}].args`, {}, "args must be an array");
-      scanRoot("args", c.args, i, byName, maxNameLen, refs);
+      scanRoot("args", c.args, i, matcher, refs);
     }
     if (c.kwargs !== undefined && c.kwargs !== null) {
       if (!isPlainContainer(c.kwargs)) throw invalid("invalid_kwargs", `cmds[${i}].kwargs`, {}, "kwargs must be an object");
-      scanRoot("kwargs", c.kwargs, i, byName, maxNameLen, refs);
+      scanRoot("kwargs", c.kwargs, i, matcher, refs);
     }
     refsOf[i] = refs;
     if (refs.length === 0) {
