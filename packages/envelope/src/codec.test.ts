@@ -248,6 +248,18 @@ describe("decodeFrame: rejections", () => {
     expect1002(decodeFrame(JSON.stringify({ role: "fabric-gossip", u: "d", payload: nest(MAX_NESTING_DEPTH) }), "json"), "d");
   });
 
+  it("checks wide frames and keeps working after one (shared work stack)", () => {
+    const wide = Array.from({ length: 10_000 }, (_, i) => ({ i, inner: [{ i }] }));
+    for (const enc of ENCODINGS) {
+      expect(roundTrip({ role: "fabric-gossip", payload: wide }, enc).ok).toBe(true);
+      let deep: unknown = 1;
+      for (let i = 0; i < MAX_NESTING_DEPTH; i++) deep = [deep];
+      const deepInWide = [...wide, deep];
+      expect1002(decodeFrame(JSON.stringify({ role: "fabric-gossip", u: "w", payload: deepInWide }), "json"), "w");
+      expect(roundTrip({ role: "fabric-gossip", payload: { a: [{ b: 1 }] } }, enc).ok).toBe(true);
+    }
+  });
+
   it("refuses 100k-deep JSON and msgpack without crashing, keeping u", () => {
     const n = 100_000;
     const deepJson = "[".repeat(n) + "]".repeat(n);

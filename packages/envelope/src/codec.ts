@@ -176,26 +176,33 @@ function clip(s: string): string {
   return s.length > 64 ? `${s.slice(0, 64)}…` : s;
 }
 
-// Reused work stacks of checkStructure (decoding is synchronous, so one pair suffices).
+// Reused work stacks of checkStructure (decoding is synchronous, so one pair suffices). Slots
+// are cleared as they are popped, so no frame is retained; a stack that grew past
+// STACK_KEEP_LIMIT for one huge frame is released afterwards instead of being kept.
 const stackValues: unknown[] = [];
 const stackDepths: number[] = [];
+const STACK_KEEP_LIMIT = 4096;
 const hasOwn = Object.prototype.hasOwnProperty;
 
 /**
  * Iterative walk of the parsed frame: refuses nesting deeper than MAX_NESTING_DEPTH and own
  * `__proto__` keys (JSON.parse creates them as plain properties; later merges with
  * `Object.assign` would turn them into prototype changes). No recursion, so a 100k-deep
- * input costs MAX_NESTING_DEPTH steps and cannot exhaust the call stack.
+ * input costs about MAX_NESTING_DEPTH steps and cannot exhaust the call stack.
  */
 function checkStructure(root: object): MpregError | null {
-  stackValues.length = 0;
-  stackDepths.length = 0;
-  stackValues.push(root);
-  stackDepths.push(1);
+  const values = stackValues;
+  const depths = stackDepths;
+  values[0] = root;
+  depths[0] = 1;
+  let top = 1;
+  let highWater = 1;
   let result: MpregError | null = null;
-  while (stackValues.length > 0) {
-    const v = stackValues.pop() as object;
-    const depth = stackDepths.pop() as number;
+  while (top > 0) {
+    top--;
+    const v = values[top] as object;
+    const depth = depths[top] as number;
+    values[top] = undefined;
     if (depth > MAX_NESTING_DEPTH) {
       result = MpregError.invalid(`frame nesting deeper than ${MAX_NESTING_DEPTH} levels`);
       break;
@@ -204,8 +211,8 @@ function checkStructure(root: object): MpregError | null {
       for (let i = 0; i < v.length; i++) {
         const c: unknown = v[i];
         if (typeof c === "object" && c !== null) {
-          stackValues.push(c);
-          stackDepths.push(depth + 1);
+          values[top] = c;
+          depths[top++] = depth + 1;
         }
       }
     } else if (!ArrayBuffer.isView(v)) {
@@ -216,14 +223,19 @@ function checkStructure(root: object): MpregError | null {
       for (const k in v) {
         const c: unknown = (v as Record<string, unknown>)[k];
         if (typeof c === "object" && c !== null) {
-          stackValues.push(c);
-          stackDepths.push(depth + 1);
+          values[top] = c;
+          depths[top++] = depth + 1;
         }
       }
     }
+    if (top > highWater) highWater = top;
   }
-  stackValues.length = 0;
-  stackDepths.length = 0;
+  if (highWater > STACK_KEEP_LIMIT) {
+    values.length = 0;
+    depths.length = 0;
+  } else if (top > 0) {
+    values.fill(undefined, 0, top);
+  }
   return result;
 }
 
