@@ -13,3 +13,6 @@ export {
 } from "./compliance.js";
 export { FileBackend, type FileBackendOptions, type FsyncPolicy, type RecoveryReport } from "./file.js";
 export { SqliteBackend, type SqliteBackendOptions } from "./sqlite.js";
+export { StorageConfigSchema, parseStorageConfig, openBackend, type StorageConfig } from "./config.js";
+export { createRecordCodec, type RecordCodec, type RecordCodecOptions } from "./record-codec.js";
+export { TypedKV, PersistentState, type PersistentStateOptions } from "./persistent-state.js";
