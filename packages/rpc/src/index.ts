@@ -20,4 +20,9 @@ export {
   type Location,
   type Locator,
 } from "./executor.js";
-export { createLocalLocator, type LocalLocatorOptions } from "./locator.js";
+export {
+  createCatalogLocator,
+  createLocalLocator,
+  type CatalogLocatorOptions,
+  type LocalLocatorOptions,
+} from "./locator.js";

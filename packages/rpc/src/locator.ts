@@ -1,6 +1,7 @@
 /** Locators: where each command of a request runs. */
 import { ErrorCode, MpregError } from "@mpreg/envelope";
-import type { PlanCommand } from "@mpreg/router";
+import { parseConstraint, type Constraint, type FunctionEntry, type FunctionQuery } from "@mpreg/catalog";
+import { selectEndpoint, type PlanCommand } from "@mpreg/router";
 import type { Location, Locator } from "./executor.js";
 import type { FunctionRegistry } from "./registry.js";
 
@@ -40,5 +41,86 @@ export function createLocalLocator<Ctx>(registry: FunctionRegistry<Ctx>, options
       );
     }
     return { kind: "local", fn };
+  };
+}
+
+/** Options of {@link createCatalogLocator}. */
+export interface CatalogLocatorOptions<Ctx> {
+  /** The routing catalog (only `queryFunctions` is used). */
+  catalog: { queryFunctions(q: FunctionQuery): FunctionEntry[] };
+  /** This node's registry: commands routed to this node run from it. */
+  registry: FunctionRegistry<Ctx>;
+  selfNodeId: string;
+  selfClusterId: string;
+  /** In-flight requests of a node; undefined when unknown. */
+  load: (nodeId: string) => number | undefined;
+  /** Uniform in [0, 1): breaks ties between equally good nodes. */
+  random: () => number;
+  /** Whether other clusters may run commands (federation). Default true. */
+  allowOtherClusters?: boolean;
+  /** Resources of this node (counted toward `locs` for local functions, as in the catalog). */
+  nodeResources?: readonly string[];
+  /** Current time for the catalog's expiry filter. Default: no filter. */
+  now?: () => number;
+  /** Nodes not to choose (e.g. suspected down), consulted per command. */
+  exclude?: () => ReadonlySet<string> | undefined;
+}
+
+/**
+ * The cluster locator: candidates from the catalog (function name, function_id, version
+ * constraint, `locs` ⊆ resources, `target_cluster`), then `selectEndpoint` from the router
+ * (this node first, then its cluster, then other clusters; lower load; random among equals).
+ * When this node wins, the command runs from the local registry (highest satisfying version);
+ * if the registry disagrees with a stale catalog, the choice is made again without this node.
+ * No candidate: 1001 `{command, fun, reason}`; malformed constraint: 1002.
+ */
+export function createCatalogLocator<Ctx>(options: CatalogLocatorOptions<Ctx>): Locator<Ctx> {
+  const nodeResources = new Set(options.nodeResources ?? []);
+  const self = options.selfNodeId;
+  return (cmd: PlanCommand): Location<Ctx> => {
+    const constraint: Constraint | undefined =
+      cmd.version_constraint === undefined || cmd.version_constraint === null
+        ? undefined
+        : parseConstraint(cmd.version_constraint, "version_constraint");
+    const targetCluster = cmd.target_cluster ?? undefined;
+    const query: FunctionQuery = {
+      name: cmd.fun,
+      ...(cmd.function_id == null ? {} : { function_id: cmd.function_id }),
+      ...(constraint === undefined ? {} : { version_constraint: constraint }),
+      ...(cmd.locs == null || cmd.locs.length === 0 ? {} : { resources: cmd.locs }),
+      ...(targetCluster === undefined ? {} : { cluster_id: targetCluster }),
+      ...(options.now === undefined ? {} : { now: options.now() }),
+    };
+    const candidates = options.catalog.queryFunctions(query);
+    const excluded = options.exclude?.();
+    const select = (exclude: ReadonlySet<string> | undefined) =>
+      selectEndpoint(candidates, {
+        selfNodeId: self,
+        selfClusterId: options.selfClusterId,
+        load: options.load,
+        random: options.random,
+        ...(options.allowOtherClusters === undefined ? {} : { allowOtherClusters: options.allowOtherClusters }),
+        ...(targetCluster === undefined ? {} : { targetCluster }),
+        ...(constraint === undefined ? {} : { versionConstraint: constraint }),
+        ...(exclude === undefined ? {} : { exclude }),
+      });
+    let sel = select(excluded);
+    if (sel !== null && sel.nodeId === self) {
+      const fn = options.registry.find(cmd.fun, {
+        function_id: cmd.function_id ?? undefined,
+        version_constraint: constraint,
+        resources: cmd.locs?.filter((r) => !nodeResources.has(r)),
+      });
+      if (fn !== null) return { kind: "local", fn };
+      sel = select(new Set([...(excluded ?? []), self]));
+    }
+    if (sel === null) {
+      const reason =
+        candidates.length === 0
+          ? `no endpoint of ${cmd.fun} matches the function_id, version constraint, resources and cluster`
+          : `no reachable endpoint of ${cmd.fun}`;
+      throw new MpregError(ErrorCode.NOT_FOUND, reason, { command: cmd.name, fun: cmd.fun, reason });
+    }
+    return { kind: "remote", node_id: sel.nodeId, cluster_id: sel.clusterId };
   };
 }

@@ -1,0 +1,140 @@
+import { describe, expect, it } from "vitest";
+import { ErrorCode, MpregError, isMpregError } from "@mpreg/envelope";
+import { Catalog } from "@mpreg/catalog";
+import type { PlanCommand } from "@mpreg/router";
+import { Executor, type Dispatcher, type Location } from "./executor.js";
+import { createCatalogLocator, createLocalLocator } from "./locator.js";
+import { FunctionRegistry } from "./registry.js";
+
+interface NodeSpec {
+  node: string;
+  cluster: string;
+  functions: { name: string; version?: string; resources?: string[] }[];
+}
+
+/**
+ * A small fabric: node A's catalog learns every node's functions through real catalog deltas;
+ * each node has a real registry (handlers answer `<node>:<version>`) and its own local executor.
+ */
+function fabric(specs: NodeSpec[], loads: Record<string, number> = {}, registryOnA?: FunctionRegistry) {
+  const catalogA = new Catalog({ nodeId: "A", clusterId: "c1" });
+  const registries = new Map<string, FunctionRegistry>();
+  const executors = new Map<string, Executor>();
+  for (const s of specs) {
+    const reg = new FunctionRegistry();
+    const own = s.node === "A" ? catalogA : new Catalog({ nodeId: s.node, clusterId: s.cluster });
+    for (const f of s.functions) {
+      reg.register(f.name, () => `${s.node}:${f.version ?? "1.0.0"}`, { version: f.version ?? "1.0.0", resources: f.resources ?? [] });
+      const delta = own.registerLocal(
+        { kind: "function", name: f.name, function_id: f.name, version: f.version ?? "1.0.0", resources: f.resources ?? [] },
+        1_000,
+      );
+      if (own !== catalogA) expect(catalogA.applyDelta(delta, 1_000).status).toBe("applied");
+    }
+    registries.set(s.node, reg);
+    executors.set(s.node, new Executor({ registry: reg, locate: createLocalLocator(reg), nodeId: s.node, clusterId: s.cluster }));
+  }
+  const registryA = registryOnA ?? registries.get("A") ?? new FunctionRegistry();
+  let randomValue = 0;
+  const locate = createCatalogLocator({
+    catalog: catalogA,
+    registry: registryA,
+    selfNodeId: "A",
+    selfClusterId: "c1",
+    load: (n) => loads[n],
+    random: () => randomValue,
+  });
+  // The dispatcher runs the command on the chosen node's own executor: a real second node.
+  const dispatcher: Dispatcher = {
+    async dispatch({ command, node_id, request_id, signal }) {
+      const ex = executors.get(node_id);
+      if (ex === undefined) throw new MpregError(ErrorCode.UNREACHABLE, "no such node", { command: command.name, node_id, reason: "unknown" });
+      const { name: _name, ...rest } = command;
+      const res = await ex.execute({ request_id, signal, cmds: [{ ...rest, name: "x" }] });
+      return res.r.x;
+    },
+  };
+  const executor = new Executor({ registry: registryA, locate, dispatcher, nodeId: "A", clusterId: "c1" });
+  return { locate, executor, setRandom: (r: number) => (randomValue = r) };
+}
+
+const cmd = (fun: string, extra: Partial<PlanCommand> = {}): PlanCommand => ({ name: "x", fun, ...extra });
+
+function where(loc: Location | MpregError): string {
+  if (loc instanceof Error) throw loc;
+  return loc.kind === "local" ? "local" : `${loc.node_id}@${loc.cluster_id}`;
+}
+
+function code(fn: () => unknown): number {
+  try {
+    fn();
+  } catch (e) {
+    if (isMpregError(e)) return e.code;
+    throw e;
+  }
+  throw new Error("expected an MpregError");
+}
+
+const specs: NodeSpec[] = [
+  { node: "A", cluster: "c1", functions: [{ name: "both" }] },
+  { node: "B", cluster: "c1", functions: [{ name: "both" }, { name: "shared" }, { name: "tensor", resources: ["cpu"] }] },
+  { node: "C", cluster: "c1", functions: [{ name: "shared" }, { name: "tensor", resources: ["gpu"] }, { name: "v", version: "2.0.0" }] },
+  { node: "D", cluster: "c2", functions: [{ name: "far" }, { name: "shared" }, { name: "v", version: "1.5.0" }] },
+];
+
+describe("createCatalogLocator", () => {
+  it("prefers this node, then the lower load in its cluster, then other clusters", () => {
+    const { locate } = fabric(specs, { A: 50, B: 3, C: 1, D: 0 });
+    expect(where(locate(cmd("both")))).toBe("local");
+    expect(where(locate(cmd("shared")))).toBe("C@c1");
+    expect(where(locate(cmd("far")))).toBe("D@c2");
+  });
+
+  it("breaks ties between equal nodes with the random source", () => {
+    const { locate, setRandom } = fabric(specs, { B: 2, C: 2 });
+    setRandom(0);
+    expect(where(locate(cmd("shared")))).toBe("B@c1");
+    setRandom(0.99);
+    expect(where(locate(cmd("shared")))).toBe("C@c1");
+  });
+
+  it("filters by resources, version constraint and target_cluster", () => {
+    const { locate } = fabric(specs);
+    expect(where(locate(cmd("tensor", { locs: ["gpu"] })))).toBe("C@c1");
+    expect(where(locate(cmd("tensor", { locs: ["cpu"] })))).toBe("B@c1");
+    expect(code(() => locate(cmd("tensor", { locs: ["tpu"] })))).toBe(1001);
+    expect(where(locate(cmd("v", { version_constraint: "<2" })))).toBe("D@c2");
+    expect(where(locate(cmd("v")))).toBe("C@c1");
+    expect(code(() => locate(cmd("v", { version_constraint: ">=3.0" })))).toBe(1001);
+    expect(code(() => locate(cmd("v", { version_constraint: ">=banana" })))).toBe(1002);
+    expect(where(locate(cmd("shared", { target_cluster: "c2" })))).toBe("D@c2");
+    expect(code(() => locate(cmd("shared", { target_cluster: "c9" })))).toBe(1001);
+    expect(code(() => locate(cmd("nope")))).toBe(1001);
+  });
+
+  it("falls back to another node when the catalog says this node has a function its registry lacks", () => {
+    const { locate } = fabric(specs, {}, new FunctionRegistry());
+    expect(where(locate(cmd("both")))).toBe("B@c1");
+  });
+
+  it("runs a multi-node request end to end through real registries", async () => {
+    const { executor } = fabric(specs, { B: 1, C: 0 });
+    const r = await executor.execute({
+      request_id: "r",
+      include_execution_summary: true,
+      cmds: [
+        { name: "a", fun: "both" },
+        { name: "b", fun: "tensor", locs: ["cpu"] },
+        { name: "d", fun: "far" },
+      ],
+    });
+    expect(r.r).toEqual({ a: "A:1.0.0", b: "B:1.0.0", d: "D:1.0.0" });
+    expect(r.execution_summary).toMatchObject({ remote_commands: 2, cross_cluster_commands: 1 });
+  });
+
+  it("refuses the whole request before anything runs when one command has no endpoint", async () => {
+    const { executor } = fabric(specs);
+    const p = executor.execute({ request_id: "r", cmds: [{ name: "a", fun: "both" }, { name: "z", fun: "nope", args: ["a"] }] });
+    await expect(p).rejects.toMatchObject({ code: 1001, details: { command: "z", fun: "nope" } });
+  });
+});
