@@ -58,9 +58,16 @@ export class BroadcastQueue {
     const members: MemberUpdate[] = [];
     const items: GossipItem[] = [];
     if (this.entries.size === 0 || max <= 0) return { members, items };
-    const chosen = [...this.entries.values()]
-      .sort((a, b) => a.transmits - b.transmits || b.order - a.order)
-      .slice(0, max);
+    // Bucket by transmit count (small integers) instead of sorting: O(queue) per message.
+    // Map order is enqueue order, so walking a bucket backwards gives the newest first.
+    const buckets: Entry[][] = [];
+    for (const e of this.entries.values()) (buckets[e.transmits] ??= []).push(e);
+    const chosen: Entry[] = [];
+    for (const b of buckets) {
+      if (b === undefined) continue;
+      for (let i = b.length - 1; i >= 0 && chosen.length < max; i--) chosen.push(b[i] as Entry);
+      if (chosen.length >= max) break;
+    }
     for (const e of chosen) {
       if (e.member) members.push(e.member);
       if (e.item) items.push(e.item);

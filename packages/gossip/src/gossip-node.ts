@@ -308,7 +308,7 @@ export class GossipNode {
       this.runProbe();
       this.runSuspicions();
       if (now >= this.nextSyncAt) {
-        this.nextSyncAt = now + this.config.antiEntropyIntervalMs * (0.5 + this.random.next());
+        this.nextSyncAt = now + this.antiEntropyPeriodMs() * (0.5 + this.random.next());
         const peer = this.pickSyncPeer();
         if (peer !== undefined) this.sendSyncRequest(peer, false, this.syncCursor);
       }
@@ -639,6 +639,16 @@ export class GossipNode {
   }
 
   // ---------------------------------------------------------------- anti-entropy
+
+  /**
+   * The anti-entropy period, stretched for large clusters the way memberlist scales push/pull:
+   * × (⌈log2 n − log2 32⌉ + 1) above 32 members, so per-node sync traffic grows slowly with n.
+   */
+  antiEntropyPeriodMs(): number {
+    const n = this.liveCount;
+    if (n <= 32) return this.config.antiEntropyIntervalMs;
+    return this.config.antiEntropyIntervalMs * (Math.ceil(Math.log2(n) - 5) + 1);
+  }
 
   private membershipSnapshot(): MemberUpdate[] {
     const out: MemberUpdate[] = [];
