@@ -152,6 +152,29 @@ describe("WsListener", () => {
     expect(await upgradeStatus(url)).toBe(503);
   });
 
+  it("coalesces the frames of one event-loop turn into one socket write", async () => {
+    const { url, conns } = await start();
+    const c = await connectWs(url, { reconnect: false });
+    cleanups.push(() => c.close());
+    let got = 0;
+    c.onMessage(() => got++);
+    await waitFor(() => conns.length === 1);
+    const socket = (conns[0] as unknown as { socket: Record<string, (...a: unknown[]) => unknown> }).socket;
+    const calls: string[] = [];
+    for (const m of ["_write", "_writev"]) {
+      const orig = socket[m]!;
+      socket[m] = function (this: unknown, ...a: unknown[]) {
+        calls.push(m);
+        return orig.apply(this, a);
+      };
+    }
+    // Ten frames, half of them from promise continuations of the same turn.
+    for (let i = 0; i < 5; i++) conns[0]!.send(new Uint8Array([i]));
+    for (let i = 5; i < 10; i++) void Promise.resolve().then(() => conns[0]!.send(`t${i}`));
+    await waitFor(() => got === 10);
+    expect(calls).toEqual(["_writev"]);
+  });
+
   describe("backpressure", () => {
     const limits = { highWaterMarkBytes: 64 * 1024, maxBufferedBytes: 1024 * 1024 };
     const frame = new Uint8Array(64 * 1024);
