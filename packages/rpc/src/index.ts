@@ -26,3 +26,16 @@ export {
   type CatalogLocatorOptions,
   type LocalLocatorOptions,
 } from "./locator.js";
+export {
+  RemoteDispatcher,
+  RemoteCallHandler,
+  commandError,
+  RPC_CALL_TOPIC,
+  RPC_CANCEL_TOPIC,
+  RPC_RESULT_TOPIC,
+  type RemoteCallHandlerOptions,
+  type RemoteCallPayload,
+  type RemoteDispatcherOptions,
+  type RemoteResultPayload,
+  type SendToNode,
+} from "./remote.js";

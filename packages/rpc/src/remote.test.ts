@@ -1,0 +1,128 @@
+import type { UnifiedMessage } from "@mpreg/envelope";
+import { describe, expect, it } from "vitest";
+import { Executor, type Locator } from "./executor.js";
+import { FunctionRegistry } from "./registry.js";
+import { RemoteCallHandler, RemoteDispatcher } from "./remote.js";
+
+/** Two nodes, A (ingress) and B, linked by an asynchronous in-process message path. */
+function twoNodes(opts: { linkUp?: () => boolean } = {}) {
+  const regA = new FunctionRegistry();
+  const regB = new FunctionRegistry();
+  const linkUp = opts.linkUp ?? (() => true);
+  let handlerB!: RemoteCallHandler;
+  let dispatcherA!: RemoteDispatcher;
+  const delivered: UnifiedMessage[] = [];
+  const send = (from: string) => (to: string, msg: UnifiedMessage) => {
+    if (!linkUp()) return false;
+    // Round-trip through JSON so nothing but plain data crosses, like a real frame.
+    const copy = JSON.parse(JSON.stringify(msg)) as UnifiedMessage;
+    setImmediate(() => {
+      delivered.push(copy);
+      if (to === "B" && from === "A") handlerB.handle(copy);
+      if (to === "A" && from === "B") dispatcherA.handleResult(copy);
+    });
+    return true;
+  };
+  dispatcherA = new RemoteDispatcher({ nodeId: "A", clusterId: "c", send: send("A") });
+  handlerB = new RemoteCallHandler({ registry: regB, nodeId: "B", clusterId: "c", send: send("B") });
+  // Commands whose fun A lacks run on B.
+  const locate: Locator = (cmd) => (regA.has(cmd.fun) ? { kind: "local" } : { kind: "remote", node_id: "B", cluster_id: "c" });
+  const executor = new Executor({ registry: regA, locate, dispatcher: dispatcherA, nodeId: "A", clusterId: "c" });
+  return { regA, regB, executor, dispatcherA, handlerB, delivered };
+}
+
+describe("remote execution", () => {
+  it("runs a dependency chain across two nodes", async () => {
+    const { regA, regB, executor } = twoNodes();
+    regA.register("double", ({ args }) => (args[0] as number) * 2);
+    regB.register("inc", ({ args }) => (args[0] as number) + 1);
+    const r = await executor.execute({
+      request_id: "r1",
+      cmds: [
+        { name: "a", fun: "inc", args: [1] },
+        { name: "b", fun: "double", args: ["a"] },
+        { name: "c", fun: "inc", args: ["b"] },
+      ],
+      include_execution_summary: true,
+    });
+    expect(r.r).toEqual({ c: 5 });
+    expect(r.execution_summary?.remote_commands).toBe(2);
+  });
+
+  it("a remote handler that throws gives 1003 naming the remote node", async () => {
+    const { regB, executor } = twoNodes();
+    regB.register("boom", () => {
+      throw new RangeError("bad range");
+    });
+    await expect(executor.execute({ request_id: "r2", cmds: [{ name: "x", fun: "boom" }] })).rejects.toMatchObject({
+      code: 1003,
+      details: { command: "x", fun: "boom", node_id: "B", error_type: "RangeError", message: "bad range" },
+    });
+  });
+
+  it("a function missing on the remote node gives 1001", async () => {
+    const { executor } = twoNodes();
+    await expect(executor.execute({ request_id: "r3", cmds: [{ name: "x", fun: "ghost" }] })).rejects.toMatchObject({ code: 1001 });
+  });
+
+  it("a timeout cancels the remote handler", async () => {
+    const { regB, executor, handlerB } = twoNodes();
+    let aborted = false;
+    regB.register("hang", ({ signal }) => {
+      signal.addEventListener("abort", () => {
+        aborted = true;
+      });
+      return new Promise(() => {});
+    });
+    await expect(executor.execute({ request_id: "r4", cmds: [{ name: "h", fun: "hang" }], timeout_ms: 50 })).rejects.toMatchObject({ code: 1004 });
+    const deadline = Date.now() + 5000;
+    while (!aborted && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    expect(aborted).toBe(true);
+    while (handlerB.size > 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    expect(handlerB.size).toBe(0);
+  });
+
+  it("a node that goes away fails its calls with 1005", async () => {
+    const { regB, executor, dispatcherA } = twoNodes();
+    regB.register("hang", () => new Promise(() => {}));
+    const p = executor.execute({ request_id: "r5", cmds: [{ name: "h", fun: "hang" }] });
+    const deadline = Date.now() + 5000;
+    while (dispatcherA.size === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    dispatcherA.nodeGone("B");
+    await expect(p).rejects.toMatchObject({ code: 1005, details: { node_id: "B", command: "h" } });
+    expect(dispatcherA.size).toBe(0);
+  });
+
+  it("no link to the node is 1005", async () => {
+    const { regB, executor } = twoNodes({ linkUp: () => false });
+    regB.register("inc", ({ args }) => (args[0] as number) + 1);
+    await expect(executor.execute({ request_id: "r6", cmds: [{ name: "x", fun: "inc", args: [1] }] })).rejects.toMatchObject({ code: 1005 });
+  });
+
+  it("ignores stray results and answers malformed calls with 1002", async () => {
+    const { dispatcherA, handlerB, delivered } = twoNodes();
+    expect(
+      dispatcherA.handleResult({
+        message_id: "m",
+        topic: "mpreg.rpc.result",
+        message_type: "rpc",
+        delivery: "fire_and_forget",
+        payload: { kind: "result", ok: true, value: 1 },
+        timestamp: 0,
+        headers: { correlation_id: "nobody", trace_id: "t", source_node: "B", source_cluster: "c", routing_path: ["B"], federation_path: ["c"], hops_remaining: 8, priority: 0 },
+      }),
+    ).toBe(false);
+    handlerB.handle({
+      message_id: "m2",
+      topic: "mpreg.rpc.call",
+      message_type: "rpc",
+      delivery: "fire_and_forget",
+      payload: { kind: "call", command: "not an object" },
+      timestamp: 0,
+      headers: { correlation_id: "c1", trace_id: "t", source_node: "A", source_cluster: "c", routing_path: ["A"], federation_path: ["c"], hops_remaining: 8, priority: 0 },
+    });
+    const deadline = Date.now() + 5000;
+    while (delivered.length === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    expect(delivered[0]?.payload).toMatchObject({ kind: "result", ok: false, error: { code: 1002 } });
+  });
+});

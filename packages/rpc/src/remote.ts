@@ -1,0 +1,309 @@
+/**
+ * Remote execution of single commands over UnifiedMessages (`fabric-message` frames): the
+ * caller side (`RemoteDispatcher`, the executor's injected dispatcher) and the callee side
+ * (`RemoteCallHandler`). Transport-agnostic: both take a `send(nodeId, message)` function.
+ *
+ * Payloads (message_type "rpc", delivery fire_and_forget):
+ *   call:   topic `mpreg.rpc.call`,   `{kind: "call", command, request_id, deadline}`
+ *   result: topic `mpreg.rpc.result`, `{kind: "result", ok: true, value}` or `{kind: "result", ok: false, error}`
+ *   cancel: topic `mpreg.rpc.cancel`, `{kind: "cancel"}`
+ * `headers.correlation_id` ties a result or cancel to its call.
+ */
+import {
+  ErrorCode,
+  MpregError,
+  createLogger,
+  createUnifiedMessage,
+  isMpregError,
+  type UnifiedMessage,
+  type WireError,
+} from "@mpreg/envelope";
+import type { PlanCommand } from "@mpreg/router";
+import type { DispatchRequest, Dispatcher } from "./executor.js";
+import type { FunctionRegistry } from "./registry.js";
+
+const log = createLogger("rpc");
+
+export const RPC_CALL_TOPIC = "mpreg.rpc.call";
+export const RPC_RESULT_TOPIC = "mpreg.rpc.result";
+export const RPC_CANCEL_TOPIC = "mpreg.rpc.cancel";
+
+/** Sends a UnifiedMessage to a node; false when there is no link to it. */
+export type SendToNode = (nodeId: string, message: UnifiedMessage) => boolean;
+
+export interface RemoteCallPayload {
+  kind: "call";
+  command: PlanCommand;
+  request_id: string;
+  /** Absolute deadline, Unix ms. */
+  deadline: number;
+}
+
+export type RemoteResultPayload = { kind: "result"; ok: true; value: unknown } | { kind: "result"; ok: false; error: WireError };
+
+interface Pending {
+  nodeId: string;
+  command: PlanCommand;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  timer: ReturnType<typeof setTimeout>;
+  detach: () => void;
+}
+
+/** Options of {@link RemoteDispatcher}. */
+export interface RemoteDispatcherOptions {
+  nodeId: string;
+  clusterId: string;
+  send: SendToNode;
+  /** Most calls awaiting a result; past it `dispatch` fails with 1007. Default 65 536. */
+  maxPending?: number;
+  /** Extra wait past the request deadline before a call is given up locally. Default 1000 ms. */
+  graceMs?: number;
+}
+
+/**
+ * The caller side: sends a call to the chosen node and resolves with its result. Fails with
+ * 1005 when the node cannot be reached or goes away before answering (not retried: the handler
+ * may have run), with the remote error (1003, …) when the remote handler failed.
+ */
+export class RemoteDispatcher implements Dispatcher {
+  private readonly pending = new Map<string, Pending>();
+  private readonly maxPending: number;
+  private readonly graceMs: number;
+
+  constructor(private readonly opts: RemoteDispatcherOptions) {
+    this.maxPending = opts.maxPending ?? 65_536;
+    this.graceMs = opts.graceMs ?? 1000;
+  }
+
+  /** Calls awaiting a result. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  dispatch(req: DispatchRequest): Promise<unknown> {
+    const unreachable = (reason: string) =>
+      new MpregError(ErrorCode.UNREACHABLE, `node ${req.node_id} unreachable: ${reason}`, {
+        command: req.command.name,
+        node_id: req.node_id,
+        reason,
+      });
+    if (this.pending.size >= this.maxPending) {
+      return Promise.reject(MpregError.overloaded(`too many remote calls in flight (${this.maxPending})`, 100));
+    }
+    const payload: RemoteCallPayload = { kind: "call", command: req.command, request_id: req.request_id, deadline: req.deadline };
+    const msg = createUnifiedMessage({
+      topic: RPC_CALL_TOPIC,
+      message_type: "rpc",
+      payload,
+      headers: {
+        source_node: this.opts.nodeId,
+        source_cluster: this.opts.clusterId,
+        target_node: req.node_id,
+        target_cluster: req.cluster_id,
+        trace_id: req.request_id,
+      },
+    });
+    const id = msg.headers.correlation_id;
+    return new Promise<unknown>((resolve, reject) => {
+      const onAbort = () => {
+        const p = this.take(id);
+        if (!p) return;
+        this.sendCancel(p.nodeId, id);
+        reject(req.signal.reason ?? unreachable("cancelled"));
+      };
+      const wait = Math.max(0, req.deadline - Date.now()) + this.graceMs;
+      const timer = setTimeout(() => {
+        if (this.take(id)) reject(unreachable("no answer before the deadline"));
+      }, Math.min(wait, 2_147_483_647));
+      req.signal.addEventListener("abort", onAbort, { once: true });
+      this.pending.set(id, {
+        nodeId: req.node_id,
+        command: req.command,
+        resolve,
+        reject,
+        timer,
+        detach: () => req.signal.removeEventListener("abort", onAbort),
+      });
+      if (!this.opts.send(req.node_id, msg)) {
+        this.take(id);
+        reject(unreachable("no link to the node"));
+      }
+    });
+  }
+
+  /** Feeds a result message; true when it answered a pending call. */
+  handleResult(msg: UnifiedMessage): boolean {
+    const p = this.take(msg.headers.correlation_id);
+    if (!p) return false;
+    const payload = msg.payload as Partial<RemoteResultPayload> | null;
+    if (payload?.kind !== "result" || typeof payload.ok !== "boolean") {
+      p.reject(new MpregError(ErrorCode.UNREACHABLE, "malformed result from remote node", { command: p.command.name, node_id: p.nodeId, reason: "malformed result" }));
+    } else if (payload.ok) {
+      p.resolve((payload as { value: unknown }).value);
+    } else {
+      const e = (payload as { error: WireError }).error;
+      p.reject(MpregError.fromWire({ code: e?.code ?? ErrorCode.UNREACHABLE, message: e?.message ?? "remote error", details: e?.details ?? {} }));
+    }
+    return true;
+  }
+
+  /** Fails every call waiting on `nodeId` with 1005 (the node died or the link closed). */
+  nodeGone(nodeId: string, reason = "node left or link closed"): void {
+    for (const [id, p] of this.pending) {
+      if (p.nodeId !== nodeId) continue;
+      this.take(id);
+      p.reject(new MpregError(ErrorCode.UNREACHABLE, `node ${nodeId} went away while running ${p.command.name}`, { command: p.command.name, node_id: nodeId, reason }));
+    }
+  }
+
+  /** Fails every pending call (shutdown). */
+  close(reason = "shutting down"): void {
+    for (const p of [...this.pending.values()]) this.nodeGone(p.nodeId, reason);
+  }
+
+  private take(id: string): Pending | undefined {
+    const p = this.pending.get(id);
+    if (!p) return undefined;
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    p.detach();
+    return p;
+  }
+
+  private sendCancel(nodeId: string, correlationId: string): void {
+    const msg = createUnifiedMessage({
+      topic: RPC_CANCEL_TOPIC,
+      message_type: "rpc",
+      payload: { kind: "cancel" },
+      headers: { source_node: this.opts.nodeId, source_cluster: this.opts.clusterId, target_node: nodeId, correlation_id: correlationId },
+    });
+    this.opts.send(nodeId, msg);
+  }
+}
+
+/** Options of {@link RemoteCallHandler}. */
+export interface RemoteCallHandlerOptions<Ctx> {
+  registry: FunctionRegistry<Ctx>;
+  nodeId: string;
+  clusterId: string;
+  send: SendToNode;
+  /** Most remote calls running at once; past it a call is answered with 1007. Default 4096. */
+  maxRunning?: number;
+}
+
+/**
+ * The callee side: runs the command of a call message on the local registry (highest version
+ * matching function_id, constraint and resources), answers with a result message to the
+ * caller, and aborts the handler's signal on a cancel message or at the deadline.
+ */
+export class RemoteCallHandler<Ctx = unknown> {
+  private readonly running = new Map<string, AbortController>();
+  private readonly maxRunning: number;
+
+  constructor(private readonly opts: RemoteCallHandlerOptions<Ctx>) {
+    this.maxRunning = opts.maxRunning ?? 4096;
+  }
+
+  /** Calls running now. */
+  get size(): number {
+    return this.running.size;
+  }
+
+  /** Handles a call or cancel message; false for anything else. */
+  handle(msg: UnifiedMessage): boolean {
+    if (msg.topic === RPC_CANCEL_TOPIC) {
+      this.running.get(msg.headers.correlation_id)?.abort(new MpregError(ErrorCode.EXECUTION_FAILED, "cancelled by the caller", { reason: "cancelled" }));
+      return true;
+    }
+    if (msg.topic !== RPC_CALL_TOPIC) return false;
+    const payload = msg.payload as Partial<RemoteCallPayload> | null;
+    const id = msg.headers.correlation_id;
+    const caller = msg.headers.source_node;
+    const cmd = payload?.command;
+    if (payload?.kind !== "call" || typeof cmd !== "object" || cmd === null || typeof cmd.fun !== "string" || typeof cmd.name !== "string") {
+      this.reply(caller, id, { kind: "result", ok: false, error: MpregError.invalid("malformed remote call").toWire() });
+      return true;
+    }
+    if (this.running.size >= this.maxRunning || this.running.has(id)) {
+      const err = this.running.has(id) ? MpregError.invalid("duplicate remote call") : MpregError.overloaded(`node ${this.opts.nodeId} runs too many remote calls`, 100);
+      this.reply(caller, id, { kind: "result", ok: false, error: err.toWire() });
+      return true;
+    }
+    const controller = new AbortController();
+    this.running.set(id, controller);
+    const deadline = typeof payload.deadline === "number" ? payload.deadline : Date.now() + 30_000;
+    const timer = setTimeout(
+      () => controller.abort(new MpregError(ErrorCode.TIMEOUT, "deadline passed", { completed: [], pending: [cmd.name] })),
+      Math.min(Math.max(0, deadline - Date.now()), 2_147_483_647),
+    );
+    void this.run(cmd, String(payload.request_id ?? id), controller.signal).then((result) => {
+      clearTimeout(timer);
+      this.running.delete(id);
+      this.reply(caller, id, result);
+    });
+    return true;
+  }
+
+  /** Aborts every running call (shutdown). */
+  close(): void {
+    for (const c of this.running.values()) c.abort(new MpregError(ErrorCode.UNREACHABLE, "node is shutting down", { reason: "shutdown", node_id: this.opts.nodeId }));
+  }
+
+  private async run(cmd: PlanCommand, requestId: string, signal: AbortSignal): Promise<RemoteResultPayload> {
+    try {
+      const fn = this.opts.registry.find(cmd.fun, {
+        function_id: cmd.function_id ?? undefined,
+        version_constraint: cmd.version_constraint ?? undefined,
+        resources: cmd.locs,
+      });
+      if (fn === null) {
+        throw new MpregError(ErrorCode.NOT_FOUND, `function ${cmd.fun} is not available on node ${this.opts.nodeId}`, {
+          command: cmd.name,
+          fun: cmd.fun,
+          reason: "not registered here",
+        });
+      }
+      // A handler that ignores its signal must not keep the call (and its slot) alive.
+      const aborted = new Promise<never>((_, reject) => {
+        if (signal.aborted) reject(signal.reason);
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+      });
+      const value = await Promise.race([
+        fn.handler({ args: cmd.args ?? [], kwargs: cmd.kwargs ?? {}, signal, request_id: requestId, ctx: undefined }),
+        aborted,
+      ]);
+      return { kind: "result", ok: true, value };
+    } catch (e) {
+      return { kind: "result", ok: false, error: commandError(e, cmd, this.opts.nodeId).toWire() };
+    }
+  }
+
+  private reply(nodeId: string, correlationId: string, payload: RemoteResultPayload): void {
+    const msg = createUnifiedMessage({
+      topic: RPC_RESULT_TOPIC,
+      message_type: "rpc",
+      payload,
+      headers: {
+        source_node: this.opts.nodeId,
+        source_cluster: this.opts.clusterId,
+        target_node: nodeId,
+        correlation_id: correlationId,
+      },
+    });
+    if (!this.opts.send(nodeId, msg)) log.debug(`result for ${correlationId} dropped: no link to ${nodeId}`);
+  }
+}
+
+/** The wire error for a failed handler: MpregErrors pass through, anything else is 1003. */
+export function commandError(e: unknown, cmd: { name: string; fun: string }, nodeId: string): MpregError {
+  if (isMpregError(e)) return e;
+  const err = e instanceof Error ? e : undefined;
+  return new MpregError(ErrorCode.EXECUTION_FAILED, `command ${cmd.name} (${cmd.fun}) failed: ${err?.message ?? String(e)}`, {
+    command: cmd.name,
+    fun: cmd.fun,
+    node_id: nodeId,
+    error_type: err?.name ?? typeof e,
+    message: err?.message ?? String(e),
+  });
+}
