@@ -1,4 +1,4 @@
-import { MpregError } from "@mpreg/envelope";
+import { ErrorCode, MpregError } from "@mpreg/envelope";
 
 /** The in-flight request bound the server uses per connection unless configured otherwise. */
 export const DEFAULT_INFLIGHT_LIMIT = 1024;
@@ -32,7 +32,9 @@ export class InflightLimiter {
 
   /** Gives a slot back. Releasing more than was acquired is a bug and throws. */
   release(): void {
-    if (this.count === 0) throw new MpregError(1002, "InflightLimiter.release() without acquire", { reason: "release without acquire" });
+    if (this.count === 0) throw new MpregError(ErrorCode.INVALID_REQUEST, "InflightLimiter.release() without acquire", {
+        reason: "release without acquire",
+      });
     this.count--;
   }
 }
