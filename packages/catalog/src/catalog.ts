@@ -1,6 +1,5 @@
 import { MpregError } from "@mpreg/envelope";
 import {
-  canonicalJson,
   entryKey,
   normalizeEntry,
   parseEntryKey,
@@ -239,8 +238,9 @@ function compareStates(
   if (ra !== rb) return ra - rb;
   if (a.ttl_ms !== b.ttl_ms) return a.ttl_ms < b.ttl_ms ? -1 : 1;
   if (a.entry === undefined || b.entry === undefined) return 0;
-  const ca = canonicalJson(a.entry);
-  const cb = canonicalJson(b.entry);
+  // Entries are normalised (fixed field order, sorted sets), so JSON.stringify is canonical.
+  const ca = JSON.stringify(a.entry);
+  const cb = JSON.stringify(b.entry);
   return ca < cb ? -1 : ca > cb ? 1 : 0;
 }
 
@@ -413,23 +413,31 @@ export class Catalog {
 
   /**
    * Merges one delta (from gossip, a snapshot or anti-entropy). Never throws: malformed input
-   * gives status `invalid` with the MpregError 1002 in `error`.
+   * gives status `invalid` with the MpregError 1002 in `error`. A delta older than what is held
+   * is `stale` as soon as its header is checked (its entry is not examined).
    */
   applyDelta(raw: unknown, now: number): ApplyResult {
     let d: CatalogDelta;
+    let rec: Rec | undefined;
     try {
-      d = this.validateDelta(raw);
+      // Header first: a delta older than what is held is stale without looking at its entry
+      // (the common case for gossip duplicates and anti-entropy overlap).
+      const h = this.validateHeader(raw);
+      if (h.owner !== this.nodeId) {
+        const floor = this.ownerFloor.get(h.owner);
+        rec = this.records.get(h.key);
+        const held = rec?.version ?? this.tombstones.get(h.key)?.version;
+        if ((floor !== undefined && h.version <= floor) || (held !== undefined && h.version < held)) {
+          this.counters.stale++;
+          return { status: "stale" };
+        }
+      }
+      d = this.validateEntry(h, raw as Record<string, unknown>);
     } catch (e) {
       this.counters.invalid++;
       return { status: "invalid", error: e instanceof MpregError ? e : MpregError.invalid(String(e)) };
     }
     if (d.owner === this.nodeId) return this.applyOwn(d, now);
-    const floor = this.ownerFloor.get(d.owner);
-    if (floor !== undefined && d.version <= floor) {
-      this.counters.stale++;
-      return { status: "stale" };
-    }
-    const rec = this.records.get(d.key);
     const current = rec ?? this.tombstones.get(d.key);
     if (current !== undefined && compareStates(d, { version: current.version, ttl_ms: current.ttl_ms, entry: rec?.entry }) <= 0) {
       this.counters.stale++;
@@ -475,7 +483,7 @@ export class Catalog {
     let correction: CatalogDelta | undefined;
     if (rec !== undefined) {
       // The peer's view is right only when it is exactly our current announcement.
-      const same = d.kind === "upsert" && d.version === rec.version && canonicalJson(d.entry) === canonicalJson(rec.entry);
+      const same = d.kind === "upsert" && d.version === rec.version && JSON.stringify(d.entry) === JSON.stringify(rec.entry);
       if (!same && d.version >= rec.version) correction = this.reannounce(rec, now);
     } else if (d.kind === "upsert" && (tomb === undefined || d.version >= tomb.version)) {
       // An entry we do not (or no longer) have, e.g. from before a restart: withdraw it.
@@ -487,7 +495,8 @@ export class Catalog {
     return correction === undefined ? { status: "own" } : { status: "own", correction };
   }
 
-  private validateDelta(raw: unknown): CatalogDelta {
+  /** Checks everything but the entry; the result has no `entry` yet. */
+  private validateHeader(raw: unknown): CatalogDelta {
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw MpregError.invalid("delta must be an object", "delta");
     const o = raw as Record<string, unknown>;
     if (o.kind !== "upsert" && o.kind !== "remove") throw MpregError.invalid('delta.kind must be "upsert" or "remove"', "delta.kind");
@@ -504,10 +513,15 @@ export class Catalog {
     if (parsed.owner !== o.owner) throw MpregError.invalid("delta.key does not belong to delta.owner", "delta.key");
     // Clamped so that no peer can pin an entry or tombstone for ever.
     const ttl_ms = Math.min(o.ttl_ms, this.opts.maxTtlMs);
-    if (o.kind === "remove") return { kind: "remove", key: o.key, owner: o.owner, version: o.version, ttl_ms };
+    return { kind: o.kind, key: o.key, owner: o.owner, version: o.version, ttl_ms };
+  }
+
+  /** Adds the checked, normalised entry to an upsert's header. */
+  private validateEntry(h: CatalogDelta, o: Record<string, unknown>): CatalogDelta {
+    if (h.kind === "remove") return h;
     const entry = normalizeEntry(o.entry, "delta.entry");
-    if (entryKey(entry) !== o.key) throw MpregError.invalid("delta.key does not match delta.entry", "delta.key");
-    return { kind: "upsert", key: o.key, owner: o.owner, version: o.version, ttl_ms, entry };
+    if (entryKey(entry) !== h.key) throw MpregError.invalid("delta.key does not match delta.entry", "delta.key");
+    return { ...h, entry };
   }
 
   // ---------------------------------------------------------------- expiry and departures
