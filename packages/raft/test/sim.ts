@@ -309,7 +309,7 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
   };
 
   // ---- main loop
-  const end = duration + 4000;
+  const end = duration + 2000;
   let nextFaultCheck = 100;
   while (heap.length > 0) {
     const ev = pop()!;

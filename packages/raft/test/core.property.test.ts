@@ -1,0 +1,197 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { RaftCore } from "../src/raft.js";
+import type { Entry, HardState, Message, Snapshot } from "../src/types.js";
+import { rng } from "./core-net.js";
+
+/**
+ * Property test of the pure core: fast-check drives random schedules of ticks, deliveries (in
+ * any order), drops, duplicates, proposals, compactions and crash-restarts from the persisted
+ * state, and the Raft safety invariants are checked after every action.
+ */
+type Action =
+  | { t: "tick"; node: number }
+  | { t: "deliver"; pick: number }
+  | { t: "drop"; pick: number }
+  | { t: "dup"; pick: number }
+  | { t: "propose"; node: number }
+  | { t: "compact"; node: number }
+  | { t: "restart"; node: number };
+
+const action: fc.Arbitrary<Action> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ t: fc.constant("tick" as const), node: fc.nat(4) }) },
+  { weight: 10, arbitrary: fc.record({ t: fc.constant("deliver" as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("drop" as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("dup" as const), pick: fc.nat() }) },
+  { weight: 3, arbitrary: fc.record({ t: fc.constant("propose" as const), node: fc.nat(4) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("compact" as const), node: fc.nat(4) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("restart" as const), node: fc.nat(4) }) },
+);
+
+interface Disk {
+  hs: HardState | undefined;
+  snapshot: Snapshot | undefined;
+  entries: Entry[];
+}
+
+function run(n: number, actions: Action[], seed: number): { leaders: number; maxCommit: number } {
+  const ids = Array.from({ length: n }, (_, i) => `n${i}`);
+  const disks: Disk[] = ids.map(() => ({ hs: undefined, snapshot: undefined, entries: [] }));
+  const boot = { voters: ids, learners: [] };
+  const mk = (i: number, gen: number) => {
+    const d = disks[i]!;
+    const fresh = !d.hs && !d.snapshot && d.entries.length === 0;
+    return new RaftCore(
+      { id: ids[i]!, random: rng(seed * 31 + i * 7 + gen * 1009), electionTick: 5 },
+      fresh ? { bootstrap: boot } : { ...(d.hs ? { hardState: d.hs } : {}), ...(d.snapshot ? { snapshot: d.snapshot } : {}), entries: d.entries.slice() },
+    );
+  };
+  const cores = ids.map((_, i) => mk(i, 0));
+  let gen = 1;
+  const pool: Message[] = [];
+  const leaderOfTerm = new Map<number, string>();
+  const committed = new Map<number, number>(); // index -> term, committed somewhere
+  let proposals = 0;
+
+  const process = (i: number) => {
+    const c = cores[i]!;
+    while (c.hasReady()) {
+      const rd = c.ready();
+      const d = disks[i]!;
+      if (rd.snapshot) {
+        d.snapshot = rd.snapshot;
+        d.entries = [];
+      }
+      if (rd.entries.length > 0) {
+        const first = rd.entries[0]!.index;
+        d.entries = d.entries.filter((e) => e.index < first).concat(rd.entries);
+      }
+      if (rd.hardState) d.hs = rd.hardState;
+      pool.push(...rd.messages);
+      c.advance(rd);
+    }
+  };
+  const check = () => {
+    for (const c of cores) {
+      if (c.role === "leader") {
+        const prev = leaderOfTerm.get(c.term);
+        if (prev !== undefined && prev !== c.id) throw new Error(`two leaders in term ${c.term}`);
+        if (prev === undefined) {
+          leaderOfTerm.set(c.term, c.id);
+          for (const [idx, t] of committed) {
+            if (idx > c.log.snapIndex && c.log.term(idx) !== t) throw new Error(`leader ${c.id} misses committed ${idx}`);
+          }
+        }
+      }
+      for (let k = c.log.snapIndex + 1; k <= c.log.committed; k++) {
+        const t = c.log.term(k)!;
+        const known = committed.get(k);
+        if (known !== undefined && known !== t) throw new Error(`committed entry ${k} differs on ${c.id}`);
+        committed.set(k, t);
+      }
+    }
+    // Log matching: same index and term => same entries up to there.
+    for (let a = 0; a < n; a++) {
+      for (let b = a + 1; b < n; b++) {
+        const la = cores[a]!.log;
+        const lb = cores[b]!.log;
+        const lo = Math.max(la.snapIndex, lb.snapIndex) + 1;
+        const hi = Math.min(la.lastIndex(), lb.lastIndex());
+        let matched = false;
+        for (let k = hi; k >= lo; k--) {
+          const ea = la.entry(k)!;
+          const eb = lb.entry(k)!;
+          if (!matched && ea.term === eb.term) matched = true;
+          if (matched && (ea.term !== eb.term || Buffer.compare(Buffer.from(ea.data), Buffer.from(eb.data)) !== 0)) {
+            throw new Error(`log matching violated at ${k} between ${cores[a]!.id} and ${cores[b]!.id}`);
+          }
+        }
+      }
+    }
+  };
+
+  for (let i = 0; i < n; i++) process(i);
+  for (const a of actions) {
+    switch (a.t) {
+      case "tick": {
+        const i = a.node % n;
+        cores[i]!.tick();
+        process(i);
+        break;
+      }
+      case "deliver":
+      case "drop":
+      case "dup": {
+        if (pool.length === 0) break;
+        const k = a.pick % pool.length;
+        const m = pool[k]!;
+        if (a.t !== "dup") pool.splice(k, 1);
+        if (a.t === "drop") break;
+        const i = ids.indexOf(m.to);
+        cores[i]!.step(structuredClone(m));
+        process(i);
+        break;
+      }
+      case "propose": {
+        // Propose at a leader (the newest one when a deposed leader has not noticed yet).
+        const leaders = cores.map((c, i) => [c, i] as const).filter(([c]) => c.role === "leader");
+        if (leaders.length > 0) {
+          const [c, i] = leaders[a.node % leaders.length]!;
+          c.propose(new TextEncoder().encode(`p${proposals++}`));
+          process(i);
+        }
+        break;
+      }
+      case "compact": {
+        const i = a.node % n;
+        const c = cores[i]!;
+        if (c.log.applied > c.log.snapIndex) {
+          const s = c.compact(c.log.applied, new Uint8Array([1]));
+          disks[i]!.snapshot = s;
+          disks[i]!.entries = disks[i]!.entries.filter((e) => e.index > s.meta.index);
+        }
+        break;
+      }
+      case "restart": {
+        const i = a.node % n;
+        cores[i] = mk(i, gen++);
+        process(i);
+        break;
+      }
+    }
+    check();
+  }
+  return { leaders: leaderOfTerm.size, maxCommit: Math.max(...cores.map((c) => c.log.committed)) };
+}
+
+describe("core safety under random schedules (fast-check)", () => {
+  it("3 nodes: election safety, log matching, leader completeness, state machine safety", () => {
+    fc.assert(
+      fc.property(fc.array(action, { minLength: 100, maxLength: 600 }), fc.nat(1000), (actions, seed) => {
+        run(3, actions, seed);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it("5 nodes: the same invariants", () => {
+    fc.assert(
+      fc.property(fc.array(action, { minLength: 100, maxLength: 600 }), fc.nat(1000), (actions, seed) => {
+        run(5, actions, seed);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("the checks are live: with enough ticks and deliveries a leader commits proposals", () => {
+    const actions: Action[] = [];
+    for (let r = 0; r < 40; r++) {
+      for (let node = 0; node < 3; node++) actions.push({ t: "tick", node });
+      for (let k = 0; k < 12; k++) actions.push({ t: "deliver", pick: 0 });
+      actions.push({ t: "propose", node: r % 3 });
+    }
+    const res = run(3, actions, 1);
+    expect(res.leaders).toBeGreaterThanOrEqual(1);
+    expect(res.maxCommit).toBeGreaterThan(10); // bootstrap (3) + no-op + proposals
+  });
+});
