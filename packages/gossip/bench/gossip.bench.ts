@@ -1,6 +1,6 @@
-import { createRequire } from "node:module";
 import { test } from "vitest";
 import type { GossipMessage } from "../src/index.js";
+import { loadMsgpack } from "../test/msgpack.js";
 import { SimCluster } from "../test/sim-cluster.js";
 
 /**
@@ -10,19 +10,6 @@ import { SimCluster } from "../test/sim-cluster.js";
  *  - gossip bytes per node per second at steady state (MessagePack size of every message).
  * Run: `pnpm --filter @mpreg/gossip bench` (MPREG_BENCH_SIZES=10,100 to choose sizes).
  */
-
-type Encode = (v: unknown) => Uint8Array;
-
-async function loadEncode(): Promise<Encode> {
-  const name = "@msgpack/msgpack";
-  try {
-    return ((await import(/* @vite-ignore */ name)) as { encode: Encode }).encode;
-  } catch {
-    // Until @mpreg/gossip's devDependency is installed, borrow the copy @mpreg/envelope depends on.
-    const req = createRequire(new URL("../../envelope/package.json", import.meta.url));
-    return (req(name) as { encode: Encode }).encode;
-  }
-}
 
 const SIZES = (process.env.MPREG_BENCH_SIZES ?? "10,100,500").split(",").map(Number);
 const LOSS = 0.01;
@@ -38,7 +25,7 @@ const median = (xs: number[]): number => {
 };
 
 test("gossip benchmark", async () => {
-  const encode = await loadEncode();
+  const { encode } = await loadMsgpack();
   let measuring = false;
   const sizeOf = (m: GossipMessage): number => (measuring ? encode(m).byteLength : 0);
   const rows: string[] = [];

@@ -226,7 +226,7 @@ export class GossipNode {
    * OVERLOADED when the store is full and the key is new. No event is emitted for local items.
    */
   publish(item: GossipItem): boolean {
-    checkItem(item, "item");
+    item = checkItem(item, "item");
     const r = this.store.apply(item);
     if (r === "full") throw MpregError.overloaded(`gossip item store is full (${this.config.maxItems} keys)`);
     if (r === "stale") return false;
@@ -500,7 +500,10 @@ export class GossipNode {
   // ---------------------------------------------------------------- membership merge
 
   private selfUpdate(): MemberUpdate {
-    return { id: this.id, inc: this.incarnation, status: this.leaving ? "left" : "alive", meta: this.meta };
+    const u: MemberUpdate = { id: this.id, inc: this.incarnation, status: this.leaving ? "left" : "alive" };
+    // No undefined-valued keys on the wire: MessagePack would turn them into nil.
+    if (this.meta !== undefined) u.meta = this.meta;
+    return u;
   }
 
   private refreshSelf(status: MemberStatus): void {

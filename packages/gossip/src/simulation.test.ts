@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { loadMsgpack } from "../test/msgpack.js";
 import { SimCluster } from "../test/sim-cluster.js";
 
 const LONG = process.env.MPREG_LONG === "1";
@@ -12,6 +13,7 @@ describe("gossip simulation (seeded, virtual time)", () => {
       c.joinAll();
       expect(c.runUntilMembershipConverged(60_000)).toBeDefined();
       const rounds: number[] = [];
+      const times: number[] = [];
       for (let k = 0; k < 3; k++) {
         const origin = c.random.pick(c.ids);
         const t0 = c.clock.now();
@@ -20,8 +22,9 @@ describe("gossip simulation (seeded, virtual time)", () => {
         const t = c.clock.runUntilTrue(() => c.allHave(`fn/${k}`, 1), { maxMs: 30_000, stepMs: 10 });
         expect(t, `item ${k} did not converge`).toBeDefined();
         rounds.push(Math.ceil(((t as number) - t0) / GOSSIP_ROUND_MS));
+        times.push((t as number) - t0);
       }
-      console.log(`[gossip sim] seed=${seed} n=100 loss=5%: convergence rounds (200 ms) per change = ${rounds.join(", ")}`);
+      console.log(`[gossip sim] seed=${seed} n=100 loss=5%: convergence rounds (200 ms) per change = ${rounds.join(", ")} (virtual ms ${times.map((x) => x.toFixed(0)).join(", ")})`);
       for (const r of rounds) expect(r).toBeLessThanOrEqual(25);
     });
 
@@ -69,7 +72,7 @@ describe("gossip simulation (seeded, virtual time)", () => {
     };
     c.clock.setTimeout(pauseLoop, 2000);
     c.clock.advance(10 * 60_000);
-    console.log(`[gossip sim] seed=7 n=${c.ids.length} 10 min, 5% loss, ${pauses} pauses of 500 ms: suspicions=${suspicions} false dead=${falseDead}`);
+    console.log(`[gossip sim] seed=7 n=${c.ids.length} 10 min, 5% loss, ${pauses} pauses of 500 ms: suspect events=${suspicions} false dead=${falseDead}`);
     expect(falseDead).toBe(0);
     expect(c.membershipConverged()).toBe(true);
   });
@@ -128,15 +131,48 @@ describe("gossip simulation (seeded, virtual time)", () => {
     });
     c.joinAll();
     expect(c.runUntilMembershipConverged(30_000)).toBeDefined();
-    c.node("n3").leave(c.clock.now());
-    c.flush("n3");
-    c.clock.advance(2000);
-    c.crash("n3"); // the process exits after its goodbye
     const t0 = c.clock.now();
-    const t = c.clock.runUntilTrue(() => c.upIds().every((id) => c.node(id).member("n3")?.status === "left"), { maxMs: 10_000 });
+    c.node("n3").leave(t0);
+    c.flush("n3");
+    const t = c.clock.runUntilTrue(() => c.upIds().every((id) => id === "n3" || c.node(id).member("n3")?.status === "left"), {
+      maxMs: 10_000,
+      stepMs: 10,
+    });
     expect(t).toBeDefined();
-    console.log(`[gossip sim] GOODBYE known to all ${(t as number) - t0 + 2000} ms after leave()`);
+    console.log(`[gossip sim] n=20 GOODBYE known to all ${(t as number) - t0} ms after leave()`);
+    c.crash("n3"); // the process exits after its goodbye
     c.clock.advance(120_000);
     expect(seen.every((s) => s === "member-left")).toBe(true);
+  });
+});
+
+describe("wire form", () => {
+  it("every message of a simulated run survives a MessagePack round trip (joins, probes, sync, crash, leave)", async () => {
+    const { encode, decode } = await loadMsgpack();
+    let count = 0;
+    const c = new SimCluster({
+      n: 15,
+      seed: 21,
+      link: { lossProbability: 0.05 },
+      wire: (m) => {
+        count++;
+        return decode(encode(m));
+      },
+    });
+    c.joinAll();
+    expect(c.runUntilMembershipConverged(30_000)).toBeDefined();
+    c.node("n1").publish({ key: "k", version: 1, data: { nested: [1, "two", null], bin: new Uint8Array([1, 2]) } });
+    c.flush("n1");
+    c.crash("n2");
+    c.node("n3").leave(c.clock.now());
+    c.flush("n3");
+    c.node("n4").updateMeta({ url: "sim://n4/v2" }, c.clock.now());
+    c.flush("n4");
+    c.clock.advance(60_000);
+    expect(count).toBeGreaterThan(1000);
+    expect(c.node("n0").item("k")?.data).toEqual({ nested: [1, "two", null], bin: new Uint8Array([1, 2]) });
+    expect(c.node("n0").member("n2")?.status).toBe("dead");
+    expect(c.node("n0").member("n3")?.status).toBe("left");
+    expect(c.node("n0").member("n4")?.meta).toEqual({ url: "sim://n4/v2" });
   });
 });

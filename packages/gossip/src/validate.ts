@@ -29,21 +29,28 @@ function arr(v: unknown, path: string, max: number): unknown[] {
   return v;
 }
 
+/**
+ * Checks one membership fact and returns a clean copy. `null` for the optional `meta`/`by`
+ * counts as absent (MessagePack turns `undefined` into nil).
+ */
 export function checkMember(v: unknown, path: string): MemberUpdate {
   if (!isObj(v)) fail(`${path} must be an object`, path);
-  str(v.id, `${path}.id`);
-  num(v.inc, `${path}.inc`);
+  const id = str(v.id, `${path}.id`);
+  const inc = num(v.inc, `${path}.inc`);
   if (typeof v.status !== "string" || !STATUSES.has(v.status)) fail(`${path}.status must be alive|suspect|dead|left`, `${path}.status`);
-  if (v.by !== undefined) str(v.by, `${path}.by`);
-  return v as unknown as MemberUpdate;
+  const u: MemberUpdate = { id, inc, status: v.status as MemberUpdate["status"] };
+  if (v.meta !== undefined && v.meta !== null) u.meta = v.meta;
+  if (v.by !== undefined && v.by !== null) u.by = str(v.by, `${path}.by`);
+  return u;
 }
 
+/** Checks one item and returns a clean copy (`data` may be anything, null included). */
 export function checkItem(v: unknown, path: string): GossipItem {
   if (!isObj(v)) fail(`${path} must be an object`, path);
-  str(v.key, `${path}.key`, MAX_KEY);
-  num(v.version, `${path}.version`);
+  const key = str(v.key, `${path}.key`, MAX_KEY);
+  const version = num(v.version, `${path}.version`);
   if (!("data" in v)) fail(`${path}.data is missing`, `${path}.data`);
-  return v as unknown as GossipItem;
+  return { key, version, data: v.data };
 }
 
 /** Limits on list lengths accepted from the wire (so one message cannot blow up memory). */
@@ -54,51 +61,44 @@ export interface WireLimits {
 }
 
 /**
- * Checks the shape of a message received from the network. Throws MpregError INVALID_REQUEST
- * naming the offending path; never returns a partially checked value.
+ * Checks a message received from the network and returns a clean copy holding only the known
+ * fields. Throws MpregError INVALID_REQUEST naming the offending path.
  */
 export function checkMessage(v: unknown, limits: WireLimits): GossipMessage {
   if (!isObj(v)) fail("must be an object", "msg");
   const t = v.type;
-  const piggyback = (): void => {
-    arr(v.members, "msg.members", limits.maxMembers).forEach((m, i) => checkMember(m, `msg.members[${i}]`));
-    arr(v.items, "msg.items", limits.maxItems).forEach((m, i) => checkItem(m, `msg.items[${i}]`));
+  const members = (): MemberUpdate[] => arr(v.members, "msg.members", limits.maxMembers).map((m, i) => checkMember(m, `msg.members[${i}]`));
+  const items = (): GossipItem[] => arr(v.items, "msg.items", limits.maxItems).map((m, i) => checkItem(m, `msg.items[${i}]`));
+  const window = (): { full: boolean; start: string; end: string | null } => {
+    if (typeof v.full !== "boolean") fail("msg.full must be a boolean", "msg.full");
+    if (typeof v.start !== "string" || v.start.length > MAX_KEY) fail("msg.start must be a string", "msg.start");
+    if (v.end !== null && (typeof v.end !== "string" || v.end.length > MAX_KEY)) fail("msg.end must be a string or null", "msg.end");
+    return { full: v.full, start: v.start, end: v.end as string | null };
   };
   switch (t) {
     case "ping":
     case "ack":
     case "ping-req":
-      num(v.seq, "msg.seq");
-      str(v.target, "msg.target");
-      piggyback();
-      break;
+      return { type: t, seq: num(v.seq, "msg.seq"), target: str(v.target, "msg.target"), members: members(), items: items() };
     case "gossip":
-      piggyback();
-      break;
-    case "sync-req":
+      return { type: t, members: members(), items: items() };
+    case "sync-req": {
+      const w = window();
+      const digest = arr(v.digest, "msg.digest", limits.maxDigest).map((d, i): [string, number] => {
+        if (!Array.isArray(d) || d.length !== 2) fail(`msg.digest[${i}] must be [key, version]`, `msg.digest[${i}]`);
+        return [str(d[0], `msg.digest[${i}][0]`, MAX_KEY), num(d[1], `msg.digest[${i}][1]`)];
+      });
+      return { type: t, ...w, digest, members: members() };
+    }
     case "sync": {
-      if (typeof v.full !== "boolean") fail("msg.full must be a boolean", "msg.full");
-      if (typeof v.start !== "string") fail("msg.start must be a string", "msg.start");
-      if (v.end !== null && typeof v.end !== "string") fail("msg.end must be a string or null", "msg.end");
-      arr(v.members, "msg.members", limits.maxMembers).forEach((m, i) => checkMember(m, `msg.members[${i}]`));
-      if (t === "sync-req") {
-        arr(v.digest, "msg.digest", limits.maxDigest).forEach((d, i) => {
-          if (!Array.isArray(d) || d.length !== 2) fail(`msg.digest[${i}] must be [key, version]`, `msg.digest[${i}]`);
-          str(d[0], `msg.digest[${i}][0]`, MAX_KEY);
-          num(d[1], `msg.digest[${i}][1]`);
-        });
-      } else {
-        arr(v.items, "msg.items", limits.maxItems).forEach((m, i) => checkItem(m, `msg.items[${i}]`));
-        arr(v.want, "msg.want", limits.maxDigest).forEach((k, i) => str(k, `msg.want[${i}]`, MAX_KEY));
-        if (typeof v.more !== "boolean") fail("msg.more must be a boolean", "msg.more");
-      }
-      break;
+      const w = window();
+      const want = arr(v.want, "msg.want", limits.maxDigest).map((k, i) => str(k, `msg.want[${i}]`, MAX_KEY));
+      if (typeof v.more !== "boolean") fail("msg.more must be a boolean", "msg.more");
+      return { type: t, ...w, items: items(), want, more: v.more, members: members() };
     }
     case "sync-push":
-      arr(v.items, "msg.items", limits.maxItems).forEach((m, i) => checkItem(m, `msg.items[${i}]`));
-      break;
+      return { type: t, items: items() };
     default:
       fail(`unknown type ${JSON.stringify(t)}`, "msg.type");
   }
-  return v as unknown as GossipMessage;
 }

@@ -11,6 +11,8 @@ export interface SimClusterOptions {
   tickMs?: number;
   sizeOf?: (m: GossipMessage) => number;
   onEvent?: (node: string, e: GossipEvent, now: number) => void;
+  /** Applied to every delivered message (e.g. a MessagePack encode/decode round trip). */
+  wire?: (m: GossipMessage) => unknown;
 }
 
 /**
@@ -47,7 +49,7 @@ export class SimCluster {
     return (from: string, msg: GossipMessage) => {
       const node = this.nodes.get(id);
       if (!node) return;
-      node.handleMessage(from, msg, this.clock.now());
+      node.handleMessage(from, this.opts.wire ? this.opts.wire(msg) : msg, this.clock.now());
       this.flush(id);
     };
   }
