@@ -427,7 +427,7 @@ export class Catalog {
         const floor = this.ownerFloor.get(h.owner);
         rec = this.records.get(h.key);
         const held = rec?.version ?? this.tombstones.get(h.key)?.version;
-        if ((floor !== undefined && h.version <= floor) || (held !== undefined && h.version < held)) {
+        if ((floor !== undefined && h.version <= floor) || (held !== undefined && h.version < held) || this.sameVersionLoses(h, raw, rec)) {
           this.counters.stale++;
           return { status: "stale" };
         }
@@ -493,6 +493,22 @@ export class Catalog {
       correction = Object.freeze({ kind: "remove", key: d.key, owner: this.nodeId, version, ttl_ms: ttl });
     }
     return correction === undefined ? { status: "own" } : { status: "own", correction };
+  }
+
+  /**
+   * For a delta at exactly the held version: true when it certainly loses (or ties) under
+   * `compareStates` without normalising its entry: an upsert against a tombstone, a shorter
+   * TTL, or the very same entry text. Otherwise false, and the full comparison decides.
+   */
+  private sameVersionLoses(h: CatalogDelta, raw: unknown, rec: Rec | undefined): boolean {
+    if (rec === undefined) {
+      const t = this.tombstones.get(h.key);
+      if (t === undefined || t.version !== h.version) return false;
+      return h.kind === "upsert" || h.ttl_ms <= t.ttl_ms;
+    }
+    if (rec.version !== h.version || h.kind === "remove") return false;
+    if (h.ttl_ms !== rec.ttl_ms) return h.ttl_ms < rec.ttl_ms;
+    return JSON.stringify((raw as { entry?: unknown }).entry) === JSON.stringify(rec.entry);
   }
 
   /** Checks everything but the entry; the result has no `entry` yet. */
