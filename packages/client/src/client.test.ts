@@ -273,11 +273,24 @@ describe("MpregClient", () => {
     expect(e.code).toBe(1005);
     expect((await rejection(slow)).code).toBe(1005);
     expect(states).toEqual([true]);
-    // While reconnecting a call fails at once with 1005 rather than waiting.
-    if (c.state === "reconnecting") expect((await rejection(c.call("echo", [1]))).code).toBe(1005);
     await waitFor(() => reconnected === 1);
     expect(c.state).toBe("open");
     expect(await c.call("echo", ["back"])).toBe("back");
+  });
+
+  it("while reconnecting, calls fail at once with 1005 instead of waiting", async () => {
+    const node = await tinyNode();
+    // A long retry delay holds the client in the reconnecting state.
+    const c = await client(node.url, { reconnect: { initialDelayMs: 60_000 }, transport: { random: () => 0.99 } });
+    const delays: number[] = [];
+    c.onReconnecting((_attempt, delay) => delays.push(delay));
+    expect((await rejection(c.call("kick"))).code).toBe(1005);
+    await waitFor(() => delays.length === 1);
+    expect(c.state).toBe("reconnecting");
+    const e = await rejection(c.call("echo", [1]));
+    expect(e.code).toBe(1005);
+    expect(e.message).toMatch(/reconnecting/);
+    expect(c.pendingCount).toBe(0);
   });
 
   it("refuses arguments that cannot be encoded with 1002, without leaking a pending entry", async () => {
