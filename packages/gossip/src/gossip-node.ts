@@ -593,6 +593,11 @@ export class GossipNode {
       // New members enter the current probe pass at a random position (memberlist does the same).
       const pos = this.probeIndex + Math.floor(this.random.next() * (this.probeOrder.length - this.probeIndex + 1));
       this.probeOrder.splice(pos, 0, id);
+      // A flapping member could be inserted again and again: start a fresh pass instead.
+      if (this.probeOrder.length > 2 * this.live.length + 16) {
+        this.probeOrder = this.shuffle(this.live);
+        this.probeIndex = 0;
+      }
     } else if (!live && idx !== undefined) {
       const last = this.live.pop() as string;
       if (last !== id) {

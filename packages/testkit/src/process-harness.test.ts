@@ -33,6 +33,18 @@ describe("startNode (real child processes)", () => {
     expect(node.stderr()).toContain("bye");
   });
 
+  it("works with an inline `node -e` script", async () => {
+    const node = await startNode({
+      bin: "-e",
+      args: ['console.log("MPREG_URL=ws://127.0.0.1:" + (40000 + 1)); setInterval(() => {}, 1000)'],
+    });
+    expect(node.url).toBe("ws://127.0.0.1:40001");
+    expect(node.exited()).toBeUndefined();
+    const exit = await node.stop();
+    expect(exit.signal).toBe("SIGTERM");
+    expect(node.exited()).toEqual(exit);
+  });
+
   it("kill() ends a process that ignores SIGTERM", async () => {
     const bin = script(
       "stubborn.cjs",
