@@ -94,7 +94,9 @@ describe("local entries and gossip between two catalogs", () => {
     expect(b.applyDelta(d, T0)).toMatchObject({ status: "applied", change: { type: "added" } });
     expect(b.applyDelta(d, T0).status).toBe("stale");
     expect(b.queryFunctions({ name: "echo" })).toEqual([d.entry]);
-    expect(a.queryFunctions({ name: "echo" })).toEqual([d.entry]);
+    const d2 = a.registerLocal({ kind: "function", name: "echo", function_id: "echo", version: "1.2", resources: ["db"] }, T0 + 1);
+    expect(b.applyDelta(d2, T0 + 1)).toEqual({ status: "applied", change: { type: "updated", key: d.key, entry: d2.entry, previous: d.entry } });
+    expect(a.queryFunctions({ name: "echo" })).toEqual([d2.entry]);
   });
 
   it("versions increase strictly and are at least now", () => {

@@ -77,7 +77,10 @@ export type ApplyStatus =
 export interface CatalogChange {
   readonly type: "added" | "updated" | "removed";
   readonly key: string;
+  /** The entry now (added, updated) or the entry that went away (removed). */
   readonly entry: CatalogEntry;
+  /** For `updated`: the entry it replaced (e.g. to unindex old topic patterns). */
+  readonly previous?: CatalogEntry;
 }
 
 export interface ApplyResult {
@@ -453,7 +456,10 @@ export class Catalog {
       this.put({ key: d.key, owner: d.owner, version: d.version, ttl_ms: d.ttl_ms, expires_at: now + d.ttl_ms, entry });
       this.noteOwner(d.owner, d.version);
       this.counters.applied++;
-      return { status: "applied", change: { type: rec === undefined ? "added" : "updated", key: d.key, entry } };
+      return {
+        status: "applied",
+        change: rec === undefined ? { type: "added", key: d.key, entry } : { type: "updated", key: d.key, entry, previous: rec.entry },
+      };
     }
     if (rec !== undefined) this.drop(rec);
     this.addTombstone({
