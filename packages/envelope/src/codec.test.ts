@@ -300,7 +300,7 @@ describe("decodeFrame never throws (properties)", () => {
         check(decodeFrame(s, "json"));
         check(decodeFrame(s, "msgpack"));
       }),
-      { numRuns: 1000 },
+      { numRuns: 500 },
     );
   });
 

@@ -6,6 +6,7 @@
  * MpregError 1002 (plus the request's `u` when one could be read) for the error reply.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
+import { scanJsonDepth, scanMsgpackDepth } from "./depth-scan.js";
 import { ErrorCode, MpregError } from "./errors.js";
 import { FRAME_VALIDATORS, isRole, type Frame, type Role, type RpcResponse, type PubsubAck } from "./schemas.js";
 
@@ -23,6 +24,9 @@ export type DecodeResult =
  * reference substitution, re-encoding) far from the stack limit.
  */
 export const MAX_NESTING_DEPTH = 64;
+
+/** JSON texts longer than this are depth-scanned before JSON.parse (see depth-scan.ts). */
+const JSON_SCAN_MIN_LENGTH = 4096;
 
 /** Roles a client connection may send. */
 export const CLIENT_ROLES = Object.freeze([
@@ -108,22 +112,38 @@ export function decodeFrame(data: Uint8Array | string, encoding: Encoding): Deco
   try {
     if (encoding === "msgpack") {
       if (typeof data === "string") return fail(MpregError.invalid("a MessagePack frame must be binary"), null);
+      // The scan bounds depth before the decoder allocates per level; the decoder itself refuses
+      // `__proto__` keys, so the decoded value needs no structural walk afterwards.
+      const scan = scanMsgpackDepth(data, MAX_NESTING_DEPTH);
+      if (scan.tooDeep) return fail(tooDeep(), scan.u);
       value = decoder.decode(data);
-    } else {
-      value = JSON.parse(typeof data === "string" ? data : utf8.decode(data));
+      return validateParsed(value, false);
     }
+    const text = typeof data === "string" ? data : utf8.decode(data);
+    // Small texts cannot nest deep enough to be costly to parse; the walk after parsing checks
+    // them. Large ones are scanned first.
+    if (text.length > JSON_SCAN_MIN_LENGTH) {
+      const scan = scanJsonDepth(text, MAX_NESTING_DEPTH);
+      if (scan.tooDeep) return fail(tooDeep(), scan.u);
+    }
+    value = JSON.parse(text);
   } catch (e) {
     // Includes RangeError from extreme nesting inside the parser.
     return fail(MpregError.invalid(`undecodable ${encoding} frame: ${errorText(e)}`), null);
   }
-  return validateFrame(value);
+  return validateParsed(value, true);
 }
 
 /**
  * Validates an already parsed value as a frame (the second half of {@link decodeFrame}), for
- * transports that carry objects rather than bytes. Never throws.
+ * transports that carry objects rather than bytes: nesting depth, `__proto__` keys, role and
+ * schema. Never throws.
  */
 export function validateFrame(value: unknown): DecodeResult {
+  return validateParsed(value, true);
+}
+
+function validateParsed(value: unknown, walk: boolean): DecodeResult {
   try {
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       return fail(MpregError.invalid("a frame must be an object"), null);
@@ -139,8 +159,10 @@ export function validateFrame(value: unknown): DecodeResult {
         path: "/role",
       }), u);
     }
-    const structural = checkStructure(obj);
-    if (structural !== null) return fail(structural, u);
+    if (walk) {
+      const structural = checkStructure(obj);
+      if (structural !== null) return fail(structural, u);
+    }
     const validator = FRAME_VALIDATORS[role];
     if (validator.Check(obj)) return { ok: true, frame: obj as Frame };
     return fail(schemaError(role, validator, obj), u);
@@ -163,6 +185,10 @@ export function pubsubErrorAck(u: string, err: MpregError): PubsubAck {
 // ---------------------------------------------------------------------------------------------
 // Internals
 // ---------------------------------------------------------------------------------------------
+
+function tooDeep(): MpregError {
+  return MpregError.invalid(`frame nesting deeper than ${MAX_NESTING_DEPTH} levels`);
+}
 
 function fail(error: MpregError, u: string | null): DecodeResult {
   return { ok: false, error, u };
@@ -204,7 +230,7 @@ function checkStructure(root: object): MpregError | null {
     const depth = depths[top] as number;
     values[top] = undefined;
     if (depth > MAX_NESTING_DEPTH) {
-      result = MpregError.invalid(`frame nesting deeper than ${MAX_NESTING_DEPTH} levels`);
+      result = tooDeep();
       break;
     }
     if (Array.isArray(v)) {

@@ -1,0 +1,262 @@
+/**
+ * Nesting-depth scans that run on the raw bytes/text BEFORE parsing.
+ *
+ * Parsers cope with deep input in time and memory proportional to the depth, and both are
+ * large for a hostile frame: JSON.parse of a 20 MB `[[[[…` takes seconds, and the MessagePack
+ * decoder keeps one pooled state object per level for the life of the (shared) decoder, so one
+ * 20 MB frame of `0x91` bytes would pin gigabytes. These scans refuse such frames first, with
+ * no allocation and a fixed-size work area, and can still read a top-level string `u` so the
+ * error reply is correlated.
+ */
+
+/** Outcome of a scan: within the limit, or too deep (with the root `u` when it was readable). */
+export type ScanResult = { tooDeep: false } | { tooDeep: true; u: string | null };
+
+const WITHIN: ScanResult = Object.freeze({ tooDeep: false });
+const utf8 = new TextDecoder("utf-8", { fatal: false });
+
+// Items still expected in each open MessagePack container. Float64: a map32 holds 2 * 2^32 - 2.
+let remaining = new Float64Array(72);
+
+/**
+ * Scans MessagePack `bytes` and reports whether containers nest deeper than `maxDepth` (the
+ * root container is level 1). Malformed or truncated input is reported as within the limit:
+ * the decoder then refuses it with its own message.
+ */
+export function scanMsgpackDepth(bytes: Uint8Array, maxDepth: number): ScanResult {
+  if (remaining.length < maxDepth + 1) remaining = new Float64Array(maxDepth + 1);
+  const len = bytes.length;
+  let pos = 0;
+  let depth = 0;
+  // Root-map bookkeeping to recover `u`.
+  let rootIsMap = false;
+  let rootItems = 0;
+  let uStart = -1;
+  let uEnd = -1;
+  let keyIsU = false;
+  while (pos < len) {
+    const b = bytes[pos] as number;
+    // Position of this item inside the root map (keys even, values odd), when at level 1.
+    const rootIndex = depth === 1 && rootIsMap ? rootItems - (remaining[0] as number) : -1;
+    let items = -1; // > -1: a container with that many items follows
+    let isMap = false;
+    let strStart = -1;
+    let strLen = 0;
+    if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) {
+      pos += 1;
+    } else if (b <= 0x8f) {
+      items = (b & 0x0f) * 2;
+      isMap = true;
+      pos += 1;
+    } else if (b <= 0x9f) {
+      items = b & 0x0f;
+      pos += 1;
+    } else if (b <= 0xbf) {
+      strStart = pos + 1;
+      strLen = b & 0x1f;
+      pos += 1 + strLen;
+    } else {
+      switch (b) {
+        case 0xc4: // bin 8
+        case 0xd9: // str 8
+          if (pos + 2 > len) return WITHIN;
+          strLen = bytes[pos + 1] as number;
+          strStart = pos + 2;
+          pos += 2 + strLen;
+          break;
+        case 0xc5: // bin 16
+        case 0xda: // str 16
+          if (pos + 3 > len) return WITHIN;
+          strLen = u16(bytes, pos + 1);
+          strStart = pos + 3;
+          pos += 3 + strLen;
+          break;
+        case 0xc6: // bin 32
+        case 0xdb: // str 32
+          if (pos + 5 > len) return WITHIN;
+          strLen = u32(bytes, pos + 1);
+          strStart = pos + 5;
+          pos += 5 + strLen;
+          break;
+        case 0xc7: // ext 8
+          if (pos + 2 > len) return WITHIN;
+          pos += 3 + (bytes[pos + 1] as number);
+          break;
+        case 0xc8: // ext 16
+          if (pos + 3 > len) return WITHIN;
+          pos += 4 + u16(bytes, pos + 1);
+          break;
+        case 0xc9: // ext 32
+          if (pos + 5 > len) return WITHIN;
+          pos += 6 + u32(bytes, pos + 1);
+          break;
+        case 0xca: // float 32
+        case 0xce: // uint 32
+        case 0xd2: // int 32
+          pos += 5;
+          break;
+        case 0xcb: // float 64
+        case 0xcf: // uint 64
+        case 0xd3: // int 64
+          pos += 9;
+          break;
+        case 0xcc: // uint 8
+        case 0xd0: // int 8
+          pos += 2;
+          break;
+        case 0xcd: // uint 16
+        case 0xd1: // int 16
+          pos += 3;
+          break;
+        case 0xd4: // fixext 1
+          pos += 3;
+          break;
+        case 0xd5: // fixext 2
+          pos += 4;
+          break;
+        case 0xd6: // fixext 4
+          pos += 6;
+          break;
+        case 0xd7: // fixext 8
+          pos += 10;
+          break;
+        case 0xd8: // fixext 16
+          pos += 18;
+          break;
+        case 0xdc: // array 16
+          if (pos + 3 > len) return WITHIN;
+          items = u16(bytes, pos + 1);
+          pos += 3;
+          break;
+        case 0xdd: // array 32
+          if (pos + 5 > len) return WITHIN;
+          items = u32(bytes, pos + 1);
+          pos += 5;
+          break;
+        case 0xde: // map 16
+          if (pos + 3 > len) return WITHIN;
+          items = u16(bytes, pos + 1) * 2;
+          isMap = true;
+          pos += 3;
+          break;
+        case 0xdf: // map 32
+          if (pos + 5 > len) return WITHIN;
+          items = u32(bytes, pos + 1) * 2;
+          isMap = true;
+          pos += 5;
+          break;
+        default: // 0xc1: never used; the decoder reports it
+          return WITHIN;
+      }
+    }
+    if (rootIndex >= 0) {
+      if (rootIndex % 2 === 0) {
+        keyIsU = strLen === 1 && strStart >= 0 && b === 0xa1 && bytes[strStart] === 0x75; // "u"
+      } else {
+        if (keyIsU && strStart >= 0 && b >= 0xa0 && (b <= 0xbf || b >= 0xd9)) {
+          uStart = strStart;
+          uEnd = Math.min(strStart + strLen, len);
+        }
+        keyIsU = false;
+      }
+    }
+    if (items >= 0) {
+      if (depth + 1 > maxDepth) {
+        return { tooDeep: true, u: uStart >= 0 ? utf8.decode(bytes.subarray(uStart, uEnd)) : null };
+      }
+      if (depth === 0) {
+        rootIsMap = isMap;
+        rootItems = items;
+      }
+      if (items > 0) {
+        remaining[depth] = items;
+        depth++;
+        continue;
+      }
+    }
+    // A value is complete: close every container it completes.
+    if (depth === 0) return WITHIN;
+    for (;;) {
+      const left = (remaining[depth - 1] as number) - 1;
+      remaining[depth - 1] = left;
+      if (left > 0) break;
+      depth--;
+      if (depth === 0) return WITHIN;
+    }
+  }
+  return WITHIN;
+}
+
+function u16(b: Uint8Array, at: number): number {
+  return ((b[at] as number) << 8) | (b[at + 1] as number);
+}
+
+function u32(b: Uint8Array, at: number): number {
+  return (b[at] as number) * 0x1000000 + (((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number));
+}
+
+/**
+ * Scans JSON `text` and reports whether arrays/objects nest deeper than `maxDepth`. Malformed
+ * text is reported as within the limit (JSON.parse then refuses it). When too deep, a string
+ * value of a top-level key `u` seen before that point is returned.
+ */
+export function scanJsonDepth(text: string, maxDepth: number): ScanResult {
+  const len = text.length;
+  let depth = 0;
+  // `u` recovery at level 1: the last string closed there, and whether `"u":` was just read.
+  let lastStrStart = -1;
+  let lastStrEnd = -1;
+  let expectU = false;
+  let uStart = -1;
+  let uEnd = -1;
+  for (let i = 0; i < len; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      const start = i + 1;
+      i++;
+      while (i < len) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c /* \ */) i += 2;
+        else if (d === 0x22) break;
+        else i++;
+      }
+      if (depth === 1) {
+        if (expectU) {
+          uStart = start;
+          uEnd = i;
+          expectU = false;
+        } else {
+          lastStrStart = start;
+          lastStrEnd = i;
+        }
+      }
+      continue;
+    }
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
+    if (depth === 1) {
+      if (c === 0x3a /* : */) {
+        expectU = lastStrEnd - lastStrStart === 1 && text.charCodeAt(lastStrStart) === 0x75; // "u"
+        lastStrStart = lastStrEnd = -1;
+        continue;
+      }
+      expectU = false;
+      lastStrStart = lastStrEnd = -1;
+    }
+    if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      depth++;
+      if (depth > maxDepth) return { tooDeep: true, u: uStart >= 0 ? jsonString(text.slice(uStart, uEnd)) : null };
+    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {
+      depth--;
+    }
+  }
+  return WITHIN;
+}
+
+function jsonString(raw: string): string | null {
+  try {
+    const v: unknown = JSON.parse(`"${raw}"`);
+    return typeof v === "string" ? v : null;
+  } catch {
+    return null;
+  }
+}
