@@ -167,6 +167,24 @@ describe("local entries and gossip between two catalogs", () => {
   });
 });
 
+describe("host errors", () => {
+  it("a non-finite now is refused with 1002", () => {
+    const c = mk();
+    for (const now of [Number.NaN, Infinity, "1" as unknown as number]) {
+      expect(() => c.registerLocal({ kind: "queue", name: "q" }, now)).toThrowError(expect.objectContaining({ code: 1002 }));
+      expect(() => c.applyDelta(upsert(fn("a", "f"), 1), now)).toThrowError(expect.objectContaining({ code: 1002 }));
+      expect(() => c.expire(now)).toThrowError(expect.objectContaining({ code: 1002 }));
+    }
+    expect(c.size).toBe(0);
+  });
+
+  it("options are checked", () => {
+    expect(() => new Catalog({ nodeId: "", clusterId: "c" })).toThrowError(expect.objectContaining({ code: 1002 }));
+    expect(() => mk({ maxEntries: -1 })).toThrowError(expect.objectContaining({ code: 1002 }));
+    expect(() => mk({ refreshFraction: 1 })).toThrowError(expect.objectContaining({ code: 1002 }));
+  });
+});
+
 describe("applyDelta validation", () => {
   const good = upsert(fn("a", "f"), 1);
   it.each([

@@ -259,6 +259,11 @@ function fnv1a(s: string): number {
 
 const EMPTY: ReadonlySet<string> = new Set();
 
+/** `now` comes from the host's clock: a non-finite value is a programming error, refused early. */
+function checkNow(now: number): void {
+  if (typeof now !== "number" || !Number.isFinite(now)) throw MpregError.invalid(`now must be a finite number of milliseconds, got ${String(now)}`, "now");
+}
+
 function addIdx(idx: Map<string, Set<string>>, k: string, key: string): void {
   let s = idx.get(k);
   if (s === undefined) idx.set(k, (s = new Set()));
@@ -344,6 +349,7 @@ export class Catalog {
    * Throws 1002 for a malformed entry or one naming another node, 1007 past `maxLocalEntries`.
    */
   registerLocal(input: LocalEntryInput, now: number, ttlMs: number = this.opts.defaultTtlMs): CatalogDelta {
+    checkNow(now);
     if (typeof input !== "object" || input === null) throw MpregError.invalid("entry must be an object", "entry");
     const filled = { ...input, node_id: input.node_id ?? this.nodeId, cluster_id: input.cluster_id ?? this.clusterId };
     if (filled.node_id !== this.nodeId) {
@@ -370,6 +376,7 @@ export class Catalog {
 
   /** Removes an entry owned by this node (by key or entry); the delta to gossip, or null if absent. */
   unregisterLocal(keyOrEntry: string | CatalogEntry, now: number): CatalogDelta | null {
+    checkNow(now);
     const key = typeof keyOrEntry === "string" ? keyOrEntry : entryKey(normalizeEntry(keyOrEntry));
     const rec = this.records.get(key);
     if (rec === undefined || rec.owner !== this.nodeId) return null;
@@ -386,6 +393,7 @@ export class Catalog {
    * TTL ago (all of them with `force`), each with a new version. Returns the deltas to gossip.
    */
   refreshLocal(now: number, options: { force?: boolean } = {}): CatalogDelta[] {
+    checkNow(now);
     const out: CatalogDelta[] = [];
     for (const rec of [...this.records.values()]) {
       if (rec.owner !== this.nodeId) continue;
@@ -420,6 +428,7 @@ export class Catalog {
    * is `stale` as soon as its header is checked (its entry is not examined).
    */
   applyDelta(raw: unknown, now: number): ApplyResult {
+    checkNow(now);
     let d: CatalogDelta;
     let rec: Rec | undefined;
     try {
@@ -554,6 +563,7 @@ export class Catalog {
    * elsewhere). Returns the removed entries.
    */
   expire(now: number): CatalogChange[] {
+    checkNow(now);
     const out: CatalogChange[] = [];
     for (const rec of [...this.records.values()]) {
       if (rec.owner !== this.nodeId && rec.expires_at <= now) {
@@ -599,6 +609,7 @@ export class Catalog {
 
   /** Every entry and tombstone as deltas (remaining TTLs at `now`), sorted by key. */
   snapshot(now: number): CatalogSnapshot {
+    checkNow(now);
     return {
       format: "mpreg-catalog/1",
       node_id: this.nodeId,
@@ -610,6 +621,7 @@ export class Catalog {
 
   /** Merges a snapshot with the newer-wins rules; returns how many deltas got each status. */
   applySnapshot(s: unknown, now: number): Record<ApplyStatus, number> {
+    checkNow(now);
     const counts: Record<ApplyStatus, number> = { applied: 0, stale: 0, invalid: 0, dropped_full: 0, own: 0 };
     if (typeof s !== "object" || s === null || (s as { format?: unknown }).format !== "mpreg-catalog/1") {
       throw MpregError.invalid('snapshot must be an object with format "mpreg-catalog/1"', "snapshot");
@@ -637,6 +649,7 @@ export class Catalog {
    * keys absent from the digest or with a lower version there.
    */
   deltasSince(digest: ReadonlyMap<string, number> | Readonly<Record<string, number>>, now: number, limit = Infinity): CatalogDelta[] {
+    checkNow(now);
     const get =
       digest instanceof Map
         ? (k: string) => (digest as ReadonlyMap<string, number>).get(k)
