@@ -89,6 +89,23 @@ describe("connectWs / ClientConnection", () => {
     expect(log.closes.at(-1)).toEqual([1006, "reconnect failed after 3 attempts", false]);
   });
 
+  it("keeps backing off when each new link drops at once (no reset before stableAfterMs)", async () => {
+    const { listener, url, conns } = await start();
+    const c = await connectWs(url, { reconnect: { initialDelayMs: 1, maxDelayMs: 4, maxAttempts: 3, stableAfterMs: 60_000 } });
+    const log = track(c);
+    await waitFor(() => conns.length === 1);
+    // From now on the node accepts and closes every link immediately.
+    listener.onConnection((conn) => {
+      conns.push(conn);
+      conn.close(4003, "go away");
+    });
+    conns[0]!.close(4003, "go away");
+    await waitFor(() => c.state === "closed", 5000, "give up");
+    expect(log.reconnecting.map((r) => r[0])).toEqual([1, 2, 3]);
+    expect(log.opens).toBe(3);
+    expect(log.closes.at(-1)).toEqual([4003, "go away", false]);
+  });
+
   it("finds a restarted server on the same port", async () => {
     const first = await start();
     const port = first.listener.address!.port;

@@ -23,7 +23,7 @@ export interface ConnectOptions extends WsConnectionLimits {
    * Reconnect after an unexpected drop (default on, infinite attempts). `false` disables it.
    * Only drops of an established connection are retried: a failing first connect rejects.
    */
-  reconnect?: boolean | BackoffOptions;
+  reconnect?: boolean | ReconnectOptions;
   /** Random source for the backoff jitter (tests inject a seeded one). Default Math.random. */
   random?: RandomSource;
   /** A dial that has not opened after this long fails. Default 10 000 ms. */
@@ -39,6 +39,16 @@ export interface ConnectOptions extends WsConnectionLimits {
    * `WebSocket` outside Node; inside Node the `ws` package is used (it can cork the socket).
    */
   WebSocket?: WhatwgWebSocketCtor;
+}
+
+/** Reconnect policy: the backoff, plus when a connection counts as stable. */
+export interface ReconnectOptions extends BackoffOptions {
+  /**
+   * The backoff starts again from attempt 0 only after a connection stayed up this long; a
+   * link that drops sooner (a node that accepts and then closes at once) keeps growing the
+   * delay and counts towards `maxAttempts`. Default 5000.
+   */
+  stableAfterMs?: number;
 }
 
 /** `onClose` handler of a ClientConnection: `willReconnect` is false on the final close. */
@@ -66,7 +76,8 @@ export class ClientConnection implements Connection {
   private closeHandlers: ClientCloseHandler[] = [];
   private openHandlers: Array<() => void> = [];
   private reconnectingHandlers: Array<(attempt: number, delayMs: number) => void> = [];
-  private readonly backoff: Required<BackoffOptions> | null;
+  private readonly backoff: Required<ReconnectOptions> | null;
+  private openedAt = Date.now();
   private readonly dispatch: MessageHandler = (data, isBinary) => {
     const hs = this.messageHandlers;
     for (let i = 0; i < hs.length; i++) {
@@ -85,7 +96,7 @@ export class ClientConnection implements Connection {
     first: Connection,
   ) {
     const r = options.reconnect ?? true;
-    this.backoff = r === false ? null : { ...DEFAULT_BACKOFF, ...(r === true ? {} : r) };
+    this.backoff = r === false ? null : { ...DEFAULT_BACKOFF, stableAfterMs: 5000, ...(r === true ? {} : r) };
     this.attach(first);
   }
 
@@ -173,6 +184,7 @@ export class ClientConnection implements Connection {
     this.current = null;
     if (this.pingTimer !== null) clearInterval(this.pingTimer);
     this.pingTimer = null;
+    if (this.backoff !== null && Date.now() - this.openedAt >= this.backoff.stableAfterMs) this.attempt = 0;
     const retry = this.userClosed === null && this.backoff !== null && this.attempt < this.backoff.maxAttempts;
     if (!retry) {
       this.end(code, reason);
@@ -212,7 +224,7 @@ export class ClientConnection implements Connection {
       this.end(closedMeanwhile.code, closedMeanwhile.reason);
       return;
     }
-    this.attempt = 0;
+    this.openedAt = Date.now();
     this.attach(c);
     for (const h of this.openHandlers) safe(h);
   }

@@ -37,5 +37,6 @@ export {
   type ClientCloseHandler,
   type ClientConnectionState,
   type ConnectOptions,
+  type ReconnectOptions,
 } from "./client-connection.js";
 export { createMemoryConnectionPair, type MemoryPairOptions } from "./memory-connection.js";
