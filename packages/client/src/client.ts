@@ -17,9 +17,9 @@ import {
 import {
   ClientConnection,
   connectWs,
-  type BackoffOptions,
   type Connection,
   type ConnectOptions,
+  type ReconnectOptions,
   type Unsubscribe,
 } from "@mpreg/transport";
 
@@ -35,7 +35,7 @@ export interface ClientOptions {
   /** Bearer token for nodes that require authentication. */
   token?: string;
   /** Reconnect after a drop: on by default (infinite retries, backoff with full jitter). */
-  reconnect?: boolean | BackoffOptions;
+  reconnect?: boolean | ReconnectOptions;
   /** Default `timeout_ms` of each request. Default 30 000. */
   timeoutMs?: number;
   /**
