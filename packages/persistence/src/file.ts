@@ -299,6 +299,11 @@ export class FileBackend implements StorageBackend, StateHost {
     while (off < buf.length) {
       const f = readFrame(buf, off);
       if (typeof f === "string") {
+        // The header is synced before any record is written, so a bad header in front of more
+        // bytes than a header takes is damage (or a foreign file), not a torn creation.
+        if (off === 0 && buf.length > 64 && !repair) {
+          throw storageError("corrupt", `${file} is not an MPREG write-ahead log or its header is damaged`, { file });
+        }
         // Damage followed by an intact record is not a torn write: refuse to guess.
         if (f === "bad-crc" && !repair) {
           const claimed = off + FRAME_HEADER_BYTES + buf.readUInt32LE(off);
