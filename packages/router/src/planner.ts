@@ -212,6 +212,9 @@ function scanRoot(
   }
 }
 
+const NONE: readonly number[] = Object.freeze([]);
+const NONE_REFS: readonly ReferenceSite[] = Object.freeze([]);
+
 /**
  * Plans a request. Throws MpregError 1002 (`details.reason`, `details.path`) for: no commands,
  * more than {@link MAX_COMMANDS}, a command whose name is not a non-empty string, duplicate
@@ -241,45 +244,61 @@ export function planRequest<C extends PlanCommand>(cmds: readonly C[]): Plan<C> 
   }
 
   const matcher = new ReferenceMatcher(byName);
-  const refsOf: ReferenceSite[][] = new Array(n);
-  const depsOf: number[][] = new Array(n);
+  // Shared empty lists keep trivial plans (the hot path) nearly allocation-free.
+  const refsOf: (readonly ReferenceSite[])[] = new Array(n);
+  const depsOf: (readonly number[])[] = new Array(n);
   let trivial = true;
+  const scratch: ReferenceSite[] = [];
   for (let i = 0; i < n; i++) {
     const c = cmds[i]!;
-    const refs: ReferenceSite[] = [];
     if (c.args !== undefined && c.args !== null) {
       if (!Array.isArray(c.args)) throw invalid("invalid_args", `cmds[${i}].args`, {}, "args must be an array");
-      scanRoot("args", c.args, i, matcher, refs);
+      scanRoot("args", c.args, i, matcher, scratch);
     }
     if (c.kwargs !== undefined && c.kwargs !== null) {
       if (!isPlainContainer(c.kwargs)) throw invalid("invalid_kwargs", `cmds[${i}].kwargs`, {}, "kwargs must be an object");
-      scanRoot("kwargs", c.kwargs, i, matcher, refs);
+      scanRoot("kwargs", c.kwargs, i, matcher, scratch);
     }
-    refsOf[i] = refs;
-    if (refs.length === 0) {
-      depsOf[i] = [];
+    if (scratch.length === 0) {
+      refsOf[i] = NONE_REFS;
+      depsOf[i] = NONE;
     } else {
       trivial = false;
+      const refs = scratch.splice(0);
+      refsOf[i] = refs;
       const set = new Set<number>();
       for (const r of refs) set.add(r.dep);
-      depsOf[i] = [...set].sort((a, b) => a - b);
+      depsOf[i] = [...set].sort((x, y) => x - y);
     }
   }
 
-  const dependentsOf: number[][] = Array.from({ length: n }, () => []);
-  const pending = new Int32Array(n);
+  const commands: PlannedCommand<C>[] = new Array(n);
+  if (trivial) {
+    // No references: one level, every command a leaf, request order is topological.
+    const all: number[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      all[i] = i;
+      commands[i] = { index: i, name: cmds[i]!.name, command: cmds[i]!, deps: NONE, dependents: NONE, level: 0, refs: NONE_REFS };
+    }
+    return { commands, byName, leaves: all, levels: [all], order: all, trivial };
+  }
+
+  const dependentsOf: number[][] = new Array(n);
+  const pending: number[] = new Array(n);
   for (let i = 0; i < n; i++) {
     pending[i] = depsOf[i]!.length;
-    for (const d of depsOf[i]!) dependentsOf[d]!.push(i);
+    for (const d of depsOf[i]!) (dependentsOf[d] ??= []).push(i);
   }
 
   // Kahn's algorithm; levels follow from the order.
   const order: number[] = [];
-  const level = new Int32Array(n);
+  const level: number[] = new Array(n).fill(0);
   for (let i = 0; i < n; i++) if (pending[i] === 0) order.push(i);
   for (let h = 0; h < order.length; h++) {
     const i = order[h]!;
-    for (const j of dependentsOf[i]!) {
+    const ds = dependentsOf[i];
+    if (ds === undefined) continue;
+    for (const j of ds) {
       if (level[i]! + 1 > level[j]!) level[j] = level[i]! + 1;
       if (--pending[j]! === 0) order.push(j);
     }
@@ -288,19 +307,20 @@ export function planRequest<C extends PlanCommand>(cmds: readonly C[]): Plan<C> 
 
   let maxLevel = 0;
   for (let i = 0; i < n; i++) if (level[i]! > maxLevel) maxLevel = level[i]!;
-  const levels: number[][] = Array.from({ length: maxLevel + 1 }, () => []);
+  const levels: number[][] = [];
+  for (let k = 0; k <= maxLevel; k++) levels.push([]);
   for (let i = 0; i < n; i++) levels[level[i]!]!.push(i);
 
-  const commands: PlannedCommand<C>[] = new Array(n);
   const leaves: number[] = [];
   for (let i = 0; i < n; i++) {
-    if (dependentsOf[i]!.length === 0) leaves.push(i);
+    const dependents = dependentsOf[i] ?? NONE;
+    if (dependents.length === 0) leaves.push(i);
     commands[i] = {
       index: i,
       name: cmds[i]!.name,
       command: cmds[i]!,
       deps: depsOf[i]!,
-      dependents: dependentsOf[i]!,
+      dependents,
       level: level[i]!,
       refs: refsOf[i]!,
     };
@@ -309,7 +329,7 @@ export function planRequest<C extends PlanCommand>(cmds: readonly C[]): Plan<C> 
 }
 
 /** Finds one real cycle among the commands Kahn's algorithm could not order. */
-function cycleError(cmds: readonly PlanCommand[], depsOf: number[][], pending: Int32Array): MpregError {
+function cycleError(cmds: readonly PlanCommand[], depsOf: readonly (readonly number[])[], pending: readonly number[]): MpregError {
   // Every unordered command has at least one unordered dependency, so walking such
   // dependencies from any unordered command must revisit one: that loop is a cycle.
   let start = 0;

@@ -185,6 +185,25 @@ describe("Executor: failures, timeouts, cancellation", () => {
     expect(laterRan).toBe(false);
   });
 
+  it("hands an already aborted signal to a handler that asks for it after the failure", async () => {
+    const reg = baseRegistry();
+    const gate = deferred();
+    let late: AbortSignal | undefined;
+    reg.register("fail", () => {
+      throw new Error("x");
+    });
+    reg.register("late", async (input) => {
+      await gate.promise;
+      late = input.signal;
+    });
+    const p = localExecutor(reg).execute({ request_id: "r", cmds: [c("l", "late"), c("f", "fail")] });
+    expect((await failure(p)).code).toBe(1003);
+    gate.resolve();
+    await waitFor(() => late !== undefined);
+    expect(late!.aborted).toBe(true);
+    expect(isMpregError(late!.reason)).toBe(true);
+  });
+
   it("reports the first failure only", async () => {
     const reg = baseRegistry();
     const gate = deferred();
@@ -400,6 +419,28 @@ describe("Executor: remote commands", () => {
     expect(dispatched.map((d) => d.args)).toContainEqual(["x"]);
     expect(dispatched.every((d) => d.node_id === "node-b")).toBe(true);
     expect(r.execution_summary).toMatchObject({ remote_commands: 2, cross_cluster_commands: 1, commands_executed: 4 });
+  });
+
+  it("gives the dispatcher the request's absolute deadline and signal", async () => {
+    const reg = baseRegistry();
+    const seen: { deadline: number; aborted: boolean }[] = [];
+    let t = 0;
+    const ex = new Executor({
+      registry: reg,
+      nodeId: "n",
+      locate: () => ({ kind: "remote", node_id: "b", cluster_id: "c1" }),
+      dispatcher: {
+        async dispatch({ deadline, signal }) {
+          seen.push({ deadline, aborted: signal.aborted });
+          return 1;
+        },
+      },
+      now: () => (t += 5),
+      wallClock: () => 1_000_000,
+    });
+    await ex.execute({ request_id: "r", timeout_ms: 2_000, cmds: [c("x", "f")] });
+    // Started at t=5; asked at t=10: 5 ms of the budget were already spent.
+    expect(seen).toEqual([{ deadline: 1_000_000 + 2_000 - 5, aborted: false }]);
   });
 
   it("fails the request on a remote failure, with the remote node in the details", async () => {

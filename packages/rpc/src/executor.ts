@@ -6,7 +6,7 @@
  */
 import { ErrorCode, MpregError, createLogger, isMpregError } from "@mpreg/envelope";
 import { planRequest, substitute, type Plan, type PlanCommand } from "@mpreg/router";
-import type { FunctionRegistry, RegisteredFunction } from "./registry.js";
+import type { FunctionRegistry, HandlerInput, RegisteredFunction } from "./registry.js";
 
 const log = createLogger("rpc");
 
@@ -191,9 +191,6 @@ export class Executor<Ctx = unknown> {
   /** @internal */ get _wall(): () => number { return this.wallClock; }
 }
 
-// Per-command states (a Uint8Array holds them).
-const RUNNING = 1;
-const DONE = 2;
 
 /** The state of one request in flight. */
 class Run<Ctx> {
@@ -202,24 +199,28 @@ class Run<Ctx> {
   private readonly locations: Location<Ctx>[];
   private readonly timeoutMs: number;
   private readonly startedAt: number;
-  private readonly deadline: number;
-  private readonly controller = new AbortController();
+  private deadline = -1;
+  // Created on first use: most handlers never look at their signal, and an AbortController
+  // costs more than the rest of a trivial request.
+  private controller: AbortController | undefined;
+  private failure: unknown;
   private readonly results = new Map<string, unknown>();
-  private readonly state: Uint8Array;
-  private readonly pendingDeps: Int32Array;
+  /** Unfinished dependencies per command (absent for plans without references). */
+  private readonly pendingDeps: number[] | undefined;
   private completed = 0;
   private finished = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private resolve!: (r: ExecuteResult) => void;
   private reject!: (e: unknown) => void;
   private readonly ready: number[] = [];
+  private readyHead = 0;
   private draining = false;
   private removeExternal: (() => void) | undefined;
   // Level bookkeeping, only when intermediate results or a summary are asked for.
   private readonly track: boolean;
-  private levelRemaining: Int32Array | undefined;
-  private levelStart: Float64Array | undefined;
-  private levelEnd: Float64Array | undefined;
+  private levelRemaining: number[] | undefined;
+  private levelStart: number[] | undefined;
+  private levelEnd: number[] | undefined;
   private nextLevel = 0;
   private readonly intermediates: IntermediateResult[] = [];
   private accumulated: Record<string, unknown> | undefined;
@@ -245,19 +246,34 @@ class Run<Ctx> {
         throw e;
       }
     }
-    this.state = new Uint8Array(this.n);
-    this.pendingDeps = new Int32Array(this.n);
-    for (let i = 0; i < this.n; i++) this.pendingDeps[i] = this.plan.commands[i]!.deps.length;
+    if (!this.plan.trivial) {
+      this.pendingDeps = new Array(this.n);
+      for (let i = 0; i < this.n; i++) this.pendingDeps[i] = this.plan.commands[i]!.deps.length;
+    }
     this.startedAt = ex._now();
-    this.deadline = ex._wall() + this.timeoutMs;
     this.track = req.return_intermediate_results === true || req.include_execution_summary === true || req.onProgress !== undefined;
     if (this.track) {
       const L = this.plan.levels.length;
-      this.levelRemaining = Int32Array.from(this.plan.levels, (l) => l.length);
-      this.levelStart = new Float64Array(L).fill(-1);
-      this.levelEnd = new Float64Array(L);
+      this.levelRemaining = this.plan.levels.map((l) => l.length);
+      this.levelStart = new Array<number>(L).fill(-1);
+      this.levelEnd = new Array<number>(L).fill(0);
       this.accumulated = {};
     }
+  }
+
+  /** Absolute deadline (Unix ms), computed on the first remote dispatch. */
+  private deadlineMs(): number {
+    if (this.deadline < 0) this.deadline = this.ex._wall() + this.timeoutMs - (this.ex._now() - this.startedAt);
+    return this.deadline;
+  }
+
+  /** The request's signal; already aborted when asked for after the request failed. */
+  signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.finished && this.failure !== undefined) this.controller.abort(this.failure);
+    }
+    return this.controller.signal;
   }
 
   start(): Promise<ExecuteResult> {
@@ -290,16 +306,20 @@ class Run<Ctx> {
     if (this.draining) return;
     this.draining = true;
     try {
-      while (this.ready.length > 0 && !this.finished) this.run(this.ready.pop()!);
+      // FIFO, so independent commands start in request order.
+      while (this.readyHead < this.ready.length && !this.finished) this.run(this.ready[this.readyHead++]!);
     } finally {
       this.draining = false;
+      if (this.readyHead === this.ready.length) {
+        this.ready.length = 0;
+        this.readyHead = 0;
+      }
     }
   }
 
   private run(i: number): void {
     const pc = this.plan.commands[i]!;
     const cmd = pc.command;
-    this.state[i] = RUNNING;
     if (this.track) {
       const lv = pc.level;
       if (this.levelStart![lv]! < 0) this.levelStart![lv] = this.ex._now() - this.startedAt;
@@ -321,7 +341,7 @@ class Run<Ctx> {
         return;
       }
       try {
-        out = fn.handler({ args, kwargs, signal: this.controller.signal, request_id: this.req.request_id, ctx: this.req.ctx });
+        out = fn.handler(new Invocation(this, args, kwargs, this.req.request_id, this.req.ctx));
       } catch (e) {
         this.fail(this.handlerError(e, cmd, this.ex.nodeId));
         return;
@@ -344,8 +364,8 @@ class Run<Ctx> {
         node_id: loc.node_id,
         cluster_id: loc.cluster_id,
         request_id: this.req.request_id,
-        signal: this.controller.signal,
-        deadline: this.deadline,
+        signal: this.signal(),
+        deadline: this.deadlineMs(),
       });
     } catch (e) {
       this.fail(remoteError(e, cmd, loc.node_id));
@@ -360,7 +380,6 @@ class Run<Ctx> {
   private complete(i: number, value: unknown): void {
     if (this.finished) return;
     const pc = this.plan.commands[i]!;
-    this.state[i] = DONE;
     this.results.set(pc.name, value);
     this.completed++;
     if (this.track) this.levelDone(pc.level);
@@ -368,8 +387,11 @@ class Run<Ctx> {
       this.succeed();
       return;
     }
-    for (const j of pc.dependents) {
-      if (--this.pendingDeps[j]! === 0) this.ready.push(j);
+    const pending = this.pendingDeps;
+    if (pending !== undefined) {
+      for (const j of pc.dependents) {
+        if (--pending[j]! === 0) this.ready.push(j);
+      }
     }
     this.drain();
   }
@@ -459,7 +481,8 @@ class Run<Ctx> {
     const completed: string[] = [];
     const pending: string[] = [];
     for (let i = 0; i < this.n; i++) {
-      (this.state[i] === DONE ? completed : pending).push(this.plan.commands[i]!.name);
+      const name = this.plan.commands[i]!.name;
+      (this.results.has(name) ? completed : pending).push(name);
     }
     this.fail(
       new MpregError(ErrorCode.TIMEOUT, `request timed out after ${this.timeoutMs} ms`, { completed, pending }),
@@ -470,7 +493,8 @@ class Run<Ctx> {
   private fail(err: unknown): void {
     if (this.finished) return;
     this.finish();
-    this.controller.abort(err);
+    this.failure = err;
+    this.controller?.abort(err);
     this.reject(err);
   }
 
@@ -491,6 +515,26 @@ class Run<Ctx> {
       error_type: err?.name ?? typeof e,
       message: err?.message ?? String(e),
     });
+  }
+}
+
+/** A handler's input; `signal` is materialised only when the handler reads it. */
+class Invocation<Ctx> implements HandlerInput<Ctx> {
+  // A true private field: spreading or serialising the input does not expose the run.
+  readonly #owner: Run<Ctx>;
+
+  constructor(
+    owner: Run<Ctx>,
+    readonly args: readonly unknown[],
+    readonly kwargs: Readonly<Record<string, unknown>>,
+    readonly request_id: string,
+    readonly ctx: Ctx | undefined,
+  ) {
+    this.#owner = owner;
+  }
+
+  get signal(): AbortSignal {
+    return this.#owner.signal();
   }
 }
 

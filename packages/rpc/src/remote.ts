@@ -68,6 +68,7 @@ export interface RemoteDispatcherOptions {
  */
 export class RemoteDispatcher implements Dispatcher {
   private readonly pending = new Map<string, Pending>();
+  private readonly perNode = new Map<string, number>();
   private readonly maxPending: number;
   private readonly graceMs: number;
 
@@ -79,6 +80,11 @@ export class RemoteDispatcher implements Dispatcher {
   /** Calls awaiting a result. */
   get size(): number {
     return this.pending.size;
+  }
+
+  /** Calls awaiting a result from `nodeId`: the load this node puts on it. */
+  pendingTo(nodeId: string): number {
+    return this.perNode.get(nodeId) ?? 0;
   }
 
   dispatch(req: DispatchRequest): Promise<unknown> {
@@ -117,6 +123,7 @@ export class RemoteDispatcher implements Dispatcher {
         if (this.take(id)) reject(unreachable("no answer before the deadline"));
       }, Math.min(wait, 2_147_483_647));
       req.signal.addEventListener("abort", onAbort, { once: true });
+      this.perNode.set(req.node_id, (this.perNode.get(req.node_id) ?? 0) + 1);
       this.pending.set(id, {
         nodeId: req.node_id,
         command: req.command,
@@ -166,6 +173,9 @@ export class RemoteDispatcher implements Dispatcher {
     const p = this.pending.get(id);
     if (!p) return undefined;
     this.pending.delete(id);
+    const n = (this.perNode.get(p.nodeId) ?? 1) - 1;
+    if (n > 0) this.perNode.set(p.nodeId, n);
+    else this.perNode.delete(p.nodeId);
     clearTimeout(p.timer);
     p.detach();
     return p;
