@@ -24,6 +24,22 @@ let remaining = new Float64Array(72);
  * the decoder then refuses it with its own message.
  */
 export function scanMsgpackDepth(bytes: Uint8Array, maxDepth: number): ScanResult {
+  // The common case (within the limit) runs without the `u` bookkeeping; only a refused frame
+  // is scanned a second time to find its `u`.
+  return scanMsgpack(bytes, maxDepth, false) ? scanMsgpackForU(bytes, maxDepth) : WITHIN;
+}
+
+function scanMsgpackForU(bytes: Uint8Array, maxDepth: number): ScanResult {
+  uFound = null;
+  scanMsgpack(bytes, maxDepth, true);
+  return { tooDeep: true, u: uFound };
+}
+
+// Set by scanMsgpack when called with wantU (keeps the hot path free of result objects).
+let uFound: string | null = null;
+
+/** True when too deep. With `wantU`, also records the root map's string `u` in `uFound`. */
+function scanMsgpack(bytes: Uint8Array, maxDepth: number, wantU: boolean): boolean {
   if (remaining.length < maxDepth + 1) remaining = new Float64Array(maxDepth + 1);
   const len = bytes.length;
   let pos = 0;
@@ -37,7 +53,7 @@ export function scanMsgpackDepth(bytes: Uint8Array, maxDepth: number): ScanResul
   while (pos < len) {
     const b = bytes[pos] as number;
     // Position of this item inside the root map (keys even, values odd), when at level 1.
-    const rootIndex = depth === 1 && rootIsMap ? rootItems - (remaining[0] as number) : -1;
+    const rootIndex = wantU && depth === 1 && rootIsMap ? rootItems - (remaining[0] as number) : -1;
     let items = -1; // > -1: a container with that many items follows
     let isMap = false;
     let strStart = -1;
@@ -59,35 +75,35 @@ export function scanMsgpackDepth(bytes: Uint8Array, maxDepth: number): ScanResul
       switch (b) {
         case 0xc4: // bin 8
         case 0xd9: // str 8
-          if (pos + 2 > len) return WITHIN;
+          if (pos + 2 > len) return false;
           strLen = bytes[pos + 1] as number;
           strStart = pos + 2;
           pos += 2 + strLen;
           break;
         case 0xc5: // bin 16
         case 0xda: // str 16
-          if (pos + 3 > len) return WITHIN;
+          if (pos + 3 > len) return false;
           strLen = u16(bytes, pos + 1);
           strStart = pos + 3;
           pos += 3 + strLen;
           break;
         case 0xc6: // bin 32
         case 0xdb: // str 32
-          if (pos + 5 > len) return WITHIN;
+          if (pos + 5 > len) return false;
           strLen = u32(bytes, pos + 1);
           strStart = pos + 5;
           pos += 5 + strLen;
           break;
         case 0xc7: // ext 8
-          if (pos + 2 > len) return WITHIN;
+          if (pos + 2 > len) return false;
           pos += 3 + (bytes[pos + 1] as number);
           break;
         case 0xc8: // ext 16
-          if (pos + 3 > len) return WITHIN;
+          if (pos + 3 > len) return false;
           pos += 4 + u16(bytes, pos + 1);
           break;
         case 0xc9: // ext 32
-          if (pos + 5 > len) return WITHIN;
+          if (pos + 5 > len) return false;
           pos += 6 + u32(bytes, pos + 1);
           break;
         case 0xca: // float 32
@@ -124,29 +140,29 @@ export function scanMsgpackDepth(bytes: Uint8Array, maxDepth: number): ScanResul
           pos += 18;
           break;
         case 0xdc: // array 16
-          if (pos + 3 > len) return WITHIN;
+          if (pos + 3 > len) return false;
           items = u16(bytes, pos + 1);
           pos += 3;
           break;
         case 0xdd: // array 32
-          if (pos + 5 > len) return WITHIN;
+          if (pos + 5 > len) return false;
           items = u32(bytes, pos + 1);
           pos += 5;
           break;
         case 0xde: // map 16
-          if (pos + 3 > len) return WITHIN;
+          if (pos + 3 > len) return false;
           items = u16(bytes, pos + 1) * 2;
           isMap = true;
           pos += 3;
           break;
         case 0xdf: // map 32
-          if (pos + 5 > len) return WITHIN;
+          if (pos + 5 > len) return false;
           items = u32(bytes, pos + 1) * 2;
           isMap = true;
           pos += 5;
           break;
         default: // 0xc1: never used; the decoder reports it
-          return WITHIN;
+          return false;
       }
     }
     if (rootIndex >= 0) {
@@ -162,7 +178,8 @@ export function scanMsgpackDepth(bytes: Uint8Array, maxDepth: number): ScanResul
     }
     if (items >= 0) {
       if (depth + 1 > maxDepth) {
-        return { tooDeep: true, u: uStart >= 0 ? utf8.decode(bytes.subarray(uStart, uEnd)) : null };
+        if (wantU && uStart >= 0) uFound = utf8.decode(bytes.subarray(uStart, uEnd));
+        return true;
       }
       if (depth === 0) {
         rootIsMap = isMap;
@@ -175,16 +192,16 @@ export function scanMsgpackDepth(bytes: Uint8Array, maxDepth: number): ScanResul
       }
     }
     // A value is complete: close every container it completes.
-    if (depth === 0) return WITHIN;
+    if (depth === 0) return false;
     for (;;) {
       const left = (remaining[depth - 1] as number) - 1;
       remaining[depth - 1] = left;
       if (left > 0) break;
       depth--;
-      if (depth === 0) return WITHIN;
+      if (depth === 0) return false;
     }
   }
-  return WITHIN;
+  return false;
 }
 
 function u16(b: Uint8Array, at: number): number {
