@@ -173,7 +173,7 @@ export class SqliteBackend implements StorageBackend {
 
   /**
    * Runs `fn` atomically (a transaction, or a savepoint inside the open group) and resolves
-   * once it is committed per the policy. `after` runs only when `fn` succeeded (cache updates).
+   * once it is committed per the policy. `fn` runs synchronously, before this returns.
    */
   private write<T>(fn: () => T): Promise<T> {
     try {
