@@ -49,11 +49,17 @@ export interface LogEntry {
 export interface AppendLog {
   /** Appends records after the last one; returns the index given to the first. */
   append(records: readonly Uint8Array[]): Promise<number>;
-  /** Records with `from <= index < to` (to defaults to lastIndex()+1), in order. */
+  /** Records with `from <= index < to` (to defaults to lastIndex()+1), in order, clamped to what is held. */
   read(from: number, to?: number): Promise<LogEntry[]>;
-  /** Removes every record with index >= `from` (the tail), so the next append gets `from`. */
+  /**
+   * Removes every record with index >= `from` (the tail), so the next append gets `from`.
+   * A `from` past the end does nothing; one below `firstIndex()` empties the log and restarts it at `from`.
+   */
   truncateTail(from: number): Promise<void>;
-  /** Removes every record with index <= `upTo` (the head); later indexes do not move. */
+  /**
+   * Removes every record with index <= `upTo` (the head); later indexes do not move. Past the
+   * end (e.g. after installing a snapshot) it empties the log and the next append gets `upTo+1`.
+   */
   dropHead(upTo: number): Promise<void>;
   firstIndex(): Promise<number>;
   lastIndex(): Promise<number>;
