@@ -10,7 +10,16 @@ export function registerBuiltins(node: MpregNode): void {
   node.registry.register("echo", ({ args }) => args[0] ?? null, opts("Returns its first argument"));
   node.registry.register("echos", ({ args }) => [...args], opts("Returns its arguments as an array"));
   node.registry.register("cluster_map", () => node.clusterMap(), opts("Every node of the cluster, this one included"));
-  node.registry.register("list_peers", () => [], opts("The other nodes this node knows"));
+  node.registry.register(
+    "list_peers",
+    ({ args }) => node.cluster.peers(optionalString(objectArg(args[0], "list_peers").cluster_id, "cluster_id")),
+    opts("The other nodes this node knows: {cluster_id?}"),
+  );
+  node.registry.register(
+    "catalog_query",
+    ({ args }) => node.cluster.catalog.catalogQuery(args[0] ?? {}, Date.now()),
+    opts("Catalog search: {entry_type, ...filters, limit?, page_token?}"),
+  );
   node.registry.register(
     "rpc_list",
     ({ args }) => {

@@ -29,6 +29,12 @@ export const NodeConfigSchema = Type.Object({
   pingIntervalMs: Type.Integer({ minimum: 10 }),
   /** How long a graceful shutdown waits for in-flight requests before failing them. */
   shutdownGraceMs: Type.Integer({ minimum: 0 }),
+  /** Most peer links a node keeps (full mesh below it). */
+  maxPeerLinks: Type.Integer({ minimum: 1, maximum: 4096 }),
+  /** SWIM probe period; failure detection time scales with it (docs/cluster.md). */
+  gossipProbeIntervalMs: Type.Integer({ minimum: 10 }),
+  /** Wait for a direct ack before indirect probes; must be below the probe interval. */
+  gossipProbeTimeoutMs: Type.Integer({ minimum: 5 }),
 });
 
 export type NodeConfig = Static<typeof NodeConfigSchema>;
@@ -49,6 +55,9 @@ export const DEFAULT_CONFIG: NodeConfig = {
   defaultTimeoutMs: 30_000,
   pingIntervalMs: 30_000,
   shutdownGraceMs: 5_000,
+  maxPeerLinks: 32,
+  gossipProbeIntervalMs: 1000,
+  gossipProbeTimeoutMs: 500,
 };
 
 /** Thrown for any configuration mistake; the CLI prints the message and exits 2. */
@@ -78,6 +87,9 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   defaultTimeoutMs: "int",
   pingIntervalMs: "int",
   shutdownGraceMs: "int",
+  maxPeerLinks: "int",
+  gossipProbeIntervalMs: "int",
+  gossipProbeTimeoutMs: "int",
 };
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

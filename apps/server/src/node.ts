@@ -15,9 +15,10 @@ import {
   type RpcRequest,
   type RpcResponse,
 } from "@mpreg/envelope";
-import { Executor, FunctionRegistry, createLocalLocator, type Handler, type RegisterOptions } from "@mpreg/rpc";
+import { Executor, FunctionRegistry, type Handler, type RegisterOptions } from "@mpreg/rpc";
 import { InflightLimiter, createWsListener, type Connection, type WsListener } from "@mpreg/transport";
 import { registerBuiltins } from "./builtins.js";
+import { Cluster } from "./cluster.js";
 import type { NodeConfig } from "./config.js";
 import { loadFunctionModules, type FunctionModuleNode } from "./function-module.js";
 import { NodeMetrics } from "./metrics.js";
@@ -33,6 +34,8 @@ export interface Session {
   pushEncoding: Encoding;
   /** Aborts the requests of this connection when it closes. */
   readonly inflight: Set<AbortController>;
+  /** Set once the connection completed the peer handshake: it is a link to that node. */
+  peerId: string | undefined;
 }
 
 /**
@@ -44,6 +47,7 @@ export class MpregNode implements FunctionModuleNode {
   readonly clusterId: string;
   readonly registry = new FunctionRegistry<Session>();
   readonly metrics = new NodeMetrics();
+  readonly cluster: Cluster<Session>;
   private readonly executor: Executor<Session>;
   private readonly listener: WsListener;
   private monitoring: MonitoringServer | undefined;
@@ -55,9 +59,23 @@ export class MpregNode implements FunctionModuleNode {
   constructor(readonly config: NodeConfig) {
     this.nodeId = config.name ?? `${hostname()}-${newId().slice(-10).toLowerCase()}`;
     this.clusterId = config.clusterId;
+    this.cluster = new Cluster<Session>({
+      nodeId: this.nodeId,
+      clusterId: this.clusterId,
+      region: config.region,
+      resources: config.resources,
+      secret: config.clusterSecret,
+      seeds: config.peers,
+      maxLinks: config.maxPeerLinks,
+      gossip: { probeIntervalMs: config.gossipProbeIntervalMs, probeTimeoutMs: config.gossipProbeTimeoutMs },
+      registry: this.registry,
+      urls: () => (this.url ? [this.url] : []),
+      localLoad: () => this.inflightCount(),
+    });
     this.executor = new Executor<Session>({
       registry: this.registry,
-      locate: createLocalLocator(this.registry, { clusterId: this.clusterId }),
+      locate: this.cluster.locator,
+      dispatcher: this.cluster.dispatcher,
       nodeId: this.nodeId,
       clusterId: this.clusterId,
       defaultTimeoutMs: config.defaultTimeoutMs,
@@ -83,6 +101,7 @@ export class MpregNode implements FunctionModuleNode {
     const addr = await this.listener.listen({ host: this.config.host, port: this.config.port });
     this.url = addr.url;
     log.info(`node ${this.nodeId} listening on ${addr.url}`);
+    this.cluster.start();
     if (this.config.monitoringPort === undefined) return { url: addr.url };
     this.monitoring = new MonitoringServer({
       health: () => ({
@@ -93,7 +112,7 @@ export class MpregNode implements FunctionModuleNode {
       }),
       metrics: () => this.metrics.render({ connections: this.sessions.size, functions: this.registry.list().length }),
       topology: () => this.clusterMap(),
-      catalog: () => ({ functions: this.functionList() }),
+      catalog: () => this.cluster.catalog.snapshot(Date.now()),
     });
     const monitoringUrl = await this.monitoring.listen(this.config.host, this.config.monitoringPort);
     return { url: addr.url, monitoringUrl };
@@ -114,16 +133,17 @@ export class MpregNode implements FunctionModuleNode {
     for (const s of this.sessions) for (const c of s.inflight) c.abort(shutdown);
     // Let the aborted requests write their replies before the connections close.
     await new Promise((r) => setImmediate(r));
+    await this.cluster.stop();
     await this.listener.close();
     await this.monitoring?.close();
   }
 
-  /** `cluster_map` for this node (single-node view until the cluster layer lands). */
+  /** `cluster_map`: every live node of the cluster, this one included. */
   clusterMap(): unknown {
     return {
       cluster_id: this.clusterId,
       generated_at: Date.now(),
-      nodes: [this.selfNode()],
+      nodes: this.cluster.nodes(this.selfNode()),
     };
   }
 
@@ -140,15 +160,16 @@ export class MpregNode implements FunctionModuleNode {
     };
   }
 
+  /** Every function endpoint the catalog knows, cluster-wide. */
   functionList() {
-    return this.registry.list().map((f) => ({
+    return this.cluster.catalog.queryFunctions({ now: Date.now() }).map((f) => ({
       name: f.name,
       function_id: f.function_id,
       version: f.version,
       resources: [...f.resources],
-      node_id: this.nodeId,
-      cluster_id: this.clusterId,
-      description: f.description,
+      node_id: f.node_id,
+      cluster_id: f.cluster_id,
+      description: f.description ?? "",
     }));
   }
 
@@ -164,12 +185,14 @@ export class MpregNode implements FunctionModuleNode {
       limiter: new InflightLimiter(this.config.maxInflightPerConnection),
       pushEncoding: "msgpack",
       inflight: new Set(),
+      peerId: undefined,
     };
     this.sessions.add(session);
     this.metrics.connectionsOpened++;
     conn.onMessage((data, isBinary) => this.onFrame(session, data, isBinary ? "msgpack" : "json"));
     conn.onClose(() => {
       this.sessions.delete(session);
+      if (session.peerId !== undefined) this.cluster.linkClosed(session.peerId, conn);
       const gone = new MpregError(ErrorCode.UNREACHABLE, "connection closed", { reason: "connection closed" });
       for (const c of session.inflight) c.abort(gone);
     });
@@ -204,6 +227,18 @@ export class MpregNode implements FunctionModuleNode {
       return;
     }
     const frame: Frame = decoded.frame;
+    if (session.peerId !== undefined) {
+      this.cluster.onPeerFrame(session.peerId, frame);
+      return;
+    }
+    if (frame.role === "peer-hello") {
+      if (this.cluster.acceptHello(session.conn, frame)) {
+        session.peerId = frame.node_id;
+        // A peer link is not a client: it is not counted as one and takes no pushes.
+        this.sessions.delete(session);
+      }
+      return;
+    }
     switch (frame.role) {
       case "rpc":
         this.onRpc(session, frame, encoding);
