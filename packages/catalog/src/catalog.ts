@@ -148,10 +148,15 @@ export interface OwnerSummary {
   readonly hash: string;
 }
 
-/** Input of `registerLocal`: an entry whose `node_id` / `cluster_id` default to this node's. */
-export type LocalEntryInput = DistributiveOmit<CatalogEntry, "node_id" | "cluster_id"> & {
+/**
+ * Input of `registerLocal`: an entry whose `node_id` / `cluster_id` default to this node's and
+ * whose list fields (`resources`, `urls`) default to empty.
+ */
+export type LocalEntryInput = DistributiveOmit<CatalogEntry, "node_id" | "cluster_id" | "resources" | "urls"> & {
   node_id?: string;
   cluster_id?: string;
+  resources?: readonly string[];
+  urls?: readonly string[];
 };
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
@@ -506,6 +511,9 @@ export class Catalog {
       const ttl = d.ttl_ms;
       this.addTombstone({ key: d.key, owner: this.nodeId, version, ttl_ms: ttl, expires_at: now + Math.max(ttl, this.opts.tombstoneRetentionMs) });
       correction = Object.freeze({ kind: "remove", key: d.key, owner: this.nodeId, version, ttl_ms: ttl });
+    } else if (d.kind === "remove" && (tomb === undefined || d.version > tomb.version)) {
+      // A removal of ours we had forgotten (e.g. restart): keep it, so digests agree again.
+      this.addTombstone({ key: d.key, owner: this.nodeId, version: d.version, ttl_ms: d.ttl_ms, expires_at: now + Math.max(d.ttl_ms, this.opts.tombstoneRetentionMs) });
     }
     return correction === undefined ? { status: "own" } : { status: "own", correction };
   }
