@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { ErrorCode, MpregError, isMpregError } from "@mpreg/envelope";
+import { ErrorCode, MpregError, isMpregError, type ExecutionSummary as WireSummary, type IntermediateResult as WireIr, type RpcRequest, validateFrame } from "@mpreg/envelope";
 import type { PlanCommand } from "@mpreg/router";
 import { Executor, type Dispatcher, type IntermediateResult, type Locator } from "./executor.js";
 import { createLocalLocator } from "./locator.js";
@@ -107,6 +107,25 @@ describe("Executor: results and references", () => {
     const r = await ex.execute({ request_id: "r", return_all: true, cmds: [c("A", "echo", ["x"]), c("B", "echo", ["A"])] });
     expect(r.r).toEqual({ A: "x", B: "x" });
     expect(Object.keys(r.r)).toEqual(["A", "B"]);
+  });
+
+  it("accepts a decoded wire request and produces wire-shaped results", async () => {
+    const wire: RpcRequest = {
+      role: "rpc",
+      u: "01J",
+      cmds: [{ name: "a", fun: "echo", args: [1] }, { name: "b", fun: "echos", args: ["a"], kwargs: {} }],
+      return_intermediate_results: true,
+      include_execution_summary: true,
+    };
+    const r = await localExecutor().execute({ ...wire, request_id: wire.u });
+    const irs: WireIr[] | undefined = r.intermediate_results;
+    const summary: WireSummary | undefined = r.execution_summary;
+    expect(r.r).toEqual({ b: [1] });
+    expect(irs).toHaveLength(2);
+    expect(summary?.total_levels).toBe(2);
+    const reply = { role: "rpc-response", u: wire.u, r: r.r, error: null, intermediate_results: irs, execution_summary: summary };
+    const checked = validateFrame(reply);
+    expect(checked.ok ? "ok" : checked.error.message).toBe("ok");
   });
 
   it("passes ctx and request_id to handlers", async () => {
