@@ -88,6 +88,8 @@ export class RaftNode {
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<string, PendingRead>();
   private readSeq = 0;
+  /** Requests queued in the inbox, not yet in `proposals`/`reads`. */
+  private queuedRequests = 0;
   private soft: SoftState = { lead: null, role: "follower" };
   private timer: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
@@ -334,11 +336,13 @@ export class RaftNode {
         reject(outcomeUnknown("node stopped"));
         return;
       }
-      if (this.proposals.size + this.reads.size >= this.maxPending) {
+      if (this.proposals.size + this.reads.size + this.queuedRequests >= this.maxPending) {
         reject(MpregError.overloaded("raft: too many pending requests"));
         return;
       }
+      this.queuedRequests++;
       this.inbox.push(() => {
+        this.queuedRequests--;
         try {
           start(resolve, reject);
         } catch (e) {
@@ -354,6 +358,8 @@ export class RaftNode {
     this.pumping = this.pump().then(
       () => {
         this.pumping = undefined;
+        // An input queued after the loop's last check (by a callback it resolved) still runs.
+        if (this.inbox.length > 0) this.schedule();
       },
       (e: unknown) => {
         // A storage failure: stop taking part (safer than acting on state we could not persist).
@@ -416,11 +422,16 @@ export class RaftNode {
           expected: this.nextLogIdx + this.base,
         });
       }
-      await this.alog.append(rd.entries.map(encodeEntry));
+      // The entries and the hard state go to different stores: write them concurrently (one
+      // group commit on the file backend). Recovery clamps a commit index that got ahead.
+      const appended = this.alog.append(rd.entries.map(encodeEntry));
+      const hs = rd.hardState ? this.kv.put(KEY_HS, encodeJson(rd.hardState)) : undefined;
+      await Promise.all([appended, hs]);
       this.nextLogIdx += rd.entries.length;
       this.storedLast = rd.entries[rd.entries.length - 1]!.index;
+    } else if (rd.hardState) {
+      await this.kv.put(KEY_HS, encodeJson(rd.hardState));
     }
-    if (rd.hardState) await this.kv.put(KEY_HS, encodeJson(rd.hardState));
   }
 
   private applySnapshot(s: Snapshot): void {

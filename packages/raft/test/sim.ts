@@ -119,7 +119,8 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
   const heap: Ev[] = [];
   let seq = 0;
   const less = (a: Ev, b: Ev) => a.t < b.t || (a.t === b.t && a.seq < b.seq);
-  const push = (e: Omit<Ev, "seq">) => {
+  type EvIn = Ev extends infer E ? (E extends Ev ? Omit<E, "seq"> : never) : never;
+  const push = (e: EvIn) => {
     const ev = { ...e, seq: seq++ } as Ev;
     heap.push(ev);
     let i = heap.length - 1;
@@ -184,7 +185,7 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
   let partitionUntil = -1;
   let faults = true;
   let now = 0;
-  const send = (to: NodeId, msg: Message) => {
+  const send = (_to: NodeId, msg: Message) => {
     stats.msgs++;
     if (msg.type === "snap") stats.snapshotsSent++;
     if (faults && r() < loss) return;
@@ -337,7 +338,7 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
         if (victim?.kv && up.length > 1) {
           await victim.kv.node.idle();
           victim.kv = undefined; // the process dies; its storage (volume) survives
-          for (const idx of victim.inflight) stats.unknown++;
+          stats.unknown += victim.inflight.size;
           victim.inflight.clear(); // those ops stay pending (unknown outcome)
           for (let c = 0; c < nClients; c++) if (guess[c] === victim.id) guess[c] = undefined;
           stats.crashes++;

@@ -7,8 +7,8 @@ import { runSimulation } from "./sim.js";
  */
 const LONG = process.env.MPREG_LONG === "1";
 const ONE = process.env.MPREG_SIM_SEED;
-const SEEDS_3 = LONG ? 2000 : 150;
-const SEEDS_5 = LONG ? 1000 : 80;
+const SEEDS_3 = LONG ? 2000 : 200;
+const SEEDS_5 = LONG ? 1000 : 100;
 
 async function runSeeds(nodes: number, count: number, first: number): Promise<void> {
   const failures: string[] = [];

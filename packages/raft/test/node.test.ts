@@ -1,0 +1,231 @@
+import { isMpregError, type MpregError } from "@mpreg/envelope";
+import { MemoryBackend, MemoryVolume } from "@mpreg/persistence";
+import type { StorageBackend } from "@mpreg/persistence";
+import { describe, expect, it } from "vitest";
+import { RaftKV } from "../src/raft-kv.js";
+import type { Message } from "../src/types.js";
+import { rng } from "./core-net.js";
+import { LocalCluster } from "./local-cluster.js";
+
+async function rejection(p: Promise<unknown>): Promise<MpregError> {
+  try {
+    await p;
+  } catch (e) {
+    if (isMpregError(e)) return e;
+    throw e;
+  }
+  throw new Error("expected a rejection");
+}
+
+describe("RaftNode + RaftKV", () => {
+  it("a single-member cluster elects itself and serves put/get/cas/delete", async () => {
+    const kv = await RaftKV.open({
+      id: "solo",
+      storage: new MemoryBackend(),
+      bootstrap: { voters: ["solo"], learners: [] },
+      send: () => undefined,
+      random: rng(1),
+    });
+    for (let i = 0; i < 30 && kv.node.role !== "leader"; i++) {
+      kv.node.tick();
+      await kv.node.idle();
+    }
+    expect(kv.node.role).toBe("leader");
+    console.log("A"); expect(await kv.put("a", "1")).toEqual({ version: 1 }); console.log("B");
+    expect(await kv.get("a")).toEqual({ value: "1", version: 1 });
+    expect(await kv.cas("a", 5, "x")).toEqual({ ok: false, version: 1 });
+    expect(await kv.cas("a", 1, "2")).toEqual({ ok: true, version: 2 });
+    expect(await kv.cas("b", 0, "new")).toEqual({ ok: true, version: 1 });
+    expect(await kv.delete("a")).toEqual({ deleted: true });
+    expect(await kv.delete("a")).toEqual({ deleted: false });
+    expect(await kv.get("a")).toBeUndefined();
+  });
+
+  it("followers reject with the leader's id so the caller can forward", async () => {
+    const c = await new LocalCluster(3).start();
+    const leader = await c.waitLeader();
+    const follower = [...c.nodes.values()].find((k) => k && k !== leader)!;
+    const putP = follower.put("k", "v");
+    const getP = follower.get("k");
+    await c.settle();
+    for (const e of [await rejection(putP), await rejection(getP)]) {
+      expect(e.details.reason).toBe("not_leader");
+      expect(e.details.leader).toBe(leader.node.id);
+    }
+    const ok = leader.put("k", "v");
+    await c.settle();
+    expect(await ok).toEqual({ version: 1 });
+    const read = leader.get("k");
+    await c.settle();
+    expect(await read).toEqual({ value: "v", version: 1 });
+  });
+
+  it("recovers term, vote, log and state from storage alone after every node crashes", async () => {
+    const c = await new LocalCluster(3, { snapshotEvery: 7 }).start();
+    let leader = await c.waitLeader();
+    for (let i = 0; i < 20; i++) {
+      const p = leader.put(`k${i % 4}`, `v${i}`);
+      await c.settle();
+      await p;
+    }
+    const before = new Map([...c.nodes].map(([id, kv]) => [id, kv!.node.status()]));
+    for (const id of c.ids) c.crash(id);
+    for (const id of c.ids) await c.open(id);
+    for (const id of c.ids) {
+      const s = c.nodes.get(id)!.node.status();
+      const b = before.get(id)!;
+      expect(s.term).toBe(b.term);
+      expect(s.lastIndex).toBe(b.lastIndex);
+      expect(s.snapshotIndex).toBeGreaterThan(0); // snapshots were taken and reloaded
+      expect(s.conf.voters).toEqual(c.ids);
+    }
+    leader = await c.waitLeader();
+    const reads = [0, 1, 2, 3].map((k) => leader.get(`k${k}`));
+    await c.settle();
+    expect((await Promise.all(reads)).map((v) => v?.value)).toEqual(["v16", "v17", "v18", "v19"]);
+    for (const kv of c.nodes.values()) expect(kv!.state.get("k3")).toEqual({ value: "v19", version: 5 });
+  });
+
+  it("a lagging node catches up through InstallSnapshot and survives a restart afterwards", async () => {
+    const c = await new LocalCluster(3, { snapshotEvery: 5 }).start();
+    const leader = await c.waitLeader();
+    const lagger = c.ids.find((id) => id !== leader.node.id)!;
+    c.isolate(lagger);
+    for (let i = 0; i < 30; i++) {
+      const p = leader.put("x", `${i}`);
+      await c.settle();
+      await p;
+    }
+    c.heal();
+    await c.tick(5);
+    const lag = c.nodes.get(lagger)!;
+    expect(lag.state.get("x")).toEqual({ value: "29", version: 30 });
+    expect(c.sent.some((m) => m.type === "snap" && m.to === lagger)).toBe(true);
+    c.crash(lagger);
+    const again = await c.open(lagger);
+    expect(again.state.get("x")).toEqual({ value: "29", version: 30 });
+    const p = leader.put("x", "after");
+    await c.settle();
+    await p;
+    await c.tick(2);
+    expect(again.state.get("x")).toEqual({ value: "after", version: 31 });
+  });
+
+  it("persists the vote before the vote is sent", async () => {
+    const events: string[] = [];
+    const volumes = new Map<string, MemoryVolume>();
+    const wrap = (id: string, inner: StorageBackend): StorageBackend => ({
+      kind: inner.kind,
+      kv: (ns) => {
+        const s = inner.kv(ns);
+        return {
+          ...s,
+          get: (k) => s.get(k),
+          del: (k) => s.del(k),
+          batch: (o) => s.batch(o),
+          range: (o) => s.range(o),
+          put: async (k, v) => {
+            await s.put(k, v);
+            if (new TextDecoder().decode(k) === "hardstate") events.push(`${id} persisted ${new TextDecoder().decode(v)}`);
+          },
+        };
+      },
+      log: (ns) => inner.log(ns),
+      snapshots: (ns) => inner.snapshots(ns),
+      flush: () => inner.flush(),
+      close: () => inner.close(),
+    });
+    const c = new LocalCluster(3, {
+      storage: async (id) => {
+        let v = volumes.get(id);
+        if (!v) volumes.set(id, (v = new MemoryVolume()));
+        v.inUse = false;
+        return wrap(id, new MemoryBackend({ volume: v }));
+      },
+    });
+    await c.start();
+    const origSettle = c.settle.bind(c);
+    // Record sends in order with persists.
+    const seen = new Set<Message>();
+    c.settle = async () => {
+      await origSettle();
+    };
+    await c.waitLeader();
+    for (const m of c.sent) {
+      if (seen.has(m)) continue;
+      seen.add(m);
+    }
+    const grants = c.sent.filter((m) => m.type === "voteResp" && !m.reject);
+    expect(grants.length).toBeGreaterThan(0);
+    for (const g of grants) {
+      // The granting node persisted {term, vote: candidate} before the grant existed.
+      const persisted = events.findIndex((e) => e.startsWith(`${g.from} persisted`) && e.includes(`"vote":"${g.to}"`) && e.includes(`"term":${g.term}`));
+      expect(persisted).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it("a storage failure stops the node and fails its pending requests instead of acting on unpersisted state", async () => {
+    const kv = await RaftKV.open({
+      id: "solo",
+      storage: new MemoryBackend({ maxBytes: 4000 }),
+      bootstrap: { voters: ["solo"], learners: [] },
+      send: () => undefined,
+      random: rng(2),
+    });
+    for (let i = 0; i < 30 && kv.node.role !== "leader"; i++) {
+      kv.node.tick();
+      await kv.node.idle();
+    }
+    const p = kv.put("big", "x".repeat(10_000));
+    const e = await rejection(p);
+    expect(e.details.outcome).toBe("unknown");
+    await expect(kv.node.idle()).rejects.toThrow(/full/);
+    expect((await rejection(kv.put("a", "b"))).details.outcome).toBe("unknown");
+  });
+
+  it("times out a proposal that cannot commit (outcome unknown) and bounds pending requests", async () => {
+    const c = await new LocalCluster(3, { requestTimeoutTicks: 5, maxPendingRequests: 3 }).start();
+    const leader = await c.waitLeader();
+    for (const id of c.ids) if (id !== leader.node.id) c.isolate(id);
+    const ps = [leader.put("a", "1"), leader.put("a", "2"), leader.put("a", "3")];
+    const over = await rejection(leader.put("a", "4"));
+    expect(over.code).toBe(1007);
+    await c.idle();
+    for (let i = 0; i < 7; i++) {
+      leader.node.tick();
+      await leader.node.idle();
+    }
+    for (const p of ps) expect((await rejection(p)).details.outcome).toBe("unknown");
+  });
+
+  it("membership change through the driver: a fourth node joins as learner, then voter", async () => {
+    const c = await new LocalCluster(3).start();
+    const leader = await c.waitLeader();
+    const p0 = leader.put("k", "v");
+    await c.settle();
+    await p0;
+    // The new node starts with empty storage and no bootstrap.
+    const joiner = await RaftKV.open({
+      id: "n4",
+      storage: new MemoryBackend(),
+      send: (_to, m) => c.queue.push(structuredClone(m)),
+      random: rng(9),
+    });
+    c.nodes.set("n4", joiner);
+    const add = leader.node.proposeConfChange({ type: "addLearner", node: "n4" });
+    await c.settle();
+    await add;
+    await c.tick(2);
+    expect(joiner.state.get("k")).toEqual({ value: "v", version: 1 });
+    const promote = leader.node.proposeConfChange({ type: "addVoter", node: "n4" });
+    await c.settle();
+    await promote;
+    await c.tick(2);
+    expect(joiner.node.status().conf.voters).toEqual(["n1", "n2", "n3", "n4"]);
+    const t = leader.node.transferLeader("n4");
+    await c.settle();
+    await t;
+    await c.tick(2);
+    expect(joiner.node.role).toBe("leader");
+  });
+});
