@@ -24,6 +24,8 @@ export interface GossipConfig {
   gossipFanout: number;
   /** Period of the digest exchange with one random member. Default 10 000 ms. */
   antiEntropyIntervalMs: number;
+  /** Members declared dead are still gossiped to for this long, so they can refute. Default 30 000 ms. */
+  gossipToTheDeadMs: number;
   /** Local health (Lifeguard awareness) ceiling: timeouts grow up to this factor. Default 8. */
   awarenessMax: number;
   /** Updates (members + items) piggybacked on one message at most. Default 16. */
@@ -61,6 +63,7 @@ export const DEFAULT_GOSSIP_CONFIG: Readonly<GossipConfig> = Object.freeze({
   gossipIntervalMs: 200,
   gossipFanout: 3,
   antiEntropyIntervalMs: 10_000,
+  gossipToTheDeadMs: 30_000,
   awarenessMax: 8,
   maxPiggyback: 16,
   maxBroadcastQueue: 4096,

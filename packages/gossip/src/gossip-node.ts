@@ -125,6 +125,8 @@ export class GossipNode {
   private readonly live: string[] = [];
   private readonly liveIndex = new Map<string, number>();
   private readonly suspects = new Set<string>();
+  /** Members declared dead less than `gossipToTheDeadMs` ago: they still get gossip so they can refute. */
+  private recentDead: string[] = [];
   private readonly store: ItemStore;
   private readonly queue: BroadcastQueue;
   private outbox: Outgoing[] = [];
@@ -564,6 +566,11 @@ export class GossipNode {
     m.suspicion = u.status === "suspect" ? { start: this.now, confirmers: new Set(u.by === undefined ? [from] : [u.by]) } : undefined;
     if (u.status === "suspect") this.suspects.add(u.id);
     else this.suspects.delete(u.id);
+    if (u.status === "dead") {
+      if (!this.recentDead.includes(u.id)) this.recentDead.push(u.id);
+    } else if (prev === "dead") {
+      this.recentDead = this.recentDead.filter((x) => x !== u.id);
+    }
     this.setLive(u.id, isLive(u.status));
     switch (u.status) {
       case "alive":
@@ -639,7 +646,7 @@ export class GossipNode {
 
   private runGossipPush(): void {
     if (this.queue.size === 0) return;
-    for (const to of this.pickLive(this.config.gossipFanout, undefined)) {
+    for (const to of this.pickGossipTargets()) {
       const pb = this.piggyback();
       if (pb.members.length === 0 && pb.items.length === 0) break;
       this.send(to, { type: "gossip", ...pb });
@@ -752,6 +759,12 @@ export class GossipNode {
 
   private collectGarbage(): void {
     this.pruneTombstones(false);
+    if (this.recentDead.length > 0) {
+      this.recentDead = this.recentDead.filter((id) => {
+        const m = this.members.get(id);
+        return m !== undefined && m.status === "dead" && this.now - m.since < this.config.gossipToTheDeadMs;
+      });
+    }
     if (this.relays.size > 0) {
       for (const [k, r] of this.relays) if (r.expiresAt <= this.now) this.relays.delete(k);
     }
@@ -788,6 +801,29 @@ export class GossipNode {
       this.stats.eventsDropped++;
     }
     this.events.push(e);
+  }
+
+  /**
+   * Push targets: random live members, and with proportional chance a member declared dead
+   * in the last `gossipToTheDeadMs` (memberlist's "gossip to the dead"), so a member that was
+   * wrongly declared dead hears it and refutes quickly.
+   */
+  private pickGossipTargets(): string[] {
+    const k = this.config.gossipFanout;
+    const dead = this.recentDead;
+    if (dead.length === 0) return this.pickLive(k, undefined);
+    const out = this.pickLive(k, undefined);
+    const total = this.live.length + dead.length;
+    const slots = Math.min(k, total);
+    for (let i = 0; i < slots; i++) {
+      // Slot i goes to a recently dead member with probability |dead| / (|live| + |dead|).
+      if (i < out.length && this.random.next() * total >= dead.length) continue;
+      const d = dead[Math.floor(this.random.next() * dead.length)] as string;
+      if (out.includes(d)) continue;
+      if (i < out.length) out[i] = d;
+      else out.push(d);
+    }
+    return out;
   }
 
   private pickLive(k: number, exclude: string | undefined): string[] {

@@ -5,6 +5,7 @@ import { SimCluster } from "../test/sim-cluster.js";
 const LONG = process.env.MPREG_LONG === "1";
 const SEEDS = LONG ? [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] : [1, 2, 3];
 const GOSSIP_ROUND_MS = 200;
+const PARTITION_N = LONG ? 100 : 30;
 
 describe("gossip simulation (seeded, virtual time)", () => {
   for (const seed of SEEDS) {
@@ -48,12 +49,12 @@ describe("gossip simulation (seeded, virtual time)", () => {
     });
   }
 
-  it("5% loss and random 500 ms pauses for 10 simulated minutes: no false dead (seed 7)", () => {
+  for (const seed of LONG ? [7, 8, 9, 10] : [7]) it(`5% loss and random 500 ms pauses for 10 simulated minutes: no false dead (seed ${seed})`, () => {
     let falseDead = 0;
     let suspicions = 0;
     const c = new SimCluster({
       n: 100,
-      seed: 7,
+      seed,
       link: { lossProbability: 0.05 },
       onEvent: (_node, e) => {
         if (e.type === "member-dead" || e.type === "member-left") falseDead++;
@@ -72,18 +73,18 @@ describe("gossip simulation (seeded, virtual time)", () => {
     };
     c.clock.setTimeout(pauseLoop, 2000);
     c.clock.advance(10 * 60_000);
-    console.log(`[gossip sim] seed=7 n=${c.ids.length} 10 min, 5% loss, ${pauses} pauses of 500 ms: suspect events=${suspicions} false dead=${falseDead}`);
+    console.log(`[gossip sim] seed=${seed} n=${c.ids.length} 10 min, 5% loss, ${pauses} pauses of 500 ms: suspect events=${suspicions} false dead=${falseDead}`);
     expect(falseDead).toBe(0);
     expect(c.membershipConverged()).toBe(true);
   });
 
   for (const seed of SEEDS) {
     it(`a partition heals: memberships and item sets become equal again (seed ${seed})`, () => {
-      const c = new SimCluster({ n: 30, seed: seed + 200, link: { lossProbability: 0.01 } });
+      const c = new SimCluster({ n: PARTITION_N, seed: seed + 200, link: { lossProbability: 0.01 } });
       c.joinAll();
       expect(c.runUntilMembershipConverged(60_000)).toBeDefined();
-      const left = c.ids.slice(0, 15);
-      const right = c.ids.slice(15);
+      const left = c.ids.slice(0, PARTITION_N / 2);
+      const right = c.ids.slice(PARTITION_N / 2);
       c.net.partition(left, right);
       // Each side keeps publishing while cut off.
       for (let i = 0; i < 20; i++) {
@@ -103,7 +104,7 @@ describe("gossip simulation (seeded, virtual time)", () => {
         return c.ids.every((id) => JSON.stringify(c.node(id).items().sort((a, b) => a.key.localeCompare(b.key))) === ref);
       };
       const t = c.clock.runUntilTrue(() => sameItems() && c.membershipConverged(), { maxMs: 120_000, stepMs: 100 });
-      console.log(`[gossip sim] seed=${seed} n=30 partition 15/15 for 70 s: healed (items + membership) ${t === undefined ? "NEVER" : t - tHeal} ms after heal`);
+      console.log(`[gossip sim] seed=${seed} n=${PARTITION_N} partition half/half for 70 s: healed (items + membership) ${t === undefined ? "NEVER" : t - tHeal} ms after heal`);
       expect(t).toBeDefined();
       expect(c.node("n0").itemCount).toBe(20);
     });
