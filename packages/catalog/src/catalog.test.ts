@@ -367,6 +367,19 @@ describe("snapshots and anti-entropy", () => {
     );
   });
 
+  it("a node restoring its own old snapshot withdraws what it no longer registers", () => {
+    const before = new Catalog({ nodeId: "a", clusterId: "c1" });
+    before.registerLocal({ kind: "queue", name: "old" }, T0);
+    before.registerLocal({ kind: "queue", name: "kept" }, T0);
+    const saved = JSON.parse(JSON.stringify(before.snapshot(T0)));
+    const after = new Catalog({ nodeId: "a", clusterId: "c1" });
+    after.registerLocal({ kind: "queue", name: "kept" }, T0 + 10);
+    const r = after.applySnapshot(saved, T0 + 10);
+    expect(r.own).toBe(2);
+    expect(r.corrections.map((d) => [d.kind, d.key])).toEqual([["remove", entryKey(normalizeEntry({ kind: "queue", name: "old", node_id: "a", cluster_id: "c1" }))]]);
+    expect(after.queues().map((q) => q.name)).toEqual(["kept"]);
+  });
+
   it("snapshot deltas carry the remaining TTL", () => {
     const a = mk();
     a.applyDelta(upsert(fn("a", "f"), 1, 10_000), T0);

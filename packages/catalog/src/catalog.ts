@@ -140,6 +140,9 @@ export interface CatalogSnapshot {
   readonly deltas: readonly CatalogDelta[];
 }
 
+/** Result of `applySnapshot`: counts per status and the corrections to gossip. */
+export type ApplySnapshotResult = Record<ApplyStatus, number> & { readonly corrections: CatalogDelta[] };
+
 /** Per-owner summary for cheap anti-entropy: equal summaries mean equal (key, version) sets. */
 export interface OwnerSummary {
   readonly count: number;
@@ -627,17 +630,26 @@ export class Catalog {
     };
   }
 
-  /** Merges a snapshot with the newer-wins rules; returns how many deltas got each status. */
-  applySnapshot(s: unknown, now: number): Record<ApplyStatus, number> {
+  /**
+   * Merges a snapshot with the newer-wins rules. Returns how many deltas got each status, and
+   * the corrections to gossip (e.g. a node restoring its own persisted snapshot withdraws the
+   * entries it no longer registers).
+   */
+  applySnapshot(s: unknown, now: number): ApplySnapshotResult {
     checkNow(now);
     const counts: Record<ApplyStatus, number> = { applied: 0, stale: 0, invalid: 0, dropped_full: 0, own: 0 };
+    const corrections: CatalogDelta[] = [];
     if (typeof s !== "object" || s === null || (s as { format?: unknown }).format !== "mpreg-catalog/1") {
       throw MpregError.invalid('snapshot must be an object with format "mpreg-catalog/1"', "snapshot");
     }
     const deltas = (s as { deltas?: unknown }).deltas;
     if (!Array.isArray(deltas)) throw MpregError.invalid("snapshot.deltas must be an array", "snapshot.deltas");
-    for (const d of deltas) counts[this.applyDelta(d, now).status]++;
-    return counts;
+    for (const d of deltas) {
+      const r = this.applyDelta(d, now);
+      counts[r.status]++;
+      if (r.correction !== undefined) corrections.push(r.correction);
+    }
+    return { ...counts, corrections };
   }
 
   /**

@@ -38,6 +38,7 @@ export {
   itemToDelta,
   paginate,
   type ApplyResult,
+  type ApplySnapshotResult,
   type ApplyStatus,
   type CacheQuery,
   type CatalogChange,
