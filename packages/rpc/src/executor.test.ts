@@ -555,3 +555,61 @@ describe("Executor: bounds", () => {
     expect((await localExecutor(reg).execute({ request_id: "r", cmds })).r).toEqual({ s999: 1000 });
   });
 });
+
+describe("Executor.executeLocal (receiving side of a remote call)", () => {
+  it("runs one substituted command without treating its strings as references", async () => {
+    const ex = localExecutor();
+    await expect(ex.executeLocal({ command: c("echo", "echo", ["echo"]), request_id: "r" })).resolves.toBe("echo");
+    await expect(ex.executeLocal({ command: c("x", "kw", [], { a: "x.y" }), request_id: "r" })).resolves.toEqual({ a: "x.y" });
+  });
+
+  it("picks the highest satisfying version and maps failures", async () => {
+    const reg = baseRegistry();
+    reg.register("v", () => "1", { version: "1.0.0" });
+    reg.register("v", () => "2", { version: "2.0.0" });
+    reg.register("bad", async () => {
+      throw new SyntaxError("nope");
+    });
+    reg.register("void", () => undefined);
+    const ex = localExecutor(reg);
+    await expect(ex.executeLocal({ command: { name: "a", fun: "v", version_constraint: "<2" }, request_id: "r" })).resolves.toBe("1");
+    await expect(ex.executeLocal({ command: { name: "a", fun: "v" }, request_id: "r" })).resolves.toBe("2");
+    await expect(ex.executeLocal({ command: { name: "a", fun: "void" }, request_id: "r" })).resolves.toBeNull();
+    expect((await failure(ex.executeLocal({ command: { name: "a", fun: "missing" }, request_id: "r" }))).details).toMatchObject({
+      command: "a",
+      fun: "missing",
+    });
+    expect((await failure(ex.executeLocal({ command: { name: "a", fun: "bad" }, request_id: "r" }))).details).toEqual({
+      command: "a",
+      fun: "bad",
+      node_id: "node-a",
+      error_type: "SyntaxError",
+      message: "nope",
+    });
+  });
+
+  it("honours the deadline and aborts the handler's signal", async () => {
+    const reg = baseRegistry();
+    let signal: AbortSignal | undefined;
+    reg.register("hang", (input) => {
+      signal = input.signal;
+      return new Promise(() => undefined);
+    });
+    const ex = localExecutor(reg);
+    const e = await failure(ex.executeLocal({ command: c("h", "hang"), request_id: "r", deadline: Date.now() + 20 }));
+    expect(e.code).toBe(1004);
+    expect(e.details).toEqual({ completed: [], pending: ["h"] });
+    await waitFor(() => signal?.aborted === true);
+    expect((await failure(ex.executeLocal({ command: c("h", "hang"), request_id: "r", deadline: Date.now() - 1 }))).code).toBe(1004);
+  });
+});
+
+describe("Executor: results", () => {
+  it("reports a handler that returns nothing as null", async () => {
+    const reg = baseRegistry();
+    reg.register("void", () => undefined);
+    const r = await localExecutor(reg).execute({ request_id: "r", return_all: true, cmds: [c("v", "void"), c("e", "echo", ["v"])] });
+    expect(r.r).toEqual({ v: null, e: null });
+    expect(Object.prototype.hasOwnProperty.call(r.r, "v")).toBe(true);
+  });
+});

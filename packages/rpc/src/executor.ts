@@ -88,6 +88,18 @@ export interface ExecuteRequest<Ctx = unknown> {
   signal?: AbortSignal | undefined;
 }
 
+/** One already substituted command to run here (see {@link Executor.executeLocal}). */
+export interface ExecuteLocalRequest<Ctx = unknown> {
+  command: PlanCommand;
+  request_id: string;
+  /** Absolute deadline, Unix epoch ms (from the dispatching node). */
+  deadline?: number | undefined;
+  /** Relative timeout, ms, when there is no deadline. Default the executor's default. */
+  timeout_ms?: number | undefined;
+  signal?: AbortSignal | undefined;
+  ctx?: Ctx | undefined;
+}
+
 /** A successful run. */
 export interface ExecuteResult {
   /** `{name: result}` for the leaves, or for every command with `return_all`. */
@@ -163,6 +175,23 @@ export class Executor<Ctx = unknown> {
     }
   }
 
+  /**
+   * Runs ONE command on this node without planning: the receiving side of a remote dispatch,
+   * whose arguments the ingress node already substituted (strings in them are plain data, even
+   * when they equal the command's name). Picks the registry's highest version matching
+   * `function_id` and `version_constraint`; `locs` are not checked again (the ingress node
+   * chose this node by them). Rejects with 1001 (not registered here), 1002 (bad constraint),
+   * 1003 (handler threw; `node_id` is this node), 1004 (deadline passed; `pending: [name]`), or
+   * the caller signal's MpregError reason.
+   */
+  executeLocal(req: ExecuteLocalRequest<Ctx>): Promise<unknown> {
+    try {
+      return new LocalRun<Ctx>(this, req).start();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
   /** @internal */
   _locate(cmd: PlanCommand): Location<Ctx> {
     const loc = this.locate(cmd);
@@ -193,7 +222,7 @@ export class Executor<Ctx = unknown> {
 
 
 /** The state of one request in flight. */
-class Run<Ctx> {
+class Run<Ctx> implements SignalSource {
   private readonly plan: Plan;
   private readonly n: number;
   private readonly locations: Location<Ctx>[];
@@ -343,13 +372,13 @@ class Run<Ctx> {
       try {
         out = fn.handler(new Invocation(this, args, kwargs, this.req.request_id, this.req.ctx));
       } catch (e) {
-        this.fail(this.handlerError(e, cmd, this.ex.nodeId));
+        this.fail(handlerError(e, cmd, this.ex.nodeId));
         return;
       }
       if (isThenable(out)) {
         out.then(
           (v) => this.complete(i, v),
-          (e: unknown) => this.fail(this.handlerError(e, cmd, this.ex.nodeId)),
+          (e: unknown) => this.fail(handlerError(e, cmd, this.ex.nodeId)),
         );
         return;
       }
@@ -380,7 +409,9 @@ class Run<Ctx> {
   private complete(i: number, value: unknown): void {
     if (this.finished) return;
     const pc = this.plan.commands[i]!;
-    this.results.set(pc.name, value);
+    // `undefined` does not survive the wire (JSON drops the key): a handler returning nothing
+    // yields null, locally and remotely alike.
+    this.results.set(pc.name, value === undefined ? null : value);
     this.completed++;
     if (this.track) this.levelDone(pc.level);
     if (this.completed === this.n) {
@@ -504,27 +535,20 @@ class Run<Ctx> {
     this.removeExternal?.();
   }
 
-  private handlerError(e: unknown, cmd: PlanCommand, nodeId: string): MpregError {
-    // A handler may fail on purpose with a wire error (e.g. 1001 for a stale queue receipt).
-    if (isMpregError(e)) return e;
-    const err = e instanceof Error ? e : undefined;
-    return new MpregError(ErrorCode.EXECUTION_FAILED, `command ${cmd.name} (${cmd.fun}) failed: ${err?.message ?? String(e)}`, {
-      command: cmd.name,
-      fun: cmd.fun,
-      node_id: nodeId,
-      error_type: err?.name ?? typeof e,
-      message: err?.message ?? String(e),
-    });
-  }
+
+}
+
+interface SignalSource {
+  signal(): AbortSignal;
 }
 
 /** A handler's input; `signal` is materialised only when the handler reads it. */
 class Invocation<Ctx> implements HandlerInput<Ctx> {
   // A true private field: spreading or serialising the input does not expose the run.
-  readonly #owner: Run<Ctx>;
+  readonly #owner: SignalSource;
 
   constructor(
-    owner: Run<Ctx>,
+    owner: SignalSource,
     readonly args: readonly unknown[],
     readonly kwargs: Readonly<Record<string, unknown>>,
     readonly request_id: string,
@@ -536,6 +560,120 @@ class Invocation<Ctx> implements HandlerInput<Ctx> {
   get signal(): AbortSignal {
     return this.#owner.signal();
   }
+}
+
+/** The state of one {@link Executor.executeLocal} call. */
+class LocalRun<Ctx> implements SignalSource {
+  private controller: AbortController | undefined;
+  private failure: unknown;
+  private finished = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private removeExternal: (() => void) | undefined;
+  private readonly fn: RegisteredFunction<Ctx>;
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly ex: Executor<Ctx>,
+    private readonly req: ExecuteLocalRequest<Ctx>,
+  ) {
+    const cmd = req.command;
+    if (typeof cmd !== "object" || cmd === null || typeof cmd.fun !== "string") throw MpregError.invalid("command.fun must be a string", "command.fun");
+    if (typeof req.request_id !== "string") throw MpregError.invalid("request_id must be a string", "request_id");
+    try {
+      this.fn = ex.registry.resolve(cmd.fun, {
+        function_id: cmd.function_id ?? undefined,
+        version_constraint: cmd.version_constraint ?? undefined,
+      });
+    } catch (e) {
+      throw isMpregError(e) ? withCommand(e, cmd) : e;
+    }
+    this.timeoutMs =
+      req.deadline !== undefined && Number.isFinite(req.deadline)
+        ? Math.min(Math.max(0, req.deadline - ex._wall()), MAX_TIMER_MS)
+        : ex._timeout(req.timeout_ms);
+  }
+
+  signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.finished && this.failure !== undefined) this.controller.abort(this.failure);
+    }
+    return this.controller.signal;
+  }
+
+  start(): Promise<unknown> {
+    const cmd = this.req.command;
+    let resolve!: (v: unknown) => void;
+    let reject!: (e: unknown) => void;
+    const p = new Promise<unknown>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const fail = (err: unknown) => {
+      if (this.finished) return;
+      this.finish();
+      this.failure = err;
+      this.controller?.abort(err);
+      reject(err);
+    };
+    const ok = (v: unknown) => {
+      if (this.finished) return;
+      this.finish();
+      resolve(v === undefined ? null : v);
+    };
+    const ext = this.req.signal;
+    if (ext !== undefined) {
+      if (ext.aborted) {
+        fail(cancelled(ext.reason));
+        return p;
+      }
+      const onAbort = () => fail(cancelled(ext.reason));
+      ext.addEventListener("abort", onAbort, { once: true });
+      this.removeExternal = () => ext.removeEventListener("abort", onAbort);
+    }
+    const timedOut = () =>
+      fail(new MpregError(ErrorCode.TIMEOUT, `command ${cmd.name} timed out`, { completed: [], pending: [cmd.name] }));
+    if (this.timeoutMs <= 0) {
+      timedOut();
+      return p;
+    }
+    let out: unknown;
+    try {
+      out = this.fn.handler(new Invocation(this, cmd.args ?? EMPTY_ARGS, cmd.kwargs ?? EMPTY_KWARGS, this.req.request_id, this.req.ctx));
+    } catch (e) {
+      fail(handlerError(e, cmd, this.ex.nodeId));
+      return p;
+    }
+    if (!isThenable(out)) {
+      ok(out);
+      return p;
+    }
+    this.timer = setTimeout(timedOut, this.timeoutMs);
+    out.then(ok, (e: unknown) => fail(handlerError(e, cmd, this.ex.nodeId)));
+    return p;
+  }
+
+  private finish(): void {
+    this.finished = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.removeExternal?.();
+  }
+}
+
+const EMPTY_ARGS: readonly unknown[] = Object.freeze([]);
+const EMPTY_KWARGS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+function handlerError(e: unknown, cmd: PlanCommand, nodeId: string): MpregError {
+  // A handler may fail on purpose with a wire error (e.g. 1001 for a stale queue receipt).
+  if (isMpregError(e)) return e;
+  const err = e instanceof Error ? e : undefined;
+  return new MpregError(ErrorCode.EXECUTION_FAILED, `command ${cmd.name} (${cmd.fun}) failed: ${err?.message ?? String(e)}`, {
+    command: cmd.name,
+    fun: cmd.fun,
+    node_id: nodeId,
+    error_type: err?.name ?? typeof e,
+    message: err?.message ?? String(e),
+  });
 }
 
 function withCommand(e: MpregError, cmd: PlanCommand): MpregError {

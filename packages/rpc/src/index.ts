@@ -12,6 +12,7 @@ export {
   Executor,
   type Dispatcher,
   type DispatchRequest,
+  type ExecuteLocalRequest,
   type ExecuteRequest,
   type ExecuteResult,
   type ExecutionSummary,

@@ -49,9 +49,7 @@ function fabric(specs: NodeSpec[], loads: Record<string, number> = {}, registryO
     async dispatch({ command, node_id, request_id, signal }) {
       const ex = executors.get(node_id);
       if (ex === undefined) throw new MpregError(ErrorCode.UNREACHABLE, "no such node", { command: command.name, node_id, reason: "unknown" });
-      const { name: _name, ...rest } = command;
-      const res = await ex.execute({ request_id, signal, cmds: [{ ...rest, name: "x" }] });
-      return res.r.x;
+      return ex.executeLocal({ command, request_id, signal });
     },
   };
   const executor = new Executor({ registry: registryA, locate, dispatcher, nodeId: "A", clusterId: "c1" });
