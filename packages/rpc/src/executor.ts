@@ -220,7 +220,6 @@ export class Executor<Ctx = unknown> {
   /** @internal */ get _wall(): () => number { return this.wallClock; }
 }
 
-
 /** The state of one request in flight. */
 class Run<Ctx> implements SignalSource {
   private readonly plan: Plan;
@@ -259,6 +258,8 @@ class Run<Ctx> implements SignalSource {
     private readonly req: ExecuteRequest<Ctx>,
   ) {
     if (typeof req.request_id !== "string") throw MpregError.invalid("request_id must be a string", "request_id");
+    // The timeout and the summary count planning and locating too.
+    this.startedAt = ex._now();
     this.timeoutMs = ex._timeout(req.timeout_ms);
     this.plan = planRequest(req.cmds);
     this.n = this.plan.commands.length;
@@ -279,7 +280,6 @@ class Run<Ctx> implements SignalSource {
       this.pendingDeps = new Array(this.n);
       for (let i = 0; i < this.n; i++) this.pendingDeps[i] = this.plan.commands[i]!.deps.length;
     }
-    this.startedAt = ex._now();
     this.track = req.return_intermediate_results === true || req.include_execution_summary === true || req.onProgress !== undefined;
     if (this.track) {
       const L = this.plan.levels.length;
