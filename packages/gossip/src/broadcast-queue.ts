@@ -52,9 +52,15 @@ export class BroadcastQueue {
 
   /**
    * Takes up to `max` updates, least-transmitted first (newest first among equals), counts one
-   * transmission for each and retires those that reached `limit`.
+   * transmission for each and retires those that reached `limit`. With `budget`, items whose
+   * size does not fit the remaining bytes are left for a later message (an item larger than
+   * the whole budget still goes, alone, as the first item of a message).
    */
-  take(max: number, limit: number): { members: MemberUpdate[]; items: GossipItem[] } {
+  take(
+    max: number,
+    limit: number,
+    budget?: { bytes: number; sizeOf: (item: GossipItem) => number },
+  ): { members: MemberUpdate[]; items: GossipItem[] } {
     const members: MemberUpdate[] = [];
     const items: GossipItem[] = [];
     if (this.entries.size === 0 || max <= 0) return { members, items };
@@ -62,17 +68,24 @@ export class BroadcastQueue {
     // Map order is enqueue order, so walking a bucket backwards gives the newest first.
     const buckets: Entry[][] = [];
     for (const e of this.entries.values()) (buckets[e.transmits] ??= []).push(e);
-    const chosen: Entry[] = [];
-    for (const b of buckets) {
+    let left = budget?.bytes ?? Infinity;
+    let taken = 0;
+    outer: for (const b of buckets) {
       if (b === undefined) continue;
-      for (let i = b.length - 1; i >= 0 && chosen.length < max; i--) chosen.push(b[i] as Entry);
-      if (chosen.length >= max) break;
-    }
-    for (const e of chosen) {
-      if (e.member) members.push(e.member);
-      if (e.item) items.push(e.item);
-      e.transmits++;
-      if (e.transmits >= limit) this.entries.delete(e.subject);
+      for (let i = b.length - 1; i >= 0; i--) {
+        if (taken >= max) break outer;
+        const e = b[i] as Entry;
+        if (e.item && budget) {
+          const size = budget.sizeOf(e.item);
+          if (size > left && items.length > 0) continue;
+          left -= size;
+        }
+        if (e.member) members.push(e.member);
+        if (e.item) items.push(e.item);
+        taken++;
+        e.transmits++;
+        if (e.transmits >= limit) this.entries.delete(e.subject);
+      }
     }
     return { members, items };
   }

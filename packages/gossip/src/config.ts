@@ -30,6 +30,11 @@ export interface GossipConfig {
   awarenessMax: number;
   /** Updates (members + items) piggybacked on one message at most. Default 16. */
   maxPiggyback: number;
+  /**
+   * Item bytes per message at most, when the owner gives `itemSize` (otherwise only the count
+   * limits apply). An item larger than this still travels, alone. Default 65 536.
+   */
+  maxMessageBytes: number;
   /** Updates waiting for dissemination at most (oldest-spread dropped beyond). Default 4096. */
   maxBroadcastQueue: number;
   /** Item keys held at most (new keys refused beyond). Default 100 000. */
@@ -66,6 +71,7 @@ export const DEFAULT_GOSSIP_CONFIG: Readonly<GossipConfig> = Object.freeze({
   gossipToTheDeadMs: 30_000,
   awarenessMax: 8,
   maxPiggyback: 16,
+  maxMessageBytes: 65_536,
   maxBroadcastQueue: 4096,
   maxItems: 100_000,
   maxMembers: 10_000,
@@ -93,6 +99,7 @@ export function resolveConfig(partial: Partial<GossipConfig> = {}): GossipConfig
     "antiEntropyIntervalMs",
     "awarenessMax",
     "maxPiggyback",
+    "maxMessageBytes",
     "maxBroadcastQueue",
     "maxItems",
     "maxMembers",

@@ -229,6 +229,33 @@ describe("GossipNode anti-entropy", () => {
     for (const it of a.items()) expect(b.item(it.key)).toEqual(it);
   });
 
+  it("with itemSize, sync replies and pushes stay within maxMessageBytes and still move everything", () => {
+    const config = { maxMessageBytes: 300 };
+    const itemSize = (i: { data: unknown }) => String(i.data).length;
+    const r = new SeededRandom(10);
+    const a = new GossipNode({ id: "a", random: r.fork(), now: 0, config, itemSize });
+    const b = new GossipNode({ id: "b", random: r.fork(), now: 0, config, itemSize });
+    for (let i = 0; i < 30; i++) a.publish({ key: `a${i}`, version: 1, data: "x".repeat(100) });
+    for (let i = 0; i < 30; i++) b.publish({ key: `b${i}`, version: 1, data: "y".repeat(100) });
+    a.publish({ key: "huge", version: 1, data: "z".repeat(1000) });
+    a.drain();
+    b.drain();
+    const nodes = new Map([
+      ["a", a],
+      ["b", b],
+    ]);
+    const sizes: number[] = [];
+    b.linkOpened("a", 0);
+    pump(nodes, 0, (o) => {
+      if ("items" in o.msg && o.msg.items.length > 1) sizes.push(o.msg.items.reduce((s, i) => s + itemSize(i), 0));
+      return o.msg.type === "gossip" || o.msg.type === "ping";
+    });
+    expect(a.itemCount).toBe(61);
+    expect(b.itemCount).toBe(61);
+    expect(sizes.length).toBeGreaterThan(0);
+    for (const s of sizes) expect(s).toBeLessThanOrEqual(300);
+  });
+
   it("periodic anti-entropy repairs an item that every push missed", () => {
     const nodes = cluster(["a", "b", "c", "d"]);
     nodes.get("a")!.publish({ key: "x", version: 1, data: 1 });

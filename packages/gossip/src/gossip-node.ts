@@ -31,6 +31,11 @@ export interface GossipNodeOptions {
   random: GossipRandom;
   /** Current time in ms (any monotonic origin). */
   now: number;
+  /**
+   * Estimated wire size of an item in bytes (e.g. its MessagePack length). When given, the
+   * items of one message stay under `config.maxMessageBytes`.
+   */
+  itemSize?: (item: GossipItem) => number;
 }
 
 /** What {@link GossipNode.drain} hands back. */
@@ -145,6 +150,7 @@ export class GossipNode {
   private seeds: string[] = [];
   private nextJoinRetryAt = 0;
   private readonly limits: WireLimits;
+  private readonly budget: { bytes: number; sizeOf: (item: GossipItem) => number } | undefined;
 
   constructor(opts: GossipNodeOptions) {
     if (typeof opts.id !== "string" || opts.id.length === 0) throw MpregError.invalid("GossipNode id must be a non-empty string", "id");
@@ -155,6 +161,7 @@ export class GossipNode {
     this.now = opts.now;
     this.meta = opts.meta;
     this.store = new ItemStore(this.config.maxItems);
+    this.budget = opts.itemSize ? { bytes: this.config.maxMessageBytes, sizeOf: opts.itemSize } : undefined;
     this.queue = new BroadcastQueue(this.config.maxBroadcastQueue);
     this.limits = {
       maxMembers: this.config.maxMembers,
@@ -641,7 +648,7 @@ export class GossipNode {
   }
 
   private piggyback(): Piggyback {
-    return this.queue.take(this.config.maxPiggyback, this.retransmitLimit());
+    return this.queue.take(this.config.maxPiggyback, this.retransmitLimit(), this.budget);
   }
 
   private runGossipPush(): void {
@@ -706,12 +713,13 @@ export class GossipNode {
     for (const u of msg.members) this.applyMember(u, from);
     const theirs = new Map<string, number>(msg.digest);
     const items: GossipItem[] = [];
+    const fits = this.byteCounter();
     let more = false;
     for (const k of this.store.keysInRange(msg.start, msg.end)) {
       const mine = this.store.get(k) as GossipItem;
       const v = theirs.get(k);
       if (v === undefined || v < mine.version) {
-        if (items.length >= this.config.maxSyncItems) {
+        if (items.length >= this.config.maxSyncItems || !fits(mine, items.length)) {
           more = true;
           break;
         }
@@ -734,23 +742,43 @@ export class GossipNode {
     this.send(from, reply);
   }
 
+  /** A per-message byte budget check: the first item always fits. */
+  private byteCounter(): (item: GossipItem, already: number) => boolean {
+    const budget = this.budget;
+    if (!budget) return () => true;
+    let left = budget.bytes;
+    return (item, already) => {
+      const size = budget.sizeOf(item);
+      if (already > 0 && size > left) return false;
+      left -= size;
+      return true;
+    };
+  }
+
   private onSyncReply(from: string, msg: SyncReplyMessage): void {
     let refuted = false;
     for (const u of msg.members) refuted = this.applyMember(u, from) || refuted;
     for (const it of msg.items) this.applyItem(it, from);
     if (refuted) this.send(from, { type: "gossip", members: [this.selfUpdate()], items: [] });
+    let pushCut = false;
     if (msg.want.length > 0) {
       const items: GossipItem[] = [];
+      const fits = this.byteCounter();
       for (const k of msg.want) {
         const it = this.store.get(k);
-        if (it) items.push(it);
-        if (items.length >= this.config.maxSyncItems) break;
+        if (!it) continue;
+        // What does not fit is wanted again in the answer to the next sync of this window.
+        if (items.length >= this.config.maxSyncItems || !fits(it, items.length)) {
+          pushCut = true;
+          break;
+        }
+        items.push(it);
       }
       if (items.length > 0) this.send(from, { type: "sync-push", items });
     }
     if (msg.full) {
       // Walk the whole key space: repeat a window that was cut short, else move to the next one.
-      if (msg.more) this.sendSyncRequest(from, true, msg.start);
+      if (msg.more || pushCut) this.sendSyncRequest(from, true, msg.start);
       else if (msg.end !== null) this.sendSyncRequest(from, true, msg.end);
     }
   }

@@ -132,4 +132,22 @@ describe("BroadcastQueue", () => {
     expect(q.dropped).toBe(1);
     expect(q.take(10, 10).items.map((i) => i.key).sort()).toEqual(["b", "c"]);
   });
+
+  it("keeps the items of one message within a byte budget; an oversized item goes alone", () => {
+    const q = new BroadcastQueue(100);
+    const sizeOf = (i: GossipItem) => String(i.data).length;
+    q.enqueueItem({ key: "big", version: 1, data: "x".repeat(100) });
+    for (let i = 0; i < 5; i++) q.enqueueItem({ key: `s${i}`, version: 1, data: "y".repeat(10) });
+    const budget = { bytes: 25, sizeOf };
+    const first = q.take(16, 2, budget);
+    expect(first.items.map(sizeOf)).toEqual([10, 10]);
+    const sizes: number[][] = [first.items.map(sizeOf)];
+    for (let r = 0; r < 20 && q.size > 0; r++) sizes.push(q.take(16, 2, budget).items.map(sizeOf));
+    for (const s of sizes) {
+      const total = s.reduce((a, b) => a + b, 0);
+      expect(total <= 25 || s.length === 1).toBe(true);
+    }
+    expect(sizes.flat().filter((x) => x === 100)).toHaveLength(2);
+  });
 });
+
