@@ -341,6 +341,7 @@ export class Cluster<Ctx> {
       if (peerId !== undefined) this.linkClosed(peerId, conn);
       peerId = undefined;
       if (code === CloseCode.PEER_UNAUTHORIZED) {
+        log.warn(`peer at ${url} refused our handshake (${_reason || "authentication failed"}); not retrying`);
         d.stop = true;
         conn.close();
       }
@@ -374,9 +375,12 @@ export class Cluster<Ctx> {
   private onGossipEvent(e: GossipEvent): void {
     const now = Date.now();
     switch (e.type) {
-      case "item-updated":
-        this.catalog.applyDelta(itemToDelta({ key: e.key, version: e.version, data: e.data }), now);
+      case "item-updated": {
+        const result = this.catalog.applyDelta(itemToDelta({ key: e.key, version: e.version, data: e.data }), now);
+        // A stale entry of our own (from before a restart) is answered with a newer one.
+        if (result.correction) this.publish(result.correction);
         return;
+      }
       case "member-up":
       case "member-updated":
         this.maybeDial(e.id);
@@ -403,9 +407,14 @@ export class Cluster<Ctx> {
     if (url) this.dial(url, false);
   }
 
+  /**
+   * Nodes a command cannot be sent to now: declared dead or gone, or without an open link
+   * (messages travel over direct links only until multi-hop forwarding lands).
+   */
   private unreachable(): ReadonlySet<string> {
     const out = new Set<string>();
     for (const m of this.gossip.membersView()) if (m.status === "dead" || m.status === "left") out.add(m.id);
+    for (const n of this.catalog.nodes()) if (n.node_id !== this.opts.nodeId && !this.linkTo(n.node_id)) out.add(n.node_id);
     return out;
   }
 
