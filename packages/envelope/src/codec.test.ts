@@ -156,6 +156,18 @@ describe("decodeFrame: rejections", () => {
     expect1002(decodeFrame("{}", "msgpack"), null); // text on the binary codec
   });
 
+  it("recovers u from undecodable frames when it can be read, never a truncated one", () => {
+    expect1002(decodeFrame('{"role":"rpc","u":"abc", broken', "json"), "abc");
+    expect1002(decodeFrame('{"role":"rpc","u":"a\\u00e9c",', "json"), "aéc");
+    expect1002(decodeFrame('{"role":"rpc","u":"ab', "json"), null);
+    expect1002(decodeFrame('{"x":{"u":"inner"},', "json"), null);
+    const bin = encodeFrame({ u: "abc", role: "rpc", x: "MARK" }, "msgpack");
+    expect1002(decodeFrame(spliceMsgpack(bin, "MARK", new Uint8Array([0xc1])), "msgpack"), "abc");
+    const proto = spliceMsgpack(encodeFrame({ u: "p1", role: "fabric-gossip", payload: { xxxxxxxxx: 1 } }, "msgpack"), "xxxxxxxxx", new Uint8Array([0xa9, ...new TextEncoder().encode("__proto__")]));
+    expect1002(decodeFrame(proto, "msgpack"), "p1");
+    expect1002(decodeFrame(bin.subarray(0, 4), "msgpack"), null); // cut inside u
+  });
+
   it.each(ENCODINGS)("refuses non-objects and a missing role (%s)", (enc) => {
     for (const v of [null, 1, "s", [], [1], true]) expect1002(roundTrip(v as object, enc), null);
     const err = expect1002(roundTrip({ u: "abc" }, enc), "abc");
@@ -349,6 +361,21 @@ describe("decodeFrame never throws (properties)", () => {
         expect(err.details.path).toBe(`/${c.path.join("/")}`);
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it("recovers u from a frame that fails to parse (trailing garbage)", () => {
+    fc.assert(
+      fc.property(anyFrame, (frame) => {
+        const u = typeof (frame as { u?: unknown }).u === "string" ? (frame as { u: string }).u : null;
+        const bin = encodeFrame(frame, "msgpack");
+        const corrupt = new Uint8Array(bin.length + 1);
+        corrupt.set(bin);
+        corrupt[bin.length] = 0xc0;
+        expect1002(decodeFrame(corrupt, "msgpack"), u);
+        expect1002(decodeFrame(`${encodeFrame(frame, "json")} x`, "json"), u);
+      }),
+      { numRuns: 300 },
     );
   });
 

@@ -6,7 +6,7 @@
  * MpregError 1002 (plus the request's `u` when one could be read) for the error reply.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import { scanJsonDepth, scanMsgpackDepth } from "./depth-scan.js";
+import { readJsonRootU, readMsgpackRootU, scanJsonDepth, scanMsgpackDepth } from "./depth-scan.js";
 import { ErrorCode, MpregError } from "./errors.js";
 import { FRAME_VALIDATORS, isRole, type Frame, type Role, type RpcResponse, type PubsubAck } from "./schemas.js";
 
@@ -108,18 +108,28 @@ export function encodeFrame(frame: object, encoding: Encoding): Uint8Array | str
  * has a place); `u` is the frame's `u` when it is a string, else null.
  */
 export function decodeFrame(data: Uint8Array | string, encoding: Encoding): DecodeResult {
-  let value: unknown;
-  try {
-    if (encoding === "msgpack") {
-      if (typeof data === "string") return fail(MpregError.invalid("a MessagePack frame must be binary"), null);
-      // The scan bounds depth before the decoder allocates per level; the decoder itself refuses
-      // `__proto__` keys, so the decoded value needs no structural walk afterwards.
+  if (encoding === "msgpack") {
+    if (typeof data === "string") return fail(MpregError.invalid("a MessagePack frame must be binary"), null);
+    // The scan bounds depth before the decoder allocates per level; the decoder itself refuses
+    // `__proto__` keys, so the decoded value needs no structural walk afterwards.
+    let value: unknown;
+    try {
       const scan = scanMsgpackDepth(data, MAX_NESTING_DEPTH);
       if (scan.tooDeep) return fail(tooDeep(), scan.u);
       value = decoder.decode(data);
-      return validateParsed(value, false);
+    } catch (e) {
+      return fail(undecodable(encoding, e), safeU(() => readMsgpackRootU(data, MAX_NESTING_DEPTH)));
     }
-    const text = typeof data === "string" ? data : utf8.decode(data);
+    return validateParsed(value, false);
+  }
+  let text: string;
+  try {
+    text = typeof data === "string" ? data : utf8.decode(data);
+  } catch (e) {
+    return fail(undecodable(encoding, e), null);
+  }
+  let value: unknown;
+  try {
     // Small texts cannot nest deep enough to be costly to parse; the walk after parsing checks
     // them. Large ones are scanned first.
     if (text.length > JSON_SCAN_MIN_LENGTH) {
@@ -128,10 +138,23 @@ export function decodeFrame(data: Uint8Array | string, encoding: Encoding): Deco
     }
     value = JSON.parse(text);
   } catch (e) {
-    // Includes RangeError from extreme nesting inside the parser.
-    return fail(MpregError.invalid(`undecodable ${encoding} frame: ${errorText(e)}`), null);
+    // Includes a RangeError from extreme nesting inside the parser.
+    return fail(undecodable(encoding, e), safeU(() => readJsonRootU(text, MAX_NESTING_DEPTH)));
   }
   return validateParsed(value, true);
+}
+
+function undecodable(encoding: Encoding, e: unknown): MpregError {
+  return MpregError.invalid(`undecodable ${encoding} frame: ${errorText(e)}`);
+}
+
+/** Best-effort `u` of a frame that failed to parse; never throws. */
+function safeU(read: () => string | null): string | null {
+  try {
+    return read();
+  } catch {
+    return null;
+  }
 }
 
 /**

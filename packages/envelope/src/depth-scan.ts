@@ -30,9 +30,18 @@ export function scanMsgpackDepth(bytes: Uint8Array, maxDepth: number): ScanResul
 }
 
 function scanMsgpackForU(bytes: Uint8Array, maxDepth: number): ScanResult {
+  return { tooDeep: true, u: readMsgpackRootU(bytes, maxDepth) };
+}
+
+/**
+ * The string value of key `u` in a root MessagePack map, read without decoding the frame (for
+ * the error reply to a frame the decoder refuses). Null when absent, not a complete string, or
+ * not before the point where the input is malformed or nests deeper than `maxDepth`.
+ */
+export function readMsgpackRootU(bytes: Uint8Array, maxDepth: number): string | null {
   uFound = null;
   scanMsgpack(bytes, maxDepth, true);
-  return { tooDeep: true, u: uFound };
+  return uFound;
 }
 
 // Set by scanMsgpack when called with wantU (keeps the hot path free of result objects).
@@ -47,8 +56,6 @@ function scanMsgpack(bytes: Uint8Array, maxDepth: number, wantU: boolean): boole
   // Root-map bookkeeping to recover `u`.
   let rootIsMap = false;
   let rootItems = 0;
-  let uStart = -1;
-  let uEnd = -1;
   let keyIsU = false;
   while (pos < len) {
     const b = bytes[pos] as number;
@@ -170,15 +177,13 @@ function scanMsgpack(bytes: Uint8Array, maxDepth: number, wantU: boolean): boole
         keyIsU = strLen === 1 && strStart >= 0 && b === 0xa1 && bytes[strStart] === 0x75; // "u"
       } else {
         if (keyIsU && strStart >= 0 && b >= 0xa0 && (b <= 0xbf || b >= 0xd9)) {
-          uStart = strStart;
-          uEnd = Math.min(strStart + strLen, len);
+          if (strStart + strLen <= len) uFound = utf8.decode(bytes.subarray(strStart, strStart + strLen));
         }
         keyIsU = false;
       }
     }
     if (items >= 0) {
       if (depth + 1 > maxDepth) {
-        if (wantU && uStart >= 0) uFound = utf8.decode(bytes.subarray(uStart, uEnd));
         return true;
       }
       if (depth === 0) {
@@ -218,14 +223,32 @@ function u32(b: Uint8Array, at: number): number {
  * value of a top-level key `u` seen before that point is returned.
  */
 export function scanJsonDepth(text: string, maxDepth: number): ScanResult {
+  jsonU = null;
+  if (!scanJson(text, maxDepth)) return WITHIN;
+  return { tooDeep: true, u: jsonU };
+}
+
+/**
+ * The string value of a top-level key `u` in JSON `text`, read without parsing (for the error
+ * reply to text JSON.parse refuses). Null when absent or not a complete string before the
+ * point where the text nests deeper than `maxDepth`.
+ */
+export function readJsonRootU(text: string, maxDepth: number): string | null {
+  jsonU = null;
+  scanJson(text, maxDepth);
+  return jsonU;
+}
+
+let jsonU: string | null = null;
+
+/** True when too deep; records the top-level `u` in `jsonU` when seen. */
+function scanJson(text: string, maxDepth: number): boolean {
   const len = text.length;
   let depth = 0;
   // `u` recovery at level 1: the last string closed there, and whether `"u":` was just read.
   let lastStrStart = -1;
   let lastStrEnd = -1;
   let expectU = false;
-  let uStart = -1;
-  let uEnd = -1;
   for (let i = 0; i < len; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
@@ -237,10 +260,10 @@ export function scanJsonDepth(text: string, maxDepth: number): ScanResult {
         else if (d === 0x22) break;
         else i++;
       }
-      if (depth === 1) {
+      if (depth === 1 && i < len) {
         if (expectU) {
-          uStart = start;
-          uEnd = i;
+          const u = jsonString(text.slice(start, i));
+          if (u !== null) jsonU = u;
           expectU = false;
         } else {
           lastStrStart = start;
@@ -261,12 +284,12 @@ export function scanJsonDepth(text: string, maxDepth: number): ScanResult {
     }
     if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
       depth++;
-      if (depth > maxDepth) return { tooDeep: true, u: uStart >= 0 ? jsonString(text.slice(uStart, uEnd)) : null };
+      if (depth > maxDepth) return true;
     } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {
       depth--;
     }
   }
-  return WITHIN;
+  return false;
 }
 
 function jsonString(raw: string): string | null {
