@@ -101,11 +101,14 @@ export function encodeFrame(frame: object, encoding: Encoding): Uint8Array | str
 /**
  * Decodes and validates one frame. Never throws.
  *
- * Steps: parse (MessagePack, or JSON from a string or UTF-8 bytes); refuse nesting deeper than
- * {@link MAX_NESTING_DEPTH} and `__proto__` keys; require an object with a string `role` of the
- * protocol; check it against that role's compiled schema. Every failure is error 1002 with
- * `details.reason` (and `details.path`, a JSON pointer such as `/cmds/0/fun`, when the fault
- * has a place); `u` is the frame's `u` when it is a string, else null.
+ * Steps: scan the raw input for nesting deeper than {@link MAX_NESTING_DEPTH} (MessagePack
+ * always, JSON above 4096 characters) so hostile depth is refused before a parser spends
+ * memory on it; parse (MessagePack, or JSON from a string or UTF-8 bytes); refuse `__proto__`
+ * keys (and, for JSON, check depth on the parsed value); require an object with a string `role`
+ * of the protocol; check it against that role's compiled schema. Every failure is error 1002
+ * with `details.reason` (and `details.path`, a JSON pointer such as `/cmds/0/fun`, when the
+ * fault has a place); `u` is the frame's `u` when it is a string (read from the raw input when
+ * parsing failed), else null.
  */
 export function decodeFrame(data: Uint8Array | string, encoding: Encoding): DecodeResult {
   if (encoding === "msgpack") {
