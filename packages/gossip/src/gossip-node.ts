@@ -323,7 +323,9 @@ export class GossipNode {
       }
     }
     if (now >= this.nextGossipAt) {
-      this.nextGossipAt = Math.max(this.nextGossipAt + this.config.gossipIntervalMs, now);
+      this.nextGossipAt += this.config.gossipIntervalMs;
+      // After a stall, resume the rhythm from now instead of bursting to catch up.
+      if (this.nextGossipAt <= now) this.nextGossipAt = now + this.config.gossipIntervalMs;
       this.runGossipPush();
     }
     if (now >= this.nextGcAt) {

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SimClock } from "./clock.js";
 import { SimNetwork, fixedDelay, uniformDelay } from "./network.js";
@@ -112,4 +113,30 @@ describe("SimNetwork", () => {
     expect(() => net.send("zz", "a", 1)).toThrowError(/unknown node/);
     expect(() => net.addNode("a", () => {})).toThrowError(/already exists/);
   });
+
+  it("property: every message is accounted for (delivered or dropped) once the network is idle", () => {
+    fc.assert(
+      fc.property(
+        fc.integer(),
+        fc.double({ min: 0, max: 0.5, noNaN: true }),
+        fc.double({ min: 0, max: 0.5, noNaN: true }),
+        fc.array(fc.tuple(fc.constantFrom("a", "b", "c"), fc.constantFrom("a", "b", "c", "x")), { maxLength: 60 }),
+        (seed, loss, dup, sends) => {
+          const { clock, net } = setup(seed, { lossProbability: loss, duplicateProbability: dup, jitterMs: 5 });
+          net.addNode("x", () => {});
+          net.crash("x");
+          sends.forEach(([f, t], i) => {
+            if (i === 20) net.partition(["a"], ["b", "c"]);
+            if (i === 40) net.heal();
+            net.send(f, t, i);
+          });
+          clock.advance(1000);
+          const s = net.stats;
+          expect(net.messagesInFlight).toBe(0);
+          expect(s.delivered + s.droppedLoss + s.droppedPartition + s.droppedCrash + s.droppedOverflow).toBe(s.sent + s.duplicated);
+        },
+      ),
+    );
+  });
 });
+
