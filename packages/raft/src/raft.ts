@@ -108,6 +108,7 @@ export class RaftCore {
   private randomizedElectionTimeout: number;
   private leadTransferee: NodeId | null = NONE;
   private pendingConfIndex = 0;
+  private pendingBcast = false;
   /** A snapshot made locally whose data we keep for lagging followers. */
   private snapshot: Snapshot | undefined;
   private prevHard: HardState;
@@ -336,6 +337,7 @@ export class RaftCore {
     const hs = this.hardState();
     const ss = this.softState();
     return (
+      this.pendingBcast ||
       this.msgs.length > 0 ||
       this.readStates.length > 0 ||
       this.log.unstableEntries().length > 0 ||
@@ -349,6 +351,10 @@ export class RaftCore {
 
   /** Collects the outputs (see `Ready` for the processing contract). Call `advance` after. */
   ready(): Ready {
+    if (this.pendingBcast) {
+      this.pendingBcast = false;
+      this.bcastAppend();
+    }
     const rd: Ready = {
       entries: this.log.unstableEntries(),
       committedEntries: this.nextCommitted(),
@@ -733,7 +739,8 @@ export class RaftCore {
     const e: Entry = { index: 0, term: 0, type, data };
     if (conf) e.conf = conf;
     this.appendEntries([e]);
-    this.bcastAppend();
+    // Sent when the Ready is collected, so proposals made together share one append (batching).
+    this.pendingBcast = true;
     return { index: e.index, term: e.term };
   }
 

@@ -1,0 +1,115 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FileBackend, type FsyncPolicy } from "@mpreg/persistence";
+import { it } from "vitest";
+import { LocalCluster } from "../test/local-cluster.js";
+import { rng } from "../test/core-net.js";
+
+/**
+ * Raft benchmarks (in process; messages cross a setImmediate hop, no sockets):
+ *  - committed writes per second and commit latency with C concurrent clients doing `put`,
+ *    for 3 and 5 members, on memory storage and on the file backend (fsync batch / always);
+ *  - election time after the leader crashes, in simulated milliseconds (10 ms ticks,
+ *    electionTick 10 = 100-200 ms randomized timeout, heartbeat every tick).
+ * BENCH_SECONDS (default 3) and BENCH_CLIENTS (default 64) tune the write runs; each storage
+ * also gets a single-client run (the latency-bound case etcd publishes too).
+ */
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 64);
+
+function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function writeRun(members: number, storage: "memory" | FsyncPolicy, clients: number) {
+  const dirs: string[] = [];
+  const backends: FileBackend[] = [];
+  const c = new LocalCluster(members, {
+    autoDeliver: true,
+    tickMs: 10,
+    snapshotEvery: 20_000,
+    requestTimeoutTicks: 1000,
+    ...(storage === "memory"
+      ? {}
+      : {
+          storage: async (id: string) => {
+            const dir = await mkdtemp(join(tmpdir(), `mpreg-raft-bench-${id}-`));
+            dirs.push(dir);
+            const b = await FileBackend.open({ dir, fsync: storage });
+            backends.push(b);
+            return b;
+          },
+        }),
+  });
+  await c.start();
+  let leader = c.leader();
+  const t0 = Date.now();
+  while (!leader) {
+    await new Promise((r) => setTimeout(r, 5));
+    leader = c.leader();
+    if (Date.now() - t0 > 10_000) throw new Error("no leader");
+  }
+  const lat: number[] = [];
+  let stop = false;
+  const start = performance.now();
+  const client = async (k: number) => {
+    let i = 0;
+    while (!stop) {
+      const s = performance.now();
+      await leader.put(`key${k}`, `value-${k}-${i++}-${"x".repeat(100)}`);
+      lat.push(performance.now() - s);
+    }
+  };
+  const runs = Array.from({ length: clients }, (_, k) => client(k));
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  stop = true;
+  await Promise.all(runs);
+  const elapsed = (performance.now() - start) / 1000;
+  for (const kv of c.nodes.values()) await kv?.node.stop();
+  for (const b of backends) await b.close();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+  lat.sort((a, b) => a - b);
+  return { writes: lat.length / elapsed, p50: pct(lat, 50), p99: pct(lat, 99) };
+}
+
+async function electionRun(members: number, trials: number) {
+  const times: number[] = [];
+  for (let t = 0; t < trials; t++) {
+    const c = new LocalCluster(members, { random: rng(t * 7 + members) });
+    await c.start();
+    const first = await c.waitLeader();
+    await c.tick(3); // steady state: followers just heard a heartbeat
+    c.crash(first.node.id);
+    let ticks = 0;
+    while (!c.leader()) {
+      await c.tick();
+      if (++ticks > 1000) throw new Error("no new leader");
+    }
+    times.push(ticks * 10);
+  }
+  times.sort((a, b) => a - b);
+  return { mean: times.reduce((a, b) => a + b, 0) / times.length, p50: pct(times, 50), p99: pct(times, 99), max: times[times.length - 1]! };
+}
+
+it("raft benchmarks", async () => {
+  const rows: string[] = [];
+  rows.push(`| members | storage | clients | committed writes/s | p50 commit ms | p99 commit ms |`);
+  rows.push(`|---|---|---|---|---|---|`);
+  for (const storage of ["memory", "batch", "always"] as const) {
+    for (const [members, clients] of [[3, 1], [3, CLIENTS], [5, CLIENTS]] as const) {
+      const r = await writeRun(members, storage, clients);
+      const label = storage === "memory" ? "memory" : `file, fsync ${storage}`;
+      rows.push(`| ${members} | ${label} | ${clients} | ${Math.round(r.writes)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} |`);
+    }
+  }
+  rows.push("");
+  rows.push(`| members | election after leader crash (simulated ms): mean | p50 | p99 | max |`);
+  rows.push(`|---|---|---|---|---|`);
+  for (const members of [3, 5]) {
+    const e = await electionRun(members, 100);
+    rows.push(`| ${members} | ${e.mean.toFixed(0)} | ${e.p50} | ${e.p99} | ${e.max} |`);
+  }
+  console.log(`\nRaft benchmark (${CLIENTS} clients, ${SECONDS}s per write run, node ${process.version})\n\n${rows.join("\n")}\n`);
+});
