@@ -34,7 +34,8 @@ const logger = createLogger("persistence");
  * When an acknowledged write is on disk:
  * - `always`: each write is written and fdatasync'ed on its own before its promise resolves;
  * - `batch`: group commit: writes that arrive together share one write and one fdatasync
- *   (a group closes after `batchDelayMs` or at `batchMaxBytes`); a promise resolves only after
+ *   (a group closes after `batchDelayMs` or at `batchMaxBytes`; the delay is only spent when
+ *   writes are concurrent, a lone writer goes straight to disk); a promise resolves only after
  *   the fdatasync that covers it, so the guarantee equals `always`, with more latency for a lone
  *   writer and far more throughput for concurrent ones;
  * - `none`: a write's promise resolves once the bytes are handed to the operating system; they
@@ -144,6 +145,7 @@ export class FileBackend implements StorageBackend, StateHost {
   private running = false;
   private loopDone: Promise<void> = Promise.resolve();
   private walHeaderBytes = 0;
+  private lastGroupSize = 0;
   private wake: (() => void) | undefined;
   private syncWaiters: Waiter[] = [];
   private compactWaiters: Waiter[] = [];
@@ -456,7 +458,10 @@ export class FileBackend implements StorageBackend, StateHost {
   }
 
   private async writeGroup(): Promise<void> {
-    if (this.fsync === "batch" && this.batchDelayMs > 0 && this.queuedBytes < this.batchMaxBytes) {
+    // Wait for company only when writes are concurrent (the last group or the queue holds more
+    // than one): a lone sequential writer then pays no delay, only its own fsync.
+    const concurrent = this.queue.length > 1 || this.lastGroupSize > 1;
+    if (this.fsync === "batch" && this.batchDelayMs > 0 && concurrent && this.queuedBytes < this.batchMaxBytes) {
       // Let concurrent writers join this group; a full group cuts the wait short.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.batchDelayMs);
@@ -476,6 +481,7 @@ export class FileBackend implements StorageBackend, StateHost {
       }
     }
     const group = this.queue.splice(0, n);
+    this.lastGroupSize = n;
     const buf = group.length === 1 ? group[0]!.frame : Buffer.concat(group.map((p) => p.frame));
     this.queuedBytes -= buf.length;
     try {

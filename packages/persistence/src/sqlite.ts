@@ -6,7 +6,8 @@
  * - `always`: `synchronous=FULL`, one transaction (one commit, one fsync) per write;
  * - `batch`: `synchronous=FULL`, group commit: the first write opens a transaction, each write
  *   runs in its own savepoint inside it (so it stays all-or-nothing), and one COMMIT covers every
- *   write of the group after `batchDelayMs` or `batchMaxOps` writes; promises resolve after it;
+ *   write of the group at the end of the event-loop turn (or after `batchDelayMs`) or at
+ *   `batchMaxOps` writes; promises resolve after it;
  * - `none`: `synchronous=OFF`, one transaction per write, never fsync'ed (survives a process
  *   crash, not a machine crash).
  */
@@ -44,7 +45,11 @@ export interface SqliteBackendOptions {
   file?: string;
   /** Default `batch`. */
   fsync?: FsyncPolicy;
-  /** Group-commit window for `batch` (ms, default 2; 0 = commit at the next turn of the event loop). */
+  /**
+   * Group-commit window for `batch` (ms). Default 0: the group commits at the end of the current
+   * turn of the event loop, which already gathers every writer that is ready; a longer window
+   * gathers more per commit at the cost of latency.
+   */
   batchDelayMs?: number;
   /** A group commits as soon as it holds this many writes (default 1000). */
   batchMaxOps?: number;
@@ -94,7 +99,7 @@ export class SqliteBackend implements StorageBackend {
   private closed = false;
   private failure: MpregError | undefined;
   private groupWaiters: Waiter[] = [];
-  private groupTimer: ReturnType<typeof setTimeout> | undefined;
+  private groupTimer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined;
   private readonly runTxn: (fn: () => unknown) => unknown;
   private readonly logMeta = new Map<string, { first: number; last: number }>();
   private readonly rangeStmts = new Map<string, Statement>();
@@ -108,7 +113,7 @@ export class SqliteBackend implements StorageBackend {
     this.file = file;
     this.db = db;
     this.fsync = o.fsync ?? "batch";
-    this.batchDelayMs = o.batchDelayMs ?? 2;
+    this.batchDelayMs = o.batchDelayMs ?? 0;
     this.batchMaxOps = o.batchMaxOps ?? 1000;
     this.runTxn = db.transaction((fn: () => unknown) => fn());
     const p = (sql: string) => db.prepare(sql);
@@ -194,7 +199,10 @@ export class SqliteBackend implements StorageBackend {
       } catch (e) {
         return Promise.reject(this.mapError(e));
       }
-      this.groupTimer = setTimeout(() => this.commitGroup(), this.batchDelayMs);
+      // Delay 0: commit once the current turn of the event loop is over, which is when every
+      // writer woken by the previous commit has queued its next write.
+      this.groupTimer =
+        this.batchDelayMs === 0 ? setImmediate(() => this.commitGroup()) : setTimeout(() => this.commitGroup(), this.batchDelayMs);
     }
     let result: T;
     try {
@@ -215,8 +223,7 @@ export class SqliteBackend implements StorageBackend {
   }
 
   private commitGroup(): void {
-    if (this.groupTimer !== undefined) clearTimeout(this.groupTimer);
-    this.groupTimer = undefined;
+    this.clearGroupTimer();
     if (!this.db.inTransaction) return;
     const waiters = this.groupWaiters.splice(0);
     try {
@@ -230,9 +237,15 @@ export class SqliteBackend implements StorageBackend {
     for (const w of waiters) w.resolve();
   }
 
-  private rejectGroup(err: unknown): void {
-    if (this.groupTimer !== undefined) clearTimeout(this.groupTimer);
+  private clearGroupTimer(): void {
+    if (this.groupTimer === undefined) return;
+    if (this.batchDelayMs === 0) clearImmediate(this.groupTimer as ReturnType<typeof setImmediate>);
+    else clearTimeout(this.groupTimer as ReturnType<typeof setTimeout>);
     this.groupTimer = undefined;
+  }
+
+  private rejectGroup(err: unknown): void {
+    this.clearGroupTimer();
     for (const w of this.groupWaiters.splice(0)) w.reject(err);
   }
 
