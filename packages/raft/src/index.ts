@@ -26,3 +26,4 @@ export {
 } from "./kv.js";
 export { RaftKV } from "./raft-kv.js";
 export { decodeEntry, encodeEntry } from "./codec.js";
+export { validateMessage } from "./validate.js";

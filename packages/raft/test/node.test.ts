@@ -143,24 +143,25 @@ describe("RaftNode + RaftKV", () => {
         return wrap(id, new MemoryBackend({ volume: v }));
       },
     });
-    await c.start();
-    const origSettle = c.settle.bind(c);
-    // Record sends in order with persists.
-    const seen = new Set<Message>();
-    c.settle = async () => {
-      await origSettle();
+    // Log sends in the same timeline as persists.
+    const origPush = c.sent.push.bind(c.sent);
+    c.sent.push = (...ms: Message[]) => {
+      for (const m of ms) events.push(`${m.from} sent ${m.type} to ${m.to} term ${m.term} reject ${m.reject === true}`);
+      return origPush(...ms);
     };
+    await c.start();
     await c.waitLeader();
-    for (const m of c.sent) {
-      if (seen.has(m)) continue;
-      seen.add(m);
-    }
-    const grants = c.sent.filter((m) => m.type === "voteResp" && !m.reject);
+    const grants = events.filter((e) => / sent voteResp .* reject false$/.test(e));
     expect(grants.length).toBeGreaterThan(0);
     for (const g of grants) {
-      // The granting node persisted {term, vote: candidate} before the grant existed.
-      const persisted = events.findIndex((e) => e.startsWith(`${g.from} persisted`) && e.includes(`"vote":"${g.to}"`) && e.includes(`"term":${g.term}`));
-      expect(persisted).toBeGreaterThanOrEqual(0);
+      const [from, , , , to, , term] = g.split(" ");
+      const sentAt = events.indexOf(g);
+      // The granting node persisted {term, vote: candidate} before the grant left.
+      const persistedAt = events.findIndex(
+        (e) => e.startsWith(`${from} persisted`) && e.includes(`"vote":"${to}"`) && e.includes(`"term":${term}`),
+      );
+      expect(persistedAt).toBeGreaterThanOrEqual(0);
+      expect(persistedAt).toBeLessThan(sentAt);
     }
   });
 

@@ -2,6 +2,7 @@ import { isMpregError } from "@mpreg/envelope";
 import { MemoryBackend, MemoryVolume } from "@mpreg/persistence";
 import { checkLinearizable, type CheckResult, type Model, type Operation } from "@mpreg/testkit";
 import { RaftKV } from "../src/raft-kv.js";
+import { validateMessage } from "../src/validate.js";
 import type { Entry, Message, NodeId, Ready } from "../src/types.js";
 import { rng } from "./core-net.js";
 
@@ -350,7 +351,8 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
       case "msg": {
         const n = nodes.get(ev.msg.to);
         if (!n?.kv || side.get(ev.msg.from) !== side.get(ev.msg.to)) break;
-        n.kv.node.step(ev.msg);
+        // Every message must pass the wire schema check a real receiver applies.
+        n.kv.node.step(validateMessage(ev.msg));
         await n.kv.node.idle();
         break;
       }

@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { validateMessage } from "./validate.js";
+
+describe("validateMessage", () => {
+  it("accepts every well-formed message shape and drops unknown fields", () => {
+    const m = validateMessage({
+      type: "app", from: "a", to: "b", term: 3, index: 4, logTerm: 2, commit: 4, extra: "x",
+      entries: [{ index: 5, term: 3, type: "normal", data: new Uint8Array([1]) }, { index: 6, term: 3, type: "conf", data: new Uint8Array(0), conf: { type: "addLearner", node: "z" } }],
+    });
+    expect(m.entries).toHaveLength(2);
+    expect((m as unknown as Record<string, unknown>).extra).toBeUndefined();
+    expect(validateMessage({ type: "snap", from: "a", to: "b", term: 1, snapshot: { meta: { index: 9, term: 1, conf: { voters: ["a"], learners: [] } }, data: new Uint8Array(2) } }).snapshot?.meta.index).toBe(9);
+    expect(validateMessage({ type: "heartbeatResp", from: "a", to: "b", term: 1, context: "r1" }).context).toBe("r1");
+  });
+
+  it("rejects malformed messages with INVALID_REQUEST naming the field", () => {
+    const cases: [unknown, RegExp][] = [
+      [null, /not an object/],
+      [{ type: "nope", from: "a", to: "b", term: 1 }, /unknown type/],
+      [{ type: "vote", from: "", to: "b", term: 1 }, /from\/to/],
+      [{ type: "vote", from: "a", to: "b", term: -1 }, /term/],
+      [{ type: "vote", from: "a", to: "b", term: 1, index: 1.5 }, /index/],
+      [{ type: "voteResp", from: "a", to: "b", term: 1, reject: "yes" }, /reject/],
+      [{ type: "app", from: "a", to: "b", term: 1, index: 0, entries: [{ index: 2, term: 1, type: "normal", data: new Uint8Array() }] }, /consecutively/],
+      [{ type: "app", from: "a", to: "b", term: 1, entries: [{ index: 1, term: 1, type: "normal", data: "x" }] }, /bytes/],
+      [{ type: "app", from: "a", to: "b", term: 1, entries: [{ index: 1, term: 1, type: "conf", data: new Uint8Array() }] }, /conf change/],
+      [{ type: "snap", from: "a", to: "b", term: 1, snapshot: { meta: { index: 1, term: 1 }, data: new Uint8Array() } }, /conf/],
+    ];
+    for (const [v, re] of cases) {
+      expect(() => validateMessage(v)).toThrow(re);
+      try {
+        validateMessage(v);
+      } catch (e) {
+        expect((e as { code: number }).code).toBe(1002);
+      }
+    }
+  });
+});
