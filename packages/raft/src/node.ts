@@ -88,6 +88,9 @@ export class RaftNode {
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<string, PendingRead>();
   private readSeq = 0;
+  /** The hard state last written, and a commit-only update not yet written. */
+  private persistedHs: HardState | undefined;
+  private lazyHs: HardState | undefined;
   /** Requests queued in the inbox, not yet in `proposals`/`reads`. */
   private queuedRequests = 0;
   private soft: SoftState = { lead: null, role: "follower" };
@@ -192,6 +195,7 @@ export class RaftNode {
       },
     );
     const node = new RaftNode(opts, core, { kv, alog, snaps }, { base, nextLogIdx, storedLast, snapIndex });
+    node.persistedHs = hardState;
     if ((opts.tickMs ?? 0) > 0) {
       node.timer = setInterval(() => node.tick(), opts.tickMs);
       node.timer.unref?.();
@@ -281,6 +285,10 @@ export class RaftNode {
     this.timer = undefined;
     await this.idle().catch(() => undefined);
     this.stopped = true;
+    if (this.lazyHs && !this.failure) {
+      await this.kv.put(KEY_HS, encodeJson(this.lazyHs)).catch(() => undefined);
+      this.lazyHs = undefined;
+    }
     this.failAll(outcomeUnknown("node stopped"));
   }
 
@@ -410,6 +418,17 @@ export class RaftNode {
       this.storedLast = s.meta.index;
       this.snapIndex = s.meta.index;
     }
+    // A change of the commit index alone need not be durable (Raft recomputes it), so it is
+    // written together with the next write instead of costing an fsync of its own.
+    let hs: HardState | undefined;
+    if (rd.hardState) {
+      const p = this.persistedHs;
+      const commitOnly = p !== undefined && p.term === rd.hardState.term && p.vote === rd.hardState.vote;
+      if (commitOnly && rd.entries.length === 0 && !rd.snapshot) this.lazyHs = rd.hardState;
+      else hs = rd.hardState;
+    }
+    if (hs === undefined && rd.entries.length > 0 && this.lazyHs) hs = this.lazyHs;
+    if (hs) this.lazyHs = undefined;
     if (rd.entries.length > 0) {
       const firstNew = rd.entries[0]!.index;
       if (firstNew <= this.storedLast) {
@@ -425,13 +444,14 @@ export class RaftNode {
       // The entries and the hard state go to different stores: write them concurrently (one
       // group commit on the file backend). Recovery clamps a commit index that got ahead.
       const appended = this.alog.append(rd.entries.map(encodeEntry));
-      const hs = rd.hardState ? this.kv.put(KEY_HS, encodeJson(rd.hardState)) : undefined;
-      await Promise.all([appended, hs]);
+      const hsWrite = hs ? this.kv.put(KEY_HS, encodeJson(hs)) : undefined;
+      await Promise.all([appended, hsWrite]);
       this.nextLogIdx += rd.entries.length;
       this.storedLast = rd.entries[rd.entries.length - 1]!.index;
-    } else if (rd.hardState) {
-      await this.kv.put(KEY_HS, encodeJson(rd.hardState));
+    } else if (hs) {
+      await this.kv.put(KEY_HS, encodeJson(hs));
     }
+    if (hs) this.persistedHs = hs;
   }
 
   private applySnapshot(s: Snapshot): void {
