@@ -1,13 +1,13 @@
 // Write throughput and latency of every backend and fsync policy.
 // Run with `pnpm bench` in packages/persistence (builds first). Plain JS on the built package.
-// Each cell runs for MPREG_BENCH_MS (default 900 ms) with N concurrent writers doing
+// Each cell runs for MPREG_BENCH_MS (default 1800 ms) with N concurrent writers doing
 // single-key puts (keys cycle over 1000 per writer, so the live data stays bounded).
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { openBackend } from "../dist/index.js";
 
-const DURATION_MS = Number(process.env.MPREG_BENCH_MS ?? 900);
+const DURATION_MS = Number(process.env.MPREG_BENCH_MS ?? 1800);
 const CONCURRENCY = [1, 16, 256];
 const SIZES = [100, 4096];
 const CASES = [
