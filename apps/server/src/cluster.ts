@@ -11,6 +11,7 @@ import {
 } from "@mpreg/envelope";
 import { GossipNode, type GossipConfig, type GossipEvent } from "@mpreg/gossip";
 import {
+  Executor,
   RemoteCallHandler,
   RemoteDispatcher,
   createCatalogLocator,
@@ -47,6 +48,8 @@ export interface ClusterOptions<Ctx> {
   urls: () => string[];
   /** In-flight requests on this node (its load, as seen by its own locator). */
   localLoad: () => number;
+  /** Request timeout when a request names none. */
+  defaultTimeoutMs: number;
 }
 
 /**
@@ -61,6 +64,8 @@ export class Cluster<Ctx> {
   readonly dispatcher: RemoteDispatcher;
   readonly callHandler: RemoteCallHandler<Ctx>;
   readonly locator: Locator<Ctx>;
+  /** Runs requests: locally, or on other nodes through the dispatcher. */
+  readonly executor: Executor<Ctx>;
   /** node id → open links to it (two when both sides dialed; any one is used). */
   private readonly links = new Map<string, Set<Connection>>();
   /** url → outbound link being kept up. */
@@ -79,10 +84,11 @@ export class Cluster<Ctx> {
       config: opts.gossip ?? {},
       random: { next: Math.random },
       now,
+      // Sizes as encoded on the wire, so messages respect the gossip byte budget.
+      itemSize: (item) => encodeFrame(item as object, "msgpack").length,
     });
     const send = (nodeId: string, msg: UnifiedMessage) => this.sendFabric(nodeId, msg);
     this.dispatcher = new RemoteDispatcher({ nodeId: opts.nodeId, clusterId: opts.clusterId, send });
-    this.callHandler = new RemoteCallHandler({ registry: opts.registry, nodeId: opts.nodeId, clusterId: opts.clusterId, send });
     this.locator = createCatalogLocator({
       catalog: this.catalog,
       registry: opts.registry,
@@ -93,6 +99,15 @@ export class Cluster<Ctx> {
       now: () => Date.now(),
       exclude: () => this.unreachable(),
     });
+    this.executor = new Executor<Ctx>({
+      registry: opts.registry,
+      locate: this.locator,
+      dispatcher: this.dispatcher,
+      nodeId: opts.nodeId,
+      clusterId: opts.clusterId,
+      defaultTimeoutMs: opts.defaultTimeoutMs,
+    });
+    this.callHandler = new RemoteCallHandler({ executor: this.executor, nodeId: opts.nodeId, clusterId: opts.clusterId, send });
     for (const fn of opts.registry.list()) this.announceFunction(fn);
     this.unsubscribe = opts.registry.onChange((e) => {
       if (e.type === "registered") this.announceFunction(e.fn);
@@ -211,7 +226,12 @@ export class Cluster<Ctx> {
   onPeerFrame(nodeId: string, frame: Frame): void {
     switch (frame.role) {
       case "fabric-gossip":
-        this.gossip.handleMessage(nodeId, frame.payload, Date.now());
+        try {
+          this.gossip.handleMessage(nodeId, frame.payload, Date.now());
+        } catch (e) {
+          // A malformed gossip message is refused by the state machine; the link stays.
+          log.warn(`bad gossip message from ${nodeId}: ${(e as Error).message}`);
+        }
         this.flush();
         return;
       case "fabric-message":

@@ -15,7 +15,7 @@ import {
   type RpcRequest,
   type RpcResponse,
 } from "@mpreg/envelope";
-import { Executor, FunctionRegistry, type Handler, type RegisterOptions } from "@mpreg/rpc";
+import { FunctionRegistry, type Executor, type Handler, type RegisterOptions } from "@mpreg/rpc";
 import { InflightLimiter, createWsListener, type Connection, type WsListener } from "@mpreg/transport";
 import { registerBuiltins } from "./builtins.js";
 import { Cluster } from "./cluster.js";
@@ -71,15 +71,9 @@ export class MpregNode implements FunctionModuleNode {
       registry: this.registry,
       urls: () => (this.url ? [this.url] : []),
       localLoad: () => this.inflightCount(),
-    });
-    this.executor = new Executor<Session>({
-      registry: this.registry,
-      locate: this.cluster.locator,
-      dispatcher: this.cluster.dispatcher,
-      nodeId: this.nodeId,
-      clusterId: this.clusterId,
       defaultTimeoutMs: config.defaultTimeoutMs,
     });
+    this.executor = this.cluster.executor;
     this.listener = createWsListener({
       maxFrameBytes: config.maxFrameBytes,
       pingIntervalMs: config.pingIntervalMs,

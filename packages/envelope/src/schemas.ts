@@ -20,7 +20,7 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 /** Largest accepted `timeout_ms` (one hour); larger values are error 1002. */
 export const MAX_TIMEOUT_MS = 3_600_000;
 /** Most commands accepted in one `rpc` frame; more is error 1002. */
-export const MAX_COMMANDS_PER_REQUEST = 4096;
+export const MAX_COMMANDS_PER_REQUEST = 1000;
 /** Most patterns in one `pubsub-subscribe` frame; more is error 1002. */
 export const MAX_PATTERNS_PER_SUBSCRIPTION = 1024;
 /** Largest `hops_remaining` a UnifiedMessage may carry. */

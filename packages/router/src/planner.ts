@@ -8,7 +8,7 @@
  * names match (names may contain dots, e.g. `a` and `a.b`), the LONGEST matching name wins:
  * `"a.b.c"` refers to command `a.b` with path `["c"]`, `"a.x"` to `a` with path `["x"]`.
  */
-import { ErrorCode, MpregError } from "@mpreg/envelope";
+import { ErrorCode, MAX_COMMANDS_PER_REQUEST, MpregError } from "@mpreg/envelope";
 
 /** Structural shape of one command of an rpc request (identical to envelope's `RpcCommand`). */
 export interface PlanCommand {
@@ -23,7 +23,7 @@ export interface PlanCommand {
 }
 
 /** Most commands one request may hold; more is refused with 1002 (`reason: "too_many_commands"`). */
-export const MAX_COMMANDS = 1000;
+export const MAX_COMMANDS = MAX_COMMANDS_PER_REQUEST;
 /** Deepest array/object nesting scanned inside args/kwargs; deeper is refused with 1002. */
 export const MAX_NESTING_DEPTH = 64;
 

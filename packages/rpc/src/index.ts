@@ -30,7 +30,6 @@ export {
 export {
   RemoteDispatcher,
   RemoteCallHandler,
-  commandError,
   RPC_CALL_TOPIC,
   RPC_CANCEL_TOPIC,
   RPC_RESULT_TOPIC,

@@ -24,7 +24,8 @@ function twoNodes(opts: { linkUp?: () => boolean } = {}) {
     return true;
   };
   dispatcherA = new RemoteDispatcher({ nodeId: "A", clusterId: "c", send: send("A") });
-  handlerB = new RemoteCallHandler({ registry: regB, nodeId: "B", clusterId: "c", send: send("B") });
+  const executorB = new Executor({ registry: regB, locate: () => ({ kind: "local" }), nodeId: "B", clusterId: "c" });
+  handlerB = new RemoteCallHandler({ executor: executorB, nodeId: "B", clusterId: "c", send: send("B") });
   // Commands whose fun A lacks run on B.
   const locate: Locator = (cmd) => (regA.has(cmd.fun) ? { kind: "local" } : { kind: "remote", node_id: "B", cluster_id: "c" });
   const executor = new Executor({ registry: regA, locate, dispatcher: dispatcherA, nodeId: "A", clusterId: "c" });

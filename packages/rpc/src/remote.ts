@@ -19,8 +19,7 @@ import {
   type WireError,
 } from "@mpreg/envelope";
 import type { PlanCommand } from "@mpreg/router";
-import type { DispatchRequest, Dispatcher } from "./executor.js";
-import type { FunctionRegistry } from "./registry.js";
+import type { DispatchRequest, Dispatcher, Executor } from "./executor.js";
 
 const log = createLogger("rpc");
 
@@ -194,7 +193,8 @@ export class RemoteDispatcher implements Dispatcher {
 
 /** Options of {@link RemoteCallHandler}. */
 export interface RemoteCallHandlerOptions<Ctx> {
-  registry: FunctionRegistry<Ctx>;
+  /** Runs the calls (through `executeLocal`: no planning, deadline and abort handled). */
+  executor: Executor<Ctx>;
   nodeId: string;
   clusterId: string;
   send: SendToNode;
@@ -203,9 +203,9 @@ export interface RemoteCallHandlerOptions<Ctx> {
 }
 
 /**
- * The callee side: runs the command of a call message on the local registry (highest version
- * matching function_id, constraint and resources), answers with a result message to the
- * caller, and aborts the handler's signal on a cancel message or at the deadline.
+ * The callee side: runs the command of a call message with the executor's `executeLocal`
+ * (highest local version matching function_id and constraint), answers with a result message
+ * to the caller, and aborts the handler's signal on a cancel message or at the deadline.
  */
 export class RemoteCallHandler<Ctx = unknown> {
   private readonly running = new Map<string, AbortController>();
@@ -242,51 +242,31 @@ export class RemoteCallHandler<Ctx = unknown> {
     }
     const controller = new AbortController();
     this.running.set(id, controller);
-    const deadline = typeof payload.deadline === "number" ? payload.deadline : Date.now() + 30_000;
-    const timer = setTimeout(
-      () => controller.abort(new MpregError(ErrorCode.TIMEOUT, "deadline passed", { completed: [], pending: [cmd.name] })),
-      Math.min(Math.max(0, deadline - Date.now()), 2_147_483_647),
-    );
-    void this.run(cmd, String(payload.request_id ?? id), controller.signal).then((result) => {
-      clearTimeout(timer);
-      this.running.delete(id);
-      this.reply(caller, id, result);
-    });
+    this.opts.executor
+      .executeLocal({
+        command: cmd,
+        request_id: typeof payload.request_id === "string" ? payload.request_id : id,
+        deadline: typeof payload.deadline === "number" ? payload.deadline : undefined,
+        signal: controller.signal,
+      })
+      .then(
+        (value): RemoteResultPayload => ({ kind: "result", ok: true, value }),
+        (e: unknown): RemoteResultPayload => ({
+          kind: "result",
+          ok: false,
+          error: (isMpregError(e) ? e : new MpregError(ErrorCode.EXECUTION_FAILED, String(e), { reason: String(e) })).toWire(),
+        }),
+      )
+      .then((result) => {
+        this.running.delete(id);
+        this.reply(caller, id, result);
+      });
     return true;
   }
 
   /** Aborts every running call (shutdown). */
   close(): void {
     for (const c of this.running.values()) c.abort(new MpregError(ErrorCode.UNREACHABLE, "node is shutting down", { reason: "shutdown", node_id: this.opts.nodeId }));
-  }
-
-  private async run(cmd: PlanCommand, requestId: string, signal: AbortSignal): Promise<RemoteResultPayload> {
-    try {
-      const fn = this.opts.registry.find(cmd.fun, {
-        function_id: cmd.function_id ?? undefined,
-        version_constraint: cmd.version_constraint ?? undefined,
-        resources: cmd.locs,
-      });
-      if (fn === null) {
-        throw new MpregError(ErrorCode.NOT_FOUND, `function ${cmd.fun} is not available on node ${this.opts.nodeId}`, {
-          command: cmd.name,
-          fun: cmd.fun,
-          reason: "not registered here",
-        });
-      }
-      // A handler that ignores its signal must not keep the call (and its slot) alive.
-      const aborted = new Promise<never>((_, reject) => {
-        if (signal.aborted) reject(signal.reason);
-        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-      });
-      const value = await Promise.race([
-        fn.handler({ args: cmd.args ?? [], kwargs: cmd.kwargs ?? {}, signal, request_id: requestId, ctx: undefined }),
-        aborted,
-      ]);
-      return { kind: "result", ok: true, value };
-    } catch (e) {
-      return { kind: "result", ok: false, error: commandError(e, cmd, this.opts.nodeId).toWire() };
-    }
   }
 
   private reply(nodeId: string, correlationId: string, payload: RemoteResultPayload): void {
@@ -303,17 +283,4 @@ export class RemoteCallHandler<Ctx = unknown> {
     });
     if (!this.opts.send(nodeId, msg)) log.debug(`result for ${correlationId} dropped: no link to ${nodeId}`);
   }
-}
-
-/** The wire error for a failed handler: MpregErrors pass through, anything else is 1003. */
-export function commandError(e: unknown, cmd: { name: string; fun: string }, nodeId: string): MpregError {
-  if (isMpregError(e)) return e;
-  const err = e instanceof Error ? e : undefined;
-  return new MpregError(ErrorCode.EXECUTION_FAILED, `command ${cmd.name} (${cmd.fun}) failed: ${err?.message ?? String(e)}`, {
-    command: cmd.name,
-    fun: cmd.fun,
-    node_id: nodeId,
-    error_type: err?.name ?? typeof e,
-    message: err?.message ?? String(e),
-  });
 }
