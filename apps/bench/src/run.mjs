@@ -323,9 +323,12 @@ How it is measured:
 - Moleculer 0.14: a service broker process with an \`echo.echo\` action and a caller broker in the
   load-generator process, TCP transporter with UDP discovery off, the service's static URL on
   127.0.0.1 (it binds port 0 and reports the port), default JSON serializer, logger, metrics and
-  tracing off, a namespace unique to the run. Calls are \`broker.call("echo.echo", {x})\`.
+  tracing off, a namespace unique to the run. Calls are \`broker.call("echo.echo", {x})\`. The
+  TCP transporter writes each direction on its own connection, so this peer uses two sockets
+  (both on 127.0.0.1) where the other two use one WebSocket.
 - MPREG: \`node apps/server/dist/cli.js start --port 0\` (it prints \`MPREG_URL=...\` once listening)
-  and \`@mpreg/client\`: \`call("echo", [x])\`. The chain is a→b→c→d, each \`echo\` of the previous
+  and \`@mpreg/client\`: \`call("echo", [x])\`. Unlike the bare client, MPREG's connection corks
+  the socket for one event-loop turn, so at 64 in flight several frames can share one write. The chain is a→b→c→d, each \`echo\` of the previous
   result: one \`request()\` holding the 4 commands (the node resolves the references) versus 4
   sequential \`call()\`s with the client passing each result on.
 `;
