@@ -36,3 +36,31 @@ describe("validateMessage", () => {
     }
   });
 });
+
+describe("Raft messages are plain data", () => {
+  it("every message of a scenario run encodes as MessagePack, and survives a structured clone + validation unchanged", async () => {
+    const { encodeFrame } = await import("@mpreg/envelope");
+    const { CoreNet } = await import("../test/core-net.js");
+    const net = new CoreNet(["a", "b", "c"]);
+    net.campaign("a");
+    net.propose("a", "x");
+    net.get("a").readIndex("r");
+    net.deliver();
+    net.isolate("c");
+    for (let i = 0; i < 5; i++) net.propose("a", `y${i}`);
+    const a = net.get("a");
+    a.compact(a.log.applied, new Uint8Array([1, 2, 3]));
+    net.recover();
+    net.tick(3);
+    net.get("a").transferLeader("b");
+    net.deliver();
+    const types = new Set(net.log.map((m) => m.type));
+    for (const t of ["app", "appResp", "preVote", "preVoteResp", "vote", "voteResp", "heartbeat", "heartbeatResp", "snap", "timeoutNow"]) {
+      expect(types).toContain(t);
+    }
+    for (const m of net.log) {
+      expect(encodeFrame(m, "msgpack").length).toBeGreaterThan(0);
+      expect(validateMessage(structuredClone(m))).toEqual(m);
+    }
+  });
+});
