@@ -297,7 +297,8 @@ Command: \`pnpm --filter @mpreg/bench bench\` (needs \`pnpm build\` first), or \
 repository root, which builds through turbo and then runs every package's benchmark.
 Smoke version (CI, \`pnpm --filter @mpreg/bench test\`): 200 checked round trips per case.
 
-Last run: ${when}; ${machine()}; load average at start ${loadAtStart}.
+Last run: ${when}; ${machine()}; 1-minute load average ${loadAtStart} at the start,
+${os.loadavg()[0].toFixed(2)} at the end (other work shares this machine).
 ${params.warmupMs} ms warm-up, then ${params.durationMs} ms per case, ${params.reps} run(s); each column is the median
 of the runs. rps = round trips per second (for the chain rows: whole chains per second);
 latency is per round trip (per chain), from the call to its checked reply.
