@@ -213,3 +213,21 @@ describe("disk full (maxBytes)", () => {
     await again.close();
   });
 });
+
+describe("I/O failure", () => {
+  it("a failed log write stops the backend with a clear error; reopening recovers what was acknowledged", async () => {
+    const dir = await tempDir();
+    const be = await FileBackend.open({ dir, fsync: "always" });
+    for (let i = 0; i < 5; i++) await be.kv("d").put(key(i), key(i));
+    // Pull the file out from under the writer (as a failing disk would): the next write gets EBADF.
+    await (be as unknown as { wal: { close(): Promise<void> } }).wal.close();
+    const [kind, msg] = await kindOf(be.kv("d").put(key(5), key(5)));
+    expect(kind).toBe("failed");
+    expect(msg).toMatch(/reopen to recover/);
+    expect((await kindOf(be.kv("d").put(key(6), key(6))))[0]).toBe("failed");
+    await be.close();
+    const again = await keysIn(dir);
+    expect(again.count).toBe(5);
+    await again.be.close();
+  });
+});
