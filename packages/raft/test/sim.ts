@@ -27,6 +27,8 @@ export interface SimOptions {
   /** Chance per 100 ms that a partition starts. */
   partitionRate?: number;
   snapshotEvery?: number;
+  /** Chance per 100 ms that the leader is asked to transfer leadership. */
+  transferRate?: number;
 }
 
 export type KvIn =
@@ -98,7 +100,7 @@ export interface SimResult {
   violations: string[];
   history: Operation<KvIn, KvOut>[];
   check: CheckResult<KvIn, KvOut>;
-  stats: { ops: number; ok: number; unknown: number; crashes: number; partitions: number; elections: number; snapshotsSent: number; msgs: number };
+  stats: { ops: number; ok: number; unknown: number; crashes: number; partitions: number; elections: number; snapshotsSent: number; msgs: number; transfers: number };
 }
 
 export async function runSimulation(o: SimOptions): Promise<SimResult> {
@@ -114,7 +116,7 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
   const TICK = 10;
   const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
   const violations: string[] = [];
-  const stats = { ops: 0, ok: 0, unknown: 0, crashes: 0, partitions: 0, elections: 0, snapshotsSent: 0, msgs: 0 };
+  const stats = { ops: 0, ok: 0, unknown: 0, crashes: 0, partitions: 0, elections: 0, snapshotsSent: 0, msgs: 0, transfers: 0 };
 
   // ---- event queue (binary heap by time, then sequence)
   const heap: Ev[] = [];
@@ -332,6 +334,15 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
         for (const id of ids) side.set(id, r() < 0.5 ? 1 : 0);
         partitionUntil = now + 100 + Math.floor(r() * 500);
         stats.partitions++;
+      }
+      if (r() < (o.transferRate ?? 0.04)) {
+        // Operator-initiated leader transfer, under the same faults.
+        const l = [...nodes.values()].find((n) => n.kv?.node.role === "leader");
+        if (l?.kv) {
+          const target = ids[Math.floor(r() * ids.length)]!;
+          l.kv.node.transferLeader(target).catch(() => undefined);
+          stats.transfers++;
+        }
       }
       if (r() < crashRate) {
         const up = ids.filter((id) => nodes.get(id)!.kv);
