@@ -74,6 +74,7 @@ export class Cluster<Ctx> {
   private lastMaintenance = 0;
   private stopped = false;
   private readonly unsubscribe: () => void;
+  private readonly messageHandlers: ((msg: UnifiedMessage) => boolean)[] = [];
 
   constructor(private readonly opts: ClusterOptions<Ctx>) {
     const now = Date.now();
@@ -267,10 +268,17 @@ export class Cluster<Ctx> {
       if (this.dispatcher.handleResult(msg)) return;
       if (this.callHandler.handle(msg)) return;
     }
+    for (const h of this.messageHandlers) if (h(msg)) return;
     log.debug(`unhandled fabric message ${msg.topic}`);
   }
 
-  private sendFabric(nodeId: string, msg: UnifiedMessage): boolean {
+  /** Adds a consumer of fabric messages (e.g. a Raft group); it returns true for its own. */
+  addMessageHandler(handler: (msg: UnifiedMessage) => boolean): void {
+    this.messageHandlers.push(handler);
+  }
+
+  /** Sends a UnifiedMessage to a node over a direct link; false when there is none. */
+  sendFabric(nodeId: string, msg: UnifiedMessage): boolean {
     const conn = this.linkTo(nodeId);
     if (!conn) return false;
     let data: Uint8Array;

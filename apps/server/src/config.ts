@@ -35,6 +35,12 @@ export const NodeConfigSchema = Type.Object({
   gossipProbeIntervalMs: Type.Integer({ minimum: 10 }),
   /** Wait for a direct ack before indirect probes; must be below the probe interval. */
   gossipProbeTimeoutMs: Type.Integer({ minimum: 5 }),
+  /** Name of the Raft group this node serves (`mpreg.kv.*` built-ins); absent: none. */
+  raftGroup: Type.Optional(Type.String({ minLength: 1, pattern: "^[A-Za-z0-9_-]+$" })),
+  /** Node ids of the group's voters, this node included. */
+  raftMembers: Type.Array(Type.String({ minLength: 1 }), { maxItems: 15 }),
+  /** Raft tick; elections take 10 to 20 ticks, heartbeats go every tick. */
+  raftTickMs: Type.Integer({ minimum: 1 }),
 });
 
 export type NodeConfig = Static<typeof NodeConfigSchema>;
@@ -58,6 +64,8 @@ export const DEFAULT_CONFIG: NodeConfig = {
   maxPeerLinks: 32,
   gossipProbeIntervalMs: 1000,
   gossipProbeTimeoutMs: 500,
+  raftMembers: [],
+  raftTickMs: 50,
 };
 
 /** Thrown for any configuration mistake; the CLI prints the message and exits 2. */
@@ -90,6 +98,9 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   maxPeerLinks: "int",
   gossipProbeIntervalMs: "int",
   gossipProbeTimeoutMs: "int",
+  raftGroup: "string",
+  raftMembers: "list",
+  raftTickMs: "int",
 };
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -137,6 +148,16 @@ export function configFromFile(path: string): Partial_ {
   }
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(data)) {
+    if (k === "raft") {
+      // `raft: {group, members, tickMs?}` is the file's spelling of the raft* options.
+      if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ConfigError(`config file ${path}: raft must be an object`);
+      for (const [rk, rv] of Object.entries(v)) {
+        const flat = { group: "raftGroup", members: "raftMembers", tickMs: "raftTickMs" }[rk];
+        if (!flat) throw new ConfigError(`config file ${path}: unknown option "raft.${rk}"`);
+        out[flat] = rv;
+      }
+      continue;
+    }
     if (!(k in OPTIONS)) throw new ConfigError(`config file ${path}: unknown option "${k}"`);
     out[k] = v;
   }
@@ -199,6 +220,9 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
   const configPath = flags.config ?? env.MPREG_CONFIG;
   const fromFile = configPath ? configFromFile(configPath) : {};
   const merged = { ...DEFAULT_CONFIG, ...fromEnv, ...fromFile, ...flags.options };
+  if (merged.raftGroup !== undefined && merged.raftMembers.length === 0) {
+    throw new ConfigError("raftGroup needs raftMembers (the node ids of the group's voters)");
+  }
   if (!checkConfig.Check(merged)) {
     const first = checkConfig.Errors(merged)[0];
     const where = first?.instancePath ?? "";

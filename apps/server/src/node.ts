@@ -19,6 +19,7 @@ import { FunctionRegistry, type Executor, type Handler, type RegisterOptions } f
 import { InflightLimiter, createWsListener, type Connection, type WsListener } from "@mpreg/transport";
 import { registerBuiltins } from "./builtins.js";
 import { Cluster } from "./cluster.js";
+import { RaftGroup } from "./raft-group.js";
 import type { NodeConfig } from "./config.js";
 import { loadFunctionModules, type FunctionModuleNode } from "./function-module.js";
 import { NodeMetrics } from "./metrics.js";
@@ -51,6 +52,7 @@ export class MpregNode implements FunctionModuleNode {
   private readonly executor: Executor<Session>;
   private readonly listener: WsListener;
   private monitoring: MonitoringServer | undefined;
+  private raft: RaftGroup | undefined;
   private readonly sessions = new Set<Session>();
   private readonly startedAt = Date.now();
   private stopping = false;
@@ -91,6 +93,21 @@ export class MpregNode implements FunctionModuleNode {
   /** Loads built-ins and function modules, then listens. */
   async start(): Promise<{ url: string; monitoringUrl?: string }> {
     registerBuiltins(this);
+    if (this.config.raftGroup !== undefined) {
+      const raft = await RaftGroup.open({
+        group: this.config.raftGroup,
+        members: this.config.raftMembers,
+        nodeId: this.nodeId,
+        clusterId: this.clusterId,
+        dataDir: this.config.dataDir,
+        tickMs: this.config.raftTickMs,
+        send: (to, msg) => this.cluster.sendFabric(to, msg),
+        dispatcher: this.cluster.dispatcher,
+      });
+      this.raft = raft;
+      this.cluster.addMessageHandler((msg) => raft.handle(msg));
+      raft.registerBuiltins(this.registry);
+    }
     await loadFunctionModules(this.config.functions, this);
     const addr = await this.listener.listen({ host: this.config.host, port: this.config.port });
     this.url = addr.url;
@@ -128,6 +145,7 @@ export class MpregNode implements FunctionModuleNode {
     // Let the aborted requests write their replies before the connections close.
     await new Promise((r) => setImmediate(r));
     await this.cluster.stop();
+    await this.raft?.stop();
     await this.listener.close();
     await this.monitoring?.close();
   }

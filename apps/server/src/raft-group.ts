@@ -1,0 +1,156 @@
+import { join } from "node:path";
+import { ErrorCode, MpregError, createLogger, createUnifiedMessage, isMpregError, type UnifiedMessage } from "@mpreg/envelope";
+import { openBackend, type StorageBackend } from "@mpreg/persistence";
+import { RaftKV, validateMessage, type Message } from "@mpreg/raft";
+import type { Dispatcher, FunctionRegistry } from "@mpreg/rpc";
+
+const log = createLogger("raft");
+
+export interface RaftGroupOptions {
+  group: string;
+  /** Node ids of the voters (this node among them). */
+  members: readonly string[];
+  nodeId: string;
+  clusterId: string;
+  /** Durable storage under `<dataDir>/raft-<group>` (file backend, fsync batch); memory without. */
+  dataDir?: string | undefined;
+  tickMs: number;
+  /** Sends a UnifiedMessage to a node over its peer link; false when there is none. */
+  send: (nodeId: string, msg: UnifiedMessage) => boolean;
+  /** Carries a call to the leader when this node is a follower. */
+  dispatcher: Dispatcher;
+}
+
+/** How long a call waits for an election to produce a leader before failing with 1005. */
+const LEADER_WAIT_MS = 10_000;
+
+/**
+ * One Raft group served by this node: the replicated KV of @mpreg/raft, its messages carried as
+ * `fabric-message` frames (topic `mpreg.raft.<group>`), and the built-ins `mpreg.kv.get`,
+ * `put`, `delete`, `cas` and `mpreg.raft.status`. A call on a follower is forwarded to the
+ * leader; during an election it waits for one (up to 10 s or the request deadline).
+ */
+export class RaftGroup {
+  readonly topic: string;
+
+  private constructor(
+    private readonly opts: RaftGroupOptions,
+    readonly kv: RaftKV,
+    private readonly storage: StorageBackend,
+  ) {
+    this.topic = `mpreg.raft.${opts.group}`;
+  }
+
+  static async open(opts: RaftGroupOptions): Promise<RaftGroup> {
+    if (!opts.members.includes(opts.nodeId)) {
+      throw MpregError.invalid(`raft group ${opts.group}: this node (${opts.nodeId}) is not among its members`, "raftMembers");
+    }
+    const storage = await openBackend(
+      opts.dataDir === undefined
+        ? { backend: "memory" }
+        : { backend: "file", dir: join(opts.dataDir, `raft-${opts.group}`), fsync: "batch" },
+    );
+    const topic = `mpreg.raft.${opts.group}`;
+    const kv = await RaftKV.open({
+      id: opts.nodeId,
+      storage,
+      namespace: `raft/${opts.group}`,
+      bootstrap: { voters: [...opts.members], learners: [] },
+      tickMs: opts.tickMs,
+      send: (to: string, msg: Message) => {
+        const um = createUnifiedMessage({
+          topic,
+          message_type: "control",
+          payload: msg,
+          headers: { source_node: opts.nodeId, source_cluster: opts.clusterId, target_node: to },
+        });
+        // No link: the message is lost, which Raft tolerates (it retries on its own).
+        opts.send(to, um);
+      },
+    });
+    return new RaftGroup(opts, kv, storage);
+  }
+
+  /** Feeds a Raft message from a peer; false when the message is not for this group. */
+  handle(msg: UnifiedMessage): boolean {
+    if (msg.topic !== this.topic) return false;
+    let m: Message;
+    try {
+      m = validateMessage(msg.payload);
+    } catch (e) {
+      log.warn(`dropped malformed raft message from ${msg.headers.source_node}: ${(e as Error).message}`);
+      return true;
+    }
+    this.kv.node.step(m);
+    return true;
+  }
+
+  /** Registers the group's built-in functions. */
+  registerBuiltins<Ctx>(registry: FunctionRegistry<Ctx>): void {
+    const kv = this.kv;
+    const key = (v: unknown) => {
+      if (typeof v !== "string" || v.length === 0) throw MpregError.invalid("key must be a non-empty string", "args.0");
+      return v;
+    };
+    // Values are any JSON value, stored as JSON text.
+    const encode = (v: unknown) => JSON.stringify(v === undefined ? null : v);
+    const version = (v: unknown) => {
+      if (!Number.isInteger(v) || (v as number) < 0) throw MpregError.invalid("version must be a non-negative integer", "args.1");
+      return v as number;
+    };
+    this.builtin(registry, "mpreg.kv.get", async ([k]) => {
+      const got = await kv.get(key(k));
+      return got === undefined ? { found: false } : { found: true, value: JSON.parse(got.value), version: got.version };
+    });
+    this.builtin(registry, "mpreg.kv.put", ([k, v]) => kv.put(key(k), encode(v)));
+    this.builtin(registry, "mpreg.kv.delete", ([k]) => kv.delete(key(k)));
+    this.builtin(registry, "mpreg.kv.cas", ([k, ver, v]) => kv.cas(key(k), version(ver), encode(v)));
+    registry.register("mpreg.raft.status", () => ({ group: this.opts.group, ...kv.node.status() }), {
+      description: `Raft status of group ${this.opts.group} on this node`,
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.kv.node.stop();
+    await this.storage.close();
+  }
+
+  /**
+   * Registers a function that runs on the leader: here when this node leads, else forwarded
+   * to the leader it knows; while no leader is known it waits for the election.
+   */
+  private builtin<Ctx>(registry: FunctionRegistry<Ctx>, fun: string, run: (args: readonly unknown[]) => Promise<unknown>): void {
+    registry.register(
+      fun,
+      async ({ args, signal, request_id }) => {
+        const deadline = Date.now() + LEADER_WAIT_MS;
+        for (;;) {
+          const leader = this.kv.node.leaderId;
+          if (leader === this.opts.nodeId) {
+            try {
+              return await run(args);
+            } catch (e) {
+              // Leadership moved between the check and the proposal: go round again.
+              if (!(isMpregError(e) && e.details.reason === "not_leader")) throw e;
+            }
+          } else if (leader !== null) {
+            return this.opts.dispatcher.dispatch({
+              command: { name: fun, fun, args: [...args] },
+              node_id: leader,
+              cluster_id: this.opts.clusterId,
+              request_id,
+              signal,
+              deadline: Math.min(deadline, Date.now() + 30_000),
+            });
+          }
+          if (signal.aborted) throw signal.reason;
+          if (Date.now() > deadline) {
+            throw new MpregError(ErrorCode.UNREACHABLE, `raft group ${this.opts.group} has no leader`, { reason: "no_leader", command: fun });
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      },
+      { description: `${fun} on raft group ${this.opts.group} (linearizable; forwarded to the leader)` },
+    );
+  }
+}
