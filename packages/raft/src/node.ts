@@ -234,7 +234,7 @@ export class RaftNode {
   propose(data: Uint8Array): Promise<unknown> {
     return this.request((resolve, reject) => {
       const { index, term } = this.core.propose(data);
-      this.proposals.set(index, { term, age: 0, resolve, reject });
+      this.track(index, { term, age: 0, resolve, reject });
     });
   }
 
@@ -242,7 +242,7 @@ export class RaftNode {
   proposeConfChange(cc: ConfChange): Promise<void> {
     return this.request((resolve, reject) => {
       const { index, term } = this.core.proposeConfChange(cc);
-      this.proposals.set(index, { term, age: 0, resolve: () => resolve(undefined), reject });
+      this.track(index, { term, age: 0, resolve: () => resolve(undefined), reject });
     }) as Promise<void>;
   }
 
@@ -452,6 +452,15 @@ export class RaftNode {
       await this.kv.put(KEY_HS, encodeJson(hs));
     }
     if (hs) this.persistedHs = hs;
+  }
+
+  private track(index: number, p: PendingProposal): void {
+    const old = this.proposals.get(index);
+    if (old) {
+      // Our earlier entry at this index was truncated away (committed entries never are).
+      old.reject(new MpregError(ErrorCode.EXECUTION_FAILED, "raft: proposal was overwritten by another leader", { reason: "dropped" }));
+    }
+    this.proposals.set(index, p);
   }
 
   private applySnapshot(s: Snapshot): void {
