@@ -1,10 +1,11 @@
 // Crash-test writer: plain JS (Node runs it directly) on the built package. It writes with
 // fsync "always" from several concurrent writers and prints one line per write *after* its
 // promise resolved; the parent kills it with SIGKILL at a random moment and checks that every
-// printed write survived. Usage: node crash-child.mjs <dir> <round>
-import { openBackend } from "../dist/index.js";
-
-const [dir, roundArg] = process.argv.slice(2);
+// printed write survived. Usage: node crash-child.mjs <dir> <round> [<module url>]
+const [dir, roundArg, entry = "../dist/index.js"] = process.argv.slice(2);
+// The parent may pass a private copy of the build, so a concurrent rebuild of dist/ cannot
+// pull the module out from under a long run.
+const { openBackend } = await import(entry);
 const round = Number(roundArg);
 const WRITERS = 4;
 const KEYS_PER_WRITER = 20;

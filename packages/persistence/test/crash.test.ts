@@ -14,12 +14,15 @@ import fs from "node:fs";
 import fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { FileBackend } from "../src/file.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const child = path.join(here, "crash-child.mjs");
 const built = path.join(here, "..", "dist", "index.js");
+// A private copy of the build (inside the package, so its imports resolve the same way).
+const copyDir = path.join(here, `.dist-copy-${process.pid}`);
+const entryUrl = pathToFileURL(path.join(copyDir, "index.js")).href;
 const ROUNDS = Number(process.env["MPREG_CRASH_ROUNDS"] ?? (process.env["MPREG_LONG"] ? 400 : 50));
 
 const te = new TextEncoder();
@@ -39,7 +42,7 @@ function rand(n: number): number {
  */
 function runAndKill(dir: string, round: number, killAfterMs: number, early: boolean): Promise<{ lines: string[]; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [child, dir, String(round)], { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(process.execPath, [child, dir, String(round), entryUrl], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -76,6 +79,9 @@ describe("crash safety (SIGKILL)", () => {
     `keeps every acknowledged write across ${ROUNDS} kill rounds`,
     async () => {
       if (!fs.existsSync(built)) throw new Error(`${built} is missing: build the package first (npx tsup)`);
+      await fsp.mkdir(copyDir, { recursive: true });
+      await fsp.copyFile(built, path.join(copyDir, "index.js"));
+      dirs.push(copyDir);
       const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "mpreg-crash-"));
       dirs.push(dir);
       const ackedKv = new Map<string, number>(); // key -> highest acknowledged version
