@@ -54,10 +54,8 @@ describe("storage config", () => {
   });
 
   it("reports an unwritable directory", async (ctx) => {
-    if (process.getuid?.() === 0) {
-      ctx.skip(); // root ignores permission bits, so chmod cannot make a directory unwritable
-      return;
-    }
+    // Root ignores permission bits, so chmod cannot make a directory unwritable for it.
+    ctx.skip(process.getuid?.() === 0, "running as root: permission bits do not deny root, so an unwritable directory cannot be made");
     const ro = path.join(root, "read-only");
     await fs.mkdir(ro);
     await fs.chmod(ro, 0o500);
