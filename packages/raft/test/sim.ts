@@ -1,5 +1,5 @@
-import { isMpregError } from "@mpreg/envelope";
-import { MemoryBackend, MemoryVolume } from "@mpreg/persistence";
+import { createLogger, isMpregError } from "@mpreg/envelope";
+import { MemoryBackend, MemoryVolume, type StorageBackend } from "@mpreg/persistence";
 import { checkLinearizable, type CheckResult, type Model, type Operation } from "@mpreg/testkit";
 import { RaftKV } from "../src/raft-kv.js";
 import { validateMessage } from "../src/validate.js";
@@ -12,6 +12,9 @@ import { rng } from "./core-net.js";
  * node object is dropped). A client workload runs against it; its history is checked for
  * linearizability and safety invariants are checked after every event.
  */
+// Simulated crashes make storage calls fail on purpose; the driver's error log would only be noise.
+createLogger("raft").setLevel("silent", false);
+
 export interface SimOptions {
   seed: number;
   nodes: number;
@@ -88,6 +91,52 @@ interface SimNode {
   kv: RaftKV | undefined;
   /** Pending client ops on this node (marked unknown on a crash). */
   inflight: Set<number>;
+  /** The running incarnation: once dead, its storage refuses every call and its sends vanish. */
+  inc: Incarnation;
+}
+
+interface Incarnation {
+  dead: boolean;
+  /** Storage writes left before the process dies (power loss between two writes). */
+  writesLeft: number;
+}
+
+/**
+ * Storage as one process incarnation sees it: after the crash every call fails, so a dead
+ * process can never write again, and a crash can be placed between any two writes of a Ready
+ * (entries written but not the hard state, a snapshot saved but the log not reset, ...).
+ */
+function fenced(inner: StorageBackend, inc: Incarnation): StorageBackend {
+  const guard = () => {
+    if (inc.dead) throw new Error("process crashed");
+  };
+  const write = () => {
+    guard();
+    if (--inc.writesLeft < 0) {
+      inc.dead = true;
+      throw new Error("process crashed");
+    }
+  };
+  const wrap = <T extends object>(store: T, writes: readonly string[]): T =>
+    new Proxy(store, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== "function") return v;
+        return async (...args: unknown[]) => {
+          if (writes.includes(prop as string)) write();
+          else guard();
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+  return {
+    kind: inner.kind,
+    kv: (ns) => wrap(inner.kv(ns), ["put", "del", "batch"]),
+    log: (ns) => wrap(inner.log(ns), ["append", "truncateTail", "dropHead"]),
+    snapshots: (ns) => wrap(inner.snapshots(ns), ["save"]),
+    flush: () => inner.flush(),
+    close: () => inner.close(),
+  };
 }
 
 type Ev =
@@ -203,11 +252,15 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
   const nodes = new Map<NodeId, SimNode>();
   const open = async (n: SimNode) => {
     n.volume.inUse = false; // a crashed process no longer holds its storage
+    const inc: Incarnation = { dead: false, writesLeft: Number.POSITIVE_INFINITY };
+    n.inc = inc;
     n.kv = await RaftKV.open({
       id: n.id,
-      storage: new MemoryBackend({ volume: n.volume }),
+      storage: fenced(new MemoryBackend({ volume: n.volume }), inc),
       bootstrap: { voters: ids, learners: [] },
-      send,
+      send: (to, msg) => {
+        if (!inc.dead) send(to, msg);
+      },
       random: rng(o.seed * 7919 + ids.indexOf(n.id) * 104729 + stats.crashes),
       snapshotEvery: o.snapshotEvery ?? 25,
       requestTimeoutTicks: 60,
@@ -215,7 +268,7 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
     });
   };
   for (const id of ids) {
-    const n: SimNode = { id, volume: new MemoryVolume(), kv: undefined, inflight: new Set() };
+    const n: SimNode = { id, volume: new MemoryVolume(), kv: undefined, inflight: new Set(), inc: { dead: false, writesLeft: 0 } };
     nodes.set(id, n);
     await open(n);
     push({ t: 1 + Math.floor(r() * TICK), kind: "tick", node: id });
@@ -309,7 +362,7 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
   };
 
   const settle = async () => {
-    for (const n of nodes.values()) if (n.kv) await n.kv.node.idle();
+    for (const n of nodes.values()) if (n.kv) await n.kv.node.idle().catch(() => undefined); // a crash shows up as a storage failure
   };
 
   // ---- main loop
@@ -323,7 +376,10 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
       faults = false;
       clientsOn = false;
       for (const id of ids) side.set(id, 0);
-      for (const n of nodes.values()) if (!n.kv) push({ t: now + 1, kind: "restart", node: n.id });
+      for (const n of nodes.values()) {
+        if (!n.inc.dead) n.inc.writesLeft = Number.POSITIVE_INFINITY;
+        if (!n.kv) push({ t: now + 1, kind: "restart", node: n.id });
+      }
     }
     if (faults && now >= nextFaultCheck) {
       nextFaultCheck += 100;
@@ -345,16 +401,17 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
         }
       }
       if (r() < crashRate) {
-        const up = ids.filter((id) => nodes.get(id)!.kv);
+        const up = ids.filter((id) => nodes.get(id)!.kv && !nodes.get(id)!.inc.dead);
         const victim = nodes.get(up[Math.floor(r() * up.length)]!);
         if (victim?.kv && up.length > 1) {
-          await victim.kv.node.idle();
-          victim.kv = undefined; // the process dies; its storage (volume) survives
-          stats.unknown += victim.inflight.size;
-          victim.inflight.clear(); // those ops stay pending (unknown outcome)
-          for (let c = 0; c < nClients; c++) if (guess[c] === victim.id) guess[c] = undefined;
-          stats.crashes++;
-          push({ t: now + 50 + Math.floor(r() * 400), kind: "restart", node: victim.id });
+          if (r() < 0.5) {
+            // Dies now, between two Readies.
+            await victim.kv.node.idle().catch(() => undefined);
+            victim.inc.dead = true;
+          } else {
+            // Dies during one of its next few storage writes, possibly in the middle of a Ready.
+            victim.inc.writesLeft = Math.floor(r() * 4);
+          }
         }
       }
     }
@@ -364,14 +421,14 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
         if (!n?.kv || side.get(ev.msg.from) !== side.get(ev.msg.to)) break;
         // Every message must pass the wire schema check a real receiver applies.
         n.kv.node.step(validateMessage(ev.msg));
-        await n.kv.node.idle();
+        await n.kv.node.idle().catch(() => undefined); // a crash shows up as a storage failure
         break;
       }
       case "tick": {
         const n = nodes.get(ev.node)!;
         if (n.kv) {
           n.kv.node.tick();
-          await n.kv.node.idle();
+          await n.kv.node.idle().catch(() => undefined); // a crash shows up as a storage failure
         }
         push({ t: now + TICK, kind: "tick", node: ev.node });
         break;
@@ -384,6 +441,17 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
         const n = nodes.get(ev.node)!;
         if (!n.kv) await open(n);
         break;
+      }
+    }
+    for (const n of nodes.values()) {
+      if (n.kv && n.inc.dead) {
+        await n.kv.node.idle().catch(() => undefined);
+        n.kv = undefined; // the process is gone; its storage (volume) survives
+        stats.unknown += n.inflight.size;
+        n.inflight.clear(); // those ops stay pending (unknown outcome)
+        for (let c = 0; c < nClients; c++) if (guess[c] === n.id) guess[c] = undefined;
+        stats.crashes++;
+        push({ t: now + 50 + Math.floor(r() * 400), kind: "restart", node: n.id });
       }
     }
     checkLeaders();
