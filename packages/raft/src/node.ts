@@ -35,7 +35,7 @@ export interface RaftNodeOptions extends Omit<RaftConfig, "random"> {
   requestTimeoutTicks?: number;
   /** Most proposals plus reads waiting; beyond it requests fail with OVERLOADED. Default 10,000. */
   maxPendingRequests?: number;
-  /** Most queued inputs (messages, ticks) not yet fed to the core; extra messages are dropped. Default 100,000. */
+  /** Most queued inputs (messages, ticks) not yet fed to the core; extra messages and ticks are dropped. Default 100,000. */
   maxInbox?: number;
   /** Called after each Ready is processed (for metrics and tests). */
   onReady?: (rd: Ready) => void;
@@ -217,7 +217,8 @@ export class RaftNode {
 
   /** Advances logical time by one tick (called by the built-in timer or by a simulation). */
   tick(): void {
-    if (this.stopped) return;
+    // A full inbox means the loop is far behind (slow storage): a lost tick only delays timers.
+    if (this.stopped || this.inbox.length >= this.maxInbox) return;
     this.inbox.push(() => {
       this.core.tick();
       this.ageRequests();
