@@ -548,7 +548,6 @@ export class RaftCore {
 
   private hup(force: boolean): void {
     if (!this.promotable()) return;
-    // Do not campaign with unapplied membership changes pending (their effect is unknown yet).
     if (this.preVote && !force) this.runElection("preVote", false);
     else this.runElection("vote", force);
   }
