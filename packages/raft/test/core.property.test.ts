@@ -16,7 +16,9 @@ type Action =
   | { t: "dup"; pick: number }
   | { t: "propose"; node: number }
   | { t: "compact"; node: number }
-  | { t: "restart"; node: number };
+  | { t: "restart"; node: number }
+  | { t: "conf"; node: number; kind: number }
+  | { t: "transfer"; node: number };
 
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ t: fc.constant("tick" as const), node: fc.nat(4) }) },
@@ -28,6 +30,13 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant("restart" as const), node: fc.nat(4) }) },
 );
 
+/** Adds membership changes and leader transfers to the schedule. */
+const actionWithConf: fc.Arbitrary<Action> = fc.oneof(
+  { weight: 20, arbitrary: action },
+  { weight: 5, arbitrary: fc.record({ t: fc.constant("conf" as const), node: fc.nat(5), kind: fc.nat(2) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("transfer" as const), node: fc.nat(5) }) },
+);
+
 interface Disk {
   hs: HardState | undefined;
   snapshot: Snapshot | undefined;
@@ -35,18 +44,20 @@ interface Disk {
 }
 
 function run(n: number, actions: Action[], seed: number): { leaders: number; maxCommit: number } {
-  const ids = Array.from({ length: n }, (_, i) => `n${i}`);
+  // One spare node outside the initial membership can be added by conf changes.
+  const ids = Array.from({ length: n + 1 }, (_, i) => `n${i}`);
   const disks: Disk[] = ids.map(() => ({ hs: undefined, snapshot: undefined, entries: [] }));
-  const boot = { voters: ids, learners: [] };
+  const boot = { voters: ids.slice(0, n), learners: [] };
   const mk = (i: number, gen: number) => {
     const d = disks[i]!;
     const fresh = !d.hs && !d.snapshot && d.entries.length === 0;
     return new RaftCore(
       { id: ids[i]!, random: rng(seed * 31 + i * 7 + gen * 1009), electionTick: 5 },
-      fresh ? { bootstrap: boot } : { ...(d.hs ? { hardState: d.hs } : {}), ...(d.snapshot ? { snapshot: d.snapshot } : {}), entries: d.entries.slice() },
+      fresh ? (i < n ? { bootstrap: boot } : {}) : { ...(d.hs ? { hardState: d.hs } : {}), ...(d.snapshot ? { snapshot: d.snapshot } : {}), entries: d.entries.slice() },
     );
   };
   const cores = ids.map((_, i) => mk(i, 0));
+  const total = ids.length;
   let gen = 1;
   const pool: Message[] = [];
   const leaderOfTerm = new Map<number, string>();
@@ -114,7 +125,7 @@ function run(n: number, actions: Action[], seed: number): { leaders: number; max
   for (const a of actions) {
     switch (a.t) {
       case "tick": {
-        const i = a.node % n;
+        const i = a.node % total;
         cores[i]!.tick();
         process(i);
         break;
@@ -137,13 +148,15 @@ function run(n: number, actions: Action[], seed: number): { leaders: number; max
         const leaders = cores.map((c, i) => [c, i] as const).filter(([c]) => c.role === "leader");
         if (leaders.length > 0) {
           const [c, i] = leaders[a.node % leaders.length]!;
-          c.propose(new TextEncoder().encode(`p${proposals++}`));
-          process(i);
+          if (c.leadTransferTarget === null) {
+            c.propose(new TextEncoder().encode(`p${proposals++}`));
+            process(i);
+          }
         }
         break;
       }
       case "compact": {
-        const i = a.node % n;
+        const i = a.node % total;
         const c = cores[i]!;
         if (c.log.applied > c.log.snapIndex) {
           const s = c.compact(c.log.applied, new Uint8Array([1]));
@@ -153,15 +166,39 @@ function run(n: number, actions: Action[], seed: number): { leaders: number; max
         break;
       }
       case "restart": {
-        const i = a.node % n;
+        const i = a.node % total;
         cores[i] = mk(i, gen++);
         process(i);
+        break;
+      }
+      case "conf":
+      case "transfer": {
+        const leaders = cores.filter((c) => c.role === "leader");
+        const l = leaders[0];
+        if (!l) break;
+        const target = ids[a.node % total]!;
+        try {
+          if (a.t === "transfer") l.transferLeader(target);
+          else {
+            const type = (["addLearner", "addVoter", "remove"] as const)[a.kind % 3]!;
+            l.proposeConfChange({ type, node: target });
+          }
+        } catch {
+          // Refused (one change at a time, not a member, transfer running...): fine.
+        }
+        process(cores.indexOf(l));
         break;
       }
     }
     check();
   }
-  return { leaders: leaderOfTerm.size, maxCommit: Math.max(...cores.map((c) => c.log.committed)) };
+  let confCommitted = 0;
+  for (const c of cores) {
+    let k = 0;
+    for (let i = c.log.snapIndex + 1; i <= c.log.committed; i++) if (c.log.entry(i)!.type === "conf") k++;
+    confCommitted = Math.max(confCommitted, k - n); // beyond the bootstrap entries
+  }
+  return { leaders: leaderOfTerm.size, maxCommit: Math.max(...cores.map((c) => c.log.committed)), confCommitted };
 }
 
 describe("core safety under random schedules (fast-check)", () => {
@@ -181,6 +218,37 @@ describe("core safety under random schedules (fast-check)", () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it("3 nodes + a spare, with membership changes and leader transfers", () => {
+    fc.assert(
+      fc.property(fc.array(actionWithConf, { minLength: 100, maxLength: 600 }), fc.nat(1000), (actions, seed) => {
+        run(3, actions, seed);
+      }),
+      { numRuns: 600 },
+    );
+  });
+
+  it("5 nodes + a spare, with membership changes and leader transfers", () => {
+    fc.assert(
+      fc.property(fc.array(actionWithConf, { minLength: 100, maxLength: 600 }), fc.nat(1000), (actions, seed) => {
+        run(5, actions, seed);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("membership changes really happen in those schedules", () => {
+    let changes = 0;
+    let runs = 0;
+    fc.assert(
+      fc.property(fc.array(actionWithConf, { minLength: 300, maxLength: 600 }), fc.nat(1000), (actions, seed) => {
+        changes += run(3, actions, seed).confCommitted > 0 ? 1 : 0;
+        runs++;
+      }),
+      { numRuns: 100, seed: 7 },
+    );
+    expect(changes).toBeGreaterThan(runs / 10);
   });
 
   it("the checks are live: with enough ticks and deliveries a leader commits proposals", () => {
