@@ -1,8 +1,8 @@
 // Crash-test writer: plain JS (Node runs it directly) on the built package. It writes with
 // fsync "always" from several concurrent writers and prints one line per write *after* its
 // promise resolved; the parent kills it with SIGKILL at a random moment and checks that every
-// printed write survived. Usage: node crash-child.mjs <dir> <round> [<module url>]
-const [dir, roundArg, entry = "../dist/index.js"] = process.argv.slice(2);
+// printed write survived. Usage: node crash-child.mjs <dir> <round> [<module url>] [file|sqlite]
+const [dir, roundArg, entry = "../dist/index.js", backend = "file"] = process.argv.slice(2);
 // The parent may pass a private copy of the build, so a concurrent rebuild of dist/ cannot
 // pull the module out from under a long run.
 const { openBackend } = await import(entry);
@@ -13,7 +13,9 @@ const te = new TextEncoder();
 const td = new TextDecoder();
 const say = (line) => process.stdout.write(line + "\n");
 
-const be = await openBackend({ backend: "file", dir, fsync: "always", compactBytes: 48 * 1024 });
+const be = await openBackend(
+  backend === "file" ? { backend, dir, fsync: "always", compactBytes: 48 * 1024 } : { backend, dir, fsync: "always" },
+);
 const kv = be.kv("crash");
 const log = be.log("crash");
 say("ready");

@@ -3,7 +3,8 @@
  * it is killed with SIGKILL at random moments (also while opening, recovering and compacting);
  * after each kill the store must open without error and hold every acknowledged write.
  *
- * Rounds: 50 by default, `MPREG_LONG=1` runs 400 (or `MPREG_CRASH_ROUNDS=<n>`).
+ * Rounds: 50 by default, `MPREG_LONG=1` runs 400 (or `MPREG_CRASH_ROUNDS=<n>`) on the file
+ * backend, and a fifth as many on the SQLite backend.
  * The child imports the built package (`dist/`): run `npx tsup` first when testing locally
  * (the turbo `test` task builds first).
  */
@@ -16,6 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { FileBackend } from "../src/file.js";
+import { SqliteBackend } from "../src/sqlite.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const child = path.join(here, "crash-child.mjs");
@@ -24,6 +26,8 @@ const built = path.join(here, "..", "dist", "index.js");
 const copyDir = path.join(here, `.dist-copy-${process.pid}`);
 const entryUrl = pathToFileURL(path.join(copyDir, "index.js")).href;
 const ROUNDS = Number(process.env["MPREG_CRASH_ROUNDS"] ?? (process.env["MPREG_LONG"] ? 400 : 50));
+const SQLITE_ROUNDS = Math.max(1, Math.floor(ROUNDS / 5));
+type Backend = "file" | "sqlite";
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -40,9 +44,15 @@ function rand(n: number): number {
  * Runs the child and kills it `killAfterMs` after it reported "ready" (or after it was spawned,
  * when `early`: then the kill may land while it opens and recovers). Returns its complete lines.
  */
-function runAndKill(dir: string, round: number, killAfterMs: number, early: boolean): Promise<{ lines: string[]; stderr: string }> {
+function runAndKill(
+  backend: Backend,
+  dir: string,
+  round: number,
+  killAfterMs: number,
+  early: boolean,
+): Promise<{ lines: string[]; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [child, dir, String(round), entryUrl], { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(process.execPath, [child, dir, String(round), entryUrl, backend], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -75,8 +85,9 @@ afterAll(async () => {
 });
 
 describe("crash safety (SIGKILL)", () => {
+  const crashTest = (backend: Backend, rounds: number) =>
   it(
-    `keeps every acknowledged write across ${ROUNDS} kill rounds`,
+    `${backend}: keeps every acknowledged write across ${rounds} kill rounds`,
     async () => {
       if (!fs.existsSync(built)) throw new Error(`${built} is missing: build the package first (npx tsup)`);
       await fsp.mkdir(copyDir, { recursive: true });
@@ -88,10 +99,10 @@ describe("crash safety (SIGKILL)", () => {
       const ackedLog = new Map<number, string>(); // index -> data
       let acks = 0;
       let earlyKills = 0;
-      for (let round = 0; round < ROUNDS; round++) {
+      for (let round = 0; round < rounds; round++) {
         // Mostly kills during steady writing; some land while the child starts and recovers.
         const early = rand(5) === 0;
-        const { lines } = await runAndKill(dir, round, early ? rand(400) : rand(200), early);
+        const { lines } = await runAndKill(backend, dir, round, early ? rand(400) : rand(200), early);
         if (!lines.includes("ready")) earlyKills++;
         for (const line of lines) {
           const [kind, a, b] = line.split(" ");
@@ -101,7 +112,7 @@ describe("crash safety (SIGKILL)", () => {
           if (kind !== "ready") acks++;
         }
 
-        const be = await FileBackend.open({ dir, fsync: "always" });
+        const be = backend === "file" ? await FileBackend.open({ dir, fsync: "always" }) : await SqliteBackend.open({ dir, fsync: "always" });
         try {
           const kv = be.kv("crash");
           for (const [key, v] of ackedKv) {
@@ -125,10 +136,12 @@ describe("crash safety (SIGKILL)", () => {
         }
       }
       // The kills must have hit real work, or the test proves nothing.
-      expect(acks).toBeGreaterThan(ROUNDS);
+      expect(acks).toBeGreaterThan(rounds);
       expect(ackedLog.size).toBeGreaterThan(0);
-      console.log(`crash test: ${ROUNDS} rounds, ${acks} acknowledged writes checked, ${earlyKills} kills before ready`);
+      console.log(`crash test (${backend}): ${rounds} rounds, ${acks} acknowledged writes checked, ${earlyKills} kills before ready`);
     },
-    ROUNDS * 3000 + 30_000,
+    rounds * 3000 + 30_000,
   );
+  crashTest("file", ROUNDS);
+  crashTest("sqlite", SQLITE_ROUNDS);
 });
