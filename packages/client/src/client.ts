@@ -103,6 +103,14 @@ export class MpregClient {
   private readonly graceMs: number;
   private pushHandlers: Array<(frame: PushFrame) => void> = [];
   private closedByUser = false;
+  /**
+   * Random part of this client's request ids and `call` command names (10 ULID characters,
+   * 50 random bits). Request ids are this nonce plus a counter: unique per client (hence per
+   * connection) by construction and far cheaper than a ULID per request, which drew random
+   * bytes from the OS each time.
+   */
+  private readonly nonce = newId().slice(-10);
+  private seq = 0;
 
   /** Connects to a node at `url` (`ws://HOST:PORT`); rejects as `connectWs` does (1005, 1006). */
   static async connect(url: string, options: ClientOptions = {}): Promise<MpregClient> {
@@ -146,11 +154,15 @@ export class MpregClient {
 
   /**
    * Calls one function and resolves with its result. The request holds a single command
-   * named `<fun>@<u>` (unique, so no argument can reference it by accident).
+   * named `<fun>@<nonce>`, `nonce` being random per client (so no argument can reference it
+   * by accident).
    */
   async call(fun: string, args: unknown[] = [], options: CallOptions = {}): Promise<unknown> {
-    const u = newId();
-    const name = `${fun}@${u}`;
+    const u = this.nextId();
+    // The same name for every call of `fun` by this client: the reply's `r` then always has
+    // the same short key, which keeps the reply objects' shape stable on both sides (a fresh
+    // key per request cost a hidden-class transition per reply) and fits MessagePack's key cache.
+    const name = `${fun}@${this.nonce}`;
     const cmd: RpcCommand = { name, fun, args };
     if (options.kwargs !== undefined) cmd.kwargs = options.kwargs;
     if (options.locs !== undefined) cmd.locs = options.locs;
@@ -172,7 +184,7 @@ export class MpregClient {
    * `details` are the wire ones.
    */
   async request(cmds: RpcCommand[], options: RequestOptions = {}): Promise<RpcResponse> {
-    const u = newId();
+    const u = this.nextId();
     const timeout = options.timeout_ms ?? this.timeoutMs;
     const frame: RpcRequest = { role: "rpc", u, cmds, timeout_ms: timeout };
     if (options.return_all) frame.return_all = true;
@@ -215,6 +227,10 @@ export class MpregClient {
       else this.conn.onClose(() => resolve());
       this.conn.close(1000, "client closed");
     });
+  }
+
+  private nextId(): string {
+    return this.nonce + (++this.seq).toString(36);
   }
 
   private send(
