@@ -43,7 +43,7 @@ interface Disk {
   entries: Entry[];
 }
 
-function run(n: number, actions: Action[], seed: number): { leaders: number; maxCommit: number } {
+function run(n: number, actions: Action[], seed: number): { leaders: number; maxCommit: number; confCommitted: number } {
   // One spare node outside the initial membership can be added by conf changes.
   const ids = Array.from({ length: n + 1 }, (_, i) => `n${i}`);
   const disks: Disk[] = ids.map(() => ({ hs: undefined, snapshot: undefined, entries: [] }));
