@@ -135,4 +135,39 @@ describe("createCatalogLocator", () => {
     const p = executor.execute({ request_id: "r", cmds: [{ name: "a", fun: "both" }, { name: "z", fun: "nope", args: ["a"] }] });
     await expect(p).rejects.toMatchObject({ code: 1001, details: { command: "z", fun: "nope" } });
   });
+
+  it("reuses a 'runs here' decision only within one turn and while the registry is unchanged", async () => {
+    const catalog = new Catalog({ nodeId: "A", clusterId: "c1" });
+    const registry = new FunctionRegistry();
+    registry.register("f", () => "A");
+    catalog.registerLocal({ kind: "function", name: "f", function_id: "f", version: "1.0.0", resources: [] }, 1_000);
+    const other = new Catalog({ nodeId: "B", clusterId: "c1" });
+    const delta = other.registerLocal({ kind: "function", name: "f", function_id: "f", version: "1.0.0", resources: [] }, 1_000);
+    expect(catalog.applyDelta(delta, 1_000).status).toBe("applied");
+    let excluded = new Set<string>();
+    const locate = createCatalogLocator({
+      catalog,
+      registry,
+      selfNodeId: "A",
+      selfClusterId: "c1",
+      load: () => 0,
+      random: () => 0,
+      exclude: () => excluded,
+    });
+    expect(where(locate(cmd("f")))).toBe("local");
+    // Same turn: the exclusion list is not consulted again...
+    excluded = new Set(["A"]);
+    expect(where(locate(cmd("f")))).toBe("local");
+    // ...but a command with a filter is never memoized,
+    expect(where(locate(cmd("f", { function_id: "f" })))).toBe("B@c1");
+    // and the next turn sees the new exclusion list.
+    await null;
+    expect(where(locate(cmd("f")))).toBe("B@c1");
+    excluded = new Set();
+    await null;
+    expect(where(locate(cmd("f")))).toBe("local");
+    // A registry change invalidates the memo at once, even within the turn.
+    registry.unregister("f");
+    expect(where(locate(cmd("f")))).toBe("B@c1");
+  });
 });

@@ -97,6 +97,7 @@ export class FunctionRegistry<Ctx = unknown> {
   private readonly idOwner = new Map<string, string>();
   private readonly listeners = new Set<(e: RegistryEvent<Ctx>) => void>();
   private count = 0;
+  private gen = 0;
   private readonly maxFunctions: number;
   private readonly maxListeners: number;
 
@@ -149,6 +150,7 @@ export class FunctionRegistry<Ctx = unknown> {
       existing.list.sort((a, b) => compareVersions(b.parsedVersion, a.parsedVersion));
     }
     this.count++;
+    this.gen++;
     this.emit({ type: "registered", fn });
     return fn;
   }
@@ -166,6 +168,7 @@ export class FunctionRegistry<Ctx = unknown> {
       this.idOwner.delete(entry.function_id);
     }
     this.count -= gone.length;
+    this.gen++;
     for (const fn of gone) this.emit({ type: "unregistered", fn });
     return gone.length;
   }
@@ -209,6 +212,11 @@ export class FunctionRegistry<Ctx = unknown> {
   list(): RegisteredFunction<Ctx>[] {
     const names = [...this.byName.keys()].sort();
     return names.flatMap((n) => this.byName.get(n)!.list);
+  }
+
+  /** Changes with every register/unregister: lets callers cache lookups cheaply. */
+  get generation(): number {
+    return this.gen;
   }
 
   /** Number of registered (name, version) entries. */
