@@ -33,14 +33,17 @@ export function renderTable(rows) {
 }
 
 /**
- * Replace (or append) this benchmark's section in a Markdown file, leaving every other
- * section as it is. The section runs from its heading to the next `## ` heading.
+ * Replace (or append) the section under `heading` (a `## ` line) in a Markdown file, leaving
+ * every other section as it is. A section runs from its heading to the next `## ` heading.
+ * @param {string} file
+ * @param {string} heading
+ * @param {string} body
  */
-export function writeDocsSection(file, body) {
-  const section = `${DOCS_HEADING}\n\n${body.trim()}\n`;
+export function writeSection(file, heading, body) {
+  const section = `${heading}\n\n${body.trim()}\n`;
   const old = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n";
   const lines = old.split("\n");
-  const start = lines.findIndex((l) => l.trim() === DOCS_HEADING);
+  const start = lines.findIndex((l) => l.trim() === heading);
   let next;
   if (start === -1) {
     next = `${old.replace(/\s*$/, "")}\n\n${section}`;
@@ -53,4 +56,9 @@ export function writeDocsSection(file, body) {
   }
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, next.endsWith("\n") ? next : `${next}\n`);
+}
+
+/** Replace (or append) this benchmark's section, {@link DOCS_HEADING}. */
+export function writeDocsSection(file, body) {
+  writeSection(file, DOCS_HEADING, body);
 }
