@@ -17,8 +17,8 @@ import { renderTable, writeDocsSection } from "./report.mjs";
 
 /** Every measured case, in table order. One operation of a chain row is the whole chain. */
 const CASES = [
-  { system: "ws", kind: "echo", inFlight: 1, label: "bare ws + MessagePack echo (the limit)" },
-  { system: "ws", kind: "echo", inFlight: 64, label: "bare ws + MessagePack echo (the limit)" },
+  { system: "ws", kind: "echo", inFlight: 1, label: "bare ws + MessagePack echo (1 write per frame)" },
+  { system: "ws", kind: "echo", inFlight: 64, label: "bare ws + MessagePack echo (1 write per frame)" },
   { system: "moleculer", kind: "echo", inFlight: 1, label: "Moleculer 0.14 TCP echo (2 brokers)" },
   { system: "moleculer", kind: "echo", inFlight: 64, label: "Moleculer 0.14 TCP echo (2 brokers)" },
   { system: "mpreg", kind: "echo", inFlight: 1, label: "MPREG echo" },
