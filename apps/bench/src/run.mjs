@@ -319,6 +319,11 @@ How it is measured:
   system and run); the orchestrator only starts them and collects the results. Runs are
   interleaved (run 1 of every system, then run 2, ...), so a burst of other load on this shared
   2-core machine does not hit one system only. Compare rows of the same run, not across runs.
+- At 1 in flight a round trip is mostly two process wake-ups, and their cost depends on where
+  the scheduler puts the two processes: on the same vCPU the bare ws ping-pong takes ~34 µs
+  (25k/s); pinned to different vCPUs (\`taskset\`) ~60 µs p50 with a long tail (8–9k/s). The
+  scheduler chooses per run and with the machine's other load, so 1-in-flight rows can be
+  bimodal (p50 ~35–55 µs or ~140 µs); "rps of each run" shows it. 64 in flight is steadier.
 - One connection per case, closed loop: N workers (N = in-flight) each send a request and wait for
   its reply before sending the next. Each request carries a distinct value and every reply is
   checked against it; a wrong reply fails the run.
