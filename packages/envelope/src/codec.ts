@@ -72,6 +72,32 @@ const decoder = new Decoder();
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
+ * Encoded frames up to POOLED_MAX bytes are copied into slices of a shared slab instead of
+ * each getting a new ArrayBuffer (what `Encoder.encode`'s `Uint8Array.slice` does): an
+ * ArrayBuffer is an off-heap allocation the GC tracks separately, a visible per-frame cost at
+ * tens of thousands of frames per second. Bound: a frame still referenced keeps at most one
+ * SLAB_BYTES slab alive. Larger frames get their own buffer.
+ */
+const SLAB_BYTES = 16 * 1024;
+const POOLED_MAX = 2 * 1024;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabOffset = 0;
+
+function copyOut(view: Uint8Array): Uint8Array {
+  const n = view.length;
+  if (n > POOLED_MAX) return view.slice();
+  if (slabOffset + n > SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabOffset = 0;
+  }
+  const out = new Uint8Array(slab, slabOffset, n);
+  out.set(view);
+  // 8-byte aligned starts, like Node's own buffer pool.
+  slabOffset = (slabOffset + n + 7) & ~7;
+  return out;
+}
+
+/**
  * Encodes a frame: MessagePack gives a `Uint8Array` (a fresh copy, safe to hand to a socket),
  * JSON gives a `string`. Fields whose value is `undefined` are omitted in both encodings.
  *
@@ -88,7 +114,10 @@ export function encodeFrame(frame: object, encoding: "json"): string;
 export function encodeFrame(frame: object, encoding: Encoding): Uint8Array | string;
 export function encodeFrame(frame: object, encoding: Encoding): Uint8Array | string {
   try {
-    if (encoding === "msgpack") return encoder.encode(frame);
+    if (encoding === "msgpack") {
+      // A view of the encoder's own buffer, copied out at once (the next encode reuses it).
+      return copyOut(encoder.encodeSharedRef(frame));
+    }
     const text = JSON.stringify(frame) as string | undefined;
     if (typeof text !== "string") throw new Error("not a JSON value");
     return text;
