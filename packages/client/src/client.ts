@@ -5,6 +5,7 @@ import {
   MpregError,
   createLogger,
   decodeFrame,
+  encodeCallRequest,
   encodeFrame,
   newId,
   type Frame,
@@ -213,7 +214,14 @@ export class MpregClient {
     if (options.version_constraint !== undefined) cmd.version_constraint = options.version_constraint;
     if (options.target_cluster !== undefined) cmd.target_cluster = options.target_cluster;
     const timeout = options.timeout_ms ?? this.timeoutMs;
-    return this.send({ role: "rpc", u, cmds: [cmd], timeout_ms: timeout }, timeout, [name], undefined, fun);
+    // Without per-command options the frame has the fixed shape encodeCallRequest writes.
+    const plain =
+      options.kwargs === undefined &&
+      options.locs === undefined &&
+      options.function_id === undefined &&
+      options.version_constraint === undefined &&
+      options.target_cluster === undefined;
+    return this.send({ role: "rpc", u, cmds: [cmd], timeout_ms: timeout }, timeout, [name], undefined, fun, plain);
   }
 
   /**
@@ -230,7 +238,7 @@ export class MpregClient {
     if (options.include_execution_summary) frame.include_execution_summary = true;
     if (options.stream_progress || options.onProgress) frame.stream_progress = true;
     const names = Array.isArray(cmds) ? cmds.map((c) => String((c as { name?: unknown })?.name)) : [];
-    return (await this.send(frame, timeout, names, options.onProgress, undefined)) as RpcResponse;
+    return (await this.send(frame, timeout, names, options.onProgress, undefined, false)) as RpcResponse;
   }
 
   /** Registers a handler for pushes that are not replies (notifications, deliveries). */
@@ -277,6 +285,7 @@ export class MpregClient {
     names: string[],
     onProgress: ((ir: IntermediateResult) => void) | undefined,
     callFun: string | undefined,
+    plainCall: boolean,
   ): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
       if (this.closedByUser) return reject(unreachable("client closed"));
@@ -290,7 +299,12 @@ export class MpregClient {
       }
       let data: Uint8Array;
       try {
-        data = encodeFrame(frame, "msgpack");
+        if (plainCall) {
+          const cmd = frame.cmds[0]!;
+          data = encodeCallRequest(frame.u, cmd.name, cmd.fun, cmd.args as unknown[], timeoutMs);
+        } else {
+          data = encodeFrame(frame, "msgpack");
+        }
       } catch (e) {
         return reject(e);
       }

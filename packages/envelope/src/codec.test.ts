@@ -5,6 +5,7 @@ import {
   MAX_NESTING_DEPTH,
   PEER_ROLES,
   decodeFrame,
+  encodeCallRequest,
   encodeFrame,
   isClientRole,
   isPeerRole,
@@ -415,5 +416,46 @@ describe("roles and replies", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("encodeCallRequest", () => {
+  const generic = (u: string, name: string, fun: string, args: unknown[], t: number) =>
+    encodeFrame({ role: "rpc", u, cmds: [{ name, fun, args }], timeout_ms: t }, "msgpack");
+
+  it("writes exactly the bytes encodeFrame writes, for any strings, args and timeout", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: "grapheme", maxLength: 20 })),
+        fc.string({ maxLength: 40 }),
+        fc.oneof(fc.string({ maxLength: 40 }), fc.constant("echo")),
+        fc.array(fc.jsonValue({ maxDepth: 3 }), { maxLength: 4 }),
+        fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 70_000 }), fc.integer({ min: 0, max: 2 ** 32 - 1 })),
+        (u, name, fun, args, t) => {
+          expect(Array.from(encodeCallRequest(u, name, fun, args, t))).toEqual(Array.from(generic(u, name, fun, args, t)));
+        },
+      ),
+    );
+  });
+
+  it("decodes to a valid rpc frame", () => {
+    const res = decodeFrame(encodeCallRequest("01ABCDEFGH1", "echo@01ABCDEFGH", "echo", [1, "x", { a: [null] }], 30_000), "msgpack");
+    expect(res.ok && res.frame).toEqual({
+      role: "rpc",
+      u: "01ABCDEFGH1",
+      cmds: [{ name: "echo@01ABCDEFGH", fun: "echo", args: [1, "x", { a: [null] }] }],
+      timeout_ms: 30_000,
+    });
+  });
+
+  it("refuses what encodeFrame refuses, with the same error", () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < MAX_NESTING_DEPTH; i++) deep = [deep];
+    for (const args of [[10n], [deep]] as unknown[][]) {
+      const fast = (() => { try { encodeCallRequest("u", "n", "f", args, 1); } catch (e) { return e; } })();
+      const slow = (() => { try { generic("u", "n", "f", args, 1); } catch (e) { return e; } })();
+      expect(isMpregError(fast) && isMpregError(slow)).toBe(true);
+      expect((fast as MpregError).message).toBe((slow as MpregError).message);
+    }
   });
 });

@@ -7,6 +7,7 @@ export {
   PEER_ROLES,
   MAX_NESTING_DEPTH,
   decodeFrame,
+  encodeCallRequest,
   encodeFrame,
   isClientRole,
   isPeerRole,
