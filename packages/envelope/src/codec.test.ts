@@ -7,6 +7,7 @@ import {
   decodeFrame,
   encodeCallRequest,
   encodeFrame,
+  encodeRpcResult,
   isClientRole,
   isPeerRole,
   pubsubErrorAck,
@@ -456,6 +457,49 @@ describe("encodeCallRequest", () => {
       const slow = (() => { try { generic("u", "n", "f", args, 1); } catch (e) { return e; } })();
       expect(isMpregError(fast) && isMpregError(slow)).toBe(true);
       expect((fast as MpregError).message).toBe((slow as MpregError).message);
+    }
+  });
+});
+
+describe("encodeRpcResult", () => {
+  const generic = (u: string, r: Record<string, unknown>) => encodeFrame({ role: "rpc-response", u, r, error: null }, "msgpack");
+
+  it("writes exactly the bytes encodeFrame writes, for any u and results", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: "grapheme", maxLength: 20 })),
+        fc.dictionary(fc.string({ maxLength: 20 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 }),
+        (u, r) => {
+          expect(Array.from(encodeRpcResult(u, r))).toEqual(Array.from(generic(u, r)));
+        },
+      ),
+    );
+  });
+
+  it("refuses what encodeFrame refuses, with the same error", () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < MAX_NESTING_DEPTH; i++) deep = [deep];
+    for (const r of [{ a: 10n }, { a: deep }] as Record<string, unknown>[]) {
+      const fast = (() => { try { encodeRpcResult("u", r); } catch (e) { return e; } })();
+      const slow = (() => { try { generic("u", r); } catch (e) { return e; } })();
+      expect(isMpregError(fast) && isMpregError(slow)).toBe(true);
+      expect((fast as MpregError).message).toBe((slow as MpregError).message);
+    }
+  });
+});
+
+describe("template encoders at the nesting limit", () => {
+  it("accept and refuse exactly the depths encodeFrame accepts and refuses", () => {
+    const outcome = (f: () => unknown) => { try { f(); return "ok"; } catch { return "refused"; } };
+    for (let d = MAX_NESTING_DEPTH - 6; d <= MAX_NESTING_DEPTH + 2; d++) {
+      let v: unknown = 1;
+      for (let i = 0; i < d; i++) v = [v];
+      expect(outcome(() => encodeCallRequest("u", "n", "f", [v], 5))).toBe(
+        outcome(() => encodeFrame({ role: "rpc", u: "u", cmds: [{ name: "n", fun: "f", args: [v] }], timeout_ms: 5 }, "msgpack")),
+      );
+      expect(outcome(() => encodeRpcResult("u", { n: v }))).toBe(
+        outcome(() => encodeFrame({ role: "rpc-response", u: "u", r: { n: v }, error: null }, "msgpack")),
+      );
     }
   });
 });

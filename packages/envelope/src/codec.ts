@@ -211,6 +211,40 @@ export function encodeCallRequest(u: string, name: string, fun: string, args: un
   return out;
 }
 
+// Encodes the `r` of encodeRpcResult, one level below the frame.
+const resultEncoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_NESTING_DEPTH + 1 - 1 });
+const REPLY_HEAD = latin1("\x84\xa4role\xacrpc-response\xa1u"); // map(4), "role": "rpc-response", "u"
+const REPLY_R = latin1("\xa1r");
+const REPLY_TAIL = latin1("\xa5error\xc0"); // "error": nil
+
+/**
+ * Encodes the successful reply `{role: "rpc-response", u, r, error: null}` as MessagePack: the
+ * same bytes as `encodeFrame(reply, "msgpack")`, with the constant parts from templates (the
+ * node's reply to every request without intermediate results or summary). A `u` that is not
+ * short ASCII, and anything the fast path cannot encode, goes through `encodeFrame` (same
+ * result, same errors).
+ *
+ * @throws {MpregError} code 1002 when the reply cannot be encoded (as encodeFrame).
+ */
+export function encodeRpcResult(u: string, r: Record<string, unknown>): Uint8Array {
+  const generic = () => encodeFrame({ role: "rpc-response", u, r, error: null }, "msgpack");
+  if (!isShortAscii(u) || r === undefined) return generic();
+  let rBytes: Uint8Array;
+  try {
+    rBytes = resultEncoder.encodeSharedRef(r);
+  } catch {
+    return generic();
+  }
+  const out = allocOut(REPLY_HEAD.length + 1 + u.length + REPLY_R.length + rBytes.length + REPLY_TAIL.length);
+  out.set(REPLY_HEAD, 0);
+  let at = putFixstr(out, REPLY_HEAD.length, u);
+  out.set(REPLY_R, at);
+  at += REPLY_R.length;
+  out.set(rBytes, at);
+  out.set(REPLY_TAIL, at + rBytes.length);
+  return out;
+}
+
 /**
  * Decodes and validates one frame. Never throws.
  *

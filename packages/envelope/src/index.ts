@@ -9,6 +9,7 @@ export {
   decodeFrame,
   encodeCallRequest,
   encodeFrame,
+  encodeRpcResult,
   isClientRole,
   isPeerRole,
   pubsubErrorAck,
