@@ -3,7 +3,7 @@
 //  - Raft writes (mpreg.kv.put) through the leader of 3- and 5-member groups, memory and file
 //    storage, and the time to elect a new leader after the leader is killed with SIGKILL.
 //
-//   node src/cluster.mjs [--smoke] [--write-docs] [--duration=ms]
+//   node src/cluster.mjs [--smoke] [--write-docs] [--duration=ms] [--only=remote,raft]
 //
 // The client runs in this process; every node is its own child process.
 import { mkdtempSync, rmSync } from "node:fs";
@@ -22,8 +22,10 @@ const { values: flags } = parseArgs({
     smoke: { type: "boolean", default: false },
     "write-docs": { type: "boolean", default: false },
     duration: { type: "string" },
+    only: { type: "string" },
   },
 });
+const parts = new Set((flags.only ?? "remote,raft").split(","));
 const smoke = flags.smoke;
 const durationMs = Number(flags.duration ?? 2000);
 const FAST_GOSSIP = ["--gossip-probe-interval-ms", "200", "--gossip-probe-timeout-ms", "100"];
@@ -73,7 +75,7 @@ const row = (label, inFlight, r) => {
 };
 
 // --- remote calls -------------------------------------------------------------------------
-{
+if (parts.has("remote")) {
   const a = await startMpreg("node-a", ["--name", "a", ...FAST_GOSSIP]);
   const b = await startMpreg("node-b", ["--name", "b", "--peers", a.url, "--functions", join(SRC_DIR, "fixtures", "remote-functions.mjs"), ...FAST_GOSSIP]);
   const client = await MpregClient.connect(a.url);
@@ -93,7 +95,7 @@ const row = (label, inFlight, r) => {
 
 // --- Raft ---------------------------------------------------------------------------------
 const elections = [];
-for (const members of smoke ? [3] : [3, 5]) {
+for (const members of !parts.has("raft") ? [] : smoke ? [3] : [3, 5]) {
   for (const storage of smoke ? ["memory"] : ["memory", "file"]) {
     const names = Array.from({ length: members }, (_, i) => `r${i + 1}`);
     const dirs = storage === "file" ? names.map((n) => mkdtempSync(join(tmpdir(), `mpreg-bench-${n}-`))) : [];
@@ -147,7 +149,7 @@ const electionTable = [
 console.log(`\n${table}\n\n${electionTable}\n`);
 if (smoke) {
   console.log("cluster smoke OK (numbers from a smoke run mean nothing)");
-} else if (flags["write-docs"]) {
+} else if (flags["write-docs"] && parts.size === 2) {
   const load = os.loadavg().map((l) => l.toFixed(1)).join(" ");
   writeSection(join(REPO_ROOT, "docs", "benchmarks.md"), HEADING, `Command: \`pnpm --filter @mpreg/bench bench\` (runs \`node src/cluster.mjs --write-docs\`
 after the round-trip benchmark). Every node is its own process on this machine (${os.cpus().length} cores,

@@ -75,6 +75,8 @@ export class Cluster<Ctx> {
   private stopped = false;
   private readonly unsubscribe: () => void;
   private readonly messageHandlers: ((msg: UnifiedMessage) => boolean)[] = [];
+  /** See `unreachable()`; cleared whenever what it is derived from changes. */
+  private unreachableCache: Set<string> | undefined;
 
   constructor(private readonly opts: ClusterOptions<Ctx>) {
     const now = Date.now();
@@ -248,6 +250,7 @@ export class Cluster<Ctx> {
 
   /** The link to `nodeId` closed. */
   linkClosed(nodeId: string, conn: Connection): void {
+    this.unreachableCache = undefined;
     const set = this.links.get(nodeId);
     if (!set) return;
     set.delete(conn);
@@ -302,6 +305,7 @@ export class Cluster<Ctx> {
   }
 
   private addLink(nodeId: string, conn: Connection): void {
+    this.unreachableCache = undefined;
     let set = this.links.get(nodeId);
     if (!set) this.links.set(nodeId, (set = new Set()));
     set.add(conn);
@@ -385,6 +389,7 @@ export class Cluster<Ctx> {
       this.lastMaintenance = now;
       for (const delta of this.catalog.refreshLocal(now)) this.publish(delta);
       this.catalog.expire(now);
+      this.unreachableCache = undefined;
     }
     this.flush();
   }
@@ -401,6 +406,7 @@ export class Cluster<Ctx> {
   }
 
   private onGossipEvent(e: GossipEvent): void {
+    this.unreachableCache = undefined;
     const now = Date.now();
     switch (e.type) {
       case "item-updated": {
@@ -440,7 +446,11 @@ export class Cluster<Ctx> {
    * (messages travel over direct links only until multi-hop forwarding lands).
    */
   private unreachable(): ReadonlySet<string> {
+    // Asked for every remote-capable command: computed once per change of links, members or
+    // catalog, not per call.
+    if (this.unreachableCache !== undefined) return this.unreachableCache;
     const out = new Set<string>();
+    this.unreachableCache = out;
     for (const m of this.gossip.membersView()) if (m.status === "dead" || m.status === "left") out.add(m.id);
     for (const n of this.catalog.nodes()) if (n.node_id !== this.opts.nodeId && !this.linkTo(n.node_id)) out.add(n.node_id);
     return out;

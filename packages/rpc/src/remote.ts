@@ -23,6 +23,9 @@ import type { DispatchRequest, Dispatcher, Executor } from "./executor.js";
 
 const log = createLogger("rpc");
 
+/** Period of the deadline sweep of waiting remote calls. */
+const SWEEP_MS = 250;
+
 export const RPC_CALL_TOPIC = "mpreg.rpc.call";
 export const RPC_RESULT_TOPIC = "mpreg.rpc.result";
 export const RPC_CANCEL_TOPIC = "mpreg.rpc.cancel";
@@ -45,7 +48,8 @@ interface Pending {
   command: PlanCommand;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
-  timer: ReturnType<typeof setTimeout>;
+  /** Unix ms after which the call is given up locally. */
+  giveUpAt: number;
   detach: () => void;
 }
 
@@ -68,6 +72,8 @@ export interface RemoteDispatcherOptions {
 export class RemoteDispatcher implements Dispatcher {
   private readonly pending = new Map<string, Pending>();
   private readonly perNode = new Map<string, number>();
+  /** One timer for all calls (a timer per call costs more than a fast remote call). */
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private readonly maxPending: number;
   private readonly graceMs: number;
 
@@ -117,18 +123,15 @@ export class RemoteDispatcher implements Dispatcher {
         this.sendCancel(p.nodeId, id);
         reject(req.signal.reason ?? unreachable("cancelled"));
       };
-      const wait = Math.max(0, req.deadline - Date.now()) + this.graceMs;
-      const timer = setTimeout(() => {
-        if (this.take(id)) reject(unreachable("no answer before the deadline"));
-      }, Math.min(wait, 2_147_483_647));
       req.signal.addEventListener("abort", onAbort, { once: true });
       this.perNode.set(req.node_id, (this.perNode.get(req.node_id) ?? 0) + 1);
+      this.armSweep();
       this.pending.set(id, {
         nodeId: req.node_id,
         command: req.command,
         resolve,
         reject,
-        timer,
+        giveUpAt: req.deadline + this.graceMs,
         detach: () => req.signal.removeEventListener("abort", onAbort),
       });
       if (!this.opts.send(req.node_id, msg)) {
@@ -168,6 +171,26 @@ export class RemoteDispatcher implements Dispatcher {
     for (const p of [...this.pending.values()]) this.nodeGone(p.nodeId, reason);
   }
 
+  /** Gives up, with 1005, on calls whose deadline (plus grace) has passed. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const [id, p] of this.pending) {
+      if (p.giveUpAt > now) continue;
+      this.take(id);
+      p.reject(new MpregError(ErrorCode.UNREACHABLE, `node ${p.nodeId} unreachable: no answer before the deadline`, { command: p.command.name, node_id: p.nodeId, reason: "no answer before the deadline" }));
+    }
+    if (this.pending.size === 0 && this.sweepTimer !== undefined) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+    }
+  }
+
+  private armSweep(): void {
+    if (this.sweepTimer !== undefined) return;
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweepTimer.unref?.();
+  }
+
   private take(id: string): Pending | undefined {
     const p = this.pending.get(id);
     if (!p) return undefined;
@@ -175,7 +198,6 @@ export class RemoteDispatcher implements Dispatcher {
     const n = (this.perNode.get(p.nodeId) ?? 1) - 1;
     if (n > 0) this.perNode.set(p.nodeId, n);
     else this.perNode.delete(p.nodeId);
-    clearTimeout(p.timer);
     p.detach();
     return p;
   }
