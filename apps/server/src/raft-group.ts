@@ -1,7 +1,7 @@
 import { join } from "node:path";
-import { ErrorCode, MpregError, createLogger, createUnifiedMessage, isMpregError, type UnifiedMessage } from "@mpreg/envelope";
+import { MpregError, createLogger, createUnifiedMessage, type UnifiedMessage } from "@mpreg/envelope";
 import { openBackend, type StorageBackend } from "@mpreg/persistence";
-import { RaftKV, validateMessage, type Message } from "@mpreg/raft";
+import { RaftKV, onLeader, validateMessage, type Message } from "@mpreg/raft";
 import type { Dispatcher, FunctionRegistry } from "@mpreg/rpc";
 
 const log = createLogger("raft");
@@ -115,41 +115,25 @@ export class RaftGroup {
     await this.storage.close();
   }
 
-  /**
-   * Registers a function that runs on the leader: here when this node leads, else forwarded
-   * to the leader it knows; while no leader is known it waits for the election.
-   */
+  /** Registers a function that runs on the leader (here, or forwarded there; see `onLeader`). */
   private builtin<Ctx>(registry: FunctionRegistry<Ctx>, fun: string, run: (args: readonly unknown[]) => Promise<unknown>): void {
     registry.register(
       fun,
-      async ({ args, signal, request_id }) => {
-        const deadline = Date.now() + LEADER_WAIT_MS;
-        for (;;) {
-          const leader = this.kv.node.leaderId;
-          if (leader === this.opts.nodeId) {
-            try {
-              return await run(args);
-            } catch (e) {
-              // Leadership moved between the check and the proposal: go round again.
-              if (!(isMpregError(e) && e.details.reason === "not_leader")) throw e;
-            }
-          } else if (leader !== null) {
-            return this.opts.dispatcher.dispatch({
+      ({ args, signal, request_id }) =>
+        onLeader(this.kv.node, {
+          local: () => run(args),
+          forward: (leader) =>
+            this.opts.dispatcher.dispatch({
               command: { name: fun, fun, args: [...args] },
               node_id: leader,
               cluster_id: this.opts.clusterId,
               request_id,
               signal,
-              deadline: Math.min(deadline, Date.now() + 30_000),
-            });
-          }
-          if (signal.aborted) throw signal.reason;
-          if (Date.now() > deadline) {
-            throw new MpregError(ErrorCode.UNREACHABLE, `raft group ${this.opts.group} has no leader`, { reason: "no_leader", command: fun });
-          }
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      },
+              deadline: Date.now() + LEADER_WAIT_MS,
+            }),
+          signal,
+          waitMs: LEADER_WAIT_MS,
+        }),
       { description: `${fun} on raft group ${this.opts.group} (linearizable; forwarded to the leader)` },
     );
   }

@@ -27,3 +27,4 @@ export {
 export { RaftKV } from "./raft-kv.js";
 export { decodeEntry, encodeEntry } from "./codec.js";
 export { validateMessage } from "./validate.js";
+export { onLeader, type LeaderView, type OnLeaderOptions } from "./leader.js";
