@@ -20,7 +20,7 @@ import { createLogger, type MpregError } from "@mpreg/envelope";
 import type { AppendLog, KVStore, Snapshot, SnapshotStore, StorageBackend } from "./interfaces.js";
 import { MemState, type StateOp } from "./state.js";
 import { StateKV, StateLog, type StateHost } from "./state-stores.js";
-import { checkNamespace } from "./validate.js";
+import { storeFor } from "./validate.js";
 import { ioError, storageError } from "./errors.js";
 import { encodeFrame, FRAME_HEADER_BYTES, intactFrameAt, readFrame } from "./frame.js";
 import { decodeOp, decodeValue, encodeOp, encodeValue } from "./wal-codec.js";
@@ -595,25 +595,17 @@ export class FileBackend implements StorageBackend, StateHost {
   // ---------------------------------------------------------------- stores
 
   kv(namespace: string): KVStore {
-    const ns = checkNamespace(namespace);
-    let s = this.kvs.get(ns);
-    if (s === undefined) this.kvs.set(ns, (s = new StateKV(this, ns)));
-    return s;
+    return storeFor(this.kvs, namespace, (ns) => new StateKV(this, ns));
   }
 
   log(namespace: string): AppendLog {
-    const ns = checkNamespace(namespace);
-    let s = this.logs.get(ns);
-    if (s === undefined) this.logs.set(ns, (s = new StateLog(this, ns)));
-    return s;
+    return storeFor(this.logs, namespace, (ns) => new StateLog(this, ns));
   }
 
   snapshots(namespace: string): SnapshotStore {
-    const ns = checkNamespace(namespace);
-    let s = this.snaps.get(ns);
-    if (s === undefined) {
+    return storeFor(this.snaps, namespace, (ns) => {
       const name = `snap-${createHash("sha256").update(ns).digest("hex").slice(0, 32)}.bin`;
-      s = {
+      return {
         save: async (input) => {
           const v = checkSnapshotInput(input);
           this.checkWritable();
@@ -628,9 +620,7 @@ export class FileBackend implements StorageBackend, StateHost {
           return this.readSnapshotFile(name, ns);
         },
       };
-      this.snaps.set(ns, s);
-    }
-    return s;
+    });
   }
 
   private async writeSnapshotFile(name: string, frame: Buffer): Promise<void> {

@@ -3,7 +3,7 @@
 import type { AppendLog, KVStore, Snapshot, SnapshotStore, StorageBackend } from "./interfaces.js";
 import { MemState, type StateOp } from "./state.js";
 import { StateKV, StateLog, type StateHost } from "./state-stores.js";
-import { checkNamespace } from "./validate.js";
+import { storeFor } from "./validate.js";
 import { storageError } from "./errors.js";
 import { checkSnapshotInput } from "./snapshot-common.js";
 import { copyBytes } from "./bytes.js";
@@ -81,24 +81,16 @@ export class MemoryBackend implements StorageBackend, StateHost {
   }
 
   kv(namespace: string): KVStore {
-    const ns = checkNamespace(namespace);
-    let s = this.kvs.get(ns);
-    if (s === undefined) this.kvs.set(ns, (s = new StateKV(this, ns)));
-    return s;
+    return storeFor(this.kvs, namespace, (ns) => new StateKV(this, ns));
   }
 
   log(namespace: string): AppendLog {
-    const ns = checkNamespace(namespace);
-    let s = this.logs.get(ns);
-    if (s === undefined) this.logs.set(ns, (s = new StateLog(this, ns)));
-    return s;
+    return storeFor(this.logs, namespace, (ns) => new StateLog(this, ns));
   }
 
   snapshots(namespace: string): SnapshotStore {
-    const ns = checkNamespace(namespace);
-    let s = this.snaps.get(ns);
-    if (s === undefined) {
-      s = {
+    return storeFor(this.snaps, namespace, (ns) => {
+      return {
         save: async (input) => {
           const v = checkSnapshotInput(input);
           this.checkOpen();
@@ -115,9 +107,7 @@ export class MemoryBackend implements StorageBackend, StateHost {
           return { meta: { ...snap.meta, meta }, data: copyBytes(snap.data) };
         },
       };
-      this.snaps.set(ns, s);
-    }
-    return s;
+    });
   }
 
   async flush(): Promise<void> {

@@ -30,7 +30,7 @@ import type {
 import type { FsyncPolicy } from "./file.js";
 import { prepareDir } from "./dir.js";
 import { storageError } from "./errors.js";
-import { checkIndex, checkKey, checkNamespace, checkValue } from "./validate.js";
+import { checkIndex, checkKey, checkValue, storeFor } from "./validate.js";
 import { asBuffer, toPlain } from "./bytes.js";
 import { resolveBounds } from "./range.js";
 import { checkSnapshotInput } from "./snapshot-common.js";
@@ -395,10 +395,8 @@ export class SqliteBackend implements StorageBackend {
   // ---------------------------------------------------------------- stores
 
   kv(namespace: string): KVStore {
-    const ns = checkNamespace(namespace);
-    let s = this.kvs.get(ns);
-    if (s === undefined) {
-      s = {
+    return storeFor(this.kvs, namespace, (ns) => {
+      return {
         get: (key) =>
           this.read(() => {
             const v = this.st.kvGet!.get(ns, asBuffer(checkKey(key))) as Buffer | undefined;
@@ -409,16 +407,12 @@ export class SqliteBackend implements StorageBackend {
         batch: (ops) => this.kvBatch(ns, ops),
         range: (opts) => this.kvRange(ns, opts),
       };
-      this.kvs.set(ns, s);
-    }
-    return s;
+    });
   }
 
   log(namespace: string): AppendLog {
-    const ns = checkNamespace(namespace);
-    let s = this.logs.get(ns);
-    if (s === undefined) {
-      s = {
+    return storeFor(this.logs, namespace, (ns) => {
+      return {
         append: (records) => this.logAppend(ns, records),
         read: (from, to) => this.logRead(ns, from, to),
         truncateTail: (from) => this.logTruncate(ns, from),
@@ -426,16 +420,12 @@ export class SqliteBackend implements StorageBackend {
         firstIndex: () => this.read(() => this.meta(ns).first),
         lastIndex: () => this.read(() => this.meta(ns).last),
       };
-      this.logs.set(ns, s);
-    }
-    return s;
+    });
   }
 
   snapshots(namespace: string): SnapshotStore {
-    const ns = checkNamespace(namespace);
-    let s = this.snaps.get(ns);
-    if (s === undefined) {
-      s = {
+    return storeFor(this.snaps, namespace, (ns) => {
+      return {
         save: async (input) => {
           const v = checkSnapshotInput(input);
           await this.write(() => this.st.snapPut!.run(ns, v.index, asBuffer(v.metaBytes), Date.now(), asBuffer(v.data)));
@@ -450,9 +440,7 @@ export class SqliteBackend implements StorageBackend {
             };
           }),
       };
-      this.snaps.set(ns, s);
-    }
-    return s;
+    });
   }
 
   // ---------------------------------------------------------------- lifecycle

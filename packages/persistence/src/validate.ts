@@ -18,6 +18,17 @@ export function checkNamespace(ns: unknown): string {
   return ns;
 }
 
+/**
+ * The store of one namespace, created on first use: opening the same namespace twice returns
+ * the same store (the StorageBackend contract).
+ */
+export function storeFor<T>(stores: Map<string, T>, namespace: string, create: (ns: string) => T): T {
+  const ns = checkNamespace(namespace);
+  let s = stores.get(ns);
+  if (s === undefined) stores.set(ns, (s = create(ns)));
+  return s;
+}
+
 export function checkKey(key: unknown): Uint8Array {
   if (!(key instanceof Uint8Array)) throw storageError("invalid", "key must be a Uint8Array");
   if (key.byteLength > MAX_KEY_BYTES) {
