@@ -22,3 +22,4 @@ export {
   type TopicTrieOptions,
 } from "./topic-pattern.js";
 export { selectEndpoint, type SelectContext, type Selection, type SelectionTier } from "./select.js";
+export { computeNextHops, type NextHop, type NextHopOptions } from "./next-hop.js";
