@@ -29,11 +29,20 @@ export interface WsConnectionLimits {
   closeTimeoutMs?: number;
   /** Coalesce the frames of one event-loop turn into one socket write. Default true. */
   coalesce?: boolean;
+  /**
+   * While coalescing, write out what is corked once this many frames are waiting, so the peer
+   * starts on the first replies while this side still produces the rest. Default 16.
+   */
+  coalesceMaxFrames?: number;
+  /** Same, by bytes (frame payloads). Default 256 KiB. */
+  coalesceMaxBytes?: number;
 }
 
 export const DEFAULT_HIGH_WATER_MARK_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CLOSE_TIMEOUT_MS = 2000;
+export const DEFAULT_COALESCE_MAX_FRAMES = 16;
+export const DEFAULT_COALESCE_MAX_BYTES = 256 * 1024;
 
 /**
  * A `Connection` over a `ws` WebSocket (server or client side, Node only).
@@ -42,6 +51,12 @@ export const DEFAULT_CLOSE_TIMEOUT_MS = 2000;
  * `process.nextTick` uncorks it, so every frame sent in that turn (including from promise
  * continuations queued in it) leaves in one `writev`. This relies on ws writing synchronously,
  * which holds because permessage-deflate is disabled on both sides.
+ *
+ * A turn that produces many frames writes them out every `coalesceMaxFrames` frames (or
+ * `coalesceMaxBytes` bytes) instead of all at the end: one write for the whole turn puts the
+ * two ends in lockstep (the peer idles while this side encodes its batch, then this side idles
+ * while the peer handles it); smaller writes let both work at once. With 64 requests in flight
+ * over loopback this nearly doubled round trips per second (docs/rpc-hot-path.md).
  */
 export class WsConnection implements Connection {
   readonly id: string;
@@ -65,6 +80,10 @@ export class WsConnection implements Connection {
   /** Pings sent since the last sign of life (pong or message); used by `pingTick`. */
   private unanswered = 0;
 
+  private corkedFrames = 0;
+  private corkedBytes = 0;
+  private readonly maxCorkedFrames: number;
+  private readonly maxCorkedBytes: number;
   private readonly uncork = (): void => {
     this.corked = false;
     this.socket?.uncork();
@@ -77,6 +96,8 @@ export class WsConnection implements Connection {
     // ws keeps the net.Socket in a private field; it is set once the socket is open.
     this.socket = (ws as unknown as { _socket: Socket | null })._socket ?? null;
     this.coalesce = limits.coalesce ?? true;
+    this.maxCorkedFrames = Math.max(1, limits.coalesceMaxFrames ?? DEFAULT_COALESCE_MAX_FRAMES);
+    this.maxCorkedBytes = Math.max(1, limits.coalesceMaxBytes ?? DEFAULT_COALESCE_MAX_BYTES);
     // The queue is flushed on the socket's 'drain', which only fires once the socket's own
     // high-water mark (16 KiB) was passed: the threshold may not be below it.
     this.hwm = Math.max(
@@ -181,10 +202,23 @@ export class WsConnection implements Connection {
   }
 
   private write(data: FrameData): void {
-    if (!this.corked && this.coalesce && this.socket !== null) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
+    const socket = this.socket;
+    if (this.coalesce && socket !== null) {
+      if (!this.corked) {
+        this.corked = true;
+        this.corkedFrames = 0;
+        this.corkedBytes = 0;
+        socket.cork();
+        process.nextTick(this.uncork);
+      } else if (this.corkedFrames >= this.maxCorkedFrames || this.corkedBytes >= this.maxCorkedBytes) {
+        // Write out this turn's frames so far; stay corked for the rest of the turn.
+        this.corkedFrames = 0;
+        this.corkedBytes = 0;
+        socket.uncork();
+        socket.cork();
+      }
+      this.corkedFrames++;
+      this.corkedBytes += typeof data === "string" ? data.length : data.byteLength;
     }
     this.ws.send(data, { binary: typeof data !== "string" });
   }

@@ -175,6 +175,27 @@ describe("WsListener", () => {
     expect(calls).toEqual(["_writev"]);
   });
 
+  it("writes a long turn out every coalesceMaxFrames frames, in order", async () => {
+    const { url, conns } = await start({ coalesceMaxFrames: 16 });
+    const c = await connectWs(url, { reconnect: false });
+    cleanups.push(() => c.close());
+    const got: number[] = [];
+    c.onMessage((d) => got.push((d as Uint8Array)[0]!));
+    await waitFor(() => conns.length === 1);
+    const socket = (conns[0] as unknown as { socket: Record<string, (...a: unknown[]) => unknown> }).socket;
+    const writes: number[] = [];
+    const orig = socket._writev!;
+    socket._writev = function (this: unknown, ...a: unknown[]) {
+      writes.push((a[0] as unknown[]).length);
+      return orig.apply(this, a);
+    };
+    for (let i = 0; i < 40; i++) conns[0]!.send(new Uint8Array([i]));
+    await waitFor(() => got.length === 40);
+    expect(got).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    // Server-side ws writes a frame as two buffers (header, payload): 16 + 16 + 8 frames.
+    expect(writes).toEqual([32, 32, 16]);
+  });
+
   describe("backpressure", () => {
     const limits = { highWaterMarkBytes: 64 * 1024, maxBufferedBytes: 1024 * 1024 };
     const frame = new Uint8Array(64 * 1024);
