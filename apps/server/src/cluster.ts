@@ -1,15 +1,19 @@
 import { Catalog, deltaToItem, entryKey, itemToDelta, type CatalogDelta } from "@mpreg/catalog";
 import {
+  DEFAULT_MAX_HOPS,
   MpregError,
   createLogger,
+  createUnifiedMessage,
   decodeFrame,
   encodeFrame,
+  forwardStep,
   type Frame,
   type PeerHello,
   type PeerWelcome,
   type UnifiedMessage,
 } from "@mpreg/envelope";
-import { GossipNode, type GossipConfig, type GossipEvent } from "@mpreg/gossip";
+import { GossipNode, type GossipConfig, type GossipEvent, type GossipMessage } from "@mpreg/gossip";
+import { computeNextHops, type NextHop } from "@mpreg/router";
 import {
   Executor,
   RemoteCallHandler,
@@ -23,6 +27,36 @@ import { CloseCode, backoffDelay, connectWs, type ClientConnection, type Connect
 import { PEER_PROTOCOL_VERSION, helloMac, macOk, newNonce, welcomeMac } from "./peer-auth.js";
 
 const log = createLogger("cluster");
+
+/** Gossip item key prefix of link announcements: `links/<node id>` → sorted linked peer ids. */
+export const LINKS_KEY_PREFIX = "links/";
+/** Topic of a gossip message relayed inside a `fabric-message` to a member without a link. */
+export const GOSSIP_RELAY_TOPIC = "mpreg.gossip.relay";
+/**
+ * Most peer ids one link announcement carries (and is accepted with). Outbound links are
+ * bounded by `maxLinks`, inbound ones are not: past this, the lowest ids are announced and the
+ * other links are only used as direct links, not for relaying by others.
+ */
+export const MAX_ANNOUNCED_LINKS = 1024;
+/**
+ * Longest relay path (in links) a route may have: the originator's send plus one per relay
+ * that `forwardStep` allows with the default hop budget.
+ */
+const ROUTE_MAX_HOPS = DEFAULT_MAX_HOPS + 1;
+
+/** Counters of the relay (multi-hop forwarding) path. */
+export interface RelayStats {
+  /** Messages this node forwarded for others. */
+  relayed: number;
+  /** Gossip messages this node originated and sent through a next hop. */
+  gossipRelayed: number;
+  /** Forwarded messages dropped because `routing_path` already held this node. */
+  droppedLoop: number;
+  /** Forwarded messages dropped because `hops_remaining` ran out. */
+  droppedHops: number;
+  /** Messages (forwarded or originated) dropped because no link nor route led to the target. */
+  droppedNoRoute: number;
+}
 
 /** What gossip carries about a member besides its id. */
 interface MemberMeta {
@@ -77,6 +111,19 @@ export class Cluster<Ctx> {
   private readonly messageHandlers: ((msg: UnifiedMessage) => boolean)[] = [];
   /** See `unreachable()`; cleared whenever what it is derived from changes. */
   private unreachableCache: Set<string> | undefined;
+  /**
+   * node id → the peers it announced in its `links/<id>` item. Live members only (entries are
+   * dropped when a member is declared dead or leaves), so bounded by gossip's `maxMembers`;
+   * each list is bounded by MAX_ANNOUNCED_LINKS.
+   */
+  private readonly adjacency = new Map<string, readonly string[]>();
+  /** Next hops over the link graph; recomputed lazily after links or adjacency change. */
+  private routeCache: Map<string, NextHop> | undefined;
+  /** Own link set changed since it was last announced. */
+  private linksDirty = true;
+  private linksVersion = 0;
+  /** Relay counters (read by tests and monitoring). */
+  readonly relayStats: RelayStats = { relayed: 0, gossipRelayed: 0, droppedLoop: 0, droppedHops: 0, droppedNoRoute: 0 };
 
   constructor(private readonly opts: ClusterOptions<Ctx>) {
     const now = Date.now();
@@ -122,6 +169,7 @@ export class Cluster<Ctx> {
   start(): void {
     this.gossip.updateMeta(this.meta(), Date.now());
     this.announceNode();
+    this.announceLinks();
     for (const url of this.opts.seeds) this.dial(url, true);
     const period = Math.max(10, Math.min(50, Math.floor((this.gossip.config.probeIntervalMs ?? 1000) / 10)));
     this.timer = setInterval(() => this.onTimer(), period);
@@ -167,6 +215,9 @@ export class Cluster<Ctx> {
         resources: [...(n?.resources ?? [])],
         status: m.status,
         last_seen: m.since,
+        // How messages reach it: the direct neighbour they go through (itself when linked).
+        next_hop: this.routes().get(m.id)?.next ?? null,
+        hops: this.routes().get(m.id)?.hops ?? null,
       });
     }
     return out;
@@ -250,12 +301,13 @@ export class Cluster<Ctx> {
 
   /** The link to `nodeId` closed. */
   linkClosed(nodeId: string, conn: Connection): void {
-    this.unreachableCache = undefined;
+    this.invalidateRoutes();
     const set = this.links.get(nodeId);
     if (!set) return;
     set.delete(conn);
     if (set.size === 0) {
       this.links.delete(nodeId);
+      this.linksDirty = true;
       // Calls in flight over the link cannot be answered any more (not retried: they may have run).
       this.dispatcher.nodeGone(nodeId, "link closed");
     }
@@ -264,7 +316,16 @@ export class Cluster<Ctx> {
   private onFabricMessage(msg: UnifiedMessage): void {
     const target = msg.headers.target_node;
     if (target !== undefined && target !== this.opts.nodeId) {
-      log.debug(`dropped message ${msg.message_id} for ${target}: no forwarding inside a cluster yet`);
+      this.forward(msg, target);
+      return;
+    }
+    if (msg.message_type === "control" && msg.topic === GOSSIP_RELAY_TOPIC) {
+      try {
+        this.gossip.handleMessage(msg.headers.source_node, msg.payload, Date.now());
+      } catch (e) {
+        log.warn(`bad relayed gossip message from ${msg.headers.source_node}: ${(e as Error).message}`);
+      }
+      this.flush();
       return;
     }
     if (msg.message_type === "rpc") {
@@ -280,10 +341,39 @@ export class Cluster<Ctx> {
     this.messageHandlers.push(handler);
   }
 
-  /** Sends a UnifiedMessage to a node over a direct link; false when there is none. */
+  /**
+   * Relays a message for another node: the forwarding rule first (drop on a loop, which also
+   * drops a message this node originated that came back, or when the hop budget is spent),
+   * then on to the target or its next hop.
+   */
+  private forward(msg: UnifiedMessage, target: string): void {
+    const step = forwardStep(msg, this.opts.nodeId, this.opts.clusterId);
+    if (step.action === "drop") {
+      if (step.reason === "loop") this.relayStats.droppedLoop++;
+      else this.relayStats.droppedHops++;
+      log.debug(`dropped message ${msg.message_id} for ${target}: ${step.reason} (path ${msg.headers.routing_path.join(">")})`);
+      return;
+    }
+    if (this.sendFabric(target, step.message)) this.relayStats.relayed++;
+    else log.debug(`dropped message ${msg.message_id} for ${target}: no route`);
+  }
+
+  /**
+   * Sends a UnifiedMessage to a node: over a direct link when there is one, else to the next
+   * hop of the route to it (the message must then name it in `headers.target_node`, which is
+   * set if missing). False when neither exists, or when the next hop already relayed it.
+   */
   sendFabric(nodeId: string, msg: UnifiedMessage): boolean {
-    const conn = this.linkTo(nodeId);
-    if (!conn) return false;
+    let conn = this.linkTo(nodeId);
+    if (!conn) {
+      const route = this.routes().get(nodeId);
+      conn = route && !msg.headers.routing_path.includes(route.next) ? this.linkTo(route.next) : undefined;
+      if (!conn) {
+        this.relayStats.droppedNoRoute++;
+        return false;
+      }
+      if (msg.headers.target_node !== nodeId) msg = { ...msg, headers: { ...msg.headers, target_node: nodeId } };
+    }
     let data: Uint8Array;
     try {
       data = encodeFrame({ role: "fabric-message", payload: msg }, "msgpack") as Uint8Array;
@@ -305,9 +395,12 @@ export class Cluster<Ctx> {
   }
 
   private addLink(nodeId: string, conn: Connection): void {
-    this.unreachableCache = undefined;
+    this.invalidateRoutes();
     let set = this.links.get(nodeId);
-    if (!set) this.links.set(nodeId, (set = new Set()));
+    if (!set) {
+      this.links.set(nodeId, (set = new Set()));
+      this.linksDirty = true;
+    }
     set.add(conn);
     this.gossip.linkOpened(nodeId, Date.now());
     this.flush();
@@ -391,6 +484,8 @@ export class Cluster<Ctx> {
       this.catalog.expire(now);
       this.unreachableCache = undefined;
     }
+    // Link changes are coalesced to one announcement per tick.
+    if (this.linksDirty) this.announceLinks();
     this.flush();
   }
 
@@ -400,7 +495,10 @@ export class Cluster<Ctx> {
     for (const { to, msg } of out.messages) {
       const conn = this.linkTo(to);
       if (conn) trySend(conn, encodeFrame({ role: "fabric-gossip", payload: msg }, "msgpack"));
-      else this.maybeDial(to);
+      else {
+        this.maybeDial(to);
+        this.relayGossip(to, msg);
+      }
     }
     for (const e of out.events) this.onGossipEvent(e);
   }
@@ -410,18 +508,27 @@ export class Cluster<Ctx> {
     const now = Date.now();
     switch (e.type) {
       case "item-updated": {
+        if (e.key.startsWith(LINKS_KEY_PREFIX)) {
+          this.onLinksItem(e.key.slice(LINKS_KEY_PREFIX.length), e.data);
+          return;
+        }
         const result = this.catalog.applyDelta(itemToDelta({ key: e.key, version: e.version, data: e.data }), now);
         // A stale entry of our own (from before a restart) is answered with a newer one.
         if (result.correction) this.publish(result.correction);
         return;
       }
       case "member-up":
-      case "member-updated":
+      case "member-updated": {
+        // Its announcement may have arrived before it was a live member (or while it was dead).
+        const item = this.gossip.item(LINKS_KEY_PREFIX + e.id);
+        if (item) this.onLinksItem(e.id, item.data);
         this.maybeDial(e.id);
         return;
+      }
       case "member-dead":
       case "member-left": {
         log.info(`member ${e.id} is ${e.type === "member-dead" ? "dead" : "gone"}`);
+        if (this.adjacency.delete(e.id)) this.routeCache = undefined;
         this.catalog.removeNode(e.id);
         this.dispatcher.nodeGone(e.id, e.type === "member-dead" ? "node declared dead" : "node left");
         for (const c of this.links.get(e.id) ?? []) c.close(CloseCode.GOING_AWAY, "member gone");
@@ -441,9 +548,70 @@ export class Cluster<Ctx> {
     if (url) this.dial(url, false);
   }
 
+  /** A member's link announcement: its adjacency for route computation. */
+  private onLinksItem(owner: string, data: unknown): void {
+    if (owner === this.opts.nodeId) {
+      // A newer announcement of ours than we hold: from before a restart. Ours replaces it.
+      this.linksDirty = true;
+      return;
+    }
+    if (!Array.isArray(data) || data.length > MAX_ANNOUNCED_LINKS || !data.every((x) => typeof x === "string")) {
+      log.debug(`ignored malformed link announcement of ${owner}`);
+      return;
+    }
+    const m = this.gossip.member(owner);
+    // Only live members route: dead ones' stale announcements must not resurrect them.
+    if (!m || m.status === "dead" || m.status === "left") return;
+    this.adjacency.set(owner, data as string[]);
+    this.invalidateRoutes();
+  }
+
+  /** Publishes this node's current link set as `links/<id>`. */
+  private announceLinks(): void {
+    this.linksDirty = false;
+    const peers = [...this.links.keys()].filter((id) => this.linkTo(id)).sort().slice(0, MAX_ANNOUNCED_LINKS);
+    const key = LINKS_KEY_PREFIX + this.opts.nodeId;
+    // Wall-clock based so that it keeps increasing across restarts; above whatever gossip holds.
+    const version = Math.max(Date.now(), this.linksVersion + 1, (this.gossip.item(key)?.version ?? 0) + 1);
+    this.linksVersion = version;
+    try {
+      this.gossip.publish({ key, version, data: peers });
+    } catch (e) {
+      // Store full: others keep routing on our previous announcement until it has room.
+      log.warn(`cannot announce links: ${(e as Error).message}`);
+    }
+  }
+
+  /** Sends a gossip message to a member without a link, through the next hop. */
+  private relayGossip(to: string, msg: GossipMessage): void {
+    if (!this.routes().has(to)) return; // gossip tolerates loss
+    const um = createUnifiedMessage({
+      topic: GOSSIP_RELAY_TOPIC,
+      message_type: "control",
+      payload: msg,
+      headers: { source_node: this.opts.nodeId, source_cluster: this.opts.clusterId, target_node: to },
+    });
+    if (this.sendFabric(to, um)) this.relayStats.gossipRelayed++;
+  }
+
+  /** Next hop and distance of every node reachable over the link graph. */
+  private routes(): Map<string, NextHop> {
+    if (this.routeCache !== undefined) return this.routeCache;
+    const graph = new Map(this.adjacency);
+    // Own links are the truth, whatever our announcement says on other nodes.
+    graph.set(this.opts.nodeId, [...this.links.keys()].filter((id) => this.linkTo(id)));
+    this.routeCache = computeNextHops(this.opts.nodeId, graph, { maxHops: ROUTE_MAX_HOPS });
+    return this.routeCache;
+  }
+
+  private invalidateRoutes(): void {
+    this.routeCache = undefined;
+    this.unreachableCache = undefined;
+  }
+
   /**
-   * Nodes a command cannot be sent to now: declared dead or gone, or without an open link
-   * (messages travel over direct links only until multi-hop forwarding lands).
+   * Nodes a command cannot be sent to now: declared dead or gone, or with neither an open link
+   * nor a route over other nodes' links.
    */
   private unreachable(): ReadonlySet<string> {
     // Asked for every remote-capable command: computed once per change of links, members or
@@ -452,7 +620,10 @@ export class Cluster<Ctx> {
     const out = new Set<string>();
     this.unreachableCache = out;
     for (const m of this.gossip.membersView()) if (m.status === "dead" || m.status === "left") out.add(m.id);
-    for (const n of this.catalog.nodes()) if (n.node_id !== this.opts.nodeId && !this.linkTo(n.node_id)) out.add(n.node_id);
+    const routes = this.routes();
+    for (const n of this.catalog.nodes()) {
+      if (n.node_id !== this.opts.nodeId && !this.linkTo(n.node_id) && !routes.has(n.node_id)) out.add(n.node_id);
+    }
     return out;
   }
 
