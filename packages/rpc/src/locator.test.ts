@@ -136,11 +136,11 @@ describe("createCatalogLocator", () => {
     await expect(p).rejects.toMatchObject({ code: 1001, details: { command: "z", fun: "nope" } });
   });
 
-  it("reuses a 'runs here' decision only within one turn and while the registry is unchanged", async () => {
+  it("remembers a 'runs here' decision while the registry is unchanged and this node is not excluded", async () => {
     const catalog = new Catalog({ nodeId: "A", clusterId: "c1" });
     const registry = new FunctionRegistry();
     registry.register("f", () => "A");
-    catalog.registerLocal({ kind: "function", name: "f", function_id: "f", version: "1.0.0", resources: [] }, 1_000);
+    const own = catalog.registerLocal({ kind: "function", name: "f", function_id: "f", version: "1.0.0", resources: [] }, 1_000)!;
     const other = new Catalog({ nodeId: "B", clusterId: "c1" });
     const delta = other.registerLocal({ kind: "function", name: "f", function_id: "f", version: "1.0.0", resources: [] }, 1_000);
     expect(catalog.applyDelta(delta, 1_000).status).toBe("applied");
@@ -155,18 +155,16 @@ describe("createCatalogLocator", () => {
       exclude: () => excluded,
     });
     expect(where(locate(cmd("f")))).toBe("local");
-    // Same turn: the exclusion list is not consulted again...
-    excluded = new Set(["A"]);
+    // Remembered: the catalog is not asked again (its self entry gone is not seen)...
+    catalog.unregisterLocal(own.key, 1_000);
     expect(where(locate(cmd("f")))).toBe("local");
-    // ...but a command with a filter is never memoized,
-    expect(where(locate(cmd("f", { function_id: "f" })))).toBe("B@c1");
-    // and the next turn sees the new exclusion list.
-    await null;
+    // ...but this node excluded is seen at once,
+    excluded = new Set(["A"]);
     expect(where(locate(cmd("f")))).toBe("B@c1");
     excluded = new Set();
-    await null;
-    expect(where(locate(cmd("f")))).toBe("local");
-    // A registry change invalidates the memo at once, even within the turn.
+    // a command with a filter is never remembered,
+    expect(where(locate(cmd("f", { function_id: "f" })))).toBe("B@c1");
+    // and a registry change forgets everything.
     registry.unregister("f");
     expect(where(locate(cmd("f")))).toBe("B@c1");
   });

@@ -74,45 +74,36 @@ export interface CatalogLocatorOptions<Ctx> {
  * if the registry disagrees with a stale catalog, the choice is made again without this node.
  * No candidate: 1001 `{command, fun, reason}`; malformed constraint: 1002.
  *
- * A "runs here" decision for a plain command (no function_id, constraint, `locs` or target
- * cluster) is reused for the rest of the current event-loop turn unless the registry changes:
- * catalog or exclusion changes are seen from the next turn on.
+ * A plain command (no function_id, constraint, `locs` or target cluster) that this node can
+ * run always runs here (this node ranks first), so that decision is remembered while the
+ * registry is unchanged and this node is not excluded.
  */
 export function createCatalogLocator<Ctx>(options: CatalogLocatorOptions<Ctx>): Locator<Ctx> {
   const nodeResources = new Set(options.nodeResources ?? []);
   const self = options.selfNodeId;
-  // Memo of "runs here" decisions for plain commands (no function_id, constraint, locs or
-  // target cluster), keyed by function name and kept for the current event-loop turn only
-  // (cleared by a microtask) and while the registry is unchanged. A batch of frames read in
-  // one turn (64 requests in flight) then queries the catalog and the exclusion list once
-  // instead of per request: the full lookup was ~10% of a trivial request's CPU and ~30% of
-  // its allocations. Remote decisions are never memoized (they spread load and draw ties at
-  // random). At most one entry per registered function name.
-  let memo: Map<string, Location<Ctx>> | null = null;
+  // "Runs here" decisions of plain commands, by function name. A plain command has no filter
+  // the catalog could fail for this node, and selection puts this node before every other,
+  // so only a registry change (the function gone here) or this node being excluded can change
+  // the answer. The full lookup was ~10% of a trivial request's CPU and ~30% of its
+  // allocations. Remote decisions are never remembered (they spread load and draw ties at
+  // random). Bounded by the number of registered function names: cleared on every registry
+  // change.
+  const memo = new Map<string, Location<Ctx>>();
   let memoGeneration = -1;
-  const endTurn = (): void => {
-    memo = null;
-  };
-  const remember = (fun: string, loc: Location<Ctx>): void => {
-    if (memo === null) {
-      memo = new Map();
-      queueMicrotask(endTurn);
-    }
-    if (memoGeneration !== options.registry.generation) {
-      memo.clear();
-      memoGeneration = options.registry.generation;
-    }
-    memo.set(fun, loc);
-  };
   return (cmd: PlanCommand): Location<Ctx> => {
     const plain =
       cmd.function_id == null &&
       cmd.version_constraint == null &&
       cmd.target_cluster == null &&
       (cmd.locs == null || cmd.locs.length === 0);
-    if (plain && memo !== null && memoGeneration === options.registry.generation) {
-      const hit = memo.get(cmd.fun);
-      if (hit !== undefined) return hit;
+    if (plain) {
+      if (memoGeneration !== options.registry.generation) {
+        memo.clear();
+        memoGeneration = options.registry.generation;
+      } else {
+        const hit = memo.get(cmd.fun);
+        if (hit !== undefined && options.exclude?.()?.has(self) !== true) return hit;
+      }
     }
     const constraint: Constraint | undefined =
       cmd.version_constraint === undefined || cmd.version_constraint === null
@@ -149,7 +140,7 @@ export function createCatalogLocator<Ctx>(options: CatalogLocatorOptions<Ctx>): 
       });
       if (fn !== null) {
         const loc: Location<Ctx> = { kind: "local", fn };
-        if (plain) remember(cmd.fun, loc);
+        if (plain) memo.set(cmd.fun, loc);
         return loc;
       }
       sel = select(new Set([...(excluded ?? []), self]));
