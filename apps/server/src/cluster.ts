@@ -1,6 +1,5 @@
 import { Catalog, deltaToItem, entryKey, itemToDelta, type CatalogDelta } from "@mpreg/catalog";
 import {
-  DEFAULT_MAX_HOPS,
   MpregError,
   createLogger,
   createUnifiedMessage,
@@ -13,7 +12,6 @@ import {
   type UnifiedMessage,
 } from "@mpreg/envelope";
 import { GossipNode, type GossipConfig, type GossipEvent, type GossipMessage } from "@mpreg/gossip";
-import { computeNextHops, type NextHop } from "@mpreg/router";
 import {
   Executor,
   RemoteCallHandler,
@@ -24,25 +22,13 @@ import {
   type RegisteredFunction,
 } from "@mpreg/rpc";
 import { CloseCode, backoffDelay, connectWs, type ClientConnection, type Connection } from "@mpreg/transport";
+import { LINKS_KEY_PREFIX, LinkOverlay } from "./link-overlay.js";
 import { PEER_PROTOCOL_VERSION, helloMac, macOk, newNonce, welcomeMac } from "./peer-auth.js";
 
 const log = createLogger("cluster");
 
-/** Gossip item key prefix of link announcements: `links/<node id>` → sorted linked peer ids. */
-export const LINKS_KEY_PREFIX = "links/";
 /** Topic of a gossip message relayed inside a `fabric-message` to a member without a link. */
 export const GOSSIP_RELAY_TOPIC = "mpreg.gossip.relay";
-/**
- * Most peer ids one link announcement carries (and is accepted with). Outbound links are
- * bounded by `maxLinks`, inbound ones are not: past this, the lowest ids are announced and the
- * other links are only used as direct links, not for relaying by others.
- */
-export const MAX_ANNOUNCED_LINKS = 1024;
-/**
- * Longest relay path (in links) a route may have: the originator's send plus one per relay
- * that `forwardStep` allows with the default hop budget.
- */
-const ROUTE_MAX_HOPS = DEFAULT_MAX_HOPS + 1;
 
 /** Counters of the relay (multi-hop forwarding) path. */
 export interface RelayStats {
@@ -111,23 +97,22 @@ export class Cluster<Ctx> {
   private readonly messageHandlers: ((msg: UnifiedMessage) => boolean)[] = [];
   /** See `unreachable()`; cleared whenever what it is derived from changes. */
   private unreachableCache: Set<string> | undefined;
-  /**
-   * node id → the peers it announced in its `links/<id>` item. Live members only (entries are
-   * dropped when a member is declared dead or leaves), so bounded by gossip's `maxMembers`;
-   * each list is bounded by MAX_ANNOUNCED_LINKS.
-   */
-  private readonly adjacency = new Map<string, readonly string[]>();
-  /** Next hops over the link graph; recomputed lazily after links or adjacency change. */
-  private routeCache: Map<string, NextHop> | undefined;
-  /** Own link set changed since it was last announced. */
-  private linksDirty = true;
-  private linksVersion = 0;
+  /** Link announcements and the next-hop routes derived from them (see link-overlay.ts). */
+  readonly overlay: LinkOverlay;
   /** Relay counters (read by tests and monitoring). */
   readonly relayStats: RelayStats = { relayed: 0, gossipRelayed: 0, droppedLoop: 0, droppedHops: 0, droppedNoRoute: 0 };
 
   constructor(private readonly opts: ClusterOptions<Ctx>) {
     const now = Date.now();
     this.catalog = new Catalog({ nodeId: opts.nodeId, clusterId: opts.clusterId });
+    this.overlay = new LinkOverlay({
+      selfId: opts.nodeId,
+      ownLinks: () => [...this.links.keys()].filter((id) => this.linkTo(id)),
+      isLive: (id) => {
+        const st = this.gossip.member(id)?.status;
+        return st !== undefined && st !== "dead" && st !== "left";
+      },
+    });
     this.gossip = new GossipNode({
       id: opts.nodeId,
       meta: this.meta(),
@@ -216,8 +201,8 @@ export class Cluster<Ctx> {
         status: m.status,
         last_seen: m.since,
         // How messages reach it: the direct neighbour they go through (itself when linked).
-        next_hop: this.routes().get(m.id)?.next ?? null,
-        hops: this.routes().get(m.id)?.hops ?? null,
+        next_hop: this.overlay.route(m.id)?.next ?? null,
+        hops: this.overlay.route(m.id)?.hops ?? null,
       });
     }
     return out;
@@ -307,7 +292,7 @@ export class Cluster<Ctx> {
     set.delete(conn);
     if (set.size === 0) {
       this.links.delete(nodeId);
-      this.linksDirty = true;
+      this.overlay.linksChanged();
       // Calls in flight over the link cannot be answered any more (not retried: they may have run).
       this.dispatcher.nodeGone(nodeId, "link closed");
     }
@@ -366,7 +351,7 @@ export class Cluster<Ctx> {
   sendFabric(nodeId: string, msg: UnifiedMessage): boolean {
     let conn = this.linkTo(nodeId);
     if (!conn) {
-      const route = this.routes().get(nodeId);
+      const route = this.overlay.route(nodeId);
       conn = route && !msg.headers.routing_path.includes(route.next) ? this.linkTo(route.next) : undefined;
       if (!conn) {
         this.relayStats.droppedNoRoute++;
@@ -399,7 +384,7 @@ export class Cluster<Ctx> {
     let set = this.links.get(nodeId);
     if (!set) {
       this.links.set(nodeId, (set = new Set()));
-      this.linksDirty = true;
+      this.overlay.linksChanged();
     }
     set.add(conn);
     this.gossip.linkOpened(nodeId, Date.now());
@@ -485,7 +470,7 @@ export class Cluster<Ctx> {
       this.unreachableCache = undefined;
     }
     // Link changes are coalesced to one announcement per tick.
-    if (this.linksDirty) this.announceLinks();
+    if (this.overlay.announcementDue) this.announceLinks();
     this.flush();
   }
 
@@ -508,10 +493,7 @@ export class Cluster<Ctx> {
     const now = Date.now();
     switch (e.type) {
       case "item-updated": {
-        if (e.key.startsWith(LINKS_KEY_PREFIX)) {
-          this.onLinksItem(e.key.slice(LINKS_KEY_PREFIX.length), e.data);
-          return;
-        }
+        if (this.overlay.onItem(e.key, e.data)) return;
         const result = this.catalog.applyDelta(itemToDelta({ key: e.key, version: e.version, data: e.data }), now);
         // A stale entry of our own (from before a restart) is answered with a newer one.
         if (result.correction) this.publish(result.correction);
@@ -520,15 +502,14 @@ export class Cluster<Ctx> {
       case "member-up":
       case "member-updated": {
         // Its announcement may have arrived before it was a live member (or while it was dead).
-        const item = this.gossip.item(LINKS_KEY_PREFIX + e.id);
-        if (item) this.onLinksItem(e.id, item.data);
+        this.overlay.memberUp(e.id, this.gossip.item(linksKey(e.id)));
         this.maybeDial(e.id);
         return;
       }
       case "member-dead":
       case "member-left": {
         log.info(`member ${e.id} is ${e.type === "member-dead" ? "dead" : "gone"}`);
-        if (this.adjacency.delete(e.id)) this.routeCache = undefined;
+        this.overlay.memberGone(e.id);
         this.catalog.removeNode(e.id);
         this.dispatcher.nodeGone(e.id, e.type === "member-dead" ? "node declared dead" : "node left");
         for (const c of this.links.get(e.id) ?? []) c.close(CloseCode.GOING_AWAY, "member gone");
@@ -548,34 +529,11 @@ export class Cluster<Ctx> {
     if (url) this.dial(url, false);
   }
 
-  /** A member's link announcement: its adjacency for route computation. */
-  private onLinksItem(owner: string, data: unknown): void {
-    if (owner === this.opts.nodeId) {
-      // A newer announcement of ours than we hold: from before a restart. Ours replaces it.
-      this.linksDirty = true;
-      return;
-    }
-    if (!Array.isArray(data) || data.length > MAX_ANNOUNCED_LINKS || !data.every((x) => typeof x === "string")) {
-      log.debug(`ignored malformed link announcement of ${owner}`);
-      return;
-    }
-    const m = this.gossip.member(owner);
-    // Only live members route: dead ones' stale announcements must not resurrect them.
-    if (!m || m.status === "dead" || m.status === "left") return;
-    this.adjacency.set(owner, data as string[]);
-    this.invalidateRoutes();
-  }
-
-  /** Publishes this node's current link set as `links/<id>`. */
+  /** Publishes this node's current link set as `links/<id>` (see LinkOverlay.announcement). */
   private announceLinks(): void {
-    this.linksDirty = false;
-    const peers = [...this.links.keys()].filter((id) => this.linkTo(id)).sort().slice(0, MAX_ANNOUNCED_LINKS);
-    const key = LINKS_KEY_PREFIX + this.opts.nodeId;
-    // Wall-clock based so that it keeps increasing across restarts; above whatever gossip holds.
-    const version = Math.max(Date.now(), this.linksVersion + 1, (this.gossip.item(key)?.version ?? 0) + 1);
-    this.linksVersion = version;
+    const item = this.overlay.announcement(Date.now(), this.gossip.item(linksKey(this.opts.nodeId))?.version);
     try {
-      this.gossip.publish({ key, version, data: peers });
+      this.gossip.publish(item);
     } catch (e) {
       // Store full: others keep routing on our previous announcement until it has room.
       log.warn(`cannot announce links: ${(e as Error).message}`);
@@ -584,7 +542,14 @@ export class Cluster<Ctx> {
 
   /** Sends a gossip message to a member without a link, through the next hop. */
   private relayGossip(to: string, msg: GossipMessage): void {
-    if (!this.routes().has(to)) return; // gossip tolerates loss
+    if (!this.overlay.route(to)) {
+      // No route (yet): a push or an anti-entropy request is as good to a neighbour, which
+      // spreads updates (link announcements included) over the links while routes converge.
+      const nb = this.overlay.redirect(msg, Math.random());
+      const conn = nb === undefined ? undefined : this.linkTo(nb);
+      if (conn) trySend(conn, encodeFrame({ role: "fabric-gossip", payload: msg }, "msgpack"));
+      return; // otherwise dropped: gossip tolerates loss
+    }
     const um = createUnifiedMessage({
       topic: GOSSIP_RELAY_TOPIC,
       message_type: "control",
@@ -594,18 +559,8 @@ export class Cluster<Ctx> {
     if (this.sendFabric(to, um)) this.relayStats.gossipRelayed++;
   }
 
-  /** Next hop and distance of every node reachable over the link graph. */
-  private routes(): Map<string, NextHop> {
-    if (this.routeCache !== undefined) return this.routeCache;
-    const graph = new Map(this.adjacency);
-    // Own links are the truth, whatever our announcement says on other nodes.
-    graph.set(this.opts.nodeId, [...this.links.keys()].filter((id) => this.linkTo(id)));
-    this.routeCache = computeNextHops(this.opts.nodeId, graph, { maxHops: ROUTE_MAX_HOPS });
-    return this.routeCache;
-  }
-
   private invalidateRoutes(): void {
-    this.routeCache = undefined;
+    this.overlay.invalidate();
     this.unreachableCache = undefined;
   }
 
@@ -620,7 +575,7 @@ export class Cluster<Ctx> {
     const out = new Set<string>();
     this.unreachableCache = out;
     for (const m of this.gossip.membersView()) if (m.status === "dead" || m.status === "left") out.add(m.id);
-    const routes = this.routes();
+    const routes = this.overlay.routes();
     for (const n of this.catalog.nodes()) {
       if (n.node_id !== this.opts.nodeId && !this.linkTo(n.node_id) && !routes.has(n.node_id)) out.add(n.node_id);
     }
@@ -672,6 +627,10 @@ export class Cluster<Ctx> {
   private publish(delta: CatalogDelta | null): void {
     if (delta) this.gossip.publish(deltaToItem(delta));
   }
+}
+
+function linksKey(nodeId: string): string {
+  return LINKS_KEY_PREFIX + nodeId;
 }
 
 function trySend(conn: Connection, data: Uint8Array | string): boolean {
