@@ -3,10 +3,12 @@
 // Any wrong reply or error prints `BENCH_ERROR=<message>` and exits 1.
 import { closedLoop, summarize } from "./load.mjs";
 import { loadDependency, loadMpregClient } from "./deps.mjs";
+import { cpusFor, pin } from "./pin.mjs";
 
 /** @type {{ system: "ws" | "moleculer" | "mpreg", target: string, namespace?: string,
  *   cases: { kind: string, inFlight: number }[], durationMs?: number, count?: number,
- *   warmupMs?: number, warmupCount?: number }} */
+ *   warmupMs?: number, warmupCount?: number, serverPid?: number }} serverPid: pin the server and
+ *   this process per case (see pin.mjs) */
 const config = JSON.parse(process.argv[2] ?? "{}");
 
 function mismatch(what, expected, got) {
@@ -151,6 +153,7 @@ async function main() {
   for (const c of config.cases) {
     const op = conn.ops[c.kind];
     if (!op) throw new Error(`system ${system} has no case ${c.kind}`);
+    if (config.serverPid !== undefined) pin([config.serverPid, process.pid], cpusFor(c.inFlight));
     const byCount = config.count !== undefined;
     await closedLoop(
       byCount

@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { MPREG_CLI, REPO_ROOT, SRC_DIR, mpregAvailability } from "./deps.mjs";
 import { killAllStarted, startNode, startServer, stop } from "./children.mjs";
 import { median } from "./load.mjs";
+import { pinningAvailable } from "./pin.mjs";
 import { renderTable, writeDocsSection } from "./report.mjs";
 
 /** Every measured case, in table order. One operation of a chain row is the whole chain. */
@@ -52,6 +53,7 @@ const { values: flags } = parseArgs({
     warmup: { type: "string" },
     reps: { type: "string" },
     count: { type: "string" },
+    unpinned: { type: "boolean", default: false },
   },
 });
 
@@ -72,6 +74,7 @@ const params = {
 };
 params.warmupCount = params.count !== undefined ? Math.max(1, Math.floor(params.count / 4)) : undefined;
 
+const pinned = !flags.unpinned && pinningAvailable();
 const explicitOnly = flags.only !== undefined;
 let systems = explicitOnly ? flags.only.split(",").map((s) => s.trim()).filter(Boolean) : SYSTEMS;
 for (const s of systems) {
@@ -138,10 +141,11 @@ async function startServers() {
 }
 
 /** Run one system's cases in a fresh load-generator process; resolves to its results. */
-async function runSystem(system, target, systemCases) {
+async function runSystem(system, target, systemCases, serverPid) {
   const config = {
     system,
     target,
+    ...(serverPid !== undefined ? { serverPid } : {}),
     namespace,
     cases: systemCases.map((c) => ({ kind: c.kind, inFlight: c.inFlight })),
     ...(params.count !== undefined
@@ -189,6 +193,11 @@ async function main() {
       ? `${params.count} round trips per case after ${params.warmupCount} warm-up`
       : `${params.warmupMs} ms warm-up then ${params.durationMs} ms per case`;
   console.log(`RPC round trips: ${systems.join(", ")}; ${mode}; ${params.reps} run(s); ${machine()}`);
+  console.log(
+    pinned
+      ? "1-in-flight cases: server and load generator pinned to CPU 0 (see src/pin.mjs); others on every CPU (--unpinned to turn off)"
+      : "unpinned: 1-in-flight numbers depend on where the scheduler puts the two processes",
+  );
   for (const n of notices) console.log(`NOTICE: ${n}`);
 
   const servers = await startServers();
@@ -204,7 +213,7 @@ async function main() {
         if (failedSystems.has(system)) continue;
         const systemCases = cases.filter((c) => c.system === system);
         try {
-          const results = await runSystem(system, servers[system].value, systemCases);
+          const results = await runSystem(system, servers[system].value, systemCases, pinned ? servers[system].proc.child.pid : undefined);
           for (const r of results) byCase.get(key(r))?.push(r);
           const summary = results.map((r) => `${r.kind}@${r.inFlight} ${Math.round(r.rps)}/s`).join(", ");
           console.log(`  run ${rep}/${params.reps} ${system}: ${summary}`);
