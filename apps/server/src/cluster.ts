@@ -11,7 +11,8 @@ import {
   type PeerWelcome,
   type UnifiedMessage,
 } from "@mpreg/envelope";
-import { GossipNode, type GossipConfig, type GossipEvent, type GossipMessage } from "@mpreg/gossip";
+import { GossipNode, redirectable, type GossipConfig, type GossipEvent, type GossipMessage } from "@mpreg/gossip";
+import { LINKS_KEY_PREFIX, LinkOverlay } from "@mpreg/router";
 import {
   Executor,
   RemoteCallHandler,
@@ -22,7 +23,6 @@ import {
   type RegisteredFunction,
 } from "@mpreg/rpc";
 import { CloseCode, backoffDelay, connectWs, type ClientConnection, type Connection } from "@mpreg/transport";
-import { LINKS_KEY_PREFIX, LinkOverlay } from "./link-overlay.js";
 import { PEER_PROTOCOL_VERSION, helloMac, macOk, newNonce, welcomeMac } from "./peer-auth.js";
 
 const log = createLogger("cluster");
@@ -97,7 +97,7 @@ export class Cluster<Ctx> {
   private readonly messageHandlers: ((msg: UnifiedMessage) => boolean)[] = [];
   /** See `unreachable()`; cleared whenever what it is derived from changes. */
   private unreachableCache: Set<string> | undefined;
-  /** Link announcements and the next-hop routes derived from them (see link-overlay.ts). */
+  /** Link announcements and the next-hop routes derived from them (see @mpreg/router link-state). */
   readonly overlay: LinkOverlay;
   /** Relay counters (read by tests and monitoring). */
   readonly relayStats: RelayStats = { relayed: 0, gossipRelayed: 0, droppedLoop: 0, droppedHops: 0, droppedNoRoute: 0 };
@@ -545,7 +545,7 @@ export class Cluster<Ctx> {
     if (!this.overlay.route(to)) {
       // No route (yet): a push or an anti-entropy request is as good to a neighbour, which
       // spreads updates (link announcements included) over the links while routes converge.
-      const nb = this.overlay.redirect(msg, Math.random());
+      const nb = redirectable(msg) ? this.overlay.redirect(Math.random()) : undefined;
       const conn = nb === undefined ? undefined : this.linkTo(nb);
       if (conn) trySend(conn, encodeFrame({ role: "fabric-gossip", payload: msg }, "msgpack"));
       return; // otherwise dropped: gossip tolerates loss

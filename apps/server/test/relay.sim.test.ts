@@ -5,10 +5,10 @@
  * every hop, deliver at `target_node`). Virtual time on SimClock/SimNetwork.
  */
 import { createUnifiedMessage, forwardStep, type UnifiedMessage } from "@mpreg/envelope";
-import { GossipNode, type GossipMessage } from "@mpreg/gossip";
+import { GossipNode, redirectable, type GossipMessage } from "@mpreg/gossip";
+import { LINKS_KEY_PREFIX, LinkOverlay } from "@mpreg/router";
 import { SeededRandom, SimClock, SimNetwork, uniformDelay } from "@mpreg/testkit";
 import { describe, expect, it } from "vitest";
-import { LINKS_KEY_PREFIX, LinkOverlay } from "../src/link-overlay.js";
 
 type Wire = { kind: "gossip"; msg: GossipMessage } | { kind: "fabric"; msg: UnifiedMessage };
 
@@ -88,7 +88,7 @@ class SimRelayCluster {
       }
       if (!overlay.route(to)) {
         // No route yet (announcements still spreading): a push or a sync goes to a neighbour.
-        const nb = overlay.redirect(msg, this.random.next());
+        const nb = redirectable(msg) ? overlay.redirect(this.random.next()) : undefined;
         if (nb !== undefined) this.net.send(id, nb, { kind: "gossip", msg });
         continue;
       }

@@ -2,6 +2,7 @@ export { GossipNode, type GossipNodeOptions, type GossipOutput, type GossipStats
 export { DEFAULT_GOSSIP_CONFIG, resolveConfig, type GossipConfig } from "./config.js";
 export { compareUpdates, supersedes, mergeAll } from "./merge-rules.js";
 export { checkMessage, type WireLimits } from "./validate.js";
+export { redirectable } from "./redirect.js";
 export type {
   AckMessage,
   GossipEvent,

@@ -23,3 +23,11 @@ export {
 } from "./topic-pattern.js";
 export { selectEndpoint, type SelectContext, type Selection, type SelectionTier } from "./select.js";
 export { computeNextHops, type NextHop, type NextHopOptions } from "./next-hop.js";
+export {
+  LinkOverlay,
+  LINKS_KEY_PREFIX,
+  MAX_ANNOUNCED_LINKS,
+  ROUTE_MAX_HOPS,
+  type LinkAnnouncement,
+  type LinkOverlayOptions,
+} from "./link-state.js";

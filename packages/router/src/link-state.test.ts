@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { LINKS_KEY_PREFIX, LinkOverlay, MAX_ANNOUNCED_LINKS, redirectable } from "./link-overlay.js";
+import { LINKS_KEY_PREFIX, LinkOverlay, MAX_ANNOUNCED_LINKS } from "./link-state.js";
 
 function overlay(self: string, own: string[], dead: string[] = []) {
   const links = new Set(own);
@@ -87,17 +87,11 @@ describe("LinkOverlay", () => {
     expect(o.routes().size).toBe(0);
   });
 
-  it("redirects only pushes and sync requests, to a linked neighbour", () => {
-    const { o, links } = overlay("a", ["b", "c"]);
-    const push = { type: "gossip" as const, members: [], items: [] };
-    const ping = { type: "ping" as const, seq: 1, target: "z", members: [], items: [] };
-    expect(redirectable(push)).toBe(true);
-    expect(redirectable({ type: "sync-req", full: false, start: "", end: null, digest: [], members: [] })).toBe(true);
-    expect(redirectable(ping)).toBe(false);
-    expect(o.redirect(ping, 0)).toBeUndefined();
-    expect(o.redirect(push, 0)).toBe("b");
-    expect(o.redirect(push, 0.99)).toBe("c");
+  it("redirects to a linked neighbour chosen by the caller's pick, none without links", () => {
+    const { o, links } = overlay("a", ["c", "b"]);
+    expect(o.redirect(0)).toBe("b");
+    expect(o.redirect(0.99)).toBe("c");
     links.clear();
-    expect(o.redirect(push, 0.5)).toBeUndefined();
+    expect(o.redirect(0.5)).toBeUndefined();
   });
 });

@@ -1,6 +1,10 @@
+/**
+ * Link state of a peer-link overlay: each node announces the peers it has links to, and every
+ * node derives a next-hop route table from those announcements and its own links. Nodes keep
+ * links to a bounded number of peers; messages for the others travel along these routes.
+ */
 import { DEFAULT_MAX_HOPS, createLogger } from "@mpreg/envelope";
-import type { GossipItem, GossipMessage } from "@mpreg/gossip";
-import { computeNextHops, type NextHop } from "@mpreg/router";
+import { computeNextHops, type NextHop } from "./next-hop.js";
 
 const log = createLogger("overlay");
 
@@ -18,6 +22,17 @@ export const MAX_ANNOUNCED_LINKS = 1024;
  */
 export const ROUTE_MAX_HOPS = DEFAULT_MAX_HOPS + 1;
 
+/**
+ * A link announcement as a versioned item (the shape gossip disseminates; higher version wins):
+ * `key` is `links/<node id>`, `data` the node's sorted linked peer ids.
+ */
+export interface LinkAnnouncement {
+  key: string;
+  version: number;
+  data: unknown;
+}
+
+/** Settings of a {@link LinkOverlay}. */
 export interface LinkOverlayOptions {
   selfId: string;
   /** Ids this node has an open link to now: the truth for its own edges. */
@@ -71,7 +86,7 @@ export class LinkOverlay {
    * one made and `heldVersion` (what gossip holds for the key, e.g. from before a restart), and
    * at least the wall clock so it keeps increasing across restarts.
    */
-  announcement(now: number, heldVersion = 0): GossipItem {
+  announcement(now: number, heldVersion = 0): LinkAnnouncement {
     this.dirty = false;
     const peers = [...new Set(this.opts.ownLinks())].filter((id) => id !== this.opts.selfId).sort().slice(0, MAX_ANNOUNCED_LINKS);
     this.version = Math.max(Math.floor(now), this.version + 1, heldVersion + 1);
@@ -103,7 +118,7 @@ export class LinkOverlay {
   }
 
   /** A member became live (again): use its announcement if gossip already holds it. */
-  memberUp(id: string, held: GossipItem | undefined): void {
+  memberUp(id: string, held: LinkAnnouncement | undefined): void {
     if (held?.key === LINKS_KEY_PREFIX + id) this.onItem(held.key, held.data);
   }
 
@@ -118,12 +133,11 @@ export class LinkOverlay {
   }
 
   /**
-   * A linked neighbour to take a gossip message instead of a member without a route, or
-   * undefined when the message must go to its own target (see {@link redirectable}) or there is
-   * no link. `pick` in [0, 1) chooses among the links (the caller's randomness).
+   * A linked neighbour to take a message meant for a member without a route (only for
+   * messages any member can act on, such as gossip pushes), or undefined when there is no
+   * link. `pick` in [0, 1) chooses among the links (the caller's randomness).
    */
-  redirect(msg: GossipMessage, pick: number): string | undefined {
-    if (!redirectable(msg)) return undefined;
+  redirect(pick: number): string | undefined {
     const own = [...new Set(this.opts.ownLinks())].sort();
     return own[Math.min(own.length - 1, Math.floor(pick * own.length))];
   }
@@ -137,13 +151,4 @@ export class LinkOverlay {
     this.cache = computeNextHops(this.opts.selfId, graph, { maxHops: this.opts.maxHops ?? ROUTE_MAX_HOPS });
     return this.cache;
   }
-}
-
-/**
- * Gossip messages whose meaning does not depend on the receiver: a push of updates and an
- * anti-entropy request are as useful to any member (the answer comes back to the sender).
- * Pings, acks and ping-reqs name their target; sync replies and pushes answer a request.
- */
-export function redirectable(msg: GossipMessage): boolean {
-  return msg.type === "gossip" || msg.type === "sync-req";
 }
