@@ -11,12 +11,29 @@ export class NodeMetrics {
     this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
   }
 
-  render(gauges: { connections: number; functions: number }): string {
+  /**
+   * @param gauges current values
+   * @param relay the cluster's relay counters (multi-hop forwarding inside the cluster)
+   */
+  render(
+    gauges: { connections: number; functions: number; peerLinks: number },
+    relay: { relayed: number; gossipRelayed: number; droppedLoop: number; droppedHops: number; droppedNoRoute: number },
+  ): string {
     const lines = [
       "# TYPE mpreg_connections gauge",
       `mpreg_connections ${gauges.connections}`,
       "# TYPE mpreg_functions gauge",
       `mpreg_functions ${gauges.functions}`,
+      "# TYPE mpreg_peer_links gauge",
+      `mpreg_peer_links ${gauges.peerLinks}`,
+      "# TYPE mpreg_relay_forwarded_total counter",
+      `mpreg_relay_forwarded_total ${relay.relayed}`,
+      "# TYPE mpreg_relay_gossip_sent_total counter",
+      `mpreg_relay_gossip_sent_total ${relay.gossipRelayed}`,
+      "# TYPE mpreg_relay_dropped_total counter",
+      `mpreg_relay_dropped_total{reason="loop"} ${relay.droppedLoop}`,
+      `mpreg_relay_dropped_total{reason="hops_exhausted"} ${relay.droppedHops}`,
+      `mpreg_relay_dropped_total{reason="no_route"} ${relay.droppedNoRoute}`,
       "# TYPE mpreg_connections_opened_total counter",
       `mpreg_connections_opened_total ${this.connectionsOpened}`,
       "# TYPE mpreg_frames_received_total counter",

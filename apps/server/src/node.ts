@@ -128,7 +128,11 @@ export class MpregNode implements FunctionModuleNode {
         cluster_id: this.clusterId,
         uptime_ms: Date.now() - this.startedAt,
       }),
-      metrics: () => this.metrics.render({ connections: this.sessions.size, functions: this.registry.list().length }),
+      metrics: () =>
+        this.metrics.render(
+          { connections: this.sessions.size, functions: this.registry.list().length, peerLinks: this.cluster.linkCount },
+          this.cluster.relayStats,
+        ),
       topology: () => this.clusterMap(),
       catalog: () => this.cluster.catalog.snapshot(Date.now()),
     });
