@@ -313,7 +313,7 @@ Command: \`pnpm --filter @mpreg/bench bench\` (needs \`pnpm build\` first), or \
 repository root, which builds through turbo and then runs every package's benchmark.
 Smoke version (CI, \`pnpm --filter @mpreg/bench test\`): 200 checked round trips per case.
 
-Last run: ${when}; ${machine()}; 1-minute load average ${loadAtStart} at the start,
+Last run: ${when}; ${machine()}; ${pinned ? "1-in-flight cases pinned to one CPU" : "unpinned"}; 1-minute load average ${loadAtStart} at the start,
 ${os.loadavg()[0].toFixed(2)} at the end (other work shares this machine).
 ${params.warmupMs} ms warm-up, then ${params.durationMs} ms per case, ${params.reps} run(s); each column is the median
 of the runs. rps = round trips per second (for the chain rows: whole chains per second);
@@ -329,10 +329,12 @@ How it is measured:
   interleaved (run 1 of every system, then run 2, ...), so a burst of other load on this shared
   2-core machine does not hit one system only. Compare rows of the same run, not across runs.
 - At 1 in flight a round trip is mostly two process wake-ups, and their cost depends on where
-  the scheduler puts the two processes: on the same vCPU the bare ws ping-pong takes ~34 µs
-  (25k/s); pinned to different vCPUs (\`taskset\`) ~60 µs p50 with a long tail (8–9k/s). The
-  scheduler chooses per run and with the machine's other load, so 1-in-flight rows can be
-  bimodal (p50 ~35–55 µs or ~140 µs); "rps of each run" shows it. 64 in flight is steadier.
+  the scheduler puts the two processes: on the same vCPU the bare ws ping-pong takes ~35 µs;
+  on different vCPUs ~60-140 µs with a long tail, and the scheduler flips between the two from
+  run to run (unpinned 1-in-flight numbers varied 3× between consecutive runs). So, when
+  \`taskset\` is available, each 1-in-flight case pins the server and its load generator to the
+  same CPU (every system alike; \`src/pin.mjs\`) and measures the software path; the other
+  cases run on every CPU, where client and server work in parallel. \`--unpinned\` turns it off.
 - One connection per case, closed loop: N workers (N = in-flight) each send a request and wait for
   its reply before sending the next. Each request carries a distinct value and every reply is
   checked against it; a wrong reply fails the run.
@@ -350,8 +352,9 @@ How it is measured:
   (both on 127.0.0.1) where the other two use one WebSocket.
 - MPREG: \`node apps/server/dist/cli.js start --port 0\` (it prints \`MPREG_URL=...\` once listening)
   and \`@mpreg/client\`: \`call("echo", [x])\`. Unlike the bare client, MPREG's connection (client
-  and node) corks the socket for one event-loop turn, so at 64 in flight several frames share one
-  write. The chain is a→b→c→d, each \`echo\` of the previous result: one \`request()\` holding
+  and node) corks the socket for one event-loop turn and writes what is corked every 16 frames,
+  so at 64 in flight frames share writes and both processes work at once.
+  The chain is a→b→c→d, each \`echo\` of the previous result: one \`request()\` holding
   the 4 commands (the node resolves the references) versus 4 sequential \`call()\`s with the
   client passing each result on.
 `;
