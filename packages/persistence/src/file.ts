@@ -22,7 +22,7 @@ import { MemState, type StateOp } from "./state.js";
 import { StateKV, StateLog, type StateHost } from "./state-stores.js";
 import { storeFor } from "./validate.js";
 import { ioError, storageError } from "./errors.js";
-import { encodeFrame, FRAME_HEADER_BYTES, intactFrameAt, readFrame } from "./frame.js";
+import { DAMAGE_SCAN_BYTES, encodeFrame, findIntactFrame, FRAME_HEADER_BYTES, intactFrameAt, readFrame } from "./frame.js";
 import { decodeOp, decodeValue, encodeOp, encodeValue } from "./wal-codec.js";
 import { fsyncDir, prepareDir, writeFully } from "./dir.js";
 import { checkSnapshotInput } from "./snapshot-common.js";
@@ -306,14 +306,20 @@ export class FileBackend implements StorageBackend, StateHost {
         if (off === 0 && buf.length > 64 && !repair) {
           throw storageError("corrupt", `${file} is not an MPREG write-ahead log or its header is damaged`, { file });
         }
-        // Damage followed by an intact record is not a torn write: refuse to guess.
-        if (f === "bad-crc" && !repair) {
-          const claimed = off + FRAME_HEADER_BYTES + buf.readUInt32LE(off);
-          if (claimed < buf.length && intactFrameAt(buf, claimed)) {
+        // Damage followed by an intact record is not a torn write: refuse to guess. A bad CRC
+        // leaves the length trustworthy enough to look right after the frame; a damaged length
+        // (impossible, or running past the end) means scanning on for any intact record.
+        if (off > 0 && !repair) {
+          const claimed = f === "bad-crc" ? off + FRAME_HEADER_BYTES + buf.readUInt32LE(off) : -1;
+          const next =
+            claimed >= 0 && claimed < buf.length && intactFrameAt(buf, claimed)
+              ? claimed
+              : findIntactFrame(buf, off + 1, DAMAGE_SCAN_BYTES, isMsgpackArrayStart);
+          if (next >= 0) {
             throw storageError(
               "corrupt",
-              `log ${file} is damaged at byte ${off} with intact records after it; open with repair: true to cut it there`,
-              { file, offset: off },
+              `log ${file} is damaged at byte ${off} with intact records after it (at byte ${next}); open with repair: true to cut it there`,
+              { file, offset: off, intact_at: next },
             );
           }
         }
@@ -695,4 +701,9 @@ export class FileBackend implements StorageBackend, StateHost {
     openDirs.delete(this.dir);
     if (err !== undefined) throw err;
   }
+}
+
+/** Every log record's payload is a MessagePack array (an operation): fixarray, array 16 or 32. */
+function isMsgpackArrayStart(b: number): boolean {
+  return (b >= 0x90 && b <= 0x9f) || b === 0xdc || b === 0xdd;
 }

@@ -53,3 +53,31 @@ export function readFrame(buf: Uint8Array, offset: number): FrameAt | FrameStop 
 export function intactFrameAt(buf: Uint8Array, offset: number): boolean {
   return typeof readFrame(buf, offset) === "object";
 }
+
+/** How far past a damaged frame {@link findIntactFrame} looks for an intact one. */
+export const DAMAGE_SCAN_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The offset of the first intact frame starting in `[from, from + maxScan)`, or -1. Used when a
+ * frame's length field is damaged: its claimed end says nothing, so the only way to tell a torn
+ * tail from damage in the middle is to look for any intact record further on. `plausible`
+ * filters candidate payloads by their first byte before the CRC is computed (cheap, and it
+ * keeps a scan of random bytes linear in practice). A false match needs a 32-bit CRC to agree
+ * by chance.
+ */
+export function findIntactFrame(
+  buf: Uint8Array,
+  from: number,
+  maxScan: number = DAMAGE_SCAN_BYTES,
+  plausible: (firstByte: number) => boolean = () => true,
+): number {
+  const view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const last = Math.min(buf.length - FRAME_HEADER_BYTES, from + maxScan - 1);
+  for (let off = from; off <= last; off++) {
+    const len = view.readUInt32LE(off);
+    const start = off + FRAME_HEADER_BYTES;
+    if (len === 0 || len > buf.length - start || !plausible(buf[start]!)) continue;
+    if (crc32c(buf, 0, start, start + len) === view.readUInt32LE(off + 4)) return off;
+  }
+  return -1;
+}

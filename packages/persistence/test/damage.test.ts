@@ -118,6 +118,24 @@ describe("damaged files give clear errors", () => {
     await be.close();
   });
 
+  it("a damaged length field in the middle of the log is found by scanning on, not taken for a torn tail", async () => {
+    // Too large for any frame, past the end of the file, and too short (its claimed end lands
+    // inside the next record): each leaves intact records after the damage.
+    for (const bad of [0xfffffff0, 0x00100000, 3]) {
+      const { dir, wal, frames } = await written(10);
+      const buf = await fs.readFile(wal);
+      const mid = frames[5]!;
+      buf.writeUInt32LE(bad, mid.offset);
+      await fs.writeFile(wal, buf);
+      const [kind, msg] = await kindOf(FileBackend.open({ dir }));
+      expect(kind, `length ${bad}`).toBe("corrupt");
+      expect(msg).toMatch(new RegExp(`damaged at byte ${mid.offset} with intact records after it \\(at byte ${frames[6]!.offset}\\)`));
+      const { count, be } = await keysIn(dir, { repair: true });
+      expect(count).toBe(4);
+      await be.close();
+    }
+  });
+
   it("a foreign file in place of the log is refused", async () => {
     const dir = await tempDir();
     await fs.writeFile(path.join(dir, "wal-000000000000.log"), Buffer.alloc(1000, 0x5a));
