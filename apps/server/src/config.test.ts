@@ -60,9 +60,18 @@ describe("configuration", () => {
     [["stray"], {}, /unexpected argument/],
     [["--peers", "http://x"], {}, /peers/],
     [[], { MPREG_PORT: "-1" }, /MPREG_PORT/],
+    [["--raft-join", "maybe"], {}, /--raft-join: expected true or false/],
+    [["--raft-group", "kv"], {}, /raftMembers .* or raftJoin/],
   ])("refuses %j %j with a clear error", (argv, env, message) => {
     expect(() => resolveConfig(argv as string[], env as NodeJS.ProcessEnv)).toThrow(message);
     expect(() => resolveConfig(argv as string[], env as NodeJS.ProcessEnv)).toThrow(ConfigError);
+  });
+
+  it("takes raftJoin from a flag, the environment or the file's raft object", () => {
+    expect(resolveConfig(["--raft-group", "kv", "--raft-join", "true"], {}).raftJoin).toBe(true);
+    expect(resolveConfig(["--raft-group", "kv"], { MPREG_RAFT_JOIN: "1" }).raftJoin).toBe(true);
+    expect(resolveConfig(["--config", configFile({ raft: { group: "kv", join: true } })], {})).toMatchObject({ raftGroup: "kv", raftJoin: true });
+    expect(resolveConfig([], {}).raftJoin).toBe(false);
   });
 
   it("refuses unreadable, non-JSON and unknown-key config files", () => {

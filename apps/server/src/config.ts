@@ -37,8 +37,13 @@ export const NodeConfigSchema = Type.Object({
   gossipProbeTimeoutMs: Type.Integer({ minimum: 5 }),
   /** Name of the Raft group this node serves (`mpreg.kv.*` built-ins); absent: none. */
   raftGroup: Type.Optional(Type.String({ minLength: 1, pattern: "^[A-Za-z0-9_-]+$" })),
-  /** Node ids of the group's voters, this node included. */
+  /** Node ids of the group's first voters, this node included (used when its storage is fresh). */
   raftMembers: Type.Array(Type.String({ minLength: 1 }), { maxItems: 15 }),
+  /**
+   * Join a running group instead of founding it: start as no member (never campaigns) and wait
+   * for `mpreg.raft.add_member` on the group's leader.
+   */
+  raftJoin: Type.Boolean(),
   /** Raft tick; elections take 10 to 20 ticks, heartbeats go every tick. */
   raftTickMs: Type.Integer({ minimum: 1 }),
 });
@@ -65,6 +70,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   gossipProbeIntervalMs: 1000,
   gossipProbeTimeoutMs: 500,
   raftMembers: [],
+  raftJoin: false,
   raftTickMs: 50,
 };
 
@@ -74,7 +80,7 @@ export class ConfigError extends Error {
 }
 
 type Partial_ = Partial<NodeConfig>;
-type Kind = "string" | "int" | "list";
+type Kind = "string" | "int" | "list" | "bool";
 
 /** Option name → kind; the same names serve flags (kebab-case), env (MPREG_SNAKE) and file. */
 const OPTIONS: Record<keyof NodeConfig, Kind> = {
@@ -100,6 +106,7 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   gossipProbeTimeoutMs: "int",
   raftGroup: "string",
   raftMembers: "list",
+  raftJoin: "bool",
   raftTickMs: "int",
 };
 
@@ -114,6 +121,12 @@ function convert(key: keyof NodeConfig, raw: string, source: string): unknown {
     }
     case "list":
       return raw.split(",").map((s) => s.trim()).filter(Boolean);
+    case "bool": {
+      const v = raw.trim().toLowerCase();
+      if (v === "true" || v === "1") return true;
+      if (v === "false" || v === "0") return false;
+      throw new ConfigError(`${source}: expected true or false, got "${raw}"`);
+    }
     default:
       return raw;
   }
@@ -149,10 +162,10 @@ export function configFromFile(path: string): Partial_ {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(data)) {
     if (k === "raft") {
-      // `raft: {group, members, tickMs?}` is the file's spelling of the raft* options.
+      // `raft: {group, members, join?, tickMs?}` is the file's spelling of the raft* options.
       if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ConfigError(`config file ${path}: raft must be an object`);
       for (const [rk, rv] of Object.entries(v)) {
-        const flat = { group: "raftGroup", members: "raftMembers", tickMs: "raftTickMs" }[rk];
+        const flat = { group: "raftGroup", members: "raftMembers", join: "raftJoin", tickMs: "raftTickMs" }[rk];
         if (!flat) throw new ConfigError(`config file ${path}: unknown option "raft.${rk}"`);
         out[flat] = rv;
       }
@@ -220,8 +233,8 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
   const configPath = flags.config ?? env.MPREG_CONFIG;
   const fromFile = configPath ? configFromFile(configPath) : {};
   const merged = { ...DEFAULT_CONFIG, ...fromEnv, ...fromFile, ...flags.options };
-  if (merged.raftGroup !== undefined && merged.raftMembers.length === 0) {
-    throw new ConfigError("raftGroup needs raftMembers (the node ids of the group's voters)");
+  if (merged.raftGroup !== undefined && merged.raftMembers.length === 0 && merged.raftJoin !== true) {
+    throw new ConfigError("raftGroup needs raftMembers (the node ids of the group's first voters) or raftJoin");
   }
   if (!checkConfig.Check(merged)) {
     const first = checkConfig.Errors(merged)[0];

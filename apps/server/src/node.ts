@@ -104,6 +104,7 @@ export class MpregNode implements FunctionModuleNode {
       const raft = await RaftGroup.open({
         group: this.config.raftGroup,
         members: this.config.raftMembers,
+        join: this.config.raftJoin,
         nodeId: this.nodeId,
         clusterId: this.clusterId,
         dataDir: this.config.dataDir,

@@ -8,8 +8,10 @@ const log = createLogger("raft");
 
 export interface RaftGroupOptions {
   group: string;
-  /** Node ids of the voters (this node among them). */
+  /** Node ids of the first voters (this node among them), used when the storage is fresh. */
   members: readonly string[];
+  /** Join a running group: start as no member and wait to be added by its leader. */
+  join?: boolean | undefined;
   nodeId: string;
   clusterId: string;
   /** Durable storage under `<dataDir>/raft-<group>` (file backend, fsync batch); memory without. */
@@ -42,8 +44,11 @@ export class RaftGroup {
   }
 
   static async open(opts: RaftGroupOptions): Promise<RaftGroup> {
-    if (!opts.members.includes(opts.nodeId)) {
-      throw MpregError.invalid(`raft group ${opts.group}: this node (${opts.nodeId}) is not among its members`, "raftMembers");
+    if (opts.join !== true && !opts.members.includes(opts.nodeId)) {
+      throw MpregError.invalid(
+        `raft group ${opts.group}: this node (${opts.nodeId}) is not among its members (use raftJoin to join a running group)`,
+        "raftMembers",
+      );
     }
     const storage = await openBackend(
       opts.dataDir === undefined
@@ -55,7 +60,9 @@ export class RaftGroup {
       id: opts.nodeId,
       storage,
       namespace: `raft/${opts.group}`,
-      bootstrap: { voters: [...opts.members], learners: [] },
+      // A joining node has no membership of its own: it never campaigns, and learns the group's
+      // membership from the leader's log (or snapshot) once the leader adds it.
+      ...(opts.join === true ? {} : { bootstrap: { voters: [...opts.members], learners: [] } }),
       tickMs: opts.tickMs,
       send: (to: string, msg: Message) => {
         const um = createUnifiedMessage({
@@ -105,6 +112,26 @@ export class RaftGroup {
     this.builtin(registry, "mpreg.kv.put", ([k, v]) => kv.put(key(k), encode(v)));
     this.builtin(registry, "mpreg.kv.delete", ([k]) => kv.delete(key(k)));
     this.builtin(registry, "mpreg.kv.cas", ([k, ver, v]) => kv.cas(key(k), version(ver), encode(v)));
+    const nodeId = (v: unknown) => {
+      if (typeof v !== "string" || v.length === 0) throw MpregError.invalid("node_id must be a non-empty string", "args.0");
+      return v;
+    };
+    const conf = () => ({ group: this.opts.group, conf: kv.node.status().conf });
+    // Membership changes go through the leader one at a time (docs/raft.md); each resolves
+    // once the change is committed and applied there.
+    this.builtin(registry, "mpreg.raft.add_member", async ([id, o]) => {
+      const learner = typeof o === "object" && o !== null && (o as { learner?: unknown }).learner === true;
+      await kv.node.proposeConfChange({ type: learner ? "addLearner" : "addVoter", node: nodeId(id) });
+      return conf();
+    });
+    this.builtin(registry, "mpreg.raft.remove_member", async ([id]) => {
+      await kv.node.proposeConfChange({ type: "remove", node: nodeId(id) });
+      return conf();
+    });
+    this.builtin(registry, "mpreg.raft.transfer_leader", async ([id]) => {
+      await kv.node.transferLeader(nodeId(id));
+      return { group: this.opts.group, leader: kv.node.leaderId };
+    });
     registry.register("mpreg.raft.status", () => ({ group: this.opts.group, ...kv.node.status() }), {
       description: `Raft status of group ${this.opts.group} on this node`,
     });

@@ -1,6 +1,7 @@
 /**
  * Three node processes form the Raft group `kv`: writes through any node, a leader killed with
- * SIGKILL, a new leader, acknowledged writes kept, and the restarted node catching up.
+ * SIGKILL, a new leader, acknowledged writes kept, and the restarted node catching up; then a
+ * fourth node joins (learner, voter, leader) and a member is removed.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,9 +24,10 @@ interface Status {
   term: number;
   commit: number;
   applied: number;
+  conf: { voters: string[]; learners: string[] };
 }
 
-async function start(name: string, peers: string[]): Promise<void> {
+async function start(name: string, peers: string[], extra: string[] = []): Promise<void> {
   const node = await startNode({
     bin: CLI,
     args: [
@@ -34,6 +36,7 @@ async function start(name: string, peers: string[]): Promise<void> {
       "--data-dir", dirs.get(name)!,
       "--gossip-probe-interval-ms", "100", "--gossip-probe-timeout-ms", "50",
       ...(peers.length > 0 ? ["--peers", peers.join(",")] : []),
+      ...extra,
     ],
   });
   nodes.set(name, node);
@@ -57,6 +60,7 @@ async function agreedLeader(names: readonly string[]): Promise<string> {
 }
 
 beforeAll(async () => {
+  dirs.set("r4", mkdtempSync(join(tmpdir(), "mpreg-raft-r4-")));
   for (const n of NAMES) dirs.set(n, mkdtempSync(join(tmpdir(), `mpreg-raft-${n}-`)));
   await start("r1", []);
   seed = nodes.get("r1")!.url;
@@ -106,4 +110,35 @@ it("elects one leader, serves writes from any node, survives a SIGKILLed leader,
   await waitFor(async () => (await status(leader)).applied >= target, { timeoutMs: 30_000, description: "restarted node catches up" });
   expect(await clients.get(leader)!.call("mpreg.kv.get", ["after"])).toMatchObject({ found: true, value: "crash" });
   expect(await clients.get(leader)!.call("mpreg.kv.get", ["greeting"])).toMatchObject({ found: true, value: "swapped" });
+});
+
+it("adds a joining node as a learner, promotes it, hands it the leadership, and removes a member", { timeout: 120_000 }, async () => {
+  // Seeds: the members' current URLs (a restarted member listens on a new port).
+  await start("r4", NAMES.map((n) => nodes.get(n)!.url), ["--raft-join", "true"]);
+  const joiner = await status("r4");
+  expect(joiner.conf).toEqual({ voters: [], learners: [] });
+  expect(joiner.role).not.toBe("leader");
+
+  // Through any member: the call is forwarded to the leader.
+  const added = (await clients.get("r1")!.call("mpreg.raft.add_member", ["r4", { learner: true }])) as { conf: Status["conf"] };
+  expect(added.conf.learners).toEqual(["r4"]);
+  const leader = await agreedLeader(NAMES);
+  const target = (await status(leader)).commit;
+  await waitFor(async () => (await status("r4")).applied >= target, { timeoutMs: 30_000, description: "learner catches up" });
+  expect((await status("r4")).conf.learners).toEqual(["r4"]);
+
+  const promoted = (await clients.get("r2")!.call("mpreg.raft.add_member", ["r4"])) as { conf: Status["conf"] };
+  expect([...promoted.conf.voters].sort()).toEqual(["r1", "r2", "r3", "r4"]);
+  // A second add of a voter is refused clearly.
+  await expect(clients.get("r3")!.call("mpreg.raft.add_member", ["r4"])).rejects.toMatchObject({ code: 1002 });
+
+  // The new voter holds the whole log: it can take over as leader.
+  await clients.get("r1")!.call("mpreg.raft.transfer_leader", ["r4"]);
+  await waitFor(async () => (await agreedLeader(["r1", "r2", "r3", "r4"])) === "r4", { timeoutMs: 30_000, description: "r4 leads" });
+  expect(await clients.get("r4")!.call("mpreg.kv.get", ["greeting"])).toMatchObject({ found: true, value: "swapped" });
+
+  const removed = (await clients.get("r4")!.call("mpreg.raft.remove_member", ["r3"])) as { conf: Status["conf"] };
+  expect([...removed.conf.voters].sort()).toEqual(["r1", "r2", "r4"]);
+  await clients.get("r2")!.call("mpreg.kv.put", ["after-remove", 1]);
+  expect(await clients.get("r1")!.call("mpreg.kv.get", ["after-remove"])).toMatchObject({ found: true, value: 1 });
 });
