@@ -112,6 +112,7 @@ export class Cluster<Ctx> {
         const st = this.gossip.member(id)?.status;
         return st !== undefined && st !== "dead" && st !== "left";
       },
+      maxLinks: opts.maxLinks,
     });
     this.gossip = new GossipNode({
       id: opts.nodeId,
@@ -519,13 +520,10 @@ export class Cluster<Ctx> {
     }
   }
 
-  /** Dials a member we have no link to, while below the link bound (full mesh when small). */
+  /** Dials a member when the overlay wants a link to it (see `LinkOverlay.shouldDial`). */
   private maybeDial(nodeId: string): void {
-    if (this.stopped || nodeId === this.opts.nodeId || this.links.has(nodeId)) return;
-    if (this.links.size >= this.opts.maxLinks) return;
-    const m = this.gossip.member(nodeId);
-    if (!m || m.status === "dead" || m.status === "left") return;
-    const url = (m.meta as Partial<MemberMeta> | undefined)?.urls?.[0];
+    if (this.stopped || this.links.has(nodeId) || !this.overlay.shouldDial(nodeId)) return;
+    const url = (this.gossip.member(nodeId)?.meta as Partial<MemberMeta> | undefined)?.urls?.[0];
     if (url) this.dial(url, false);
   }
 

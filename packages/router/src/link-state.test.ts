@@ -94,4 +94,17 @@ describe("LinkOverlay", () => {
     links.clear();
     expect(o.redirect(0.5)).toBeUndefined();
   });
+  it("dials live, unlinked members other than itself while below maxLinks", () => {
+    const links = new Set(["b"]);
+    const dead = new Set(["x"]);
+    const o = new LinkOverlay({ selfId: "a", ownLinks: () => links, isLive: (id) => !dead.has(id), maxLinks: 2 });
+    expect(o.shouldDial("a")).toBe(false);
+    expect(o.shouldDial("b")).toBe(false);
+    expect(o.shouldDial("x")).toBe(false);
+    expect(o.shouldDial("c")).toBe(true);
+    links.add("c");
+    expect(o.shouldDial("d")).toBe(false);
+    const unbounded = new LinkOverlay({ selfId: "a", ownLinks: () => links, isLive: () => true });
+    expect(unbounded.shouldDial("d")).toBe(true);
+  });
 });

@@ -41,6 +41,12 @@ export interface LinkOverlayOptions {
   isLive: (id: string) => boolean;
   /** Longest route kept (links); default {@link ROUTE_MAX_HOPS}. */
   maxHops?: number;
+  /**
+   * Most links this node opens itself (others may still dial it): below it every live member
+   * is dialed (a full mesh for small clusters); at it, the rest is reached through routes.
+   * Default unbounded.
+   */
+  maxLinks?: number;
 }
 
 /**
@@ -125,6 +131,20 @@ export class LinkOverlay {
   /** A member was declared dead or left: its announcement no longer routes. */
   memberGone(id: string): void {
     if (this.adjacency.delete(id)) this.cache = undefined;
+  }
+
+  /**
+   * Whether this node should open a link to member `id` now: a live member other than itself,
+   * not linked yet, while this node has fewer than `maxLinks` links.
+   */
+  shouldDial(id: string): boolean {
+    if (id === this.opts.selfId || !this.opts.isLive(id)) return false;
+    let count = 0;
+    for (const l of this.opts.ownLinks()) {
+      if (l === id) return false;
+      count++;
+    }
+    return count < (this.opts.maxLinks ?? Infinity);
   }
 
   /** The route to `id` (`next` is `id` itself when linked), or undefined when there is none. */
