@@ -96,10 +96,11 @@ if (parts.has("remote")) {
 // --- Raft ---------------------------------------------------------------------------------
 const elections = [];
 for (const members of !parts.has("raft") ? [] : smoke ? [3] : [3, 5]) {
-  for (const storage of smoke ? ["memory"] : ["memory", "file"]) {
+  for (const storage of smoke ? ["memory"] : ["memory", "file-batch", "file-always"]) {
     const names = Array.from({ length: members }, (_, i) => `r${i + 1}`);
-    const dirs = storage === "file" ? names.map((n) => mkdtempSync(join(tmpdir(), `mpreg-bench-${n}-`))) : [];
-    const common = (i) => ["--name", names[i], "--raft-group", "kv", "--raft-members", names.join(","), ...FAST_GOSSIP, ...(storage === "file" ? ["--data-dir", dirs[i]] : [])];
+    const file = storage.startsWith("file");
+    const dirs = file ? names.map((n) => mkdtempSync(join(tmpdir(), `mpreg-bench-${n}-`))) : [];
+    const common = (i) => ["--name", names[i], "--raft-group", "kv", "--raft-members", names.join(","), ...FAST_GOSSIP, ...(file ? ["--data-dir", dirs[i], "--raft-fsync", storage.slice("file-".length)] : [])];
     const first = await startMpreg(names[0], common(0));
     const rest = await Promise.all(names.slice(1).map((n, i) => startMpreg(n, [...common(i + 1), "--peers", first.url])));
     const nodes = [first, ...rest];
@@ -114,7 +115,7 @@ for (const members of !parts.has("raft") ? [] : smoke ? [3] : [3, 5]) {
     const li = names.indexOf(leader);
     let seq = 0;
     for (const inFlight of [1, 64]) {
-      row(`Raft put, ${members} members, ${storage === "file" ? "file (fsync batch)" : "memory"}`, inFlight, await measure(async () => {
+      row(`Raft put, ${members} members, ${file ? `file (fsync ${storage.slice("file-".length)})` : "memory"}`, inFlight, await measure(async () => {
         await clients[li].call("mpreg.kv.put", [`k${seq++ % 1000}`, "v"]);
       }, inFlight));
     }
@@ -155,7 +156,8 @@ if (smoke) {
 after the round-trip benchmark). Every node is its own process on this machine (${os.cpus().length} cores,
 Node ${process.version}, load average at the end ${load}); the client runs in the benchmark process.
 Median of 3 runs of ${durationMs} ms each. Raft: tick 50 ms (elections after 10–20 ticks), the
-client writes through the leader; file storage is the file backend with fsync \`batch\`.
+client writes through the leader; file storage is the file backend with fsync \`batch\` or \`always\`
+(\`--raft-fsync\`).
 
 ${table}
 

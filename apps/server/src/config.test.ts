@@ -61,6 +61,7 @@ describe("configuration", () => {
     [["--peers", "http://x"], {}, /peers/],
     [[], { MPREG_PORT: "-1" }, /MPREG_PORT/],
     [["--raft-join", "maybe"], {}, /--raft-join: expected true or false/],
+    [["--raft-fsync", "never"], {}, /raftFsync/],
     [["--raft-group", "kv"], {}, /raftMembers .* or raftJoin/],
   ])("refuses %j %j with a clear error", (argv, env, message) => {
     expect(() => resolveConfig(argv as string[], env as NodeJS.ProcessEnv)).toThrow(message);

@@ -44,6 +44,11 @@ export const NodeConfigSchema = Type.Object({
    * for `mpreg.raft.add_member` on the group's leader.
    */
   raftJoin: Type.Boolean(),
+  /**
+   * fsync policy of the Raft group's file storage (with `dataDir`): `batch` (group commit, the
+   * default) or `always`; both persist before a write is acknowledged (docs/persistence.md).
+   */
+  raftFsync: Type.Union([Type.Literal("batch"), Type.Literal("always")]),
   /** Raft tick; elections take 10 to 20 ticks, heartbeats go every tick. */
   raftTickMs: Type.Integer({ minimum: 1 }),
 });
@@ -71,6 +76,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   gossipProbeTimeoutMs: 500,
   raftMembers: [],
   raftJoin: false,
+  raftFsync: "batch",
   raftTickMs: 50,
 };
 
@@ -107,6 +113,7 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   raftGroup: "string",
   raftMembers: "list",
   raftJoin: "bool",
+  raftFsync: "string",
   raftTickMs: "int",
 };
 
@@ -162,10 +169,10 @@ export function configFromFile(path: string): Partial_ {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(data)) {
     if (k === "raft") {
-      // `raft: {group, members, join?, tickMs?}` is the file's spelling of the raft* options.
+      // `raft: {group, members, join?, fsync?, tickMs?}` is the file's spelling of the raft* options.
       if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ConfigError(`config file ${path}: raft must be an object`);
       for (const [rk, rv] of Object.entries(v)) {
-        const flat = { group: "raftGroup", members: "raftMembers", join: "raftJoin", tickMs: "raftTickMs" }[rk];
+        const flat = { group: "raftGroup", members: "raftMembers", join: "raftJoin", fsync: "raftFsync", tickMs: "raftTickMs" }[rk];
         if (!flat) throw new ConfigError(`config file ${path}: unknown option "raft.${rk}"`);
         out[flat] = rv;
       }

@@ -105,6 +105,7 @@ export class MpregNode implements FunctionModuleNode {
         group: this.config.raftGroup,
         members: this.config.raftMembers,
         join: this.config.raftJoin,
+        fsync: this.config.raftFsync,
         nodeId: this.nodeId,
         clusterId: this.clusterId,
         dataDir: this.config.dataDir,

@@ -14,8 +14,10 @@ export interface RaftGroupOptions {
   join?: boolean | undefined;
   nodeId: string;
   clusterId: string;
-  /** Durable storage under `<dataDir>/raft-<group>` (file backend, fsync batch); memory without. */
+  /** Durable storage under `<dataDir>/raft-<group>` (file backend); memory without. */
   dataDir?: string | undefined;
+  /** fsync policy of that file storage. Default `batch`. */
+  fsync?: "batch" | "always" | undefined;
   tickMs: number;
   /** Sends a UnifiedMessage to a node over its peer link; false when there is none. */
   send: (nodeId: string, msg: UnifiedMessage) => boolean;
@@ -53,7 +55,7 @@ export class RaftGroup {
     const storage = await openBackend(
       opts.dataDir === undefined
         ? { backend: "memory" }
-        : { backend: "file", dir: join(opts.dataDir, `raft-${opts.group}`), fsync: "batch" },
+        : { backend: "file", dir: join(opts.dataDir, `raft-${opts.group}`), fsync: opts.fsync ?? "batch" },
     );
     const topic = `mpreg.raft.${opts.group}`;
     const kv = await RaftKV.open({
