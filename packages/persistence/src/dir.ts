@@ -1,15 +1,15 @@
 /** Data-directory checks and directory fsync, shared by the file and SQLite backends. */
 
-import fs from "node:fs/promises";
 import path from "node:path";
 import { storageError } from "./errors.js";
+import { nodeFileSystem, type FileSystem, type FileSystemHandle } from "./file-system.js";
 
 /**
  * Makes sure `dir` is a usable data directory and returns its absolute path. Missing
  * directories are created when `create` is true. Every failure is a `config` storage error that
  * names the directory and the reason.
  */
-export async function prepareDir(dir: unknown, create: boolean): Promise<string> {
+export async function prepareDir(dir: unknown, create: boolean, fs: FileSystem = nodeFileSystem): Promise<string> {
   if (typeof dir !== "string" || dir.length === 0) {
     throw storageError("config", "a data directory (dir) is required for this backend");
   }
@@ -45,7 +45,7 @@ export async function prepareDir(dir: unknown, create: boolean): Promise<string>
 }
 
 /** Flushes a directory entry change (create, rename, delete) to disk. */
-export async function fsyncDir(dir: string): Promise<void> {
+export async function fsyncDir(dir: string, fs: FileSystem = nodeFileSystem): Promise<void> {
   const fh = await fs.open(dir, "r");
   try {
     await fh.sync();
@@ -55,7 +55,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** Writes all of `buf` at `position` (a single write may be short). */
-export async function writeFully(fh: fs.FileHandle, buf: Uint8Array, position: number): Promise<void> {
+export async function writeFully(fh: FileSystemHandle, buf: Uint8Array, position: number): Promise<void> {
   let off = 0;
   while (off < buf.length) {
     const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);

@@ -12,7 +12,6 @@
  * then starts `wal-<gen+1>.log` and deletes the previous generation.
  */
 
-import fs from "node:fs/promises";
 import path from "node:path";
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
@@ -25,6 +24,7 @@ import { ioError, storageError } from "./errors.js";
 import { DAMAGE_SCAN_BYTES, encodeFrame, findIntactFrame, FRAME_HEADER_BYTES, intactFrameAt, readFrame } from "./frame.js";
 import { decodeOp, decodeValue, encodeOp, encodeValue } from "./wal-codec.js";
 import { fsyncDir, prepareDir, writeFully } from "./dir.js";
+import { nodeFileSystem, type FileSystem, type FileSystemHandle } from "./file-system.js";
 import { checkSnapshotInput } from "./snapshot-common.js";
 import { stringToKey, toPlain } from "./bytes.js";
 
@@ -69,6 +69,12 @@ export interface FileBackendOptions {
    * follows). A torn tail (nothing intact after the damage) is always cut.
    */
   repair?: boolean;
+  /**
+   * The file system every file operation goes through (the log, state and snapshot files, the
+   * LOCK file, directory fsyncs). For fault-injection tests (e.g. a simulated power loss);
+   * default the real file system.
+   */
+  fs?: FileSystem;
 }
 
 /** What open found and did. */
@@ -98,7 +104,13 @@ const FORMAT_VERSION = 1;
 /** Chunk size of a state file (one frame per chunk). */
 const STATE_CHUNK_BYTES = 1024 * 1024;
 
-const openDirs = new Set<string>();
+/** Directories open in this process, per file system (the same path on two is two directories). */
+const openDirs = new WeakMap<FileSystem, Set<string>>();
+function openDirsOf(fs: FileSystem): Set<string> {
+  let s = openDirs.get(fs);
+  if (s === undefined) openDirs.set(fs, (s = new Set()));
+  return s;
+}
 
 const genName = (prefix: string, gen: number, ext: string) => `${prefix}-${String(gen).padStart(12, "0")}.${ext}`;
 const parseGen = (name: string, prefix: string, ext: string): number | undefined => {
@@ -124,6 +136,7 @@ export class FileBackend implements StorageBackend, StateHost {
   readonly state = new MemState();
   readonly dir: string;
   readonly fsync: FsyncPolicy;
+  private readonly fs: FileSystem;
   /** Filled by open(). */
   recovery: RecoveryReport = { generation: 0, records: 0, truncatedBytes: 0 };
 
@@ -134,7 +147,7 @@ export class FileBackend implements StorageBackend, StateHost {
   private readonly maxQueuedBytes: number;
 
   private gen = 0;
-  private wal!: fs.FileHandle;
+  private wal!: FileSystemHandle;
   private walBytes = 0;
   private stateBytes = 0;
   private readonly snapFileBytes = new Map<string, number>();
@@ -159,6 +172,7 @@ export class FileBackend implements StorageBackend, StateHost {
   private constructor(dir: string, o: FileBackendOptions) {
     this.dir = dir;
     this.fsync = o.fsync ?? "batch";
+    this.fs = o.fs ?? nodeFileSystem;
     this.batchDelayMs = o.batchDelayMs ?? 2;
     this.batchMaxBytes = o.batchMaxBytes ?? 1024 * 1024;
     this.maxBytes = o.maxBytes ?? Infinity;
@@ -168,15 +182,17 @@ export class FileBackend implements StorageBackend, StateHost {
 
   /** Opens (creating if needed) the backend in `opts.dir` and replays its log. */
   static async open(opts: FileBackendOptions): Promise<FileBackend> {
-    const dir = await prepareDir(opts.dir, opts.createDir ?? true);
-    if (openDirs.has(dir)) throw storageError("config", `data directory ${dir} is already open in this process`, { dir });
-    openDirs.add(dir);
+    const fs = opts.fs ?? nodeFileSystem;
+    const dir = await prepareDir(opts.dir, opts.createDir ?? true, fs);
+    const openHere = openDirsOf(fs);
+    if (openHere.has(dir)) throw storageError("config", `data directory ${dir} is already open in this process`, { dir });
+    openHere.add(dir);
     const be = new FileBackend(dir, opts);
     try {
       await be.lock();
       await be.recover(opts.repair === true);
     } catch (e) {
-      openDirs.delete(dir);
+      openHere.delete(dir);
       await be.wal?.close().catch(() => undefined);
       await fs.unlink(path.join(dir, "LOCK")).catch(() => undefined);
       throw e;
@@ -189,7 +205,7 @@ export class FileBackend implements StorageBackend, StateHost {
   private async lock(): Promise<void> {
     const lockPath = path.join(this.dir, "LOCK");
     try {
-      const pid = Number((await fs.readFile(lockPath, "utf8")).trim());
+      const pid = Number((await this.fs.readFile(lockPath)).toString("utf8").trim());
       if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
         throw storageError("config", `data directory ${this.dir} is in use by process ${pid}`, { dir: this.dir, pid });
       }
@@ -199,12 +215,12 @@ export class FileBackend implements StorageBackend, StateHost {
         throw ioError(`cannot read ${lockPath}`, e);
       }
     }
-    await fs.writeFile(lockPath, String(process.pid));
+    await this.fs.writeFile(lockPath, String(process.pid));
   }
 
   private async recover(repair: boolean): Promise<void> {
-    const names = await fs.readdir(this.dir);
-    for (const n of names) if (n.endsWith(".tmp")) await fs.unlink(path.join(this.dir, n));
+    const names = await this.fs.readdir(this.dir);
+    for (const n of names) if (n.endsWith(".tmp")) await this.fs.unlink(path.join(this.dir, n));
     const stateGens = names.map((n) => parseGen(n, "state", "snap")).filter((g): g is number => g !== undefined);
     const walGens = names.map((n) => parseGen(n, "wal", "log")).filter((g): g is number => g !== undefined);
     this.gen = Math.max(0, ...stateGens);
@@ -216,8 +232,8 @@ export class FileBackend implements StorageBackend, StateHost {
     }
     if (this.gen > 0) await this.loadStateFile(path.join(this.dir, genName("state", this.gen, "snap")));
     // Older generations are fully covered by the newest state file.
-    for (const g of stateGens) if (g < this.gen) await fs.unlink(path.join(this.dir, genName("state", g, "snap")));
-    for (const g of walGens) if (g < this.gen) await fs.unlink(path.join(this.dir, genName("wal", g, "log")));
+    for (const g of stateGens) if (g < this.gen) await this.fs.unlink(path.join(this.dir, genName("state", g, "snap")));
+    for (const g of walGens) if (g < this.gen) await this.fs.unlink(path.join(this.dir, genName("wal", g, "log")));
 
     const walPath = path.join(this.dir, genName("wal", this.gen, "log"));
     if (walGens.includes(this.gen)) await this.replayWal(walPath, repair);
@@ -225,7 +241,7 @@ export class FileBackend implements StorageBackend, StateHost {
 
     for (const n of names) {
       if (n.startsWith("snap-") && n.endsWith(".bin")) {
-        this.snapFileBytes.set(n, (await fs.stat(path.join(this.dir, n))).size);
+        this.snapFileBytes.set(n, (await this.fs.stat(path.join(this.dir, n))).size);
       }
     }
   }
@@ -233,7 +249,7 @@ export class FileBackend implements StorageBackend, StateHost {
   private async loadStateFile(file: string): Promise<void> {
     let buf: Buffer;
     try {
-      buf = await fs.readFile(file);
+      buf = await this.fs.readFile(file);
     } catch (e) {
       throw ioError(`cannot read state file ${file}`, e);
     }
@@ -281,12 +297,12 @@ export class FileBackend implements StorageBackend, StateHost {
     if (!ended) throw corrupt("missing end marker");
   }
 
-  private async createWal(file: string, gen: number): Promise<fs.FileHandle> {
-    const fh = await fs.open(file, "w+");
+  private async createWal(file: string, gen: number): Promise<FileSystemHandle> {
+    const fh = await this.fs.open(file, "w+");
     const header = encodeFrame(encodeValue([WAL_MAGIC, FORMAT_VERSION, gen]));
     await writeFully(fh, header, 0);
     await fh.datasync();
-    await fsyncDir(this.dir);
+    await fsyncDir(this.dir, this.fs);
     this.wal = fh;
     this.walBytes = header.length;
     this.walHeaderBytes = header.length;
@@ -294,7 +310,7 @@ export class FileBackend implements StorageBackend, StateHost {
   }
 
   private async replayWal(file: string, repair: boolean): Promise<void> {
-    const buf = await fs.readFile(file);
+    const buf = await this.fs.readFile(file);
     let off = 0;
     let records = 0;
     let stop: RecoveryReport["stop"];
@@ -351,7 +367,7 @@ export class FileBackend implements StorageBackend, StateHost {
       // Not even the header survived (a crash while creating the file): start it again.
       await this.createWal(file, this.gen);
     } else {
-      this.wal = await fs.open(file, "r+");
+      this.wal = await this.fs.open(file, "r+");
       this.walBytes = off;
       if (off < buf.length) {
         await this.wal.truncate(off);
@@ -533,7 +549,7 @@ export class FileBackend implements StorageBackend, StateHost {
     const statePath = path.join(this.dir, genName("state", newGen, "snap"));
     const tmp = `${statePath}.tmp`;
     try {
-      const fh = await fs.open(tmp, "w");
+      const fh = await this.fs.open(tmp, "w");
       let pos = 0;
       try {
         for (const c of chunks) {
@@ -544,13 +560,13 @@ export class FileBackend implements StorageBackend, StateHost {
       } finally {
         await fh.close();
       }
-      await fs.rename(tmp, statePath);
-      await fsyncDir(this.dir);
+      await this.fs.rename(tmp, statePath);
+      await fsyncDir(this.dir, this.fs);
       const oldWal = this.wal;
       await this.createWal(path.join(this.dir, genName("wal", newGen, "log")), newGen);
       await oldWal.close();
-      await fs.unlink(path.join(this.dir, genName("wal", this.gen, "log")));
-      if (this.gen > 0) await fs.unlink(path.join(this.dir, genName("state", this.gen, "snap")));
+      await this.fs.unlink(path.join(this.dir, genName("wal", this.gen, "log")));
+      if (this.gen > 0) await this.fs.unlink(path.join(this.dir, genName("state", this.gen, "snap")));
       this.gen = newGen;
       this.stateBytes = pos;
       settle(covered);
@@ -635,17 +651,17 @@ export class FileBackend implements StorageBackend, StateHost {
     const file = path.join(this.dir, name);
     const tmp = `${file}.tmp`;
     try {
-      const fh = await fs.open(tmp, "w");
+      const fh = await this.fs.open(tmp, "w");
       try {
         await writeFully(fh, frame, 0);
         if (this.fsync !== "none") await fh.datasync();
       } finally {
         await fh.close();
       }
-      await fs.rename(tmp, file);
-      if (this.fsync !== "none") await fsyncDir(this.dir);
+      await this.fs.rename(tmp, file);
+      if (this.fsync !== "none") await fsyncDir(this.dir, this.fs);
     } catch (e) {
-      await fs.unlink(tmp).catch(() => undefined);
+      await this.fs.unlink(tmp).catch(() => undefined);
       throw ioError(`cannot write snapshot ${file}`, e);
     }
     this.snapFileBytes.set(name, frame.length);
@@ -655,7 +671,7 @@ export class FileBackend implements StorageBackend, StateHost {
     const file = path.join(this.dir, name);
     let buf: Buffer;
     try {
-      buf = await fs.readFile(file);
+      buf = await this.fs.readFile(file);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw ioError(`cannot read snapshot ${file}`, e);
@@ -697,8 +713,8 @@ export class FileBackend implements StorageBackend, StateHost {
     await this.snapChain;
     await this.loopDone;
     await this.wal.close().catch(() => undefined);
-    await fs.unlink(path.join(this.dir, "LOCK")).catch(() => undefined);
-    openDirs.delete(this.dir);
+    await this.fs.unlink(path.join(this.dir, "LOCK")).catch(() => undefined);
+    openDirsOf(this.fs).delete(this.dir);
     if (err !== undefined) throw err;
   }
 }

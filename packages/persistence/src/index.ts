@@ -11,6 +11,7 @@ export {
   type ComplianceHarness,
   type ComplianceTestApi,
 } from "./compliance.js";
+export { nodeFileSystem, type FileSystem, type FileSystemHandle, type FileSystemStats, type OpenFlags } from "./file-system.js";
 export { FileBackend, type FileBackendOptions, type FsyncPolicy, type RecoveryReport } from "./file.js";
 export { SqliteBackend, type SqliteBackendOptions } from "./sqlite.js";
 export { StorageConfigSchema, parseStorageConfig, openBackend, type StorageConfig } from "./config.js";
