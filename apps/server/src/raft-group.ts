@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { MpregError, createLogger, createUnifiedMessage, type UnifiedMessage } from "@mpreg/envelope";
 import { openBackend, type StorageBackend } from "@mpreg/persistence";
-import { RaftKV, onLeader, validateMessage, type Message } from "@mpreg/raft";
+import { RaftKV, onLeader, onMember, validateMessage, type Message } from "@mpreg/raft";
 import type { Dispatcher, FunctionRegistry } from "@mpreg/rpc";
 
 const log = createLogger("raft");
@@ -107,10 +107,20 @@ export class RaftGroup {
       if (!Number.isInteger(v) || (v as number) < 0) throw MpregError.invalid("version must be a non-negative integer", "args.1");
       return v as number;
     };
-    this.builtin(registry, "mpreg.kv.get", async ([k]) => {
-      const got = await kv.get(key(k));
-      return got === undefined ? { found: false } : { found: true, value: JSON.parse(got.value), version: got.version };
-    });
+    // Reads are served by every member: ReadIndex through the leader, then this node's copy.
+    registry.register(
+      "mpreg.kv.get",
+      ({ args, signal }) =>
+        onMember(kv.node, {
+          run: async () => {
+            const got = await kv.get(key(args[0]));
+            return got === undefined ? { found: false } : { found: true, value: JSON.parse(got.value), version: got.version };
+          },
+          signal,
+          waitMs: LEADER_WAIT_MS,
+        }),
+      { description: `mpreg.kv.get on raft group ${this.opts.group} (linearizable, served by any member)` },
+    );
     this.builtin(registry, "mpreg.kv.put", ([k, v]) => kv.put(key(k), encode(v)));
     this.builtin(registry, "mpreg.kv.delete", ([k]) => kv.delete(key(k)));
     this.builtin(registry, "mpreg.kv.cas", ([k, ver, v]) => kv.cas(key(k), version(ver), encode(v)));

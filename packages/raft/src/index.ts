@@ -27,4 +27,4 @@ export {
 export { RaftKV } from "./raft-kv.js";
 export { decodeEntry, encodeEntry } from "./codec.js";
 export { validateMessage } from "./validate.js";
-export { onLeader, type LeaderView, type OnLeaderOptions } from "./leader.js";
+export { onLeader, onMember, type LeaderView, type OnLeaderOptions, type OnMemberOptions } from "./leader.js";

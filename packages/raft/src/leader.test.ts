@@ -1,6 +1,6 @@
 import { MpregError, ErrorCode } from "@mpreg/envelope";
 import { describe, expect, it } from "vitest";
-import { onLeader } from "./leader.js";
+import { onLeader, onMember } from "./leader.js";
 
 describe("onLeader", () => {
   it("runs locally on the leader and forwards from a follower", async () => {
@@ -38,5 +38,35 @@ describe("onLeader", () => {
     const c = new AbortController();
     setTimeout(() => c.abort(new Error("cancelled")), 20);
     await expect(onLeader({ id: "a", leaderId: null }, { local: async () => 1, forward: async () => 2, signal: c.signal, pollMs: 5 })).rejects.toThrow("cancelled");
+  });
+});
+
+describe("onMember", () => {
+  it("runs here on any member once a leader is known, waiting for an election first", async () => {
+    expect(await onMember({ id: "a", leaderId: "b" }, { run: async () => "here" })).toBe("here");
+    const view = { id: "a", leaderId: null as string | null };
+    setTimeout(() => (view.leaderId = "c"), 30);
+    expect(await onMember(view, { run: async () => "after election", pollMs: 5 })).toBe("after election");
+  });
+
+  it("tries again when the leader was lost under it; fails with no_leader in time; other errors pass", async () => {
+    const view = { id: "a", leaderId: "b" as string | null };
+    let calls = 0;
+    const r = await onMember(view, {
+      run: async () => {
+        if (++calls === 1) {
+          view.leaderId = null;
+          setTimeout(() => (view.leaderId = "c"), 20);
+          throw new MpregError(ErrorCode.UNREACHABLE, "raft: not the leader", { reason: "not_leader", leader: null });
+        }
+        return calls;
+      },
+      pollMs: 5,
+    });
+    expect(r).toBe(2);
+    await expect(onMember({ id: "a", leaderId: null }, { run: async () => 1, waitMs: 30, pollMs: 5 })).rejects.toMatchObject({
+      details: { reason: "no_leader" },
+    });
+    await expect(onMember({ id: "a", leaderId: "a" }, { run: async () => { throw new Error("boom"); } })).rejects.toThrow("boom");
   });
 });

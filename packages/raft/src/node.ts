@@ -1,4 +1,4 @@
-import { ErrorCode, MpregError, createLogger } from "@mpreg/envelope";
+import { ErrorCode, MpregError, createLogger, newId } from "@mpreg/envelope";
 import type { AppendLog, KVStore, SnapshotStore, StorageBackend } from "@mpreg/persistence";
 import { decodeEntry, decodeJson, encodeEntry, encodeJson, isConfState, isHardState } from "./codec.js";
 import { RaftCore, notLeader, type RaftConfig } from "./raft.js";
@@ -88,6 +88,7 @@ export class RaftNode {
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<string, PendingRead>();
   private readSeq = 0;
+  private readonly readNonce = newId();
   /** The hard state last written, and a commit-only update not yet written. */
   private persistedHs: HardState | undefined;
   private lazyHs: HardState | undefined;
@@ -248,13 +249,16 @@ export class RaftNode {
   }
 
   /**
-   * A linearizable read: confirms leadership with a quorum (ReadIndex), waits until that index
-   * is applied here, then runs `fn` against the state machine. Only the leader serves reads;
-   * a follower rejects with UNREACHABLE `{reason:"not_leader", leader}`.
+   * A linearizable read on any member: gets a read index confirmed by a quorum (ReadIndex: on
+   * the leader directly, on a follower or learner from the leader it knows), waits until that
+   * index is applied here, then runs `fn` against this node's state machine. Without a known
+   * leader it rejects with UNREACHABLE `{reason:"not_leader", leader: null}`; a request or
+   * answer lost on the way ends in TIMEOUT after the request timeout.
    */
   read<T>(fn: () => T): Promise<T> {
     return this.request((resolve, reject) => {
-      const ctx = `${this.id}/${++this.readSeq}`;
+      // Unique across restarts: a late answer to a previous run's read must match nothing.
+      const ctx = `${this.id}/${this.readNonce}/${++this.readSeq}`;
       this.core.readIndex(ctx);
       this.reads.set(ctx, { fn, index: undefined, age: 0, resolve, reject });
     }) as Promise<T>;

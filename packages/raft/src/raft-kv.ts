@@ -19,7 +19,7 @@ export class RaftKV {
     return new RaftKV(node, state);
   }
 
-  /** Linearizable read (ReadIndex on the leader). */
+  /** Linearizable read on any member (ReadIndex through the leader; see `RaftNode.read`). */
   get(key: string): Promise<KvValue | undefined> {
     return this.node.read(() => this.state.get(key));
   }

@@ -69,6 +69,8 @@ interface Progress {
 interface ReadRequest {
   index: number;
   context: string;
+  /** Who asked: this node, or a follower whose `readIndex` message the leader serves. */
+  from: NodeId;
   acks: Set<NodeId>;
 }
 
@@ -102,7 +104,7 @@ export class RaftCore {
   private readStates: ReadState[] = [];
   private readRequests: ReadRequest[] = [];
   /** Reads asked before this leader committed an entry of its term. */
-  private pendingReads: string[] = [];
+  private pendingReads: { context: string; from: NodeId }[] = [];
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout: number;
@@ -224,20 +226,36 @@ export class RaftCore {
   }
 
   /**
-   * Asks for a read index. When it is confirmed (a quorum still follows this leader) a
-   * ReadState with this context appears in a Ready. Only the leader answers.
+   * Asks for a read index. When it is confirmed (a quorum still follows the leader) a ReadState
+   * with this context appears in a Ready; the read is linearizable once the state machine has
+   * applied that index. On the leader the confirmation is local (a heartbeat round); a follower
+   * (or learner) asks the leader it knows with a `readIndex` message and gets the leader's
+   * confirmed index back, so reads can be served by every member. Without a known leader it
+   * throws UNREACHABLE `not_leader`. A follower's request lost on the way is not retried here:
+   * the caller times it out. Contexts must be unique (also across restarts), or a late answer
+   * could release a newer read at an older index.
    */
   readIndex(context: string): void {
-    if (this.role !== "leader") throw notLeader(this.lead);
+    if (this.role !== "leader") {
+      if (this.lead === NONE || this.role !== "follower") throw notLeader(this.lead);
+      this.send({ type: "readIndex", to: this.lead, context });
+      return;
+    }
+    this.leaderRead(context, this.id, true);
+  }
+
+  /** The leader's side of a read for `from`; `local` requests throw when over the bound. */
+  private leaderRead(context: string, from: NodeId, local: boolean): void {
     if (this.readRequests.length + this.pendingReads.length >= this.maxPendingReads) {
-      throw MpregError.overloaded("raft: too many pending reads");
+      if (local) throw MpregError.overloaded("raft: too many pending reads");
+      return; // a follower's request: dropped, its caller times out
     }
     if (this.log.term(this.log.committed) !== this.term) {
       // The commit index of a fresh leader may lag; wait for the no-op to commit (Raft §6.4).
-      this.pendingReads.push(context);
+      this.pendingReads.push({ context, from });
       return;
     }
-    this.startRead(context);
+    this.startRead(context, from);
   }
 
   /** Hands leadership to `target` (a voter): it is caught up, then told to campaign at once. */
@@ -652,6 +670,12 @@ export class RaftCore {
         // The leader hands over: campaign at once, skipping pre-vote and the lease check.
         this.hup(true);
         return;
+      case "readIndexResp":
+        // Only an answer of the current term (step dropped older ones) from the current leader.
+        if (m.from === this.lead && m.context !== undefined && m.index !== undefined) {
+          this.readStates.push({ index: m.index, context: m.context });
+        }
+        return;
       default:
         return;
     }
@@ -766,6 +790,9 @@ export class RaftCore {
         if (pr.state === "replicate" && pr.inflights.length >= this.maxInflight) pr.inflights.shift();
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
         if (m.context !== undefined) this.ackRead(m.from, m.context);
+        return;
+      case "readIndex":
+        if (m.context !== undefined) this.leaderRead(m.context, m.from, false);
         return;
       default:
         return;
@@ -927,20 +954,26 @@ export class RaftCore {
       any = true;
     }
     if (any && this.role === "leader" && this.pendingReads.length > 0) {
-      const ctxs = this.pendingReads;
+      const reads = this.pendingReads;
       this.pendingReads = [];
-      for (const c of ctxs) this.startRead(c);
+      for (const r of reads) this.startRead(r.context, r.from);
     }
     return any;
   }
 
-  private startRead(context: string): void {
+  private startRead(context: string, from: NodeId): void {
     if (this.quorum() === 1) {
-      this.readStates.push({ index: this.log.committed, context });
+      this.releaseRead({ index: this.log.committed, context, from, acks: new Set() });
       return;
     }
-    this.readRequests.push({ index: this.log.committed, context, acks: new Set([this.id]) });
+    this.readRequests.push({ index: this.log.committed, context, from, acks: new Set([this.id]) });
     this.bcastHeartbeat(context);
+  }
+
+  /** A confirmed read: a ReadState here, or the answer to the follower that asked. */
+  private releaseRead(r: ReadRequest): void {
+    if (r.from === this.id) this.readStates.push({ index: r.index, context: r.context });
+    else this.send({ type: "readIndexResp", to: r.from, index: r.index, context: r.context });
   }
 
   private ackRead(from: NodeId, context: string): void {
@@ -953,7 +986,7 @@ export class RaftCore {
     if (n < this.quorum()) return;
     // A quorum acknowledging this heartbeat also confirms every earlier request.
     const done = this.readRequests.splice(0, pos + 1);
-    for (const r of done) this.readStates.push({ index: r.index, context: r.context });
+    for (const r of done) this.releaseRead(r);
   }
 
   // ---------------------------------------------------------------- membership

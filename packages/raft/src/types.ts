@@ -59,7 +59,9 @@ export type MessageType =
   | "heartbeat"
   | "heartbeatResp"
   | "snap"
-  | "timeoutNow";
+  | "timeoutNow"
+  | "readIndex"
+  | "readIndexResp";
 
 /**
  * A Raft message. One flat shape for every type (as etcd does); fields not used by a type are
@@ -79,7 +81,11 @@ export interface Message {
   /** For a rejected append: the follower's guess of the last index that may match. */
   rejectHint?: number;
   snapshot?: Snapshot;
-  /** ReadIndex request id carried by heartbeats; "transfer" on votes caused by leader transfer. */
+  /**
+   * ReadIndex request id carried by heartbeats, `readIndex` (a follower asking the leader) and
+   * `readIndexResp` (the leader's answer, with the read index in `index`); "transfer" on votes
+   * caused by leader transfer.
+   */
   context?: string;
 }
 

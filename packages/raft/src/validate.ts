@@ -3,6 +3,7 @@ import type { ConfChange, Entry, Message, MessageType, Snapshot } from "./types.
 
 const TYPES = new Set<MessageType>([
   "app", "appResp", "vote", "voteResp", "preVote", "preVoteResp", "heartbeat", "heartbeatResp", "snap", "timeoutNow",
+  "readIndex", "readIndexResp",
 ]);
 const CC_TYPES = new Set(["addVoter", "addLearner", "remove"]);
 const MAX_ID = 256;

@@ -395,6 +395,63 @@ describe("ReadIndex", () => {
   });
 });
 
+describe("ReadIndex on followers", () => {
+  const reads = (net: CoreNet, id: string) => net.nodes.get(id)!.reads.map((r) => `${r.context}@${r.index}`);
+
+  it("a follower's read gets the leader's commit index once a quorum confirms the leader", () => {
+    const net = new CoreNet(["a", "b", "c"]);
+    net.campaign("a");
+    net.propose("a", "x");
+    net.propose("a", "y");
+    // Cut a → c so the quorum needed for the confirmation is a + b.
+    net.cutLink("a", "c");
+    net.get("c").readIndex("c/r1");
+    net.deliver();
+    expect(reads(net, "c")).toEqual([]); // c's request never reached a
+    net.recover();
+    net.get("b").readIndex("b/r1");
+    net.deliver();
+    const commit = net.get("a").hardState().commit;
+    expect(reads(net, "b")).toEqual([`b/r1@${commit}`]);
+    expect(reads(net, "a")).toEqual([]); // answered to b, not released on a
+    expect(net.log.some((m) => m.type === "readIndex" && m.from === "b" && m.to === "a")).toBe(true);
+    expect(net.log.some((m) => m.type === "readIndexResp" && m.to === "b" && m.index === commit)).toBe(true);
+  });
+
+  it("a leader cut off from its quorum never answers a follower's read", () => {
+    const net = new CoreNet(["a", "b", "c"]);
+    net.campaign("a");
+    net.cutLink("a", "c");
+    net.ignore("heartbeatResp");
+    net.get("b").readIndex("b/r");
+    net.tick(3, ["a"]);
+    expect(reads(net, "b")).toEqual([]);
+  });
+
+  it("a fresh leader answers only after its no-op commits; without a leader a read is refused", () => {
+    const net = new CoreNet(["a", "b", "c"]);
+    expect(() => net.get("b").readIndex("b/r0")).toThrow(/not the leader/);
+    net.ignore("appResp");
+    net.campaign("a");
+    net.get("b").readIndex("b/r1");
+    net.deliver();
+    expect(reads(net, "b")).toEqual([]); // a's no-op is not committed yet
+    net.recover();
+    net.tick(2, ["a"]);
+    expect(reads(net, "b")).toEqual([`b/r1@${net.get("a").hardState().commit}`]);
+  });
+
+  it("an answer from another leader or an older term releases nothing", () => {
+    const net = new CoreNet(["a", "b", "c"]);
+    net.campaign("a");
+    const term = net.get("a").term;
+    net.get("b").step({ type: "readIndexResp", from: "c", to: "b", term, index: 1, context: "b/x" });
+    net.get("b").step({ type: "readIndexResp", from: "a", to: "b", term: term - 1, index: 1, context: "b/y" });
+    net.deliver();
+    expect(reads(net, "b")).toEqual([]);
+  });
+});
+
 describe("durability", () => {
   it("a core rebuilt from its persisted state keeps term, vote, log and membership", () => {
     const net = new CoreNet(["a", "b", "c"]);

@@ -149,7 +149,7 @@ export interface SimResult {
   violations: string[];
   history: Operation<KvIn, KvOut>[];
   check: CheckResult<KvIn, KvOut>;
-  stats: { ops: number; ok: number; unknown: number; crashes: number; partitions: number; elections: number; snapshotsSent: number; msgs: number; transfers: number };
+  stats: { ops: number; ok: number; unknown: number; crashes: number; partitions: number; elections: number; snapshotsSent: number; msgs: number; transfers: number; followerReads: number };
 }
 
 export async function runSimulation(o: SimOptions): Promise<SimResult> {
@@ -165,7 +165,7 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
   const TICK = 10;
   const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
   const violations: string[] = [];
-  const stats = { ops: 0, ok: 0, unknown: 0, crashes: 0, partitions: 0, elections: 0, snapshotsSent: 0, msgs: 0, transfers: 0 };
+  const stats = { ops: 0, ok: 0, unknown: 0, crashes: 0, partitions: 0, elections: 0, snapshotsSent: 0, msgs: 0, transfers: 0, followerReads: 0 };
 
   // ---- event queue (binary heap by time, then sequence)
   const heap: Ev[] = [];
@@ -282,8 +282,6 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
   for (let c = 0; c < nClients; c++) push({ t: 5 + Math.floor(r() * 20), kind: "client", client: c });
 
   const startOp = (c: number) => {
-    const target = guess[c] ?? ids[Math.floor(r() * ids.length)]!;
-    const n = nodes.get(target)!;
     const key = `k${Math.floor(r() * nKeys)}`;
     const roll = r();
     let input: KvIn;
@@ -291,6 +289,11 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
     else if (roll < 0.7) input = { key, op: "put", value: `v${c}.${clock}` };
     else if (roll < 0.8) input = { key, op: "delete" };
     else input = { key, op: "cas", version: Math.floor(r() * 4), value: `c${c}.${clock}` };
+    // Writes go to the leader the client believes in; half the reads go to any member (every
+    // member serves linearizable reads), so followers' reads are checked too.
+    const anyMember = input.op === "get" && r() < 0.5;
+    const target = (anyMember ? undefined : guess[c]) ?? ids[Math.floor(r() * ids.length)]!;
+    const n = nodes.get(target)!;
     const op: Operation<KvIn, KvOut> = { client: c, input, call: ++clock };
     const idx = history.push(op) - 1;
     stats.ops++;
@@ -320,6 +323,8 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
         op.output = out;
         op.ret = ++clock;
         stats.ok++;
+        // Reads are served by every member (ReadIndex through the leader): count the others'.
+        if (input.op === "get" && kv.node.role !== "leader") stats.followerReads++;
         next();
       },
       (err: unknown) => {

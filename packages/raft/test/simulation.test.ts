@@ -19,6 +19,7 @@ async function runSeeds(nodes: number, count: number, first: number): Promise<vo
   let unknown = 0;
   let transfers = 0;
   let snaps = 0;
+  let followerReads = 0;
   for (let s = first; s < first + count; s++) {
     const res = await runSimulation({ seed: s, nodes });
     ops += res.stats.ops;
@@ -26,6 +27,7 @@ async function runSeeds(nodes: number, count: number, first: number): Promise<vo
     unknown += res.stats.unknown;
     transfers += res.stats.transfers;
     snaps += res.stats.snapshotsSent;
+    followerReads += res.stats.followerReads;
     if (res.violations.length > 0) failures.push(`seed ${s}: ${res.violations.join("; ")}`);
     if (res.check.result === "unknown") failures.push(`seed ${s}: linearizability check ran out of budget`);
   }
@@ -35,6 +37,7 @@ async function runSeeds(nodes: number, count: number, first: number): Promise<vo
   expect(crashes).toBeGreaterThan(0);
   expect(transfers).toBeGreaterThan(0);
   expect(snaps).toBeGreaterThan(0);
+  expect(followerReads).toBeGreaterThan(count); // reads served by followers are checked too
   expect(unknown).toBeGreaterThan(0); // crashes leave operations of unknown outcome in the history
 }
 
