@@ -24,7 +24,15 @@ export async function prepareDir(dir: unknown, create: boolean, fs: FileSystem =
     }
     if (!create) throw storageError("config", `data directory ${abs} does not exist`, { dir: abs });
     try {
-      await fs.mkdir(abs, { recursive: true });
+      const first = await fs.mkdir(abs, { recursive: true });
+      // A new directory's name is durable only once its parent is fsynced: without this, a
+      // power cut could lose the whole data directory with every write acknowledged in it.
+      if (first !== undefined) {
+        for (let d = abs; ; d = path.dirname(d)) {
+          await fsyncDir(path.dirname(d), fs);
+          if (d === first || path.dirname(d) === d) break;
+        }
+      }
       st = await fs.stat(abs);
     } catch (e2) {
       const c2 = (e2 as NodeJS.ErrnoException).code;
