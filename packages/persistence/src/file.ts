@@ -13,6 +13,7 @@
  */
 
 import path from "node:path";
+import { readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { createLogger, type MpregError } from "@mpreg/envelope";
@@ -122,6 +123,19 @@ function settle(ws: Waiter[], err?: unknown): void {
   for (const w of ws) (err === undefined ? w.resolve() : w.reject(err));
 }
 
+let cachedBootId: string | undefined;
+/** This boot of the machine (Linux), so a lock left before a reboot is known to be stale. */
+function bootId(): string {
+  if (cachedBootId === undefined) {
+    try {
+      cachedBootId = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim() || "-";
+    } catch {
+      cachedBootId = "-"; // not Linux: pids alone decide
+    }
+  }
+  return cachedBootId;
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -205,8 +219,12 @@ export class FileBackend implements StorageBackend, StateHost {
   private async lock(): Promise<void> {
     const lockPath = path.join(this.dir, "LOCK");
     try {
-      const pid = Number((await this.fs.readFile(lockPath)).toString("utf8").trim());
-      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+      // "<pid> <boot id>"; a bare pid (older versions) is checked by pid alone. A lock from an
+      // earlier boot is stale even when its pid now belongs to some other live process.
+      const m = /^(\d+)(?: (\S+))?\s*$/.exec((await this.fs.readFile(lockPath)).toString("utf8"));
+      const pid = m ? Number(m[1]) : NaN;
+      const sameBoot = m?.[2] === undefined || m[2] === bootId();
+      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && sameBoot && pidAlive(pid)) {
         throw storageError("config", `data directory ${this.dir} is in use by process ${pid}`, { dir: this.dir, pid });
       }
     } catch (e) {
@@ -215,7 +233,17 @@ export class FileBackend implements StorageBackend, StateHost {
         throw ioError(`cannot read ${lockPath}`, e);
       }
     }
-    await this.fs.writeFile(lockPath, String(process.pid));
+    // Written aside, synced and renamed, so a power cut never leaves a torn pid (which could
+    // name a live process and lock the directory for good).
+    const tmp = `${lockPath}.tmp`;
+    const fh = await this.fs.open(tmp, "w");
+    try {
+      await writeFully(fh, Buffer.from(`${process.pid} ${bootId()}\n`), 0);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await this.fs.rename(tmp, lockPath);
   }
 
   private async recover(repair: boolean): Promise<void> {
