@@ -1,6 +1,6 @@
 export { ErrorCode, MpregError, errorCodeName, isMpregError, type WireError } from "./errors.js";
 export { createLogger, type Logger } from "./logger.js";
-export { newId } from "./ids.js";
+export { idTime, newId } from "./ids.js";
 export * from "./schemas.js";
 export {
   CLIENT_ROLES,
