@@ -117,6 +117,8 @@ export interface PowerLossFsOptions {
   crashAtOp?: number;
   /** Probability of a short write (default 0.1). */
   shortWriteRate?: number;
+  /** Called with each operation as it takes effect (debugging). */
+  trace?: (line: string) => void;
 }
 
 class Handle implements FileSystemHandle {
@@ -189,6 +191,7 @@ export class PowerLossFs implements FileSystem {
   /** Operations started so far. */
   ops = 0;
   crashAtOp: number | undefined;
+  trace: ((line: string) => void) | undefined;
   private crashed = false;
   private readonly root: DirNode;
 
@@ -196,6 +199,7 @@ export class PowerLossFs implements FileSystem {
     this.random = opts.random ?? seededRandom(1);
     this.shortWriteRate = opts.shortWriteRate ?? 0.1;
     this.crashAtOp = opts.crashAtOp;
+    this.trace = opts.trace;
     this.root = root;
   }
 
@@ -217,7 +221,9 @@ export class PowerLossFs implements FileSystem {
     for (let i = 0; i < yields; i++) await Promise.resolve();
     if (this.crashAtOp !== undefined && n >= this.crashAtOp) this.crashed = true;
     if (this.crashed) throw fsError("EIO", op, p);
-    return run();
+    const out = run();
+    this.trace?.(`${n} ${op} ${p}${out !== null && typeof out === "object" && "bytesWritten" in out ? ` ${String(out.bytesWritten)}B` : ""}`);
+    return out;
   }
 
   /**
@@ -226,11 +232,30 @@ export class PowerLossFs implements FileSystem {
    */
   powerLoss(random: Random, opts: Omit<PowerLossFsOptions, "crashAtOp"> = {}): PowerLossFs {
     this.crashed = true;
+    return this.image(random, opts);
+  }
+
+  /**
+   * A copy of what reads see now, all of it durable, without cutting the power here (e.g. to
+   * inspect a survivor on the side while the survivor itself goes on to the next round).
+   */
+  clone(opts: Omit<PowerLossFsOptions, "crashAtOp"> = {}): PowerLossFs {
+    return this.image(undefined, opts);
+  }
+
+  /** With `random`: what survives a power cut; without: the volatile state, made durable. */
+  private image(random: Random | undefined, opts: Omit<PowerLossFsOptions, "crashAtOp">): PowerLossFs {
     const copies = new Map<Node, Node>();
     const survive = (node: Node): Node => {
       const done = copies.get(node);
       if (done) return done;
       if (node.kind === "file") {
+        if (random === undefined) {
+          const copy = newFile(Buffer.from(node.data));
+          copy.durable = Buffer.from(node.data);
+          copies.set(node, copy);
+          return copy;
+        }
         let data: Buffer = Buffer.from(node.durable);
         const { keep, torn } = keptPrefix(node.pending, random);
         for (let i = 0; i < keep; i++) data = applyFileOp(data, node.pending[i]!);
@@ -243,8 +268,8 @@ export class PowerLossFs implements FileSystem {
         copies.set(node, copy);
         return copy;
       }
-      const entries = new Map(node.durable);
-      const { keep } = keptPrefix(node.pending, random);
+      const entries = new Map(random === undefined ? node.entries : node.durable);
+      const { keep } = random === undefined ? { keep: 0 } : keptPrefix(node.pending, random);
       for (let i = 0; i < keep; i++) applyDirOp(entries, node.pending[i]!);
       const copy = newDir();
       copies.set(node, copy);
@@ -253,7 +278,9 @@ export class PowerLossFs implements FileSystem {
       copy.durable = new Map(copy.entries);
       return copy;
     };
-    return new PowerLossFs({ random: opts.random ?? this.random, shortWriteRate: opts.shortWriteRate ?? this.shortWriteRate }, survive(this.root) as DirNode);
+    const next: PowerLossFsOptions = { random: opts.random ?? this.random, shortWriteRate: opts.shortWriteRate ?? this.shortWriteRate };
+    if (opts.trace) next.trace = opts.trace;
+    return new PowerLossFs(next, survive(this.root) as DirNode);
   }
 
   // ---------------------------------------------------------------- paths
