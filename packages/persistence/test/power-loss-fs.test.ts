@@ -128,6 +128,20 @@ describe("power-loss disk model", () => {
     assert.ok(got.includes("true,false") && got.includes("false,false") && got.includes("false,true"));
   });
 
+  it("in subset mode a later directory operation may survive an earlier lost one", async () => {
+    const got: string[] = [];
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const fs = new PowerLossFs({ random: seededRandom(seed) });
+      await fs.mkdir("/d", { recursive: true });
+      await syncDir(fs, "/");
+      await fs.writeFile("/d/a", "");
+      await fs.writeFile("/d/b", "");
+      const s = fs.powerLoss(seededRandom(seed), { dirOps: "subset" });
+      got.push([s.exists("/d/a"), s.exists("/d/b")].join(","));
+    }
+    for (const want of ["false,false", "true,false", "false,true", "true,true"]) assert.ok(got.includes(want), want);
+  });
+
   it("a new directory survives only once its parent is synced", async () => {
     const mk = (syncParent: boolean) =>
       outcomes(

@@ -14,7 +14,7 @@
  *   flight, rejects with `EIO`) and returns a NEW file system holding what would survive:
  *   - each directory: its durable entries plus a random prefix (possibly empty, possibly all)
  *     of its unsynced entry operations, applied in the order they were made (a journaling file
- *     system commits metadata in order);
+ *     system commits metadata in order); or, with `dirOps: "subset"`, any subset of them;
  *   - each file reachable from there: its durable content plus a random prefix of its unsynced
  *     writes/truncations in order, the last one possibly torn at an arbitrary byte.
  * - Operations are asynchronous and yield a few microtasks (chosen by the seeded `random` given
@@ -120,6 +120,14 @@ export interface PowerLossFsOptions {
   /** Called with each operation as it takes effect (debugging). */
   trace?: (line: string) => void;
 }
+
+/**
+ * How `powerLoss` treats a directory's unsynced entry operations: `prefix` (default) keeps an
+ * in-order prefix, as a journaling file system does; `subset` keeps any subset (each operation
+ * independently, still applied in order), as POSIX allows: a later rename may survive an
+ * earlier one that was lost.
+ */
+export type DirLossMode = "prefix" | "subset";
 
 class Handle implements FileSystemHandle {
   closed = false;
@@ -230,7 +238,7 @@ export class PowerLossFs implements FileSystem {
    * Freezes this file system and returns a new one holding what survives the power cut: durable
    * state plus a random in-order prefix of what was not synced (see the file comment).
    */
-  powerLoss(random: Random, opts: Omit<PowerLossFsOptions, "crashAtOp"> = {}): PowerLossFs {
+  powerLoss(random: Random, opts: Omit<PowerLossFsOptions, "crashAtOp"> & { dirOps?: DirLossMode } = {}): PowerLossFs {
     this.crashed = true;
     return this.image(random, opts);
   }
@@ -244,7 +252,7 @@ export class PowerLossFs implements FileSystem {
   }
 
   /** With `random`: what survives a power cut; without: the volatile state, made durable. */
-  private image(random: Random | undefined, opts: Omit<PowerLossFsOptions, "crashAtOp">): PowerLossFs {
+  private image(random: Random | undefined, opts: Omit<PowerLossFsOptions, "crashAtOp"> & { dirOps?: DirLossMode }): PowerLossFs {
     const copies = new Map<Node, Node>();
     const survive = (node: Node): Node => {
       const done = copies.get(node);
@@ -269,8 +277,12 @@ export class PowerLossFs implements FileSystem {
         return copy;
       }
       const entries = new Map(random === undefined ? node.entries : node.durable);
-      const { keep } = random === undefined ? { keep: 0 } : keptPrefix(node.pending, random);
-      for (let i = 0; i < keep; i++) applyDirOp(entries, node.pending[i]!);
+      if (random !== undefined && opts.dirOps === "subset") {
+        for (const op of node.pending) if (random() < 0.5) applyDirOp(entries, op);
+      } else {
+        const { keep } = random === undefined ? { keep: 0 } : keptPrefix(node.pending, random);
+        for (let i = 0; i < keep; i++) applyDirOp(entries, node.pending[i]!);
+      }
       const copy = newDir();
       copies.set(node, copy);
       // Sorted, so the random draws do not depend on insertion order.

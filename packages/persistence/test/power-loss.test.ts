@@ -21,7 +21,7 @@ import type { BatchOp, StorageBackend } from "../src/interfaces.js";
 import { FileBackend, type FsyncPolicy } from "../src/file.js";
 import { storageErrorKind } from "../src/errors.js";
 import { createLogger } from "@mpreg/envelope";
-import { PowerLossFs, seededRandom } from "./power-loss-fs.js";
+import { PowerLossFs, seededRandom, type DirLossMode } from "./power-loss-fs.js";
 
 // Every cut makes the backend log a failed write and most reopens log a cut tail: thousands of
 // expected lines. MPREG_PL_TRACE=1 keeps them and traces every file-system operation.
@@ -151,6 +151,8 @@ interface Epoch {
   crashAt: number;
   /** Close the backend before the cut when the run ends first. */
   closeAtEnd: boolean;
+  /** How unsynced directory operations survive (see DirLossMode). */
+  dirOps: DirLossMode;
   lossSeed: number;
   fsSeed: number;
 }
@@ -164,6 +166,7 @@ const epochArb: fc.Arbitrary<Epoch> = fc.record({
     { weight: 1, arbitrary: fc.constant(Number.MAX_SAFE_INTEGER) }, // after the run (maybe after close)
   ),
   closeAtEnd: fc.boolean(),
+  dirOps: fc.constantFrom("prefix" as const, "subset" as const),
   lossSeed: fc.integer(),
   fsSeed: fc.integer(),
 });
@@ -344,7 +347,7 @@ function powerLossProperty(policy: FsyncPolicy, stats: Stats) {
       fs = fs.clone({ random: seededRandom(e.fsSeed), ...(TRACE ? { trace: (l: string) => console.log(`fs ${l}`) } : {}) });
       fs.crashAtOp = e.crashAt;
       const run = await runEpoch(fs, policy, e, base, snapBase, stats);
-      fs = fs.powerLoss(seededRandom(e.lossSeed));
+      fs = fs.powerLoss(seededRandom(e.lossSeed), { dirOps: e.dirOps });
       const { state, snap } = await verify(fs, policy, base, run, `epoch ${i + 1}`);
       base = state;
       snapBase = Math.max(run.snaps, snap);
