@@ -682,7 +682,8 @@ export class FileBackend implements StorageBackend, StateHost {
       const fh = await this.fs.open(tmp, "w");
       try {
         await writeFully(fh, frame, 0);
-        if (this.fsync !== "none") await fh.datasync();
+        // Whatever the policy: unsynced data renamed over the old snapshot could leave neither.
+        await fh.datasync();
       } finally {
         await fh.close();
       }
