@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI } from "./node-harness.js";
 
 const FUNCS = fileURLToPath(new URL("./fixtures/cluster-functions.mjs", import.meta.url));
-const FAST = ["--gossip-probe-interval-ms", "100", "--gossip-probe-timeout-ms", "50"];
+// Probes every 200 ms with 100 ms for an ack: fast detection, with room for acks that cross
+// three relays on a loaded CI machine.
+const FAST = ["--gossip-probe-interval-ms", "200", "--gossip-probe-timeout-ms", "100"];
 
 function start(name: string, funcs: string, extra: string[] = []): Promise<NodeProcess> {
   return startNode({
