@@ -137,6 +137,37 @@ describe("GossipNode SWIM probing", () => {
     expect(nodes.get("b")!.member("c")?.status).toBe("dead");
   });
 
+  it("Lifeguard nacks: helpers report a silent target, so the prober's local health stays good", () => {
+    const nodes = cluster(["a", "b", "c", "d"]);
+    const drop: Drop = (o) => o.to === "d" || o.from === "d";
+    for (let t = 0; t <= 3_000; t += 50) {
+      for (const [id, n] of nodes) if (id !== "d") n.tick(t);
+      pump(nodes, t, drop);
+    }
+    const probers = ["a", "b", "c"].map((id) => nodes.get(id)!);
+    // Every failed probe of d had its helpers' nacks back: nobody blames itself.
+    expect(probers.reduce((n, p) => n + p.stats.probeFailures, 0)).toBeGreaterThan(0);
+    expect(probers.reduce((n, p) => n + p.stats.nacksSent, 0)).toBeGreaterThan(0);
+    expect(probers.reduce((n, p) => n + p.stats.nacksReceived, 0)).toBeGreaterThan(0);
+    for (const p of probers) expect(p.localHealth).toBe(0);
+  });
+
+  it("Lifeguard nacks: a prober whose helpers stay silent too raises its local health score", () => {
+    const nodes = cluster(["a", "b", "c", "d"]);
+    // a's own messages get through only to the ping target: a is the one cut off.
+    const drop: Drop = (o) => (o.from === "a" && o.msg.type !== "ping") || o.to === "a";
+    for (let t = 0; t <= 3_000; t += 50) {
+      for (const n of nodes.values()) n.tick(t);
+      pump(nodes, t, drop);
+    }
+    const a = nodes.get("a")!;
+    expect(a.stats.probeFailures).toBeGreaterThan(0);
+    expect(a.stats.nacksReceived).toBe(0);
+    // Each failed probe whose two helpers send no nack adds 2 (not 1 as without nacks); a hears
+    // nothing, so nothing lowers it again; capped at awarenessMax - 1.
+    expect(a.localHealth).toBe(Math.min(7, 2 * a.stats.probeFailures));
+  });
+
   it("misdirected pings are ignored and counted", () => {
     const n = new GossipNode({ id: "a", random: new SeededRandom(1), now: 0 });
     n.handleMessage("b", { type: "ping", seq: 1, target: "zz", members: [], items: [] }, 1);

@@ -60,6 +60,9 @@ export interface GossipStats {
   eventsDropped: number;
   relaysDropped: number;
   misdirectedPings: number;
+  /** Nacks sent as a helper of an indirect probe, and received as a prober. */
+  nacksSent: number;
+  nacksReceived: number;
 }
 
 interface Suspicion {
@@ -83,6 +86,9 @@ interface Probe {
   endAt: number;
   indirectSent: boolean;
   acked: boolean;
+  /** Ping-reqs sent (each helper owes an ack or a nack) and nacks received. */
+  expectedNacks: number;
+  nacks: number;
 }
 
 interface Relay {
@@ -90,6 +96,8 @@ interface Relay {
   seq: number;
   target: string;
   expiresAt: number;
+  /** When to tell `from` that `target` did not answer (Lifeguard nack); 0 once sent. */
+  nackAt: number;
 }
 
 const isLive = (s: MemberStatus): boolean => s === "alive" || s === "suspect";
@@ -118,6 +126,8 @@ export class GossipNode {
     eventsDropped: 0,
     relaysDropped: 0,
     misdirectedPings: 0,
+    nacksSent: 0,
+    nacksReceived: 0,
   };
 
   private readonly random: GossipRandom;
@@ -315,6 +325,7 @@ export class GossipNode {
         for (const s of this.seeds) this.sendSyncRequest(s, true, "");
       }
       this.runProbe();
+      if (this.relays.size > 0) this.sendNacks();
       this.runSuspicions();
       if (now >= this.nextSyncAt) {
         this.nextSyncAt = now + this.antiEntropyPeriodMs() * (0.5 + this.random.next());
@@ -359,6 +370,10 @@ export class GossipNode {
       case "ping-req":
         this.absorb(from, msg);
         this.onPingReq(from, msg.seq, msg.target);
+        return;
+      case "nack":
+        this.absorb(from, msg);
+        this.onNack(msg.seq, msg.target);
         return;
       case "gossip":
         this.absorb(from, msg);
@@ -407,6 +422,8 @@ export class GossipNode {
       endAt: this.now + this.config.probeIntervalMs * m,
       indirectSent: false,
       acked: false,
+      expectedNacks: 0,
+      nacks: 0,
     };
     this.stats.probes++;
     this.send(target, { type: "ping", seq, target, ...this.piggyback() });
@@ -419,6 +436,7 @@ export class GossipNode {
     for (const helper of this.pickLive(this.config.indirectChecks, p.target)) {
       if (this.members.get(helper)?.status !== "alive") continue;
       this.stats.indirectProbes++;
+      p.expectedNacks++;
       this.send(helper, { type: "ping-req", seq: p.seq, target: p.target, ...this.piggyback() });
     }
   }
@@ -431,7 +449,10 @@ export class GossipNode {
     const m = this.members.get(p.target);
     if (!m || !isLive(m.status)) return;
     this.stats.probeFailures++;
-    this.awareness = Math.min(this.config.awarenessMax - 1, this.awareness + 1);
+    // Lifeguard: every helper's nack back means this node is fine and the target is not; each
+    // missing one hints that this node is the slow one, and raises its local health score.
+    const delta = p.expectedNacks > 0 ? p.expectedNacks - p.nacks : 1;
+    this.awareness = Math.min(this.config.awarenessMax - 1, this.awareness + delta);
     this.applyMember({ id: m.id, inc: m.inc, status: "suspect", by: this.id }, this.id);
   }
 
@@ -448,6 +469,24 @@ export class GossipNode {
     }
   }
 
+  private onNack(seq: number, target: string): void {
+    const p = this.probe;
+    if (p && p.seq === seq && p.target === target && p.nacks < p.expectedNacks) {
+      p.nacks++;
+      this.stats.nacksReceived++;
+    }
+  }
+
+  /** Helpers of indirect probes: a nack to the asker for each target silent past the timeout. */
+  private sendNacks(): void {
+    for (const r of this.relays.values()) {
+      if (r.nackAt === 0 || this.now < r.nackAt) continue;
+      r.nackAt = 0;
+      this.stats.nacksSent++;
+      this.send(r.from, { type: "nack", seq: r.seq, target: r.target, ...this.piggyback() });
+    }
+  }
+
   private onPingReq(from: string, seq: number, target: string): void {
     if (target === this.id) {
       this.send(from, { type: "ack", seq, target: this.id, ...this.piggyback() });
@@ -458,7 +497,15 @@ export class GossipNode {
       return;
     }
     const mySeq = ++this.seq;
-    this.relays.set(mySeq, { from, seq, target, expiresAt: this.now + this.config.probeIntervalMs * 2 });
+    this.relays.set(mySeq, {
+      from,
+      seq,
+      target,
+      expiresAt: this.now + this.config.probeIntervalMs * 2,
+      // Well inside the asker's window for indirect answers (probe interval minus timeout), as
+      // memberlist does (80%), so the nack arrives while it still counts.
+      nackAt: this.now + 0.8 * Math.min(this.config.probeTimeoutMs, this.config.probeIntervalMs - this.config.probeTimeoutMs),
+    });
     this.send(target, { type: "ping", seq: mySeq, target, ...this.piggyback() });
   }
 

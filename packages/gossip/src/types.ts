@@ -45,6 +45,17 @@ export interface AckMessage extends Piggyback {
   target: string;
 }
 
+/**
+ * Lifeguard's negative acknowledgement: a member asked to probe `target` (ping-req `seq`) tells
+ * the asker that it got no ack within the probe timeout. It proves the asker can still talk to
+ * that member, so a failed probe with every nack back is the target's problem, not the asker's.
+ */
+export interface NackMessage extends Piggyback {
+  type: "nack";
+  seq: number;
+  target: string;
+}
+
 /** Asks the receiver to probe `target` on the sender's behalf. */
 export interface PingReqMessage extends Piggyback {
   type: "ping-req";
@@ -97,6 +108,7 @@ export interface SyncPushMessage {
 export type GossipMessage =
   | PingMessage
   | AckMessage
+  | NackMessage
   | PingReqMessage
   | GossipPushMessage
   | SyncRequestMessage

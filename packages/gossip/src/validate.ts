@@ -78,6 +78,7 @@ export function checkMessage(v: unknown, limits: WireLimits): GossipMessage {
   switch (t) {
     case "ping":
     case "ack":
+    case "nack":
     case "ping-req":
       return { type: t, seq: num(v.seq, "msg.seq"), target: str(v.target, "msg.target"), members: members(), items: items() };
     case "gossip":
