@@ -14,7 +14,9 @@
  *   flight, rejects with `EIO`) and returns a NEW file system holding what would survive:
  *   - each directory: its durable entries plus a random prefix (possibly empty, possibly all)
  *     of its unsynced entry operations, applied in the order they were made (a journaling file
- *     system commits metadata in order); or, with `dirOps: "subset"`, any subset of them;
+ *     system commits metadata in order); or, with `dirOps: "subset"`, any subset of them (each
+ *     acts on the file it named: a surviving rename of a file whose creation was lost still
+ *     moves that file, never an older file that had the same name);
  *   - each file reachable from there: its durable content plus a random prefix of its unsynced
  *     writes/truncations in order, the last one possibly torn at an arbitrary byte.
  * - Operations are asynchronous and yield a few microtasks (chosen by the seeded `random` given
@@ -53,7 +55,8 @@ export function seededRandom(seed: number): Random {
 }
 
 type FileOp = { t: "write"; pos: number; bytes: Buffer } | { t: "truncate"; len: number };
-type DirOp = { t: "link"; name: string; node: Node } | { t: "unlink"; name: string } | { t: "rename"; from: string; to: string };
+/** Entry operations name the node they act on, as a journal names inodes, not just names. */
+type DirOp = { t: "link"; name: string; node: Node } | { t: "unlink"; name: string; node: Node } | { t: "rename"; from: string; to: string; node: Node };
 
 interface FileNode {
   kind: "file";
@@ -90,13 +93,14 @@ function applyFileOp(buf: Buffer, op: FileOp): Buffer {
 }
 
 function applyDirOp(entries: Map<string, Node>, op: DirOp): void {
+  // In `subset` mode an earlier operation may be missing, so a name may point to another node
+  // (or none): an unlink or rename only removes the entry when it still names the same node.
   if (op.t === "link") entries.set(op.name, op.node);
-  else if (op.t === "unlink") entries.delete(op.name);
-  else {
-    const n = entries.get(op.from);
-    if (n === undefined) return; // cannot happen for a prefix applied in order
-    entries.delete(op.from);
-    entries.set(op.to, n);
+  else if (op.t === "unlink") {
+    if (entries.get(op.name) === op.node) entries.delete(op.name);
+  } else {
+    if (entries.get(op.from) === op.node) entries.delete(op.from);
+    entries.set(op.to, op.node);
   }
 }
 
@@ -384,7 +388,7 @@ export class PowerLossFs implements FileSystem {
       if (a.name === b.name) return;
       a.dir.entries.delete(a.name);
       a.dir.entries.set(b.name, n);
-      a.dir.pending.push({ t: "rename", from: a.name, to: b.name });
+      a.dir.pending.push({ t: "rename", from: a.name, to: b.name, node: n });
     });
   }
 
@@ -395,7 +399,7 @@ export class PowerLossFs implements FileSystem {
       if (n === undefined) throw fsError("ENOENT", "unlink", p);
       if (n.kind === "dir") throw fsError("EISDIR", "unlink", p);
       dir.entries.delete(name);
-      dir.pending.push({ t: "unlink", name });
+      dir.pending.push({ t: "unlink", name, node: n });
     });
   }
 

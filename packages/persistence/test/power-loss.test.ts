@@ -10,7 +10,8 @@
  *   acknowledged write; with `none` it holds every write acknowledged before an acknowledged
  *   `flush()` (or `close()`);
  * - the latest snapshot is the last acknowledged save or a later one (`always`/`batch`).
- * fast-check with a fixed seed: deterministic. `MPREG_LONG=1` runs ten times the rounds.
+ * fast-check with a fixed seed: deterministic. `MPREG_LONG=1` runs ten times the rounds; `MPREG_POWER_LOSS_ROUNDS=n` sets them, `MPREG_PL_SEED` the seed;
+ * `MPREG_PL_TRACE=1` with `MPREG_PL_PATH=<path from a failure report>` replays one round, tracing it.
  */
 
 import { describe, it } from "vitest";
@@ -355,7 +356,7 @@ describe("power loss (file backend on a simulated disk)", () => {
       const stats: Stats = { rounds: 0, epochs: 0, cutDuringOpen: 0, cutDuringWrites: 0, cutAfter: 0, acked: 0, compactions: 0, tornTails: 0 };
       const runs = policy === "none" ? Math.ceil(ROUNDS / 2) : ROUNDS;
       await fc.assert(powerLossProperty(policy, stats), {
-        seed: 0x5eed + policy.length,
+        seed: Number(process.env["MPREG_PL_SEED"] ?? 0x5eed) + policy.length,
         numRuns: runs,
         endOnFailure: true,
         ...(process.env["MPREG_PL_PATH"] ? { path: process.env["MPREG_PL_PATH"] } : {}),
