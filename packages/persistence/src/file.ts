@@ -372,8 +372,20 @@ export class FileBackend implements StorageBackend, StateHost {
       }
       if (off === 0) {
         this.walHeaderBytes = f.end;
-        const h = decodeValue(f.payload);
+        let h: unknown;
+        try {
+          h = decodeValue(f.payload);
+        } catch {
+          h = undefined;
+        }
         if (!Array.isArray(h) || h[0] !== WAL_MAGIC || h[1] !== FORMAT_VERSION) {
+          // Eight zero bytes are an intact frame (empty payload, CRC 0): what a file extended
+          // but not yet written reads as after a power cut. With no room for a record after
+          // it, this is a torn creation like any other: rebuild it.
+          if (buf.length <= 64 && !repair) {
+            stop = "undecodable";
+            break;
+          }
           throw storageError("corrupt", `${file} is not an MPREG write-ahead log`, { file });
         }
       } else {

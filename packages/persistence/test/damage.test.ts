@@ -103,6 +103,17 @@ describe("torn tail", () => {
   });
 });
 
+describe("zero-filled log", () => {
+  it("a log created but zero-filled (size persisted, data not) is rebuilt", async () => {
+    const { dir, wal, frames } = await written(0);
+    await fs.writeFile(wal, Buffer.alloc(frames[0]!.end)); // 8 zero bytes are an intact empty frame
+    const { count, be } = await keysIn(dir);
+    expect(count).toBe(0);
+    expect(be.recovery.truncatedBytes).toBe(frames[0]!.end);
+    await be.close();
+  });
+});
+
 describe("damaged files give clear errors", () => {
   it("damage in the middle of the log refuses to open unless repair is asked for", async () => {
     const { dir, wal, frames } = await written(10);
