@@ -342,6 +342,12 @@ export class FileBackend implements StorageBackend, StateHost {
     let off = 0;
     let records = 0;
     let stop: RecoveryReport["stop"];
+    const midLogDamage = (at: number, next: number) =>
+      storageError(
+        "corrupt",
+        `log ${file} is damaged at byte ${at} with intact records after it (at byte ${next}); open with repair: true to cut it there`,
+        { file, offset: at, intact_at: next },
+      );
     while (off < buf.length) {
       const f = readFrame(buf, off);
       if (typeof f === "string") {
@@ -359,13 +365,7 @@ export class FileBackend implements StorageBackend, StateHost {
             claimed >= 0 && claimed < buf.length && intactFrameAt(buf, claimed)
               ? claimed
               : findIntactFrame(buf, off + 1, DAMAGE_SCAN_BYTES, isMsgpackArrayStart);
-          if (next >= 0) {
-            throw storageError(
-              "corrupt",
-              `log ${file} is damaged at byte ${off} with intact records after it (at byte ${next}); open with repair: true to cut it there`,
-              { file, offset: off, intact_at: next },
-            );
-          }
+          if (next >= 0) throw midLogDamage(off, next);
         }
         stop = f;
         break;
@@ -382,7 +382,7 @@ export class FileBackend implements StorageBackend, StateHost {
           // Eight zero bytes are an intact frame (empty payload, CRC 0): what a file extended
           // but not yet written reads as after a power cut. With no room for a record after
           // it, this is a torn creation like any other: rebuild it.
-          if (buf.length <= 64 && !repair) {
+          if (buf.length <= 64) {
             stop = "undecodable";
             break;
           }
@@ -393,7 +393,13 @@ export class FileBackend implements StorageBackend, StateHost {
         try {
           op = decodeOp(f.payload);
         } catch {
-          // An intact checksum over an undecodable payload: a foreign or damaged record.
+          // An intact checksum over an undecodable payload: a foreign or damaged record, or
+          // zeros (8 zero bytes are an intact empty frame: a block whose data never reached
+          // the disk). Same rule as any damage: intact records after it mean the middle.
+          if (!repair) {
+            const next = findIntactFrame(buf, off + 1, DAMAGE_SCAN_BYTES, isMsgpackArrayStart);
+            if (next >= 0) throw midLogDamage(off, next);
+          }
           stop = "undecodable";
           break;
         }

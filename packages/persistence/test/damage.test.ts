@@ -112,6 +112,30 @@ describe("zero-filled log", () => {
     expect(be.recovery.truncatedBytes).toBe(frames[0]!.end);
     await be.close();
   });
+
+  it("zeros in the middle of the log (a block that never reached the disk) are refused like other damage", async () => {
+    const { dir, wal, frames } = await written(10);
+    const buf = await fs.readFile(wal);
+    buf.fill(0, frames[5]!.offset, frames[7]!.end);
+    await fs.writeFile(wal, buf);
+    const [kind, msg] = await kindOf(FileBackend.open({ dir }));
+    expect(kind).toBe("corrupt");
+    expect(msg).toMatch(/intact records after it.*repair: true/);
+    const { count, be } = await keysIn(dir, { repair: true });
+    expect(count).toBe(4);
+    await be.close();
+  });
+
+  it("a zero-filled tail (size persisted, data not) is cut", async () => {
+    const { dir, wal, frames } = await written(10);
+    const buf = await fs.readFile(wal);
+    buf.fill(0, frames[8]!.offset);
+    await fs.writeFile(wal, buf);
+    const { count, be } = await keysIn(dir);
+    expect(count).toBe(7);
+    expect(be.recovery.stop).toBe("undecodable");
+    await be.close();
+  });
 });
 
 describe("damaged files give clear errors", () => {

@@ -18,7 +18,8 @@
  *     acts on the file it named: a surviving rename of a file whose creation was lost still
  *     moves that file, never an older file that had the same name);
  *   - each file reachable from there: its durable content plus a random prefix of its unsynced
- *     writes/truncations in order, the last one possibly torn at an arbitrary byte.
+ *     writes/truncations in order, the last one possibly torn at an arbitrary byte; or, with
+ *     `fileWrites: "pages"`, each 4 KiB page independently old or new (see FileLossMode).
  * - Operations are asynchronous and yield a few microtasks (chosen by the seeded `random` given
  *   to the constructor) before they take effect, so concurrent callers interleave; a write may
  *   also be short (fewer bytes than asked), as POSIX allows. Each operation then takes effect
@@ -26,9 +27,8 @@
  * - `crashAtOp`: the power fails just before the n-th operation (counted from 1) takes effect,
  *   so a test can cut it at any point of a sequence, deterministically.
  *
- * What it does not model: reordering of writes within a file (only prefix persistence; a real
- * disk may persist a later sector before an earlier one, which the log's CRC would catch as
- * mid-log damage), zero-filled or garbage blocks (a size extended before its data), persisted
+ * What it does not model: reordering within a page or intermediate versions of a page (in
+ * `pages` mode a page is written back whole, as of the cut), garbage blocks, persisted
  * bytes of a write that never happened, metadata-only fsync subtleties (`sync` and `datasync`
  * are the same here), renames across directories (refused with `EXDEV`), permissions, hard
  * links, disk full, and I/O errors other than the power cut. File content and pending operations
@@ -132,6 +132,36 @@ export interface PowerLossFsOptions {
  * earlier one that was lost.
  */
 export type DirLossMode = "prefix" | "subset";
+
+/**
+ * How `powerLoss` treats a file's unsynced writes: `prefix` (default) keeps an in-order prefix
+ * of them, the last possibly torn; `pages` writes back each 4 KiB page on its own, as a page
+ * cache does: every page that differs is either its durable or its current version, and the
+ * size either the durable or the current one (a page past the kept size is dropped, a kept size
+ * past the kept pages reads as zeros). `pages` lets a later part of the log survive an earlier
+ * one that did not.
+ */
+export type FileLossMode = "prefix" | "pages";
+
+/** How much of the unsynced state survives (see DirLossMode, FileLossMode). */
+export interface LossModes {
+  dirOps?: DirLossMode;
+  fileWrites?: FileLossMode;
+}
+
+const PAGE = 4096;
+
+/** A `pages`-mode survivor: each differing page old or new, the size old or new. */
+function pagesSurvivor(durable: Buffer, current: Buffer, random: Random): Buffer {
+  const size = random() < 0.5 ? durable.length : current.length;
+  const out = Buffer.alloc(size);
+  for (let at = 0; at < size; at += PAGE) {
+    const from = durable.subarray(at, at + PAGE);
+    const to = current.subarray(at, at + PAGE);
+    (from.equals(to) || random() < 0.5 ? from : to).copy(out, at);
+  }
+  return out;
+}
 
 class Handle implements FileSystemHandle {
   closed = false;
@@ -242,7 +272,7 @@ export class PowerLossFs implements FileSystem {
    * Freezes this file system and returns a new one holding what survives the power cut: durable
    * state plus a random in-order prefix of what was not synced (see the file comment).
    */
-  powerLoss(random: Random, opts: Omit<PowerLossFsOptions, "crashAtOp"> & { dirOps?: DirLossMode } = {}): PowerLossFs {
+  powerLoss(random: Random, opts: Omit<PowerLossFsOptions, "crashAtOp"> & LossModes = {}): PowerLossFs {
     this.crashed = true;
     return this.image(random, opts);
   }
@@ -256,7 +286,7 @@ export class PowerLossFs implements FileSystem {
   }
 
   /** With `random`: what survives a power cut; without: the volatile state, made durable. */
-  private image(random: Random | undefined, opts: Omit<PowerLossFsOptions, "crashAtOp"> & { dirOps?: DirLossMode }): PowerLossFs {
+  private image(random: Random | undefined, opts: Omit<PowerLossFsOptions, "crashAtOp"> & LossModes): PowerLossFs {
     const copies = new Map<Node, Node>();
     const survive = (node: Node): Node => {
       const done = copies.get(node);
@@ -269,6 +299,12 @@ export class PowerLossFs implements FileSystem {
           return copy;
         }
         let data: Buffer = Buffer.from(node.durable);
+        if (opts.fileWrites === "pages" && node.pending.length > 0) {
+          const copy = newFile(pagesSurvivor(node.durable, node.data, random));
+          copy.durable = Buffer.from(copy.data);
+          copies.set(node, copy);
+          return copy;
+        }
         const { keep, torn } = keptPrefix(node.pending, random);
         for (let i = 0; i < keep; i++) data = applyFileOp(data, node.pending[i]!);
         const next = node.pending[keep];

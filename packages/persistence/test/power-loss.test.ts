@@ -22,7 +22,7 @@ import type { BatchOp, StorageBackend } from "../src/interfaces.js";
 import { FileBackend, type FsyncPolicy } from "../src/file.js";
 import { storageErrorKind } from "../src/errors.js";
 import { createLogger } from "@mpreg/envelope";
-import { PowerLossFs, seededRandom, type DirLossMode } from "./power-loss-fs.js";
+import { PowerLossFs, seededRandom, type DirLossMode, type FileLossMode } from "./power-loss-fs.js";
 
 // Every cut makes the backend log a failed write and most reopens log a cut tail: thousands of
 // expected lines. MPREG_PL_TRACE=1 keeps them and traces every file-system operation.
@@ -118,7 +118,10 @@ type Op =
   | { t: "flush" };
 
 const keyArb = fc.uint8Array({ minLength: 1, maxLength: 2 }).map((u) => u.map((b) => b % 5));
-const valueArb = fc.integer({ min: 0, max: 40 }).map((n) => new Uint8Array(n).map((_, i) => (n * 31 + i) & 0xff));
+// Mostly small; some large enough that the log spans several 4 KiB pages (pages mode).
+const valueArb = fc
+  .oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 40 }) }, { weight: 1, arbitrary: fc.integer({ min: 500, max: 3000 }) })
+  .map((n) => new Uint8Array(n).map((_, i) => (n * 31 + i) & 0xff));
 const nsArb = fc.constantFrom(...NAMESPACES);
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ t: fc.constant("put" as const), ns: nsArb, key: keyArb, value: valueArb }) },
@@ -154,6 +157,10 @@ interface Epoch {
   closeAtEnd: boolean;
   /** How unsynced directory operations survive (see DirLossMode). */
   dirOps: DirLossMode;
+  /** How unsynced file writes survive (see FileLossMode). */
+  fileWrites: FileLossMode;
+  /** Small: compaction every few writes; large: a log of many pages. */
+  compactBytes: number;
   lossSeed: number;
   fsSeed: number;
 }
@@ -168,6 +175,8 @@ const epochArb: fc.Arbitrary<Epoch> = fc.record({
   ),
   closeAtEnd: fc.boolean(),
   dirOps: fc.constantFrom("prefix" as const, "subset" as const),
+  compactBytes: fc.constantFrom(600, 64 * 1024),
+  fileWrites: fc.oneof({ weight: 3, arbitrary: fc.constant("prefix" as const) }, { weight: 1, arbitrary: fc.constant("pages" as const) }),
   lossSeed: fc.integer(),
   fsSeed: fc.integer(),
 });
@@ -190,14 +199,16 @@ interface Stats {
   acked: number;
   compactions: number;
   tornTails: number;
+  /** Opens that needed `repair: true` (pages mode only). */
+  repairs: number;
 }
 
-async function runEpoch(fs: PowerLossFs, policy: FsyncPolicy, e: Epoch, base: Model, snapBase: number, stats: Stats): Promise<Run> {
+async function runEpoch(fs: PowerLossFs, policy: FsyncPolicy, e: Epoch, base: Model, snapBase: number, stats: Stats, repair: boolean): Promise<Run> {
   const run: Run = { changes: [], mustHave: 0, snaps: snapBase, snapAcked: 0 };
   const live = cloneModel(base); // the state as applied so far (call order = apply order)
   let be: FileBackend;
   try {
-    be = await FileBackend.open({ dir: DIR, fs, fsync: policy, batchDelayMs: 0, compactBytes: 600 });
+    be = await FileBackend.open({ dir: DIR, fs, fsync: policy, batchDelayMs: 0, compactBytes: e.compactBytes, repair });
   } catch (err) {
     assert.ok(fs.isCrashed, `open failed without a power cut: ${String(err)}`);
     stats.cutDuringOpen++;
@@ -295,11 +306,29 @@ async function runEpoch(fs: PowerLossFs, policy: FsyncPolicy, e: Epoch, base: Mo
   return run;
 }
 
-/** Opens a copy of the survivor and checks it; returns the recovered state and snapshot index. */
-async function verify(fs: PowerLossFs, policy: FsyncPolicy, base: Model, run: Run, label: string): Promise<{ state: Model; snap: number }> {
+/**
+ * Opens a copy of the survivor and checks it; returns the recovered state and snapshot index,
+ * and whether the open needed `repair: true`: only allowed when pages were written back out of
+ * order, where a later record may survive an earlier one, which open refuses as mid-log damage.
+ */
+async function verify(
+  fs: PowerLossFs,
+  policy: FsyncPolicy,
+  base: Model,
+  run: Run,
+  label: string,
+  pages: boolean,
+  stats: Stats,
+): Promise<{ state: Model; snap: number; repaired: boolean }> {
   const side = fs.clone();
-  const be = await FileBackend.open({ dir: DIR, fs: side, fsync: policy }).catch((err: unknown) => {
-    assert.fail(`${label}: open after power loss failed: ${String(err)}`);
+  let repaired = false;
+  const be = await FileBackend.open({ dir: DIR, fs: side, fsync: policy }).catch(async (err: unknown) => {
+    if (!(pages && storageErrorKind(err) === "corrupt" && /intact records after it/.test(String(err)))) {
+      assert.fail(`${label}: open after power loss failed: ${String(err)}`);
+    }
+    repaired = true;
+    stats.repairs++;
+    return FileBackend.open({ dir: DIR, fs: fs.clone(), fsync: policy, repair: true });
   });
   try {
     const got = render(await readState(be));
@@ -325,7 +354,7 @@ async function verify(fs: PowerLossFs, policy: FsyncPolicy, base: Model, run: Ru
     if (policy !== "none") {
       assert.ok(snap >= run.snapAcked, `${label}: snapshot ${run.snapAcked} was acknowledged, recovered ${snap}`);
     }
-    return { state: await readState(be), snap };
+    return { state: await readState(be), snap, repaired };
   } finally {
     await be.close();
   }
@@ -337,13 +366,15 @@ function powerLossProperty(policy: FsyncPolicy, stats: Stats) {
     let fs = new PowerLossFs();
     let base = emptyModel();
     let snapBase = 0;
+    let repair = false;
     for (const [i, e] of epochs.entries()) {
       stats.epochs++;
       fs = fs.clone({ random: seededRandom(e.fsSeed), ...(TRACE ? { trace: (l: string) => console.log(`fs ${l}`) } : {}) });
       fs.crashAtOp = e.crashAt;
-      const run = await runEpoch(fs, policy, e, base, snapBase, stats);
-      fs = fs.powerLoss(seededRandom(e.lossSeed), { dirOps: e.dirOps });
-      const { state, snap } = await verify(fs, policy, base, run, `epoch ${i + 1}`);
+      const run = await runEpoch(fs, policy, e, base, snapBase, stats, repair);
+      fs = fs.powerLoss(seededRandom(e.lossSeed), { dirOps: e.dirOps, fileWrites: e.fileWrites });
+      const { state, snap, repaired } = await verify(fs, policy, base, run, `epoch ${i + 1}`, e.fileWrites === "pages", stats);
+      repair = repaired;
       base = state;
       snapBase = Math.max(run.snaps, snap);
     }
@@ -353,7 +384,7 @@ function powerLossProperty(policy: FsyncPolicy, stats: Stats) {
 describe("power loss (file backend on a simulated disk)", () => {
   for (const policy of ["always", "batch", "none"] as const) {
     it(`fsync ${policy}: opens after every cut and keeps what was acknowledged`, async () => {
-      const stats: Stats = { rounds: 0, epochs: 0, cutDuringOpen: 0, cutDuringWrites: 0, cutAfter: 0, acked: 0, compactions: 0, tornTails: 0 };
+      const stats: Stats = { rounds: 0, epochs: 0, cutDuringOpen: 0, cutDuringWrites: 0, cutAfter: 0, acked: 0, compactions: 0, tornTails: 0, repairs: 0 };
       const runs = policy === "none" ? Math.ceil(ROUNDS / 2) : ROUNDS;
       await fc.assert(powerLossProperty(policy, stats), {
         seed: Number(process.env["MPREG_PL_SEED"] ?? 0x5eed) + policy.length,
