@@ -142,6 +142,24 @@ describe("power-loss disk model", () => {
     for (const want of ["false,false", "true,false", "false,true", "true,true"]) assert.ok(got.includes(want), want);
   });
 
+  it("in pages mode a later page may survive an earlier one; pages are never torn", async () => {
+    const seen = new Set<string>();
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const fs = new PowerLossFs({ random: seededRandom(seed), shortWriteRate: 0 });
+      await fs.mkdir("/d", { recursive: true });
+      await syncDir(fs, "/");
+      await createSynced(fs, "/d/f", "");
+      const h = await fs.open("/d/f", "r+");
+      await h.write(Buffer.alloc(8192, 1), 0, 8192, 0);
+      const s = fs.powerLoss(seededRandom(seed), { fileWrites: "pages" });
+      const got = s.peek("/d/f")!;
+      const pages = [0, 4096].map((at) => (at >= got.length ? "-" : got[at] === 1 ? "new" : "zero"));
+      for (const at of [0, 4096]) if (at < got.length) assert.ok(got.subarray(at, at + 4096).every((b) => b === got[at]));
+      seen.add(`${got.length}:${pages.join(",")}`);
+    }
+    assert.ok(seen.has("0:-,-") && seen.has("8192:new,new") && seen.has("8192:zero,new") && seen.has("8192:new,zero"), [...seen].join(" "));
+  });
+
   it("a new directory survives only once its parent is synced", async () => {
     const mk = (syncParent: boolean) =>
       outcomes(
