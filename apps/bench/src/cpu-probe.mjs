@@ -1,7 +1,9 @@
 // CPU cost per round trip, for profiling the RPC hot path (not part of `pnpm bench`).
 //
-//   node src/cpu-probe.mjs <mpreg|ws> <in-flight> <round-trips> ["<node flags for the server>"]
+//   node src/cpu-probe.mjs <mpreg|ws|remote> <in-flight> <round-trips> ["<node flags for the server>"]
 //
+// `remote`: two MPREG nodes; the client calls `remote_echo`, registered only on the second, through
+// the first (the ingress), and the CPU of both nodes is printed.
 // Starts the server (an MPREG node, or the bare ws echo server) as a child process, runs
 // `round-trips` echo calls over one connection with `in-flight` outstanding after a warm-up of
 // a quarter as many, and prints round trips per second plus the CPU time per round trip of the
@@ -18,31 +20,56 @@ import { MPREG_CLI, SRC_DIR, loadDependency, loadMpregClient } from "./deps.mjs"
 const [system, inFlightArg, countArg, serverFlags] = process.argv.slice(2);
 const inFlight = Number(inFlightArg);
 const count = Number(countArg);
-if (!["mpreg", "ws"].includes(system) || !(inFlight >= 1) || !(count >= 1)) {
-  console.error('usage: node src/cpu-probe.mjs <mpreg|ws> <in-flight> <round-trips> ["<server node flags>"]');
+if (!["mpreg", "ws", "remote"].includes(system) || !(inFlight >= 1) || !(count >= 1)) {
+  console.error('usage: node src/cpu-probe.mjs <mpreg|ws|remote> <in-flight> <round-trips> ["<server node flags>"]');
   process.exit(2);
 }
 const flags = serverFlags ? serverFlags.split(" ").filter(Boolean) : [];
-const args = system === "mpreg" ? [...flags, MPREG_CLI, "start", "--port", "0"] : [...flags, `${SRC_DIR}/ws-echo-server.mjs`];
-const server = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"] });
-const url = await new Promise((resolve, reject) => {
-  let out = "";
-  server.stdout.on("data", (d) => {
-    out += d;
-    const m = /(?:MPREG_URL|BENCH_READY)=(\S+)/.exec(out);
-    if (m) resolve(m[1]);
-  });
-  server.once("exit", (code) => reject(new Error(`server exited with code ${code}`)));
-});
 
-/** The server's CPU time so far, µs (utime + stime in clock ticks of 10 ms). */
-function serverCpuUs() {
-  const fields = readFileSync(`/proc/${server.pid}/stat`, "utf8").split(") ")[1].split(" ");
+function startChild(args) {
+  const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"] });
+  const url = new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = /(?:MPREG_URL|BENCH_READY)=(\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.once("exit", (code) => reject(new Error(`server exited with code ${code}`)));
+  });
+  return { child, url };
+}
+
+const FAST_GOSSIP = ["--gossip-probe-interval-ms", "200", "--gossip-probe-timeout-ms", "100"];
+const ingress = startChild(
+  system === "ws" ? [...flags, `${SRC_DIR}/ws-echo-server.mjs`] : [...flags, MPREG_CLI, "start", "--port", "0", "--name", "a", ...(system === "remote" ? FAST_GOSSIP : [])],
+);
+const url = await ingress.url;
+const servers = [ingress.child];
+if (system === "remote") {
+  const b = startChild([MPREG_CLI, "start", "--port", "0", "--name", "b", "--peers", url, "--functions", `${SRC_DIR}/fixtures/remote-functions.mjs`, ...FAST_GOSSIP]);
+  await b.url;
+  servers.push(b.child);
+}
+
+/** A child's CPU time so far, µs (utime + stime in clock ticks of 10 ms). */
+function cpuUs(child) {
+  const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 let call;
-if (system === "mpreg") {
+if (system === "remote") {
+  const { MpregClient } = await loadMpregClient();
+  const client = await MpregClient.connect(url);
+  for (const deadline = Date.now() + 20_000; ; ) {
+    const found = await client.call("catalog_query", [{ entry_type: "functions", name: "remote_echo" }]);
+    if (found.items.length > 0) break;
+    if (Date.now() > deadline) throw new Error("remote_echo never reached the ingress catalog");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  call = (v) => client.call("remote_echo", [v]);
+} else if (system === "mpreg") {
   const { MpregClient } = await loadMpregClient();
   const client = await MpregClient.connect(url);
   call = (v) => client.call("echo", [v]);
@@ -81,16 +108,18 @@ async function run(n) {
 }
 
 await run(Math.max(1, Math.floor(count / 4)));
-const s0 = serverCpuUs();
+const s0 = servers.map(cpuUs);
 const c0 = process.cpuUsage();
 const t0 = performance.now();
 await run(count);
 const elapsed = performance.now() - t0;
 const c = process.cpuUsage(c0);
-const s = serverCpuUs() - s0;
+const s = servers.map((child, i) => cpuUs(child) - s0[i]);
+const names = system === "remote" ? ["ingress", "callee"] : ["server"];
 console.log(
   `${system} @${inFlight}: ${Math.round((count / elapsed) * 1000)} round trips/s; CPU per round trip: ` +
-    `server ${(s / count).toFixed(1)} µs, client ${((c.user + c.system) / count).toFixed(1)} µs (user ${(c.user / count).toFixed(1)})`,
+    s.map((us, i) => `${names[i]} ${(us / count).toFixed(1)} µs, `).join("") +
+    `client ${((c.user + c.system) / count).toFixed(1)} µs (user ${(c.user / count).toFixed(1)})`,
 );
-server.kill("SIGTERM");
+for (const child of servers) child.kill("SIGTERM");
 process.exit(0);

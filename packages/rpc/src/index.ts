@@ -11,6 +11,7 @@ export {
 export {
   Executor,
   type Dispatcher,
+  type Cancellation,
   type DispatchRequest,
   type ExecuteLocalRequest,
   type ExecuteRequest,

@@ -83,6 +83,50 @@ describe("remote execution", () => {
     expect(handlerB.size).toBe(0);
   });
 
+  it("a failing sibling command cancels the remote call (cancellation path), and nothing is left behind", async () => {
+    const { regA, regB, executor, handlerB, dispatcherA, delivered } = twoNodes();
+    let aborted = false;
+    regB.register("hang", ({ signal }) => {
+      signal.addEventListener("abort", () => (aborted = true));
+      return new Promise(() => {});
+    });
+    regA.register("failLater", () => new Promise((_, reject) => setTimeout(() => reject(new Error("sibling failed")), 20)));
+    await expect(
+      executor.execute({ request_id: "r7", cmds: [{ name: "h", fun: "hang" }, { name: "f", fun: "failLater" }] }),
+    ).rejects.toMatchObject({ code: 1003, details: { command: "f" } });
+    const deadline = Date.now() + 5000;
+    while ((!aborted || handlerB.size > 0) && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    expect(aborted).toBe(true);
+    expect(handlerB.size).toBe(0);
+    expect(dispatcherA.size).toBe(0);
+    expect(delivered.some((m) => m.topic === "mpreg.rpc.cancel")).toBe(true);
+  });
+
+  it("a dispatch with only an AbortSignal (no cancellation) is cancelled through the signal", async () => {
+    const { regB, dispatcherA, handlerB } = twoNodes();
+    let aborted = false;
+    regB.register("hang", ({ signal }) => {
+      signal.addEventListener("abort", () => (aborted = true));
+      return new Promise(() => {});
+    });
+    const c = new AbortController();
+    const p = dispatcherA.dispatch({
+      command: { name: "h", fun: "hang" },
+      node_id: "B",
+      cluster_id: "c",
+      request_id: "r8",
+      signal: c.signal,
+      deadline: Date.now() + 10_000,
+    });
+    const deadline = Date.now() + 5000;
+    while (handlerB.size === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    c.abort(new Error("caller gave up"));
+    await expect(p).rejects.toThrow("caller gave up");
+    while (!aborted && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    expect(aborted).toBe(true);
+    expect(dispatcherA.size).toBe(0);
+  });
+
   it("a node that goes away fails its calls with 1005", async () => {
     const { regB, executor, dispatcherA } = twoNodes();
     regB.register("hang", () => new Promise(() => {}));

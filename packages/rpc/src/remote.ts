@@ -117,13 +117,20 @@ export class RemoteDispatcher implements Dispatcher {
     });
     const id = msg.headers.correlation_id;
     return new Promise<unknown>((resolve, reject) => {
+      const c = req.cancellation;
       const onAbort = () => {
         const p = this.take(id);
         if (!p) return;
         this.sendCancel(p.nodeId, id);
-        reject(req.signal.reason ?? unreachable("cancelled"));
+        reject((c !== undefined ? c.reason : req.signal.reason) ?? unreachable("cancelled"));
       };
-      req.signal.addEventListener("abort", onAbort, { once: true });
+      let detach: () => void;
+      if (c !== undefined) {
+        detach = c.onAbort(onAbort);
+      } else {
+        req.signal.addEventListener("abort", onAbort, { once: true });
+        detach = () => req.signal.removeEventListener("abort", onAbort);
+      }
       this.perNode.set(req.node_id, (this.perNode.get(req.node_id) ?? 0) + 1);
       this.armSweep();
       this.pending.set(id, {
@@ -132,7 +139,7 @@ export class RemoteDispatcher implements Dispatcher {
         resolve,
         reject,
         giveUpAt: req.deadline + this.graceMs,
-        detach: () => req.signal.removeEventListener("abort", onAbort),
+        detach,
       });
       if (!this.opts.send(req.node_id, msg)) {
         this.take(id);
