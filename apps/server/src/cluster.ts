@@ -1,5 +1,6 @@
 import { Catalog, deltaToItem, entryKey, itemToDelta, type CatalogDelta } from "@mpreg/catalog";
 import {
+  ErrorCode,
   MpregError,
   createLogger,
   createUnifiedMessage,
@@ -27,6 +28,9 @@ import { PEER_PROTOCOL_VERSION, helloMac, macOk, newNonce, welcomeMac } from "./
 
 const log = createLogger("cluster");
 
+/** Peer frame limit when none is configured (the listener's default). */
+const DEFAULT_PEER_FRAME_BYTES = 20 * 1024 * 1024;
+
 /** Topic of a gossip message relayed inside a `fabric-message` to a member without a link. */
 export const GOSSIP_RELAY_TOPIC = "mpreg.gossip.relay";
 
@@ -42,6 +46,8 @@ export interface RelayStats {
   droppedHops: number;
   /** Messages (forwarded or originated) dropped because no link nor route led to the target. */
   droppedNoRoute: number;
+  /** Messages refused because their frame would pass the peer frame limit. */
+  droppedTooLarge: number;
 }
 
 /** What gossip carries about a member besides its id. */
@@ -70,6 +76,11 @@ export interface ClusterOptions<Ctx> {
   localLoad: () => number;
   /** Request timeout when a request names none. */
   defaultTimeoutMs: number;
+  /**
+   * Largest frame sent on a peer link (peers are expected to share this node's limit: a larger
+   * frame would make the receiver close the link with 1009). Default 20 MiB.
+   */
+  maxFrameBytes?: number;
 }
 
 /**
@@ -100,7 +111,7 @@ export class Cluster<Ctx> {
   /** Link announcements and the next-hop routes derived from them (see @mpreg/router link-state). */
   readonly overlay: LinkOverlay;
   /** Relay counters (read by tests and monitoring). */
-  readonly relayStats: RelayStats = { relayed: 0, gossipRelayed: 0, droppedLoop: 0, droppedHops: 0, droppedNoRoute: 0 };
+  readonly relayStats: RelayStats = { relayed: 0, gossipRelayed: 0, droppedLoop: 0, droppedHops: 0, droppedNoRoute: 0, droppedTooLarge: 0 };
 
   constructor(private readonly opts: ClusterOptions<Ctx>) {
     const now = Date.now();
@@ -340,7 +351,13 @@ export class Cluster<Ctx> {
       log.debug(`dropped message ${msg.message_id} for ${target}: ${step.reason} (path ${msg.headers.routing_path.join(">")})`);
       return;
     }
-    if (this.sendFabric(target, step.message)) this.relayStats.relayed++;
+    let sent = false;
+    try {
+      sent = this.sendFabric(target, step.message);
+    } catch {
+      return; // too large for a peer frame: counted and logged by sendFabric
+    }
+    if (sent) this.relayStats.relayed++;
     else log.debug(`dropped message ${msg.message_id} for ${target}: no route`);
   }
 
@@ -348,6 +365,8 @@ export class Cluster<Ctx> {
    * Sends a UnifiedMessage to a node: over a direct link when there is one, else to the next
    * hop of the route to it (the message must then name it in `headers.target_node`, which is
    * set if missing). False when neither exists, or when the next hop already relayed it.
+   * Throws MpregError 1002 `message_too_large` for a message whose frame would pass the peer
+   * frame limit (a call result is answered with that error instead).
    */
   sendFabric(nodeId: string, msg: UnifiedMessage): boolean {
     let conn = this.linkTo(nodeId);
@@ -360,15 +379,29 @@ export class Cluster<Ctx> {
       }
       if (msg.headers.target_node !== nodeId) msg = { ...msg, headers: { ...msg.headers, target_node: nodeId } };
     }
+    const isResult = (msg.payload as { kind?: string } | null)?.kind === "result";
+    const asError = (err: MpregError) =>
+      encodeFrame({ role: "fabric-message", payload: { ...msg, payload: { kind: "result", ok: false, error: err.toWire() } } }, "msgpack") as Uint8Array;
     let data: Uint8Array;
     try {
       data = encodeFrame({ role: "fabric-message", payload: msg }, "msgpack") as Uint8Array;
     } catch (e) {
       // A result that cannot be encoded is answered as a failure instead of vanishing.
-      const p = msg.payload as { kind?: string } | null;
-      if (p?.kind !== "result") return false;
-      const err = MpregError.invalid(`result cannot be encoded: ${(e as Error).message}`);
-      data = encodeFrame({ role: "fabric-message", payload: { ...msg, payload: { kind: "result", ok: false, error: err.toWire() } } }, "msgpack") as Uint8Array;
+      if (!isResult) return false;
+      data = asError(MpregError.invalid(`result cannot be encoded: ${(e as Error).message}`));
+    }
+    const limit = this.opts.maxFrameBytes ?? DEFAULT_PEER_FRAME_BYTES;
+    if (data.length > limit) {
+      // The peer would close the link (1009), failing everything else on it: refuse this one.
+      this.relayStats.droppedTooLarge++;
+      const err = new MpregError(ErrorCode.INVALID_REQUEST, `message of ${data.length} bytes exceeds the peer frame limit (${limit} bytes)`, {
+        reason: "message_too_large",
+        bytes: data.length,
+        limit,
+      });
+      log.warn(`refused ${msg.topic} for ${nodeId}: ${err.message}`);
+      if (!isResult) throw err;
+      data = asError(err);
     }
     return trySend(conn, data);
   }
@@ -554,7 +587,11 @@ export class Cluster<Ctx> {
       payload: msg,
       headers: { source_node: this.opts.nodeId, source_cluster: this.opts.clusterId, target_node: to },
     });
-    if (this.sendFabric(to, um)) this.relayStats.gossipRelayed++;
+    try {
+      if (this.sendFabric(to, um)) this.relayStats.gossipRelayed++;
+    } catch {
+      // too large for a peer frame: counted and logged by sendFabric; gossip tolerates loss
+    }
   }
 
   private invalidateRoutes(): void {

@@ -17,7 +17,7 @@ export class NodeMetrics {
    */
   render(
     gauges: { connections: number; functions: number; peerLinks: number },
-    relay: { relayed: number; gossipRelayed: number; droppedLoop: number; droppedHops: number; droppedNoRoute: number },
+    relay: { relayed: number; gossipRelayed: number; droppedLoop: number; droppedHops: number; droppedNoRoute: number; droppedTooLarge: number },
   ): string {
     const lines = [
       "# TYPE mpreg_connections gauge",
@@ -34,6 +34,7 @@ export class NodeMetrics {
       `mpreg_relay_dropped_total{reason="loop"} ${relay.droppedLoop}`,
       `mpreg_relay_dropped_total{reason="hops_exhausted"} ${relay.droppedHops}`,
       `mpreg_relay_dropped_total{reason="no_route"} ${relay.droppedNoRoute}`,
+      `mpreg_relay_dropped_total{reason="too_large"} ${relay.droppedTooLarge}`,
       "# TYPE mpreg_connections_opened_total counter",
       `mpreg_connections_opened_total ${this.connectionsOpened}`,
       "# TYPE mpreg_frames_received_total counter",

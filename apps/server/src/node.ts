@@ -81,6 +81,7 @@ export class MpregNode implements FunctionModuleNode {
       urls: () => (this.url ? [this.url] : []),
       localLoad: () => this.inflightCount(),
       defaultTimeoutMs: config.defaultTimeoutMs,
+      maxFrameBytes: config.maxFrameBytes,
     });
     this.executor = this.cluster.executor;
     this.listener = createWsListener({

@@ -73,8 +73,13 @@ export class RaftGroup {
           payload: msg,
           headers: { source_node: opts.nodeId, source_cluster: opts.clusterId, target_node: to },
         });
-        // No link: the message is lost, which Raft tolerates (it retries on its own).
-        opts.send(to, um);
+        // No link, or too large for a peer frame: the message is lost, which Raft tolerates (it
+        // retries on its own); the store's size limit keeps snapshots under the frame limit.
+        try {
+          opts.send(to, um);
+        } catch (e) {
+          log.warn(`raft message ${msg.type} to ${to} not sent: ${(e as Error).message}`);
+        }
       },
     });
     return new RaftGroup(opts, kv, storage);

@@ -109,6 +109,43 @@ describe("a three-node cluster", () => {
   });
 });
 
+describe("the peer frame limit", () => {
+  let a: NodeProcess;
+  let b: NodeProcess;
+  let c: MpregClient;
+  beforeAll(async () => {
+    const limit = ["--max-frame-bytes", String(64 * 1024)];
+    a = await start("fl-a", "big", limit);
+    b = await start("fl-b", "big_remote,size", [...limit, "--peers", a.url]);
+    c = await MpregClient.connect(a.url);
+    await waitFor(async () => {
+      const r = (await c.call("catalog_query", [{ entry_type: "functions", name: "size" }])) as { items: unknown[] };
+      return r.items.length === 1;
+    }, { timeoutMs: 20_000 });
+  });
+  afterAll(async () => {
+    await c?.close();
+    await Promise.all([a, b].map((n) => n?.stop()));
+  });
+
+  it("refuses a call or a result too large for a peer frame with 1002, and keeps the link", async () => {
+    expect(await c.call("size", ["y".repeat(30_000)])).toBe(30_000);
+    // A result past the limit is answered as an error instead of closing the link with 1009.
+    await expect(c.call("big_remote", [100_000])).rejects.toMatchObject({ code: 1002, details: { reason: "message_too_large" } });
+    // A call whose substituted arguments are past the limit is refused before it is sent.
+    await expect(
+      c.request([
+        { name: "a", fun: "big", args: [100_000] },
+        { name: "s", fun: "size", args: ["a"] },
+      ]),
+    ).rejects.toMatchObject({ code: 1002, details: { reason: "message_too_large" } });
+    // The link is still up: no reconnect was needed.
+    expect(await c.call("size", ["ok"])).toBe(2);
+    const peers = (await c.call("list_peers")) as { node_id: string; status: string }[];
+    expect(peers.find((p) => p.node_id === "fl-b")?.status).toBe("alive");
+  });
+});
+
 describe("peer authentication", () => {
   let a: NodeProcess;
   afterAll(async () => {

@@ -60,10 +60,21 @@ export class RaftLog {
   }
 
   /** Entries with lo <= index < hi (hi exclusive), at most `max`; undefined when compacted. */
-  slice(lo: number, hi: number, max = Number.MAX_SAFE_INTEGER): Entry[] | undefined {
+  slice(lo: number, hi: number, max = Number.MAX_SAFE_INTEGER, maxBytes = Number.MAX_SAFE_INTEGER): Entry[] | undefined {
     if (lo <= this.snapIndex) return undefined;
-    const end = Math.min(hi, this.lastIndex() + 1, lo + max);
+    let end = Math.min(hi, this.lastIndex() + 1, lo + max);
     if (end <= lo) return [];
+    if (maxBytes < Number.MAX_SAFE_INTEGER) {
+      // Stop before the entry that would pass maxBytes; the first entry always goes.
+      let bytes = 0;
+      for (let i = lo; i < end; i++) {
+        bytes += this.entries[i - this.snapIndex - 1]!.data.length;
+        if (bytes > maxBytes && i > lo) {
+          end = i;
+          break;
+        }
+      }
+    }
     return this.entries.slice(lo - this.snapIndex - 1, end - this.snapIndex - 1);
   }
 

@@ -27,6 +27,11 @@ export interface RaftConfig {
   checkQuorum?: boolean;
   /** Most entries in one append message (batching). Default 64. */
   maxMsgEntries?: number;
+  /**
+   * Most entry data bytes in one append message (at least one entry is always sent). Default
+   * 4 MiB: an append must fit the transport's frame limit (a peer link refuses larger frames).
+   */
+  maxMsgBytes?: number;
   /** Most unacknowledged append messages per follower (pipelining window). Default 64. */
   maxInflight?: number;
   /** Most uncommitted entries a leader accepts before refusing proposals (OVERLOADED). Default 8192. */
@@ -122,6 +127,7 @@ export class RaftCore {
   private readonly checkQuorum: boolean;
   private readonly maxMsgEntries: number;
   private readonly maxInflight: number;
+  private readonly maxMsgBytes: number;
   private readonly maxUncommitted: number;
   private readonly maxPendingReads: number;
   private readonly maxApplyBatch: number;
@@ -137,6 +143,7 @@ export class RaftCore {
     this.preVote = cfg.preVote ?? true;
     this.checkQuorum = cfg.checkQuorum ?? true;
     this.maxMsgEntries = cfg.maxMsgEntries ?? 64;
+    this.maxMsgBytes = cfg.maxMsgBytes ?? 4 * 1024 * 1024;
     this.maxInflight = cfg.maxInflight ?? 64;
     this.maxUncommitted = cfg.maxUncommitted ?? 8192;
     this.maxPendingReads = cfg.maxPendingReads ?? 4096;
@@ -888,7 +895,7 @@ export class RaftCore {
     if (!pr || this.isPaused(pr)) return;
     const prevIndex = pr.next - 1;
     const prevTerm = this.log.term(prevIndex);
-    const ents = this.log.slice(pr.next, this.log.lastIndex() + 1, this.maxMsgEntries);
+    const ents = this.log.slice(pr.next, this.log.lastIndex() + 1, this.maxMsgEntries, this.maxMsgBytes);
     if (prevTerm === undefined || ents === undefined) {
       this.sendSnapshot(to, pr);
       return;

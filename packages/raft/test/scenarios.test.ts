@@ -249,6 +249,25 @@ describe("replication", () => {
   });
 });
 
+describe("append size", () => {
+  it("an append message carries at most maxMsgBytes of entry data (one oversized entry still goes alone)", () => {
+    const net = new CoreNet(["a", "b", "c"], { maxMsgBytes: 1000 });
+    net.campaign("a");
+    const a = net.get("a");
+    for (let i = 0; i < 30; i++) a.propose(new Uint8Array(i === 7 ? 5000 : 300).fill(i));
+    net.log.length = 0;
+    net.deliver();
+    const apps = net.log.filter((m) => m.type === "app" && (m.entries?.length ?? 0) > 0);
+    for (const m of apps) {
+      const bytes = m.entries!.reduce((n, e) => n + e.data.length, 0);
+      if (m.entries!.length > 1) expect(bytes).toBeLessThanOrEqual(1000);
+    }
+    expect(apps.some((m) => m.entries!.length === 1 && m.entries![0]!.data.length === 5000)).toBe(true);
+    expect(apps.some((m) => m.entries!.length === 3)).toBe(true); // 3 × 300 fit, 4 do not
+    expect(net.nodes.get("c")!.applied.filter((e) => e.data.length > 0).length).toBe(30);
+  });
+});
+
 describe("snapshots", () => {
   it("a lagging follower catches up from a snapshot after the leader compacted its log", () => {
     const net = new CoreNet(["a", "b", "c"]);

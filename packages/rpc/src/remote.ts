@@ -31,6 +31,10 @@ export const RPC_RESULT_TOPIC = "mpreg.rpc.result";
 export const RPC_CANCEL_TOPIC = "mpreg.rpc.cancel";
 
 /** Sends a UnifiedMessage to a node; false when there is no link to it. */
+/**
+ * Sends a message to a node; false when it cannot reach it. It may throw an MpregError to
+ * refuse a message (e.g. one too large for a peer frame): the call then fails with that error.
+ */
 export type SendToNode = (nodeId: string, message: UnifiedMessage) => boolean;
 
 export interface RemoteCallPayload {
@@ -141,7 +145,15 @@ export class RemoteDispatcher implements Dispatcher {
         giveUpAt: req.deadline + this.graceMs,
         detach,
       });
-      if (!this.opts.send(req.node_id, msg)) {
+      let sent: boolean;
+      try {
+        sent = this.opts.send(req.node_id, msg);
+      } catch (e) {
+        this.take(id);
+        reject(isMpregError(e) ? e : unreachable(String(e)));
+        return;
+      }
+      if (!sent) {
         this.take(id);
         reject(unreachable("no link to the node"));
       }
@@ -216,7 +228,11 @@ export class RemoteDispatcher implements Dispatcher {
       payload: { kind: "cancel" },
       headers: { source_node: this.opts.nodeId, source_cluster: this.opts.clusterId, target_node: nodeId, correlation_id: correlationId },
     });
-    this.opts.send(nodeId, msg);
+    try {
+      this.opts.send(nodeId, msg);
+    } catch {
+      // A cancel is tiny; nothing to do if it is refused.
+    }
   }
 }
 
@@ -310,6 +326,13 @@ export class RemoteCallHandler<Ctx = unknown> {
         correlation_id: correlationId,
       },
     });
-    if (!this.opts.send(nodeId, msg)) log.debug(`result for ${correlationId} dropped: no link to ${nodeId}`);
+    let sent = false;
+    try {
+      sent = this.opts.send(nodeId, msg);
+    } catch (e) {
+      log.warn(`result for ${correlationId} refused: ${(e as Error).message}`);
+      return;
+    }
+    if (!sent) log.debug(`result for ${correlationId} dropped: no link to ${nodeId}`);
   }
 }
