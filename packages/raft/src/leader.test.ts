@@ -34,6 +34,15 @@ describe("onLeader", () => {
     await expect(onLeader({ id: "a", leaderId: "a" }, { local: async () => { throw new Error("boom"); }, forward: async () => 0 })).rejects.toThrow("boom");
   });
 
+  it("passes a forwarded operation's error through without deciding again", async () => {
+    let forwards = 0;
+    const err = new MpregError(ErrorCode.UNREACHABLE, "raft: not the leader", { reason: "not_leader", leader: "c" });
+    await expect(
+      onLeader({ id: "a", leaderId: "b" }, { local: async () => 1, forward: async () => { forwards++; throw err; } }),
+    ).rejects.toBe(err);
+    expect(forwards).toBe(1);
+  });
+
   it("stops waiting when the signal aborts", async () => {
     const c = new AbortController();
     setTimeout(() => c.abort(new Error("cancelled")), 20);
