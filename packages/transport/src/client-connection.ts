@@ -6,6 +6,7 @@ import {
   CloseCode,
   checkClose,
   connectionClosedError,
+  HandlerList,
   type Connection,
   type FrameData,
   type MessageHandler,
@@ -72,22 +73,13 @@ export class ClientConnection implements Connection {
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private pingTimer: ReturnType<typeof setInterval> | null = null;
-  private messageHandlers: MessageHandler[] = [];
-  private closeHandlers: ClientCloseHandler[] = [];
-  private openHandlers: Array<() => void> = [];
-  private reconnectingHandlers: Array<(attempt: number, delayMs: number) => void> = [];
+  private readonly messageHandlers = new HandlerList<[FrameData, boolean]>("message");
+  private readonly closeHandlers = new HandlerList<[number, string, boolean]>("close");
+  private readonly openHandlers = new HandlerList<[]>("open");
+  private readonly reconnectingHandlers = new HandlerList<[number, number]>("reconnecting");
   private readonly backoff: Required<ReconnectOptions> | null;
   private openedAt = Date.now();
-  private readonly dispatch: MessageHandler = (data, isBinary) => {
-    const hs = this.messageHandlers;
-    for (let i = 0; i < hs.length; i++) {
-      try {
-        hs[i]!(data, isBinary);
-      } catch (err) {
-        log.error("message handler threw", err);
-      }
-    }
-  };
+  private readonly dispatch: MessageHandler = (data, isBinary) => this.messageHandlers.emit(data, isBinary);
 
   /** Use `connectWs`. */
   constructor(
@@ -133,10 +125,7 @@ export class ClientConnection implements Connection {
   }
 
   onMessage(handler: MessageHandler): Unsubscribe {
-    this.messageHandlers = [...this.messageHandlers, handler];
-    return () => {
-      this.messageHandlers = this.messageHandlers.filter((h) => h !== handler);
-    };
+    return this.messageHandlers.add(handler);
   }
 
   /** See the class comment; registered after the final close, it is called on the next microtask. */
@@ -146,26 +135,17 @@ export class ClientConnection implements Connection {
       queueMicrotask(() => safe(() => handler(done.code, done.reason, false)));
       return () => {};
     }
-    this.closeHandlers = [...this.closeHandlers, handler];
-    return () => {
-      this.closeHandlers = this.closeHandlers.filter((h) => h !== handler);
-    };
+    return this.closeHandlers.add(handler);
   }
 
   /** Called after each successful reconnect (not for the first connect, which `connectWs` resolves). */
   onOpen(handler: () => void): Unsubscribe {
-    this.openHandlers = [...this.openHandlers, handler];
-    return () => {
-      this.openHandlers = this.openHandlers.filter((h) => h !== handler);
-    };
+    return this.openHandlers.add(handler);
   }
 
   /** Called when a retry is scheduled: `attempt` counts from 1, `delayMs` is the wait before it. */
   onReconnecting(handler: (attempt: number, delayMs: number) => void): Unsubscribe {
-    this.reconnectingHandlers = [...this.reconnectingHandlers, handler];
-    return () => {
-      this.reconnectingHandlers = this.reconnectingHandlers.filter((h) => h !== handler);
-    };
+    return this.reconnectingHandlers.add(handler);
   }
 
   private attach(c: Connection): void {
@@ -190,7 +170,7 @@ export class ClientConnection implements Connection {
       this.end(code, reason);
       return;
     }
-    this.emitClose(code, reason, true);
+    this.closeHandlers.emit(code, reason, true);
     this.scheduleRetry();
   }
 
@@ -198,7 +178,7 @@ export class ClientConnection implements Connection {
     const b = this.backoff!;
     const delay = backoffDelay(this.attempt, b, this.options.random);
     this.attempt++;
-    for (const h of this.reconnectingHandlers) safe(() => h(this.attempt, delay));
+    this.reconnectingHandlers.emit(this.attempt, delay);
     this.retryTimer = setTimeout(() => void this.retry(), delay);
   }
 
@@ -226,19 +206,15 @@ export class ClientConnection implements Connection {
     }
     this.openedAt = Date.now();
     this.attach(c);
-    for (const h of this.openHandlers) safe(h);
+    this.openHandlers.emit();
   }
 
   private end(code: number, reason: string): void {
     if (this.ended !== null) return;
     this.ended = { code, reason };
-    this.emitClose(code, reason, false);
-    this.closeHandlers = [];
-    this.messageHandlers = [];
-  }
-
-  private emitClose(code: number, reason: string, willReconnect: boolean): void {
-    for (const h of this.closeHandlers) safe(() => h(code, reason, willReconnect));
+    this.closeHandlers.emit(code, reason, false);
+    this.closeHandlers.clear();
+    this.messageHandlers.clear();
   }
 }
 

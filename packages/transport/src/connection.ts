@@ -93,20 +93,49 @@ export function checkClose(code: number, reason: string): string {
 const utf8 = new TextEncoder();
 
 /**
+ * A list of event handlers. Adding and removing copy the list, so a handler removed during
+ * dispatch does not make another one skip; `emit` calls each handler and logs what one throws,
+ * so a faulty handler never unwinds into the socket's read path or stops the others.
+ */
+export class HandlerList<A extends unknown[]> {
+  private hs: ((...args: A) => void)[] = [];
+
+  constructor(private readonly what: string) {}
+
+  add(handler: (...args: A) => void): Unsubscribe {
+    this.hs = [...this.hs, handler];
+    return () => {
+      this.hs = this.hs.filter((h) => h !== handler);
+    };
+  }
+
+  emit(...args: A): void {
+    const hs = this.hs;
+    for (let i = 0; i < hs.length; i++) {
+      try {
+        hs[i]!(...args);
+      } catch (err) {
+        log.error(`${this.what} handler threw`, err);
+      }
+    }
+  }
+
+  clear(): void {
+    this.hs = [];
+  }
+}
+
+/**
  * Handler bookkeeping shared by implementations: handler lists, the one-shot close
  * notification and late close handlers.
  */
 export class ConnectionEvents {
-  private messageHandlers: MessageHandler[] = [];
-  private closeHandlers: CloseHandler[] = [];
+  private readonly messageHandlers = new HandlerList<[FrameData, boolean]>("message");
+  private readonly closeHandlers = new HandlerList<[number, string]>("close");
   closed: { code: number; reason: string } | null = null;
 
   onMessage(handler: MessageHandler): Unsubscribe {
-    // Copy on write so a handler that unsubscribes during dispatch does not skip another.
-    this.messageHandlers = [...this.messageHandlers, handler];
-    return () => {
-      this.messageHandlers = this.messageHandlers.filter((h) => h !== handler);
-    };
+    return this.messageHandlers.add(handler);
   }
 
   onClose(handler: CloseHandler): Unsubscribe {
@@ -120,37 +149,20 @@ export class ConnectionEvents {
         cancelled = true;
       };
     }
-    this.closeHandlers = [...this.closeHandlers, handler];
-    return () => {
-      this.closeHandlers = this.closeHandlers.filter((h) => h !== handler);
-    };
+    return this.closeHandlers.add(handler);
   }
 
   emitMessage(data: FrameData, isBinary: boolean): void {
-    const hs = this.messageHandlers;
-    for (let i = 0; i < hs.length; i++) {
-      // A throwing handler must not unwind into the socket's read path (that would crash).
-      try {
-        hs[i]!(data, isBinary);
-      } catch (err) {
-        log.error("message handler threw", err);
-      }
-    }
+    this.messageHandlers.emit(data, isBinary);
   }
 
   /** Emits the close once; later calls are ignored. */
   emitClose(code: number, reason: string): void {
     if (this.closed !== null) return;
     this.closed = { code, reason };
+    this.messageHandlers.clear();
     const hs = this.closeHandlers;
-    this.closeHandlers = [];
-    this.messageHandlers = [];
-    for (const h of hs) {
-      try {
-        h(code, reason);
-      } catch (err) {
-        log.error("close handler threw", err);
-      }
-    }
+    hs.emit(code, reason);
+    hs.clear();
   }
 }
