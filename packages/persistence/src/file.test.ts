@@ -1,19 +1,10 @@
-import { describe, it, expect, afterAll } from "vitest";
+import { describe, it, expect } from "vitest";
 import fs from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { FileBackend, type FsyncPolicy } from "./file.js";
 import { runComplianceSuite } from "./compliance.js";
+import { useTempDirs } from "../test/temp-dirs.js";
 
-const roots: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await fs.mkdtemp(path.join(os.tmpdir(), "mpreg-file-"));
-  roots.push(d);
-  return d;
-}
-afterAll(async () => {
-  for (const d of roots) await fs.rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDirs("mpreg-file-");
 
 for (const fsync of ["always", "batch", "none"] as FsyncPolicy[]) {
   runComplianceSuite(

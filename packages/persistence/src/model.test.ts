@@ -3,16 +3,14 @@
  * each backend and against a plain in-memory model; every read must agree with the model.
  */
 
-import { describe, it, afterAll } from "vitest";
+import { describe, it } from "vitest";
 import fc from "fast-check";
 import assert from "node:assert/strict";
-import fs from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import type { BatchOp, StorageBackend } from "./interfaces.js";
 import { MemoryBackend, MemoryVolume } from "./memory.js";
 import { FileBackend } from "./file.js";
 import { SqliteBackend } from "./sqlite.js";
+import { useTempDirs } from "../test/temp-dirs.js";
 
 const hex = (u: Uint8Array) => Buffer.from(u).toString("hex");
 const unhex = (s: string) => new Uint8Array(Buffer.from(s, "hex"));
@@ -186,10 +184,7 @@ const commands: fc.Arbitrary<Cmd>[] = [
   ),
 ];
 
-const roots: string[] = [];
-afterAll(async () => {
-  for (const d of roots) await fs.rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDirs("mpreg-model-");
 
 function modelTest(name: string, makeOpen: () => Promise<() => Promise<StorageBackend>>, numRuns: number): void {
   it(`${name} behaves like the model`, async () => {
@@ -218,12 +213,6 @@ function modelTest(name: string, makeOpen: () => Promise<() => Promise<StorageBa
       { numRuns },
     );
   }, process.env["MPREG_LONG"] ? 1_200_000 : 120_000);
-}
-
-async function tempDir(): Promise<string> {
-  const d = await fs.mkdtemp(path.join(os.tmpdir(), "mpreg-model-"));
-  roots.push(d);
-  return d;
 }
 
 const runs = process.env["MPREG_LONG"] ? 500 : 60;

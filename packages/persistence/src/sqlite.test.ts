@@ -1,21 +1,12 @@
-import { describe, it, expect, afterAll } from "vitest";
+import { describe, it, expect } from "vitest";
 import fs from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { SqliteBackend } from "./sqlite.js";
 import type { FsyncPolicy } from "./file.js";
 import { runComplianceSuite } from "./compliance.js";
 import { storageErrorKind } from "./errors.js";
+import { useTempDirs } from "../test/temp-dirs.js";
 
-const roots: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await fs.mkdtemp(path.join(os.tmpdir(), "mpreg-sqlite-"));
-  roots.push(d);
-  return d;
-}
-afterAll(async () => {
-  for (const d of roots) await fs.rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDirs("mpreg-sqlite-");
 
 for (const fsync of ["always", "batch", "none"] as FsyncPolicy[]) {
   runComplianceSuite(

@@ -1,23 +1,15 @@
 /** Torn tails, damaged files, size caps and locks: clear errors, never silent loss. */
 
-import { describe, it, expect, afterAll } from "vitest";
+import { describe, it, expect } from "vitest";
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { FileBackend } from "../src/file.js";
 import { SqliteBackend } from "../src/sqlite.js";
 import { readFrame } from "../src/frame.js";
 import { storageErrorKind } from "../src/errors.js";
+import { useTempDirs } from "./temp-dirs.js";
 
-const roots: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await fs.mkdtemp(path.join(os.tmpdir(), "mpreg-damage-"));
-  roots.push(d);
-  return d;
-}
-afterAll(async () => {
-  for (const d of roots) await fs.rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDirs("mpreg-damage-");
 
 const te = new TextEncoder();
 const key = (i: number) => te.encode(`key-${String(i).padStart(3, "0")}`);
