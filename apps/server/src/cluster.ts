@@ -23,13 +23,10 @@ import {
   type Locator,
   type RegisteredFunction,
 } from "@mpreg/rpc";
-import { CloseCode, backoffDelay, connectWs, type ClientConnection, type Connection } from "@mpreg/transport";
+import { CloseCode, DEFAULT_MAX_FRAME_BYTES, backoffDelay, connectWs, type ClientConnection, type Connection } from "@mpreg/transport";
 import { PEER_PROTOCOL_VERSION, helloMac, macOk, newNonce, welcomeMac } from "./peer-auth.js";
 
 const log = createLogger("cluster");
-
-/** Peer frame limit when none is configured (the listener's default). */
-const DEFAULT_PEER_FRAME_BYTES = 20 * 1024 * 1024;
 
 /** Topic of a gossip message relayed inside a `fabric-message` to a member without a link. */
 export const GOSSIP_RELAY_TOPIC = "mpreg.gossip.relay";
@@ -78,7 +75,8 @@ export interface ClusterOptions<Ctx> {
   defaultTimeoutMs: number;
   /**
    * Largest frame sent on a peer link (peers are expected to share this node's limit: a larger
-   * frame would make the receiver close the link with 1009). Default 20 MiB.
+   * frame would make the receiver close the link with 1009). Default the listener's default,
+   * `DEFAULT_MAX_FRAME_BYTES` (20 MiB).
    */
   maxFrameBytes?: number;
 }
@@ -379,18 +377,15 @@ export class Cluster<Ctx> {
       }
       if (msg.headers.target_node !== nodeId) msg = { ...msg, headers: { ...msg.headers, target_node: nodeId } };
     }
-    const isResult = (msg.payload as { kind?: string } | null)?.kind === "result";
-    const asError = (err: MpregError) =>
-      encodeFrame({ role: "fabric-message", payload: { ...msg, payload: { kind: "result", ok: false, error: err.toWire() } } }, "msgpack") as Uint8Array;
     let data: Uint8Array;
     try {
       data = encodeFrame({ role: "fabric-message", payload: msg }, "msgpack") as Uint8Array;
     } catch (e) {
       // A result that cannot be encoded is answered as a failure instead of vanishing.
-      if (!isResult) return false;
-      data = asError(MpregError.invalid(`result cannot be encoded: ${(e as Error).message}`));
+      if (!isResult(msg)) return false;
+      data = errorResultFrame(msg, MpregError.invalid(`result cannot be encoded: ${(e as Error).message}`));
     }
-    const limit = this.opts.maxFrameBytes ?? DEFAULT_PEER_FRAME_BYTES;
+    const limit = this.opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     if (data.length > limit) {
       // The peer would close the link (1009), failing everything else on it: refuse this one.
       this.relayStats.droppedTooLarge++;
@@ -400,8 +395,8 @@ export class Cluster<Ctx> {
         limit,
       });
       log.warn(`refused ${msg.topic} for ${nodeId}: ${err.message}`);
-      if (!isResult) throw err;
-      data = asError(err);
+      if (!isResult(msg)) throw err;
+      data = errorResultFrame(msg, err);
     }
     return trySend(conn, data);
   }
@@ -666,6 +661,16 @@ export class Cluster<Ctx> {
 
 function linksKey(nodeId: string): string {
   return LINKS_KEY_PREFIX + nodeId;
+}
+
+function isResult(msg: UnifiedMessage): boolean {
+  return (msg.payload as { kind?: string } | null)?.kind === "result";
+}
+
+/** `msg` (a call result) with its payload replaced by the failure `err`, encoded. */
+function errorResultFrame(msg: UnifiedMessage, err: MpregError): Uint8Array {
+  const payload = { kind: "result", ok: false, error: err.toWire() };
+  return encodeFrame({ role: "fabric-message", payload: { ...msg, payload } }, "msgpack") as Uint8Array;
 }
 
 function trySend(conn: Connection, data: Uint8Array | string): boolean {

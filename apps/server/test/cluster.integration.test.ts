@@ -29,6 +29,14 @@ async function clusterNodes(client: MpregClient): Promise<string[]> {
   return map.nodes.map((n) => n.node_id).sort();
 }
 
+/** Waits until the client's node has one endpoint of `name` in its catalog. */
+async function waitForFunction(client: MpregClient, name: string): Promise<void> {
+  await waitFor(async () => {
+    const r = (await client.call("catalog_query", [{ entry_type: "functions", name }])) as { items: unknown[] };
+    return r.items.length === 1;
+  }, { timeoutMs: 20_000, description: `${name} in the catalog` });
+}
+
 describe("a three-node cluster", () => {
   let n1: NodeProcess;
   let n2: NodeProcess;
@@ -43,10 +51,7 @@ describe("a three-node cluster", () => {
     ]);
     c1 = await MpregClient.connect(n1.url);
     await waitFor(async () => (await clusterNodes(c1)).join() === "n1,n2,n3", { timeoutMs: 20_000, description: "n1 sees three nodes" });
-    await waitFor(async () => {
-      const r = (await c1.call("catalog_query", [{ entry_type: "functions", name: "third_only" }])) as { items: unknown[] };
-      return r.items.length === 1;
-    }, { timeoutMs: 20_000 });
+    await waitForFunction(c1, "third_only");
   });
 
   afterAll(async () => {
@@ -118,10 +123,7 @@ describe("the peer frame limit", () => {
     a = await start("fl-a", "big", limit);
     b = await start("fl-b", "big_remote,size", [...limit, "--peers", a.url]);
     c = await MpregClient.connect(a.url);
-    await waitFor(async () => {
-      const r = (await c.call("catalog_query", [{ entry_type: "functions", name: "size" }])) as { items: unknown[] };
-      return r.items.length === 1;
-    }, { timeoutMs: 20_000 });
+    await waitForFunction(c, "size");
   });
   afterAll(async () => {
     await c?.close();
