@@ -41,6 +41,7 @@ export type ClientRole = (typeof CLIENT_ROLES)[number];
 export const PEER_ROLES = Object.freeze([
   "peer-hello",
   "peer-welcome",
+  "peer-confirm",
   "fabric-gossip",
   "fabric-message",
   "peer-goodbye",

@@ -146,9 +146,18 @@ export function peerHelloSigningString(hello: PeerHelloFields): string {
 
 /**
  * The canonical string a `peer-welcome` MAC covers: like the hello's under its own domain tag,
- * with the nonce of the hello it answers appended, so a welcome cannot be replayed to another
- * dialer nor passed off as a hello.
+ * with the nonce of the hello it answers and the dialer's node id appended, so a welcome cannot
+ * be replayed to another dialer nor passed off as a hello.
  */
-export function peerWelcomeSigningString(welcome: PeerWelcomeFields, helloNonce: string): string {
-  return `mpreg-peer-welcome/1\n${JSON.stringify([...identityArray(welcome), helloNonce])}`;
+export function peerWelcomeSigningString(welcome: PeerWelcomeFields, helloNonce: string, dialerId = ""): string {
+  return `mpreg-peer-welcome/2\n${JSON.stringify([...identityArray(welcome), helloNonce, dialerId])}`;
+}
+
+/**
+ * The canonical string a `peer-confirm` MAC covers: both node ids and both nonces, so the
+ * dialer proves it holds the secret *now* (the listener's nonce is fresh), not that it once
+ * recorded a valid hello.
+ */
+export function peerConfirmSigningString(dialerId: string, listenerId: string, helloNonce: string, welcomeNonce: string): string {
+  return `mpreg-peer-confirm/1\n${JSON.stringify([dialerId, listenerId, helloNonce, welcomeNonce])}`;
 }

@@ -28,6 +28,7 @@ export {
   hasVisited,
   peerHelloSigningString,
   peerWelcomeSigningString,
+  peerConfirmSigningString,
   type CreateUnifiedMessageInput,
   type ForwardDecision,
   type PeerHelloFields,

@@ -83,6 +83,7 @@ const EXAMPLES: { [R in Role]: Frame[] } = {
     { role: "fabric-message", payload: { message_id: "m", topic: "", message_type: "control", delivery: "quorum", payload: null, timestamp: 1, headers: { ...header, target_cluster: "c2", target_node: "n9", hops_remaining: 0 } } },
   ],
   "peer-goodbye": [{ role: "peer-goodbye" }, { role: "peer-goodbye", reason: "shutdown" }],
+  "peer-confirm": [{ role: "peer-confirm" }, { role: "peer-confirm", mac: "ab" }],
 };
 
 describe("schemas", () => {
@@ -90,7 +91,7 @@ describe("schemas", () => {
     expect(Object.keys(FRAME_VALIDATORS).sort()).toEqual([...ROLES].sort());
     expect(Object.keys(FRAME_SCHEMAS).sort()).toEqual([...ROLES].sort());
     for (const role of ROLES) expect(FRAME_VALIDATORS[role].IsAccelerated()).toBe(true);
-    expect(ROLES).toHaveLength(14);
+    expect(ROLES).toHaveLength(15);
     expect(isRole("rpc")).toBe(true);
     expect(isRole("__proto__")).toBe(false);
     expect(isRole("constructor")).toBe(false);
@@ -108,7 +109,7 @@ describe("schemas", () => {
     it(`refuses a ${role} frame missing each required field`, () => {
       const frame = EXAMPLES[role][0] as Record<string, unknown>;
       const required = ((FRAME_SCHEMAS[role] as { required?: string[] }).required ?? []).filter((k) => k !== "role");
-      if (role !== "peer-goodbye") expect(required.length).toBeGreaterThan(0);
+      if (role !== "peer-goodbye" && role !== "peer-confirm") expect(required.length).toBeGreaterThan(0);
       for (const key of required) {
         const copy = { ...frame };
         delete copy[key];

@@ -257,6 +257,17 @@ export type PeerHello = Static<typeof PeerHello>;
 export const PeerWelcome = Type.Object({ role: Type.Literal("peer-welcome"), ...peerIdentity });
 export type PeerWelcome = Static<typeof PeerWelcome>;
 
+/**
+ * `peer-confirm`: the dialer's answer to `peer-welcome`, completing the mutual handshake. Its
+ * `mac` covers both node ids and both nonces, so a recorded hello cannot be replayed: the
+ * listener's fresh welcome nonce must be signed too. No peer frame is accepted before it.
+ */
+export const PeerConfirm = Type.Object({
+  role: Type.Literal("peer-confirm"),
+  mac: Type.Optional(Type.String()),
+});
+export type PeerConfirm = Static<typeof PeerConfirm>;
+
 /** `fabric-gossip`: control-plane traffic; the payload belongs to the gossip layer. */
 export const FabricGossip = Type.Object({
   role: Type.Literal("fabric-gossip"),
@@ -329,6 +340,7 @@ export const FRAME_SCHEMAS = {
   "queue-delivery": QueueDelivery,
   "peer-hello": PeerHello,
   "peer-welcome": PeerWelcome,
+  "peer-confirm": PeerConfirm,
   "fabric-gossip": FabricGossip,
   "fabric-message": FabricMessage,
   "peer-goodbye": PeerGoodbye,
@@ -352,6 +364,7 @@ export const Frame = Type.Union([
   QueueDelivery,
   PeerHello,
   PeerWelcome,
+  PeerConfirm,
   FabricGossip,
   FabricMessage,
   PeerGoodbye,
