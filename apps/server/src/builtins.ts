@@ -12,12 +12,12 @@ export function registerBuiltins(node: MpregNode): void {
   node.registry.register("cluster_map", () => node.clusterMap(), opts("Every node of the cluster, this one included"));
   node.registry.register(
     "list_peers",
-    ({ args }) => node.cluster.peers(optionalString(objectArg(args[0], "list_peers").cluster_id, "cluster_id")),
+    ({ args }) => node.fabric.peers(optionalString(objectArg(args[0], "list_peers").cluster_id, "cluster_id")),
     opts("The other nodes this node knows: {cluster_id?}"),
   );
   node.registry.register(
     "catalog_query",
-    ({ args }) => node.cluster.catalog.catalogQuery(args[0] ?? {}, Date.now()),
+    ({ args }) => node.fabric.catalog.catalogQuery(args[0] ?? {}, Date.now()),
     opts("Catalog search: {entry_type, ...filters, limit?, page_token?}"),
   );
   node.registry.register(

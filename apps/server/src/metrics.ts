@@ -1,4 +1,5 @@
 import { errorCodeName } from "@mpreg/envelope";
+import type { FabricStats } from "@mpreg/fabric";
 
 /** Counters of one node, rendered in Prometheus text format by the monitoring API. */
 export class NodeMetrics {
@@ -13,12 +14,9 @@ export class NodeMetrics {
 
   /**
    * @param gauges current values
-   * @param relay the cluster's relay counters (multi-hop forwarding inside the cluster)
+   * @param relay the fabric's counters (multi-hop forwarding, handshakes)
    */
-  render(
-    gauges: { connections: number; functions: number; peerLinks: number },
-    relay: { relayed: number; gossipRelayed: number; droppedLoop: number; droppedHops: number; droppedNoRoute: number; droppedTooLarge: number },
-  ): string {
+  render(gauges: { connections: number; functions: number; peerLinks: number }, relay: FabricStats): string {
     const lines = [
       "# TYPE mpreg_connections gauge",
       `mpreg_connections ${gauges.connections}`,
@@ -35,6 +33,11 @@ export class NodeMetrics {
       `mpreg_relay_dropped_total{reason="hops_exhausted"} ${relay.droppedHops}`,
       `mpreg_relay_dropped_total{reason="no_route"} ${relay.droppedNoRoute}`,
       `mpreg_relay_dropped_total{reason="too_large"} ${relay.droppedTooLarge}`,
+      `mpreg_relay_dropped_total{reason="forged_path"} ${relay.droppedForged}`,
+      "# TYPE mpreg_fabric_unhandled_total counter",
+      `mpreg_fabric_unhandled_total ${relay.unhandled}`,
+      "# TYPE mpreg_peer_handshakes_refused_total counter",
+      `mpreg_peer_handshakes_refused_total ${relay.handshakesRefused}`,
       "# TYPE mpreg_connections_opened_total counter",
       `mpreg_connections_opened_total ${this.connectionsOpened}`,
       "# TYPE mpreg_frames_received_total counter",

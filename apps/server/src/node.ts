@@ -17,10 +17,10 @@ import {
   type RpcRequest,
   type RpcResponse,
 } from "@mpreg/envelope";
-import { FunctionRegistry, type Executor, type Handler, type RegisterOptions } from "@mpreg/rpc";
+import { Fabric } from "@mpreg/fabric";
+import { FunctionRegistry, RpcService, type Executor, type Handler, type RegisterOptions } from "@mpreg/rpc";
 import { InflightLimiter, createWsListener, type Connection, type WsListener } from "@mpreg/transport";
 import { registerBuiltins } from "./builtins.js";
-import { Cluster } from "./cluster.js";
 import { RaftGroup } from "./raft-group.js";
 import type { NodeConfig } from "./config.js";
 import { loadFunctionModules, type FunctionModuleNode } from "./function-module.js";
@@ -42,8 +42,8 @@ export interface Session {
    * of requests in flight is `limiter.inflight`.
    */
   readonly cancel: AbortController;
-  /** Set once the connection completed the peer handshake: it is a link to that node. */
-  peerId: string | undefined;
+  /** Set once the connection opened with `peer-hello`: the fabric owns it from then on. */
+  peer: boolean;
 }
 
 /**
@@ -55,7 +55,8 @@ export class MpregNode implements FunctionModuleNode {
   readonly clusterId: string;
   readonly registry = new FunctionRegistry<Session>();
   readonly metrics = new NodeMetrics();
-  readonly cluster: Cluster<Session>;
+  readonly fabric: Fabric;
+  readonly rpc: RpcService<Session>;
   private readonly executor: Executor<Session>;
   private readonly listener: WsListener;
   private monitoring: MonitoringServer | undefined;
@@ -68,7 +69,7 @@ export class MpregNode implements FunctionModuleNode {
   constructor(readonly config: NodeConfig) {
     this.nodeId = config.name ?? `${hostname()}-${newId().slice(-10).toLowerCase()}`;
     this.clusterId = config.clusterId;
-    this.cluster = new Cluster<Session>({
+    this.fabric = new Fabric({
       nodeId: this.nodeId,
       clusterId: this.clusterId,
       region: config.region,
@@ -77,13 +78,16 @@ export class MpregNode implements FunctionModuleNode {
       seeds: config.peers,
       maxLinks: config.maxPeerLinks,
       gossip: { probeIntervalMs: config.gossipProbeIntervalMs, probeTimeoutMs: config.gossipProbeTimeoutMs },
-      registry: this.registry,
       urls: () => (this.url ? [this.url] : []),
-      localLoad: () => this.inflightCount(),
-      defaultTimeoutMs: config.defaultTimeoutMs,
       maxFrameBytes: config.maxFrameBytes,
     });
-    this.executor = this.cluster.executor;
+    this.rpc = new RpcService<Session>({
+      port: this.fabric,
+      registry: this.registry,
+      localLoad: () => this.inflightCount(),
+      defaultTimeoutMs: config.defaultTimeoutMs,
+    });
+    this.executor = this.rpc.executor;
     this.listener = createWsListener({
       maxFrameBytes: config.maxFrameBytes,
       pingIntervalMs: config.pingIntervalMs,
@@ -111,18 +115,17 @@ export class MpregNode implements FunctionModuleNode {
         clusterId: this.clusterId,
         dataDir: this.config.dataDir,
         tickMs: this.config.raftTickMs,
-        send: (to, msg) => this.cluster.sendFabric(to, msg),
-        dispatcher: this.cluster.dispatcher,
+        port: this.fabric,
+        dispatcher: this.rpc.dispatcher,
       });
       this.raft = raft;
-      this.cluster.addMessageHandler((msg) => raft.handle(msg));
       raft.registerBuiltins(this.registry);
     }
     await loadFunctionModules(this.config.functions, this);
     const addr = await this.listener.listen({ host: this.config.host, port: this.config.port });
     this.url = addr.url;
     log.info(`node ${this.nodeId} listening on ${addr.url}`);
-    this.cluster.start();
+    this.fabric.start();
     if (this.config.monitoringPort === undefined) return { url: addr.url };
     this.monitoring = new MonitoringServer({
       health: () => ({
@@ -133,11 +136,11 @@ export class MpregNode implements FunctionModuleNode {
       }),
       metrics: () =>
         this.metrics.render(
-          { connections: this.sessions.size, functions: this.registry.list().length, peerLinks: this.cluster.linkCount },
-          this.cluster.relayStats,
+          { connections: this.sessions.size, functions: this.registry.list().length, peerLinks: this.fabric.linkCount },
+          this.fabric.stats,
         ),
       topology: () => this.clusterMap(),
-      catalog: () => this.cluster.catalog.snapshot(Date.now()),
+      catalog: () => this.fabric.catalog.snapshot(Date.now()),
     });
     const monitoringUrl = await this.monitoring.listen(this.config.host, this.config.monitoringPort);
     return { url: addr.url, monitoringUrl };
@@ -158,7 +161,8 @@ export class MpregNode implements FunctionModuleNode {
     for (const s of this.sessions) s.cancel.abort(shutdown);
     // Let the aborted requests write their replies before the connections close.
     await new Promise((r) => setImmediate(r));
-    await this.cluster.stop();
+    this.rpc.close();
+    await this.fabric.stop();
     await this.raft?.stop();
     await this.listener.close();
     await this.monitoring?.close();
@@ -169,7 +173,7 @@ export class MpregNode implements FunctionModuleNode {
     return {
       cluster_id: this.clusterId,
       generated_at: Date.now(),
-      nodes: this.cluster.nodes(this.selfNode()),
+      nodes: this.fabric.nodes(this.selfNode(), (id) => this.rpc.dispatcher.pendingTo(id)),
     };
   }
 
@@ -188,7 +192,7 @@ export class MpregNode implements FunctionModuleNode {
 
   /** Every function endpoint the catalog knows, cluster-wide. */
   functionList() {
-    return this.cluster.catalog.queryFunctions({ now: Date.now() }).map((f) => ({
+    return this.fabric.catalog.queryFunctions({ now: Date.now() }).map((f) => ({
       name: f.name,
       function_id: f.function_id,
       version: f.version,
@@ -211,7 +215,7 @@ export class MpregNode implements FunctionModuleNode {
       limiter: new InflightLimiter(this.config.maxInflightPerConnection),
       pushEncoding: "msgpack",
       cancel: new AbortController(),
-      peerId: undefined,
+      peer: false,
     };
     // Each asynchronous request in flight listens on this signal, at most the limiter's bound:
     // raise Node's leak warning threshold (10) to that bound.
@@ -221,7 +225,6 @@ export class MpregNode implements FunctionModuleNode {
     conn.onMessage((data, isBinary) => this.onFrame(session, data, isBinary ? "msgpack" : "json"));
     conn.onClose(() => {
       this.sessions.delete(session);
-      if (session.peerId !== undefined) this.cluster.linkClosed(session.peerId, conn);
       const gone = new MpregError(ErrorCode.UNREACHABLE, "connection closed", { reason: "connection closed" });
       session.cancel.abort(gone);
     });
@@ -248,6 +251,7 @@ export class MpregNode implements FunctionModuleNode {
   }
 
   private onFrame(session: Session, data: Uint8Array | string, encoding: Encoding): void {
+    if (session.peer) return; // a peer link: the fabric reads its frames
     session.pushEncoding = encoding;
     this.metrics.framesIn++;
     const decoded = decodeFrame(data, encoding);
@@ -257,16 +261,11 @@ export class MpregNode implements FunctionModuleNode {
       return;
     }
     const frame: Frame = decoded.frame;
-    if (session.peerId !== undefined) {
-      this.cluster.onPeerFrame(session.peerId, frame);
-      return;
-    }
     if (frame.role === "peer-hello") {
-      if (this.cluster.acceptHello(session.conn, frame)) {
-        session.peerId = frame.node_id;
-        // A peer link is not a client: it is not counted as one and takes no pushes.
-        this.sessions.delete(session);
-      }
+      // A peer link is not a client: it is not counted as one and takes no pushes.
+      session.peer = true;
+      this.sessions.delete(session);
+      this.fabric.adopt(session.conn, frame);
       return;
     }
     switch (frame.role) {

@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { MpregError, createLogger, createUnifiedMessage, type UnifiedMessage } from "@mpreg/envelope";
+import { MpregError, createLogger, type UnifiedMessage } from "@mpreg/envelope";
+import type { ServicePort } from "@mpreg/fabric";
 import { openBackend, type StorageBackend } from "@mpreg/persistence";
 import { RaftKV, onLeader, onMember, validateMessage, type Message } from "@mpreg/raft";
 import type { Dispatcher, FunctionRegistry } from "@mpreg/rpc";
@@ -19,8 +20,8 @@ export interface RaftGroupOptions {
   /** fsync policy of that file storage. Default `batch`. */
   fsync?: "batch" | "always" | undefined;
   tickMs: number;
-  /** Sends a UnifiedMessage to a node over its peer link; false when there is none. */
-  send: (nodeId: string, msg: UnifiedMessage) => boolean;
+  /** The node's fabric: carries the group's messages (topic `mpreg.raft.<group>`). */
+  port: ServicePort;
   /** Carries a call to the leader when this node is a follower. */
   dispatcher: Dispatcher;
 }
@@ -67,36 +68,33 @@ export class RaftGroup {
       ...(opts.join === true ? {} : { bootstrap: { voters: [...opts.members], learners: [] } }),
       tickMs: opts.tickMs,
       send: (to: string, msg: Message) => {
-        const um = createUnifiedMessage({
-          topic,
-          message_type: "control",
-          payload: msg,
-          headers: { source_node: opts.nodeId, source_cluster: opts.clusterId, target_node: to },
-        });
+        const um = opts.port.message({ topic, message_type: "control", payload: msg });
         // No link, or too large for a peer frame: the message is lost, which Raft tolerates (it
         // retries on its own); the store's size limit keeps snapshots under the frame limit.
         try {
-          opts.send(to, um);
+          opts.port.send(to, um);
         } catch (e) {
           log.warn(`raft message ${msg.type} to ${to} not sent: ${(e as Error).message}`);
         }
       },
     });
-    return new RaftGroup(opts, kv, storage);
+    const group = new RaftGroup(opts, kv, storage);
+    group.detach = opts.port.handle(topic, (msg) => group.handle(msg));
+    return group;
   }
 
-  /** Feeds a Raft message from a peer; false when the message is not for this group. */
-  handle(msg: UnifiedMessage): boolean {
-    if (msg.topic !== this.topic) return false;
+  private detach: () => void = () => undefined;
+
+  /** Feeds a Raft message from a peer. */
+  private handle(msg: UnifiedMessage): void {
     let m: Message;
     try {
       m = validateMessage(msg.payload);
     } catch (e) {
       log.warn(`dropped malformed raft message from ${msg.headers.source_node}: ${(e as Error).message}`);
-      return true;
+      return;
     }
     this.kv.node.step(m);
-    return true;
   }
 
   /** Registers the group's built-in functions. */
@@ -155,6 +153,7 @@ export class RaftGroup {
   }
 
   async stop(): Promise<void> {
+    this.detach();
     await this.kv.node.stop();
     await this.storage.close();
   }

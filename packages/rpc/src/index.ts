@@ -40,3 +40,4 @@ export {
   type RemoteResultPayload,
   type SendToNode,
 } from "./remote.js";
+export { RpcService, RPC_TOPIC_PREFIX, type RpcServiceOptions } from "./rpc-service.js";

@@ -331,6 +331,12 @@ export class RemoteCallHandler<Ctx = unknown> {
       sent = this.opts.send(nodeId, msg);
     } catch (e) {
       log.warn(`result for ${correlationId} refused: ${(e as Error).message}`);
+      // A result that cannot travel (too large, unencodable) is answered as that failure, so
+      // the caller learns why instead of waiting for its deadline.
+      if (payload.ok) {
+        const err = isMpregError(e) ? e : MpregError.invalid(`result cannot be sent: ${String(e)}`);
+        this.reply(nodeId, correlationId, { kind: "result", ok: false, error: err.toWire() });
+      }
       return;
     }
     if (!sent) log.debug(`result for ${correlationId} dropped: no link to ${nodeId}`);

@@ -1,0 +1,849 @@
+import { Catalog, deltaToItem, itemToDelta, type CatalogChange, type CatalogDelta, type LocalEntryInput } from "@mpreg/catalog";
+import {
+  ErrorCode,
+  MpregError,
+  createLogger,
+  createUnifiedMessage,
+  decodeFrame,
+  encodeFrame,
+  forwardStep,
+  type Frame,
+  type PeerHello,
+  type PeerWelcome,
+  type UnifiedMessage,
+} from "@mpreg/envelope";
+import { GossipNode, redirectable, type GossipConfig, type GossipEvent, type GossipMessage } from "@mpreg/gossip";
+import { LINKS_KEY_PREFIX, LinkOverlay } from "@mpreg/router";
+import { CloseCode, DEFAULT_MAX_FRAME_BYTES, backoffDelay, connectWs, type Connection, type FrameData, type Unsubscribe } from "@mpreg/transport";
+import { PEER_PROTOCOL_VERSION, confirmMac, helloMac, macOk, newNonce, welcomeMac } from "./handshake.js";
+import { PeerLinks } from "./peer-links.js";
+import type { FabricMessageHandler, MembershipEvent, OutboundMessage, ServicePort } from "./service-port.js";
+
+const log = createLogger("fabric");
+
+/** Topic of a gossip message relayed inside a `fabric-message` to a member without a link. */
+export const GOSSIP_RELAY_TOPIC = "mpreg.gossip.relay";
+
+/** How long a listener waits for the dialer's `peer-confirm` before closing the link. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Counters of the fabric's forwarding path (read by tests and `/metrics`). */
+export interface FabricStats {
+  /** Messages this node forwarded for others. */
+  relayed: number;
+  /** Gossip messages this node originated and sent through a next hop. */
+  gossipRelayed: number;
+  /** Forwarded messages dropped because `routing_path` already held this node. */
+  droppedLoop: number;
+  /** Forwarded messages dropped because `hops_remaining` ran out. */
+  droppedHops: number;
+  /** Messages (forwarded or originated) dropped because no link nor route led to the target. */
+  droppedNoRoute: number;
+  /** Messages refused because their frame would pass the peer frame limit. */
+  droppedTooLarge: number;
+  /** Messages whose last `routing_path` entry was not the node of the link that carried them. */
+  droppedForged: number;
+  /** Messages for this node with no handler for their topic. */
+  unhandled: number;
+  /** Handshakes refused (wrong MAC, other cluster, bad version, no confirm in time). */
+  handshakesRefused: number;
+}
+
+/** An outbound connection as the fabric needs it (a reconnecting `ClientConnection` fits). */
+export interface DialedConnection extends Connection {
+  /** Called after each re-open of a reconnecting connection. */
+  onOpen(handler: () => void): Unsubscribe;
+  onClose(handler: (code: number, reason: string, willReconnect: boolean) => void): Unsubscribe;
+}
+
+/** Options of a {@link Fabric}. */
+export interface FabricOptions {
+  nodeId: string;
+  clusterId: string;
+  region?: string;
+  /** This node's resources, announced in its catalog `node` entry. */
+  resources?: readonly string[];
+  /** HMAC key of the peer handshake; absent means peers are not authenticated. */
+  secret?: string | undefined;
+  /** Seed URLs dialed at start and re-dialed (with backoff) whenever their link drops. */
+  seeds?: readonly string[];
+  /** Most peer links this node dials; beyond it, members are reached through others. Default 16. */
+  maxLinks?: number;
+  gossip?: Partial<GossipConfig>;
+  /** This node's own URLs (known once it listens). */
+  urls: () => string[];
+  /**
+   * Largest frame sent on a peer link (peers share this limit: a larger frame would make the
+   * receiver close the link with 1009). Default `DEFAULT_MAX_FRAME_BYTES` (20 MiB).
+   */
+  maxFrameBytes?: number;
+  /** `hops_remaining` of messages this node originates. Default 8 (`DEFAULT_MAX_HOPS`). */
+  maxHops?: number;
+  /** How long a listener waits for `peer-confirm`. Default 10 s. */
+  handshakeTimeoutMs?: number;
+  /** Opens an outbound link; default a reconnecting WebSocket (`connectWs`). */
+  dial?: (url: string) => Promise<DialedConnection>;
+}
+
+/** What gossip carries about a member besides its id. */
+interface MemberMeta {
+  cluster_id: string;
+  region: string;
+  urls: string[];
+}
+
+interface Dialer {
+  conn: DialedConnection | undefined;
+  stop: boolean;
+  seed: boolean;
+}
+
+/** A node as `cluster_map` shows it. */
+export interface NodeView {
+  node_id: string;
+  cluster_id: string;
+  region: string;
+  urls: string[];
+  resources: string[];
+  functions: string[];
+  load: number;
+  status: string;
+}
+
+/**
+ * The node-to-node layer of a node: peer links (mutual handshake, dialing with backoff,
+ * reconnect), the gossip state machine driven by a timer, the routing catalog fed by gossip,
+ * forwarding by the routing headers over several hops, and the {@link ServicePort} every
+ * service plugs into. It decides nothing about what services' messages mean.
+ */
+export class Fabric implements ServicePort {
+  readonly nodeId: string;
+  readonly clusterId: string;
+  readonly catalog: Catalog;
+  readonly gossip: GossipNode;
+  /** Link announcements and the next-hop routes derived from them. */
+  readonly overlay: LinkOverlay;
+  readonly stats: FabricStats = {
+    relayed: 0,
+    gossipRelayed: 0,
+    droppedLoop: 0,
+    droppedHops: 0,
+    droppedNoRoute: 0,
+    droppedTooLarge: 0,
+    droppedForged: 0,
+    unhandled: 0,
+    handshakesRefused: 0,
+  };
+  private readonly links = new PeerLinks();
+  private readonly dialers = new Map<string, Dialer>();
+  private readonly handlers = new Map<string, FabricMessageHandler>();
+  private readonly membershipListeners = new Set<(e: MembershipEvent) => void>();
+  private readonly catalogListeners = new Set<(c: CatalogChange) => void>();
+  /** Nodes reachable at the last check; `down`/`up` events are the differences. */
+  private reachable = new Set<string>();
+  private reachDirty = false;
+  private unreachableCache: Set<string> | undefined;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private lastMaintenance = 0;
+  private started = false;
+  private stopped = false;
+  private readonly maxFrameBytes: number;
+  private readonly dial: (url: string) => Promise<DialedConnection>;
+
+  constructor(private readonly opts: FabricOptions) {
+    this.nodeId = opts.nodeId;
+    this.clusterId = opts.clusterId;
+    this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.dial = opts.dial ?? ((url) => connectWs(url, { reconnect: { initialDelayMs: 200, maxDelayMs: 5000 } }));
+    this.catalog = new Catalog({ nodeId: opts.nodeId, clusterId: opts.clusterId });
+    this.overlay = new LinkOverlay({
+      selfId: opts.nodeId,
+      ownLinks: () => this.links.openNodes(),
+      isLive: (id) => this.isLive(id),
+      maxLinks: opts.maxLinks ?? 16,
+    });
+    this.gossip = new GossipNode({
+      id: opts.nodeId,
+      meta: this.meta(),
+      config: opts.gossip ?? {},
+      random: { next: Math.random },
+      now: Date.now(),
+      // Sizes as encoded on the wire, so messages respect the gossip byte budget.
+      itemSize: (item) => encodeFrame(item as object, "msgpack").length,
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Service port
+  // ---------------------------------------------------------------------------------------
+
+  handle(prefix: string, handler: FabricMessageHandler): () => void {
+    if (this.handlers.has(prefix)) throw MpregError.invalid(`fabric topic prefix ${prefix} already has a handler`, "prefix");
+    this.handlers.set(prefix, handler);
+    return () => {
+      if (this.handlers.get(prefix) === handler) this.handlers.delete(prefix);
+    };
+  }
+
+  message(out: OutboundMessage): UnifiedMessage {
+    return createUnifiedMessage({
+      topic: out.topic,
+      message_type: out.message_type ?? "data",
+      delivery: out.delivery ?? "fire_and_forget",
+      payload: out.payload,
+      headers: {
+        source_node: this.nodeId,
+        source_cluster: this.clusterId,
+        ...(out.correlation_id === undefined ? {} : { correlation_id: out.correlation_id }),
+        ...(out.trace_id === undefined ? {} : { trace_id: out.trace_id }),
+      },
+      ...(this.opts.maxHops === undefined ? {} : { maxHops: this.opts.maxHops }),
+    });
+  }
+
+  send(nodeId: string, msg: UnifiedMessage): boolean {
+    if (nodeId === this.nodeId) {
+      // A service may address its own node (e.g. the owner of a queue is here): deliver in turn.
+      queueMicrotask(() => this.deliver(msg, this.nodeId));
+      return true;
+    }
+    let conn = this.links.get(nodeId);
+    if (!conn) {
+      const route = this.overlay.route(nodeId);
+      conn = route && !msg.headers.routing_path.includes(route.next) ? this.links.get(route.next) : undefined;
+      if (!conn) {
+        this.stats.droppedNoRoute++;
+        return false;
+      }
+      if (msg.headers.target_node !== nodeId) msg = { ...msg, headers: { ...msg.headers, target_node: nodeId } };
+    }
+    let data: Uint8Array;
+    try {
+      data = encodeFrame({ role: "fabric-message", payload: msg }, "msgpack") as Uint8Array;
+    } catch (e) {
+      throw MpregError.invalid(`message cannot be encoded: ${(e as Error).message}`, "payload");
+    }
+    if (data.length > this.maxFrameBytes) {
+      // The peer would close the link (1009), failing everything else on it: refuse this one.
+      this.stats.droppedTooLarge++;
+      throw new MpregError(ErrorCode.INVALID_REQUEST, `message of ${data.length} bytes exceeds the peer frame limit (${this.maxFrameBytes} bytes)`, {
+        reason: "message_too_large",
+        bytes: data.length,
+        limit: this.maxFrameBytes,
+      });
+    }
+    return trySend(conn, data);
+  }
+
+  owner(kind: "queue" | "cache", name: string): string | undefined {
+    const entries = kind === "queue" ? this.catalog.queues({ name, now: Date.now() }) : this.catalog.caches({ namespace: name, now: Date.now() });
+    const unreachable = this.unreachable();
+    let best: string | undefined;
+    for (const e of entries) {
+      if (e.node_id === this.nodeId) return e.node_id;
+      if (unreachable.has(e.node_id)) continue;
+      // Lowest id among reachable owners: every node picks the same one.
+      if (best === undefined || e.node_id < best) best = e.node_id;
+    }
+    return best;
+  }
+
+  broadcast(msg: UnifiedMessage, filter?: (nodeId: string) => boolean): number {
+    let n = 0;
+    for (const id of this.members()) {
+      if (filter && !filter(id)) continue;
+      try {
+        if (this.send(id, msg)) n++;
+      } catch (e) {
+        log.warn(`broadcast of ${msg.topic} to ${id} refused: ${(e as Error).message}`);
+      }
+    }
+    return n;
+  }
+
+  members(): string[] {
+    const unreachable = this.unreachable();
+    return this.gossip.liveMembers().filter((id) => id !== this.nodeId && !unreachable.has(id));
+  }
+
+  /**
+   * Nodes a message cannot be sent to now: declared dead or gone, or with neither an open link
+   * nor a route over other nodes' links. Computed once per change of links, members or catalog.
+   */
+  unreachable(): ReadonlySet<string> {
+    if (this.unreachableCache !== undefined) return this.unreachableCache;
+    const out = new Set<string>();
+    this.unreachableCache = out;
+    for (const m of this.gossip.membersView()) if (m.status === "dead" || m.status === "left") out.add(m.id);
+    const routes = this.overlay.routes();
+    for (const n of this.catalog.nodes()) {
+      if (n.node_id !== this.nodeId && !this.links.get(n.node_id) && !routes.has(n.node_id)) out.add(n.node_id);
+    }
+    return out;
+  }
+
+  onMembership(listener: (e: MembershipEvent) => void): () => void {
+    this.membershipListeners.add(listener);
+    return () => this.membershipListeners.delete(listener);
+  }
+
+  onCatalogChange(listener: (change: CatalogChange) => void): () => void {
+    this.catalogListeners.add(listener);
+    return () => this.catalogListeners.delete(listener);
+  }
+
+  announce(entry: LocalEntryInput): string {
+    const delta = this.catalog.registerLocal(entry, Date.now());
+    this.publish(delta);
+    return delta.key;
+  }
+
+  withdraw(key: string): void {
+    this.publish(this.catalog.unregisterLocal(key, Date.now()));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Lifecycle
+  // ---------------------------------------------------------------------------------------
+
+  /** Announces this node, dials the seeds and starts the gossip timer. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.gossip.updateMeta(this.meta(), Date.now());
+    this.announce({
+      kind: "node",
+      region: this.opts.region ?? "",
+      urls: this.opts.urls(),
+      resources: [...(this.opts.resources ?? [])],
+      load: 0,
+      status: "ok",
+    });
+    this.announceLinks();
+    for (const url of this.opts.seeds ?? []) this.dialUrl(url, true);
+    const period = Math.max(10, Math.min(50, Math.floor((this.gossip.config.probeIntervalMs ?? 1000) / 10)));
+    this.timer = setInterval(() => this.onTimer(), period);
+    this.timer.unref();
+  }
+
+  /** Says GOODBYE (gossip leave + `peer-goodbye`), closes every link and stops the timer. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.gossip.leave(Date.now());
+    this.flush();
+    const goodbye = encodeFrame({ role: "peer-goodbye", reason: "shutdown" }, "msgpack");
+    for (const c of this.links.all()) trySend(c, goodbye);
+    for (const d of this.dialers.values()) {
+      d.stop = true;
+      d.conn?.close(CloseCode.GOING_AWAY, "shutdown");
+    }
+    for (const c of this.links.all()) c.close(CloseCode.GOING_AWAY, "shutdown");
+    this.links.clear();
+  }
+
+  /** Number of nodes this node has a link to. */
+  get linkCount(): number {
+    return this.links.size;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Views for the built-ins (`list_peers`, `cluster_map`)
+  // ---------------------------------------------------------------------------------------
+
+  /** Other nodes as `list_peers` shows them, with the next hop that reaches each. */
+  peers(clusterId?: string): unknown[] {
+    const nodes = new Map(this.catalog.nodes().map((n) => [n.node_id, n]));
+    const out: unknown[] = [];
+    for (const m of this.gossip.membersView()) {
+      if (m.id === this.nodeId || m.status === "left") continue;
+      const meta = m.meta as Partial<MemberMeta> | undefined;
+      const n = nodes.get(m.id);
+      const cid = n?.cluster_id ?? meta?.cluster_id ?? "";
+      if (clusterId !== undefined && cid !== clusterId) continue;
+      const route = this.overlay.route(m.id);
+      out.push({
+        node_id: m.id,
+        cluster_id: cid,
+        region: n?.region ?? meta?.region ?? "",
+        urls: [...(n?.urls ?? meta?.urls ?? [])],
+        functions: this.functionNames(m.id),
+        resources: [...(n?.resources ?? [])],
+        status: m.status,
+        last_seen: m.since,
+        next_hop: route?.next ?? null,
+        hops: route?.hops ?? null,
+      });
+    }
+    return out;
+  }
+
+  /** Every live node, `self` included, as `cluster_map` shows them; `load` per other node. */
+  nodes(self: NodeView, load: (nodeId: string) => number): NodeView[] {
+    const status = new Map(this.gossip.membersView().map((m) => [m.id, m.status]));
+    const out: NodeView[] = [self];
+    for (const n of this.catalog.nodes({ now: Date.now() })) {
+      if (n.node_id === this.nodeId) continue;
+      const s = status.get(n.node_id);
+      if (s === "dead" || s === "left") continue;
+      out.push({
+        node_id: n.node_id,
+        cluster_id: n.cluster_id,
+        region: n.region,
+        urls: [...n.urls],
+        resources: [...n.resources],
+        functions: this.functionNames(n.node_id),
+        load: load(n.node_id),
+        status: s ?? "alive",
+      });
+    }
+    return out.sort((a, b) => a.node_id.localeCompare(b.node_id));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Links: handshake
+  // ---------------------------------------------------------------------------------------
+
+  /**
+   * Takes over an inbound connection whose first frame was `peer-hello`: checks it, answers
+   * `peer-welcome`, and makes the connection a peer link once the dialer's `peer-confirm`
+   * proves it holds the secret now (a recorded hello cannot be replayed). Returns false (and
+   * closes the connection) when the hello is refused. The caller must hand no further frames
+   * of this connection to anything else: the fabric reads them itself.
+   */
+  adopt(conn: Connection, hello: PeerHello): boolean {
+    const { secret } = this.opts;
+    const refuse = (reason: string): false => {
+      this.stats.handshakesRefused++;
+      log.warn(`refused peer ${hello.node_id}: ${reason}`);
+      conn.close(CloseCode.PEER_UNAUTHORIZED, reason);
+      return false;
+    };
+    if (this.stopped) return refuse("node is shutting down");
+    if (hello.protocol_version !== PEER_PROTOCOL_VERSION) return refuse(`unsupported protocol_version ${hello.protocol_version}`);
+    if (!macOk(secret, hello.mac, () => helloMac(secret!, hello))) return refuse("peer authentication failed");
+    if (hello.node_id === this.nodeId) return refuse("same node id");
+    if (hello.cluster_id !== this.clusterId) return refuse(`cluster ${hello.cluster_id} is not ${this.clusterId}`);
+    const fields = this.identity(newNonce());
+    const welcome: PeerWelcome = {
+      role: "peer-welcome",
+      ...fields,
+      ...(secret === undefined ? {} : { mac: welcomeMac(secret, fields, hello.nonce, hello.node_id) }),
+    };
+    trySend(conn, encodeFrame(welcome, "msgpack"));
+    let linked = false;
+    const timeout = setTimeout(() => {
+      if (!linked) refuse("no peer-confirm in time");
+    }, this.opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    timeout.unref();
+    conn.onMessage((data, isBinary) => {
+      const frame = decodePeerFrame(data, isBinary);
+      if (frame === undefined) return;
+      if (linked) {
+        this.onPeerFrame(hello.node_id, frame);
+        return;
+      }
+      clearTimeout(timeout);
+      if (frame.role !== "peer-confirm") {
+        refuse(`${frame.role} before peer-confirm`);
+        return;
+      }
+      if (!macOk(secret, frame.mac, () => confirmMac(secret!, hello.node_id, this.nodeId, hello.nonce, fields.nonce))) {
+        refuse("peer authentication failed (confirm)");
+        return;
+      }
+      linked = true;
+      this.addLink(hello.node_id, conn);
+    });
+    conn.onClose(() => {
+      clearTimeout(timeout);
+      if (linked) this.linkClosed(hello.node_id, conn);
+    });
+    return true;
+  }
+
+  /** Keeps an outbound link to `url` up: dial, handshake, re-handshake after each reconnect. */
+  private dialUrl(url: string, seed: boolean): void {
+    if (this.dialers.has(url) || this.stopped || this.opts.urls().includes(url)) return;
+    const d: Dialer = { conn: undefined, stop: false, seed };
+    this.dialers.set(url, d);
+    const attempt = async (n: number): Promise<void> => {
+      if (d.stop) return;
+      try {
+        const conn = await this.dial(url);
+        if (d.stop) {
+          conn.close(CloseCode.GOING_AWAY, "shutdown");
+          return;
+        }
+        d.conn = conn;
+        this.handshake(url, conn, d);
+      } catch {
+        if (!d.seed && n >= 5) {
+          this.dialers.delete(url);
+          return;
+        }
+        const t = setTimeout(() => void attempt(n + 1), backoffDelay(Math.min(n, 10), { initialDelayMs: 200, maxDelayMs: 5000 }));
+        t.unref();
+      }
+    };
+    void attempt(0);
+  }
+
+  private handshake(url: string, conn: DialedConnection, d: Dialer): void {
+    let peerId: string | undefined;
+    let nonce = "";
+    const secret = this.opts.secret;
+    const sendHello = () => {
+      nonce = newNonce();
+      const fields = this.identity(nonce);
+      trySend(conn, encodeFrame({ role: "peer-hello", ...fields, ...(secret === undefined ? {} : { mac: helloMac(secret, fields) }) }, "msgpack"));
+    };
+    const giveUp = (why: string) => {
+      this.stats.handshakesRefused++;
+      log.warn(`peer at ${url}: ${why}; not retrying`);
+      d.stop = true;
+      this.dialers.delete(url);
+      conn.close(CloseCode.PEER_UNAUTHORIZED, "peer authentication failed");
+    };
+    conn.onMessage((data, isBinary) => {
+      const frame = decodePeerFrame(data, isBinary);
+      if (frame === undefined) return;
+      if (peerId !== undefined) {
+        this.onPeerFrame(peerId, frame);
+        return;
+      }
+      if (frame.role !== "peer-welcome") return;
+      if (!macOk(secret, frame.mac, () => welcomeMac(secret!, frame, nonce, this.nodeId))) return giveUp("welcome failed authentication");
+      if (frame.cluster_id !== this.clusterId) return giveUp(`it is in cluster ${frame.cluster_id}`);
+      if (frame.protocol_version !== PEER_PROTOCOL_VERSION) return giveUp(`unsupported protocol_version ${frame.protocol_version}`);
+      const mac = secret === undefined ? {} : { mac: confirmMac(secret, this.nodeId, frame.node_id, nonce, frame.nonce) };
+      trySend(conn, encodeFrame({ role: "peer-confirm", ...mac }, "msgpack"));
+      peerId = frame.node_id;
+      this.addLink(peerId, conn);
+    });
+    conn.onOpen(() => sendHello());
+    conn.onClose((code, reason, willReconnect) => {
+      if (peerId !== undefined) this.linkClosed(peerId, conn);
+      peerId = undefined;
+      if (code === CloseCode.PEER_UNAUTHORIZED) {
+        log.warn(`peer at ${url} refused our handshake (${reason || "authentication failed"}); not retrying`);
+        d.stop = true;
+        conn.close();
+      }
+      if (!willReconnect || d.stop) this.dialers.delete(url);
+    });
+    sendHello();
+  }
+
+  private identity(nonce: string) {
+    return {
+      node_id: this.nodeId,
+      cluster_id: this.clusterId,
+      region: this.opts.region ?? "",
+      urls: this.opts.urls(),
+      protocol_version: PEER_PROTOCOL_VERSION,
+      nonce,
+    };
+  }
+
+  private addLink(nodeId: string, conn: Connection): void {
+    this.invalidateRoutes();
+    if (this.links.add(nodeId, conn)) this.overlay.linksChanged();
+    this.gossip.linkOpened(nodeId, Date.now());
+    this.flush();
+    this.checkReachability();
+  }
+
+  private linkClosed(nodeId: string, conn: Connection): void {
+    this.invalidateRoutes();
+    if (this.links.remove(nodeId, conn)) this.overlay.linksChanged();
+    // Calls waiting on a node that just became unreachable fail now, not at their deadline.
+    this.checkReachability();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Inbound frames
+  // ---------------------------------------------------------------------------------------
+
+  /** A frame on an established peer link from `nodeId`. */
+  private onPeerFrame(nodeId: string, frame: Frame): void {
+    switch (frame.role) {
+      case "fabric-message": {
+        const msg = frame.payload;
+        const path = msg.headers.routing_path;
+        // A link speaks for its own node: the last hop of every message it carries is that node.
+        if (path[path.length - 1] !== nodeId) {
+          this.stats.droppedForged++;
+          log.warn(`dropped message ${msg.message_id} from link ${nodeId}: routing_path ends with ${String(path[path.length - 1])}`);
+          return;
+        }
+        this.onFabricMessage(msg, nodeId);
+        return;
+      }
+      case "fabric-gossip":
+        this.onGossip(nodeId, frame.payload);
+        return;
+      case "peer-goodbye":
+        log.info(`peer ${nodeId} says goodbye`);
+        return;
+      default:
+        log.debug(`ignored ${frame.role} on peer link from ${nodeId}`);
+    }
+  }
+
+  private onGossip(from: string, payload: unknown): void {
+    try {
+      this.gossip.handleMessage(from, payload, Date.now());
+    } catch (e) {
+      // A malformed gossip message is refused by the state machine; the link stays.
+      log.warn(`bad gossip message from ${from}: ${(e as Error).message}`);
+    }
+    this.flush();
+  }
+
+  private onFabricMessage(msg: UnifiedMessage, from: string): void {
+    const target = msg.headers.target_node;
+    if (target !== undefined && target !== this.nodeId) {
+      this.forward(msg, target);
+      return;
+    }
+    this.deliver(msg, from);
+  }
+
+  private deliver(msg: UnifiedMessage, from: string): void {
+    if (msg.topic === GOSSIP_RELAY_TOPIC) {
+      this.onGossip(msg.headers.source_node, msg.payload);
+      return;
+    }
+    const handler = this.handlerFor(msg.topic);
+    if (handler === undefined) {
+      this.stats.unhandled++;
+      log.debug(`unhandled fabric message ${msg.topic}`);
+      return;
+    }
+    try {
+      handler(msg, from);
+    } catch (e) {
+      log.warn(`handler of ${msg.topic} threw: ${(e as Error).message}`);
+    }
+  }
+
+  /** The handler of the longest registered prefix of `topic` (whole segments). */
+  private handlerFor(topic: string): FabricMessageHandler | undefined {
+    let t = topic;
+    for (;;) {
+      const h = this.handlers.get(t);
+      if (h !== undefined) return h;
+      const dot = t.lastIndexOf(".");
+      if (dot <= 0) return undefined;
+      t = t.slice(0, dot);
+    }
+  }
+
+  /**
+   * Relays a message for another node: the forwarding rule first (drop on a loop, which also
+   * drops a message this node originated that came back, or when the hop budget is spent),
+   * then on to the target or its next hop.
+   */
+  private forward(msg: UnifiedMessage, target: string): void {
+    const step = forwardStep(msg, this.nodeId, this.clusterId);
+    if (step.action === "drop") {
+      if (step.reason === "loop") this.stats.droppedLoop++;
+      else this.stats.droppedHops++;
+      log.debug(`dropped message ${msg.message_id} for ${target}: ${step.reason} (path ${msg.headers.routing_path.join(">")})`);
+      return;
+    }
+    try {
+      if (this.send(target, step.message)) this.stats.relayed++;
+    } catch {
+      // too large for a peer frame: counted by send
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Gossip driving
+  // ---------------------------------------------------------------------------------------
+
+  private onTimer(): void {
+    const now = Date.now();
+    this.gossip.tick(now);
+    if (now - this.lastMaintenance >= 1000) {
+      this.lastMaintenance = now;
+      for (const delta of this.catalog.refreshLocal(now)) this.publish(delta);
+      for (const change of this.catalog.expire(now)) this.emitCatalog(change);
+      this.unreachableCache = undefined;
+      this.reachDirty = true;
+    }
+    // Link changes are coalesced to one announcement per tick.
+    if (this.overlay.announcementDue) this.announceLinks();
+    this.flush();
+    if (this.reachDirty) this.checkReachability();
+  }
+
+  /** Sends what gossip wants sent and applies what it learned. */
+  private flush(): void {
+    const out = this.gossip.drain();
+    for (const { to, msg } of out.messages) {
+      const conn = this.links.get(to);
+      if (conn) trySend(conn, encodeFrame({ role: "fabric-gossip", payload: msg }, "msgpack"));
+      else {
+        this.maybeDial(to);
+        this.relayGossip(to, msg);
+      }
+    }
+    for (const e of out.events) this.onGossipEvent(e);
+  }
+
+  private onGossipEvent(e: GossipEvent): void {
+    this.unreachableCache = undefined;
+    this.reachDirty = true;
+    const now = Date.now();
+    switch (e.type) {
+      case "item-updated": {
+        if (this.overlay.onItem(e.key, e.data)) return;
+        const result = this.catalog.applyDelta(itemToDelta({ key: e.key, version: e.version, data: e.data }), now);
+        // A stale entry of our own (from before a restart) is answered with a newer one.
+        if (result.correction) this.publish(result.correction);
+        if (result.change) this.emitCatalog(result.change);
+        return;
+      }
+      case "member-up":
+      case "member-updated": {
+        // Its announcement may have arrived before it was a live member (or while it was dead).
+        this.overlay.memberUp(e.id, this.gossip.item(LINKS_KEY_PREFIX + e.id));
+        this.maybeDial(e.id);
+        return;
+      }
+      case "member-dead":
+      case "member-left": {
+        log.info(`member ${e.id} is ${e.type === "member-dead" ? "dead" : "gone"}`);
+        this.overlay.memberGone(e.id);
+        for (const change of this.catalog.removeNode(e.id)) this.emitCatalog(change);
+        for (const c of this.links.linksTo(e.id)) c.close(CloseCode.GOING_AWAY, "member gone");
+        this.checkReachability(e.type === "member-dead" ? "node declared dead" : "node left");
+        return;
+      }
+      default:
+    }
+  }
+
+  /**
+   * Emits `down` for every node that stopped being reachable since the last check and `up`
+   * for every node that became reachable.
+   */
+  private checkReachability(reason = "no link nor route"): void {
+    this.reachDirty = false;
+    const unreachable = this.unreachable();
+    const now = new Set<string>();
+    for (const n of this.catalog.nodes()) if (n.node_id !== this.nodeId && !unreachable.has(n.node_id)) now.add(n.node_id);
+    for (const id of this.links.openNodes()) if (!unreachable.has(id)) now.add(id);
+    const before = this.reachable;
+    this.reachable = now;
+    for (const id of before) if (!now.has(id)) this.emitMembership({ type: "down", nodeId: id, reason });
+    for (const id of now) if (!before.has(id)) this.emitMembership({ type: "up", nodeId: id });
+  }
+
+  private emitMembership(e: MembershipEvent): void {
+    for (const l of this.membershipListeners) {
+      try {
+        l(e);
+      } catch (err) {
+        log.warn(`membership listener threw: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private emitCatalog(c: CatalogChange): void {
+    for (const l of this.catalogListeners) {
+      try {
+        l(c);
+      } catch (err) {
+        log.warn(`catalog listener threw: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Dials a member when the overlay wants a link to it (see `LinkOverlay.shouldDial`). */
+  private maybeDial(nodeId: string): void {
+    if (this.stopped || this.links.has(nodeId) || !this.overlay.shouldDial(nodeId)) return;
+    const url = (this.gossip.member(nodeId)?.meta as Partial<MemberMeta> | undefined)?.urls?.[0];
+    if (url) this.dialUrl(url, false);
+  }
+
+  /** Publishes this node's current link set as `links/<id>` (see LinkOverlay.announcement). */
+  private announceLinks(): void {
+    const item = this.overlay.announcement(Date.now(), this.gossip.item(LINKS_KEY_PREFIX + this.nodeId)?.version);
+    try {
+      this.gossip.publish(item);
+    } catch (e) {
+      // Store full: others keep routing on our previous announcement until it has room.
+      log.warn(`cannot announce links: ${(e as Error).message}`);
+    }
+  }
+
+  /** Sends a gossip message to a member without a link, through the next hop. */
+  private relayGossip(to: string, msg: GossipMessage): void {
+    if (!this.overlay.route(to)) {
+      // No route (yet): a push or an anti-entropy request is as good to a neighbour, which
+      // spreads updates (link announcements included) over the links while routes converge.
+      const nb = redirectable(msg) ? this.overlay.redirect(Math.random()) : undefined;
+      const conn = nb === undefined ? undefined : this.links.get(nb);
+      if (conn) trySend(conn, encodeFrame({ role: "fabric-gossip", payload: msg }, "msgpack"));
+      return; // otherwise dropped: gossip tolerates loss
+    }
+    const um = createUnifiedMessage({
+      topic: GOSSIP_RELAY_TOPIC,
+      message_type: "control",
+      payload: msg,
+      headers: { source_node: this.nodeId, source_cluster: this.clusterId, target_node: to },
+    });
+    try {
+      if (this.send(to, um)) this.stats.gossipRelayed++;
+    } catch {
+      // too large for a peer frame: counted by send; gossip tolerates loss
+    }
+  }
+
+  private invalidateRoutes(): void {
+    this.overlay.invalidate();
+    this.unreachableCache = undefined;
+  }
+
+  private isLive(id: string): boolean {
+    const st = this.gossip.member(id)?.status;
+    return st !== undefined && st !== "dead" && st !== "left";
+  }
+
+  private functionNames(nodeId: string): string[] {
+    return [...new Set(this.catalog.queryFunctions({ node_id: nodeId }).map((f) => f.name))].sort();
+  }
+
+  private meta(): MemberMeta {
+    return { cluster_id: this.clusterId, region: this.opts.region ?? "", urls: this.opts.urls() };
+  }
+
+  private publish(delta: CatalogDelta | null): void {
+    if (delta) this.gossip.publish(deltaToItem(delta));
+  }
+}
+
+/** Decodes a frame of a peer link; undefined (logged) for one that does not decode. */
+function decodePeerFrame(data: FrameData, isBinary: boolean): Frame | undefined {
+  const decoded = decodeFrame(data, isBinary ? "msgpack" : "json");
+  if (!decoded.ok) {
+    log.debug(`undecodable frame on a peer link: ${decoded.error.message}`);
+    return undefined;
+  }
+  return decoded.frame;
+}
+
+function trySend(conn: Connection, data: Uint8Array | string): boolean {
+  if (!conn.open) return false;
+  try {
+    conn.send(data);
+    return true;
+  } catch {
+    return false;
+  }
+}

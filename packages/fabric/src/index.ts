@@ -1,0 +1,12 @@
+export {
+  Fabric,
+  GOSSIP_RELAY_TOPIC,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  type DialedConnection,
+  type FabricOptions,
+  type FabricStats,
+  type NodeView,
+} from "./fabric.js";
+export type { FabricMessageHandler, MembershipEvent, OutboundMessage, ServicePort } from "./service-port.js";
+export { PEER_PROTOCOL_VERSION, confirmMac, helloMac, macOk, newNonce, welcomeMac } from "./handshake.js";
+export { PeerLinks } from "./peer-links.js";

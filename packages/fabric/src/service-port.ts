@@ -1,0 +1,77 @@
+import type { Catalog, CatalogChange, LocalEntryInput } from "@mpreg/catalog";
+import type { UnifiedMessage } from "@mpreg/envelope";
+
+/**
+ * Handles a fabric message addressed to this node. `from` is the neighbour whose link carried
+ * it (the originator itself when it came over a direct link). The message's headers carry the
+ * per-request context: `source_node`, `correlation_id`, `trace_id`, `hops_remaining`.
+ */
+export type FabricMessageHandler = (msg: UnifiedMessage, from: string) => void;
+
+/**
+ * A change of what this node can reach. `up`: a node became reachable (a live member with a
+ * link or a route over other links). `down`: it stopped being reachable (declared dead, left,
+ * or neither link nor route leads to it any more); messages in flight to it may be lost.
+ */
+export type MembershipEvent =
+  | { readonly type: "up"; readonly nodeId: string }
+  | { readonly type: "down"; readonly nodeId: string; readonly reason: string };
+
+/** What a service gives to build a message; the port fills in the routing headers. */
+export interface OutboundMessage {
+  /** Routes the message to the handler registered for this topic's prefix on the receiver. */
+  readonly topic: string;
+  readonly payload: unknown;
+  /** Default `data`. */
+  readonly message_type?: UnifiedMessage["message_type"];
+  /** Default `fire_and_forget` (the fabric itself never retries; services decide). */
+  readonly delivery?: UnifiedMessage["delivery"];
+  /** Ties a reply to its request; default the message id. */
+  readonly correlation_id?: string;
+  /** Carried unchanged across hops, for tracing one request through several nodes. */
+  readonly trace_id?: string;
+}
+
+/**
+ * The one surface through which a service (RPC's remote dispatch, the Raft group, pub/sub,
+ * queues, the cache, federation) reaches other nodes: register a handler for a topic prefix,
+ * send to a node or to the owner of a catalog entry, broadcast, and follow membership and
+ * catalog changes. Services never see sockets, links or routes.
+ */
+export interface ServicePort {
+  readonly nodeId: string;
+  readonly clusterId: string;
+  /** The routing catalog (read it; publish this node's entries with `announce`/`withdraw`). */
+  readonly catalog: Catalog;
+  /**
+   * Registers the handler of messages whose topic is `prefix` or starts with `prefix.`; the
+   * longest registered prefix wins. Throws when the prefix is taken. Returns the unregister.
+   */
+  handle(prefix: string, handler: FabricMessageHandler): () => void;
+  /** Builds a message from this node (routing headers filled in), ready for `send`. */
+  message(out: OutboundMessage): UnifiedMessage;
+  /**
+   * Sends to one node: over the direct link, else through the next hop of the route to it.
+   * False when neither exists. Throws MpregError 1002 `message_too_large` for a message whose
+   * frame would pass the peer frame limit.
+   */
+  send(nodeId: string, msg: UnifiedMessage): boolean;
+  /** The reachable node that owns the named queue or cache namespace (this node first). */
+  owner(kind: "queue" | "cache", name: string): string | undefined;
+  /**
+   * Sends one copy to each reachable member accepted by `filter` (all when absent), e.g. the
+   * nodes whose catalog entries show interest. Returns how many were sent.
+   */
+  broadcast(msg: UnifiedMessage, filter?: (nodeId: string) => boolean): number;
+  /** Reachable live members, this node excluded. */
+  members(): string[];
+  /** Nodes a message cannot be sent to now (dead, gone, or no link nor route). */
+  unreachable(): ReadonlySet<string>;
+  onMembership(listener: (e: MembershipEvent) => void): () => void;
+  /** Every change applied to the catalog from other nodes (and removals of departed nodes). */
+  onCatalogChange(listener: (change: CatalogChange) => void): () => void;
+  /** Publishes (or refreshes) one of this node's catalog entries; returns its key. */
+  announce(entry: LocalEntryInput): string;
+  /** Withdraws one of this node's entries by key. */
+  withdraw(key: string): void;
+}
