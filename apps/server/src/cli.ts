@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /** The `mpreg` command (PROTOCOL section 7). */
 import { ConfigError, resolveConfig } from "./config.js";
-import { MpregNode } from "./node.js";
+import { startNode } from "./embed.js";
+import type { MpregNode } from "./node.js";
 
 const USAGE = `usage: mpreg start [--config file.json] [--port 0] [--host 127.0.0.1] [--name n]
                    [--cluster-id c] [--region r] [--peers ws://a,ws://b] [--resources gpu,cpu]
@@ -32,14 +33,13 @@ async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const node = new MpregNode(config);
+  let node: MpregNode;
   try {
-    const { url, monitoringUrl } = await node.start();
-    process.stdout.write(`MPREG_URL=${url}\n`);
-    if (monitoringUrl) process.stdout.write(`MPREG_MONITORING_URL=${monitoringUrl}\n`);
+    node = await startNode(config);
+    process.stdout.write(`MPREG_URL=${node.listenUrl}\n`);
+    if (node.monitoringUrl) process.stdout.write(`MPREG_MONITORING_URL=${node.monitoringUrl}\n`);
   } catch (e) {
     process.stderr.write(`mpreg: could not start: ${(e as Error).message}\n`);
-    await node.stop().catch(() => undefined);
     return 1;
   }
   return await new Promise<number>((resolve) => {

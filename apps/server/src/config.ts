@@ -239,7 +239,22 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
   const fromEnv = configFromEnv(env);
   const configPath = flags.config ?? env.MPREG_CONFIG;
   const fromFile = configPath ? configFromFile(configPath) : {};
-  const merged = { ...DEFAULT_CONFIG, ...fromEnv, ...fromFile, ...flags.options };
+  return validateConfig({ ...DEFAULT_CONFIG, ...fromEnv, ...fromFile, ...flags.options });
+}
+
+/**
+ * Fills in the defaults of a configuration given as an object (an embedded node) and validates
+ * it; throws ConfigError naming the first problem.
+ */
+export function configFromObject(options: Partial_): NodeConfig {
+  for (const key of Object.keys(options)) {
+    if (!(key in OPTIONS)) throw new ConfigError(`unknown configuration key "${key}"`);
+  }
+  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  return validateConfig({ ...DEFAULT_CONFIG, ...defined });
+}
+
+function validateConfig(merged: NodeConfig): NodeConfig {
   if (merged.raftGroup !== undefined && merged.raftMembers.length === 0 && merged.raftJoin !== true) {
     throw new ConfigError("raftGroup needs raftMembers (the node ids of the group's first voters) or raftJoin");
   }

@@ -65,6 +65,7 @@ export class MpregNode implements FunctionModuleNode {
   private readonly startedAt = Date.now();
   private stopping = false;
   private url = "";
+  private monitoringAddress: string | undefined;
 
   constructor(readonly config: NodeConfig) {
     this.nodeId = config.name ?? `${hostname()}-${newId().slice(-10).toLowerCase()}`;
@@ -102,9 +103,20 @@ export class MpregNode implements FunctionModuleNode {
     this.registry.register(name, handler as Handler<Session>, { ...options, resources });
   }
 
-  /** Loads built-ins and function modules, then listens. */
-  async start(): Promise<{ url: string; monitoringUrl?: string }> {
+  /** The client URL (`ws://host:port`) once started, else "". */
+  get listenUrl(): string {
+    return this.url;
+  }
+
+  /** The monitoring API's URL once started with a monitoring port. */
+  get monitoringUrl(): string | undefined {
+    return this.monitoringAddress;
+  }
+
+  /** Loads built-ins, runs `setup` (in-process registrations), loads function modules, then listens. */
+  async start(setup?: (node: MpregNode) => void | Promise<void>): Promise<{ url: string; monitoringUrl?: string }> {
     registerBuiltins(this);
+    await setup?.(this);
     if (this.config.raftGroup !== undefined) {
       const raft = await RaftGroup.open({
         group: this.config.raftGroup,
@@ -143,6 +155,7 @@ export class MpregNode implements FunctionModuleNode {
       catalog: () => this.fabric.catalog.snapshot(Date.now()),
     });
     const monitoringUrl = await this.monitoring.listen(this.config.host, this.config.monitoringPort);
+    this.monitoringAddress = monitoringUrl;
     return { url: addr.url, monitoringUrl };
   }
 
