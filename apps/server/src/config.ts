@@ -1,3 +1,4 @@
+import { AccessPolicy } from "./access.js";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { Type, type Static } from "typebox";
@@ -255,6 +256,11 @@ export function configFromObject(options: Partial_): NodeConfig {
 }
 
 function validateConfig(merged: NodeConfig): NodeConfig {
+  try {
+    new AccessPolicy(merged.authTokens);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
   if (merged.raftGroup !== undefined && merged.raftMembers.length === 0 && merged.raftJoin !== true) {
     throw new ConfigError("raftGroup needs raftMembers (the node ids of the group's first voters) or raftJoin");
   }

@@ -17,14 +17,15 @@ import {
   type RpcRequest,
   type RpcResponse,
 } from "@mpreg/envelope";
-import { Fabric } from "@mpreg/fabric";
+import { Fabric, PEER_UPGRADE_HEADER } from "@mpreg/fabric";
 import { FunctionRegistry, RpcService, type Executor, type Handler, type RegisterOptions } from "@mpreg/rpc";
-import { InflightLimiter, createWsListener, type Connection, type WsListener } from "@mpreg/transport";
+import { InflightLimiter, createWsListener, type Connection, type UpgradeInfo, type WsListener } from "@mpreg/transport";
 import { registerBuiltins } from "./builtins.js";
 import { RaftGroup } from "./raft-group.js";
 import type { NodeConfig } from "./config.js";
 import { loadFunctionModules, type FunctionModuleNode } from "./function-module.js";
 import { NodeMetrics } from "./metrics.js";
+import { AccessPolicy } from "./access.js";
 import { MonitoringServer } from "./monitoring.js";
 
 const log = createLogger("server");
@@ -44,6 +45,10 @@ export interface Session {
   readonly cancel: AbortController;
   /** Set once the connection opened with `peer-hello`: the fabric owns it from then on. */
   peer: boolean;
+  /** Upgraded without a client token (allowed for peers only): its first frame must be `peer-hello`. */
+  readonly peerOnly: boolean;
+  /** May call administrative functions (docs/security.md). */
+  readonly admin: boolean;
 }
 
 /**
@@ -66,6 +71,7 @@ export class MpregNode implements FunctionModuleNode {
   private stopping = false;
   private url = "";
   private monitoringAddress: string | undefined;
+  private readonly access: AccessPolicy;
 
   constructor(readonly config: NodeConfig) {
     this.nodeId = config.name ?? `${hostname()}-${newId().slice(-10).toLowerCase()}`;
@@ -89,12 +95,15 @@ export class MpregNode implements FunctionModuleNode {
       defaultTimeoutMs: config.defaultTimeoutMs,
     });
     this.executor = this.rpc.executor;
+    this.access = new AccessPolicy(config.authTokens);
     this.listener = createWsListener({
       maxFrameBytes: config.maxFrameBytes,
       pingIntervalMs: config.pingIntervalMs,
-      authTokens: config.authTokens,
+      authTokens: this.access.tokens,
+      // Peers authenticate by the cluster secret, not by client tokens (both options together).
+      acceptWithoutToken: (info) => config.clusterSecret !== undefined && info.headers[PEER_UPGRADE_HEADER] === "1",
     });
-    this.listener.onConnection((conn) => this.accept(conn));
+    this.listener.onConnection((conn, info) => this.accept(conn, info));
   }
 
   /** Registers a function; the node's own resources are added to the function's (PROTOCOL 7). */
@@ -137,6 +146,8 @@ export class MpregNode implements FunctionModuleNode {
     const addr = await this.listener.listen({ host: this.config.host, port: this.config.port });
     this.url = addr.url;
     log.info(`node ${this.nodeId} listening on ${addr.url}`);
+    const warning = this.access.exposureWarning(this.config.host, this.config.clusterSecret !== undefined);
+    if (warning) log.warn(warning);
     this.fabric.start();
     if (this.config.monitoringPort === undefined) return { url: addr.url };
     this.monitoring = new MonitoringServer({
@@ -222,8 +233,10 @@ export class MpregNode implements FunctionModuleNode {
     return n;
   }
 
-  private accept(conn: Connection): void {
+  private accept(conn: Connection, info: UpgradeInfo): void {
     const session: Session = {
+      peerOnly: !info.authenticated,
+      admin: this.access.isAdmin(info),
       conn,
       limiter: new InflightLimiter(this.config.maxInflightPerConnection),
       pushEncoding: "msgpack",
@@ -274,6 +287,11 @@ export class MpregNode implements FunctionModuleNode {
       return;
     }
     const frame: Frame = decoded.frame;
+    if (session.peerOnly && frame.role !== "peer-hello") {
+      // Let in without a client token for a peer handshake only: nothing else is processed.
+      session.conn.close(4401, "a connection without a client token may only open a peer link");
+      return;
+    }
     if (frame.role === "peer-hello") {
       // A peer link is not a client: it is not counted as one and takes no pushes.
       session.peer = true;
@@ -309,6 +327,13 @@ export class MpregNode implements FunctionModuleNode {
     this.metrics.requests++;
     if (this.stopping) {
       const err = new MpregError(ErrorCode.UNREACHABLE, "node is shutting down", { reason: "shutdown", node_id: this.nodeId });
+      this.metrics.countError(err.code);
+      this.send(session, rpcErrorReply(req.u, err), encoding);
+      return;
+    }
+    const denied = session.admin ? undefined : req.cmds.find((c) => this.registry.isAdmin(c.fun));
+    if (denied !== undefined) {
+      const err = new MpregError(ErrorCode.UNAUTHORIZED, `${denied.fun} needs the admin scope`, { reason: "admin scope required", command: denied.name, fun: denied.fun });
       this.metrics.countError(err.code);
       this.send(session, rpcErrorReply(req.u, err), encoding);
       return;

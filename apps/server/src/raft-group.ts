@@ -26,6 +26,10 @@ export interface RaftGroupOptions {
   dispatcher: Dispatcher;
 }
 
+/** Membership changes and leader transfer need the admin scope (docs/security.md). */
+const ADMIN = true;
+const NOT_ADMIN = false;
+
 /** How long a call waits for an election to produce a leader before failing with 1005. */
 const LEADER_WAIT_MS = 10_000;
 
@@ -124,9 +128,9 @@ export class RaftGroup {
         }),
       { description: `mpreg.kv.get on raft group ${this.opts.group} (linearizable, served by any member)` },
     );
-    this.builtin(registry, "mpreg.kv.put", ([k, v]) => kv.put(key(k), encode(v)));
-    this.builtin(registry, "mpreg.kv.delete", ([k]) => kv.delete(key(k)));
-    this.builtin(registry, "mpreg.kv.cas", ([k, ver, v]) => kv.cas(key(k), version(ver), encode(v)));
+    this.builtin(registry, "mpreg.kv.put", NOT_ADMIN, ([k, v]) => kv.put(key(k), encode(v)));
+    this.builtin(registry, "mpreg.kv.delete", NOT_ADMIN, ([k]) => kv.delete(key(k)));
+    this.builtin(registry, "mpreg.kv.cas", NOT_ADMIN, ([k, ver, v]) => kv.cas(key(k), version(ver), encode(v)));
     const nodeId = (v: unknown) => {
       if (typeof v !== "string" || v.length === 0) throw MpregError.invalid("node_id must be a non-empty string", "args.0");
       return v;
@@ -134,16 +138,16 @@ export class RaftGroup {
     const conf = () => ({ group: this.opts.group, conf: kv.node.status().conf });
     // Membership changes go through the leader one at a time (docs/raft.md); each resolves
     // once the change is committed and applied there.
-    this.builtin(registry, "mpreg.raft.add_member", async ([id, o]) => {
+    this.builtin(registry, "mpreg.raft.add_member", ADMIN, async ([id, o]) => {
       const learner = typeof o === "object" && o !== null && (o as { learner?: unknown }).learner === true;
       await kv.node.proposeConfChange({ type: learner ? "addLearner" : "addVoter", node: nodeId(id) });
       return conf();
     });
-    this.builtin(registry, "mpreg.raft.remove_member", async ([id]) => {
+    this.builtin(registry, "mpreg.raft.remove_member", ADMIN, async ([id]) => {
       await kv.node.proposeConfChange({ type: "remove", node: nodeId(id) });
       return conf();
     });
-    this.builtin(registry, "mpreg.raft.transfer_leader", async ([id]) => {
+    this.builtin(registry, "mpreg.raft.transfer_leader", ADMIN, async ([id]) => {
       await kv.node.transferLeader(nodeId(id));
       return { group: this.opts.group, leader: kv.node.leaderId };
     });
@@ -159,7 +163,7 @@ export class RaftGroup {
   }
 
   /** Registers a function that runs on the leader (here, or forwarded there; see `onLeader`). */
-  private builtin<Ctx>(registry: FunctionRegistry<Ctx>, fun: string, run: (args: readonly unknown[]) => Promise<unknown>): void {
+  private builtin<Ctx>(registry: FunctionRegistry<Ctx>, fun: string, admin: boolean, run: (args: readonly unknown[]) => Promise<unknown>): void {
     registry.register(
       fun,
       ({ args, signal, request_id }) =>
@@ -177,7 +181,7 @@ export class RaftGroup {
           signal,
           waitMs: LEADER_WAIT_MS,
         }),
-      { description: `${fun} on raft group ${this.opts.group} (linearizable; forwarded to the leader)` },
+      { description: `${fun} on raft group ${this.opts.group} (linearizable; forwarded to the leader)`, admin },
     );
   }
 }

@@ -5,7 +5,7 @@ import { ConfigError, startNode } from "../src/index.js";
 
 describe("startNode (an embedded node)", () => {
   it("serves functions registered in setup, over a real socket, and stops", async () => {
-    const node = await startNode({ port: 0, name: "embedded", setup: (n) => n.register("greet", ({ args }) => `hello ${String(args[0])}`) });
+    const node = await startNode({ port: 0, name: "embedded", setup: (n) => n.register("greet", ({ args }: { args: unknown[] }) => `hello ${String(args[0])}`) });
     expect(node.listenUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
     const client = await MpregClient.connect(node.listenUrl, { reconnect: false });
     try {

@@ -24,6 +24,9 @@ const log = createLogger("fabric");
 /** Topic of a gossip message relayed inside a `fabric-message` to a member without a link. */
 export const GOSSIP_RELAY_TOPIC = "mpreg.gossip.relay";
 
+/** Upgrade header a dialing peer sends (value `1`): it asks for a peer-only connection. */
+export const PEER_UPGRADE_HEADER = "x-mpreg-peer";
+
 /** How long a listener waits for the dialer's `peer-confirm` before closing the link. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
@@ -154,7 +157,9 @@ export class Fabric implements ServicePort {
     this.nodeId = opts.nodeId;
     this.clusterId = opts.clusterId;
     this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    this.dial = opts.dial ?? ((url) => connectWs(url, { reconnect: { initialDelayMs: 200, maxDelayMs: 5000 } }));
+    // The header lets a listener that requires client tokens accept the upgrade as a peer-only
+    // connection: peers authenticate by the cluster secret in the handshake instead.
+    this.dial = opts.dial ?? ((url) => connectWs(url, { reconnect: { initialDelayMs: 200, maxDelayMs: 5000 }, headers: { [PEER_UPGRADE_HEADER]: "1" } }));
     this.catalog = new Catalog({ nodeId: opts.nodeId, clusterId: opts.clusterId });
     this.overlay = new LinkOverlay({
       selfId: opts.nodeId,

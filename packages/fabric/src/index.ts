@@ -1,6 +1,7 @@
 export {
   Fabric,
   GOSSIP_RELAY_TOPIC,
+  PEER_UPGRADE_HEADER,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   type DialedConnection,
   type FabricOptions,

@@ -43,6 +43,11 @@ export interface RegisterOptions {
   /** Identity of the implementation; default the name. One name has one function_id. */
   function_id?: string;
   description?: string;
+  /**
+   * An administrative function (membership changes, delete/purge, ...): a node runs it only for
+   * callers with the admin scope (docs/security.md). Default false.
+   */
+  admin?: boolean;
 }
 
 /** One registered (name, version). Immutable. */
@@ -54,6 +59,8 @@ export interface RegisteredFunction<Ctx = unknown> {
   readonly parsedVersion: Version;
   readonly resources: readonly string[];
   readonly description: string;
+  /** See {@link RegisterOptions.admin}. */
+  readonly admin: boolean;
   readonly handler: Handler<Ctx>;
 }
 
@@ -140,6 +147,7 @@ export class FunctionRegistry<Ctx = unknown> {
       parsedVersion: parsed,
       resources: Object.freeze([...new Set(options.resources ?? [])]),
       description: options.description ?? "",
+      admin: options.admin === true,
       handler,
     }) as RegisteredFunction<Ctx>;
     if (existing === undefined) {
@@ -156,6 +164,11 @@ export class FunctionRegistry<Ctx = unknown> {
   }
 
   /** Removes one version (or every version when `version` is omitted). Returns how many went. */
+  /** True when any version of `name` registered here is administrative. */
+  isAdmin(name: string): boolean {
+    return this.byName.get(name)?.list.some((f) => f.admin) === true;
+  }
+
   unregister(name: string, version?: string): number {
     const entry = this.byName.get(name);
     if (entry === undefined) return 0;

@@ -27,6 +27,12 @@ export interface WsListenerOptions extends WsConnectionLimits {
    * `?token=<token>` with one of these tokens; otherwise it gets HTTP 401.
    */
   authTokens?: readonly string[];
+  /**
+   * With `authTokens`: an upgrade without a valid token is still accepted when this returns
+   * true for it (the connection is then the caller's to restrict, e.g. to a peer handshake).
+   * The node uses it for peer links, which authenticate by the cluster secret instead.
+   */
+  acceptWithoutToken?: (info: UpgradeInfo) => boolean;
   /** Upgrades past this many open connections get HTTP 503. Default 10 000. */
   maxConnections?: number;
   /** Plain HTTP requests on the same port (e.g. monitoring). Default: 426 Upgrade Required. */
@@ -40,6 +46,8 @@ export interface UpgradeInfo {
   query: URLSearchParams;
   headers: IncomingHttpHeaders;
   remoteAddress: string | undefined;
+  /** True when no tokens are configured or the upgrade carried a valid one. */
+  authenticated: boolean;
 }
 
 /** The bound address: `url` is `ws://HOST:PORT` with the real port. */
@@ -178,7 +186,14 @@ class WsListenerImpl implements WsListener {
       return refuse(socket, 503, "Service Unavailable");
     }
     const url = new URL(req.url ?? "/", "http://localhost");
-    if (this.tokens !== null && !this.authorized(req, url)) {
+    const info: UpgradeInfo = {
+      path: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+      remoteAddress: req.socket.remoteAddress,
+      authenticated: this.tokens === null || this.authorized(req, url),
+    };
+    if (!info.authenticated && this.opts.acceptWithoutToken?.(info) !== true) {
       log.debug("upgrade refused: missing or wrong token");
       return refuse(socket, 401, "Unauthorized");
     }
@@ -190,12 +205,6 @@ class WsListenerImpl implements WsListener {
       }
       this.conns.add(conn);
       conn.onClose(() => this.conns.delete(conn));
-      const info: UpgradeInfo = {
-        path: url.pathname,
-        query: url.searchParams,
-        headers: req.headers,
-        remoteAddress: req.socket.remoteAddress,
-      };
       const h = this.handler;
       if (h === null) {
         conn.close(1013, "no connection handler");
