@@ -95,10 +95,17 @@ function echoService(f: Fabric): UnifiedMessage[] {
   return got;
 }
 
-/** A line A–B–C–D: each node dials only the previous one and keeps one link of its own. */
+/**
+ * A line A–B–C–D with one dialed link per node: B first, then A and C dialing B, then D dialing
+ * C (a node with a link already dials no one else, so no other edge forms).
+ */
 async function line(net: MemNet, opts: Partial<FabricOptions> = {}): Promise<Fabric[]> {
-  const ids = ["A", "B", "C", "D"];
-  const fabrics = ids.map((id, i) => net.node(id, { maxLinks: 1, seeds: i === 0 ? [] : [`mem://${ids[i - 1]}`], ...opts }));
+  const b = net.node("B", { maxLinks: 1, ...opts });
+  const a = net.node("A", { maxLinks: 1, seeds: ["mem://B"], ...opts });
+  const c = net.node("C", { maxLinks: 1, seeds: ["mem://B"], ...opts });
+  await waitFor(() => b.linkCount === 2, { timeoutMs: 5000, description: "A and C link to B" });
+  const d = net.node("D", { maxLinks: 1, seeds: ["mem://C"], ...opts });
+  const fabrics = [a, b, c, d];
   await waitFor(() => fabrics.every((f) => f.members().length === 3), { timeoutMs: 15_000, description: "every node reaches the three others" });
   return fabrics;
 }
@@ -164,16 +171,26 @@ describe("the service port", () => {
 
   it("reports `down` for the nodes behind a relay that crashed, at once", async () => {
     net = new MemNet();
-    const [a] = await line(net);
+    // Default probe timing: suspicion alone lasts at least 4 s, so nothing below is the failure detector.
+    // maxLinks 0: nodes keep only their seed links, so A does not dial C or D once B is gone.
+    const [a] = await line(net, { maxLinks: 0, gossip: { probeIntervalMs: 1000, probeTimeoutMs: 500 } });
     const events: MembershipEvent[] = [];
     a!.onMembership((e) => events.push(e));
+    // Reachability is re-checked a few ms after each change: let A's view catch up first.
+    await waitFor(() => ["B", "C", "D"].every((id) => !a!.unreachable().has(id)) && a!.reachableAsReported.size === 3, {
+      timeoutMs: 5000,
+      description: "A sees B, C and D reachable",
+    });
     const t0 = Date.now();
     await net.crash("B");
     // A's only link was to B: C and D became unreachable with it, before any failure detector
     // could declare anything (suspicion alone lasts seconds).
-    const downs = () => events.filter((e) => e.type === "down").map((e) => e.nodeId).sort().join();
-    await waitFor(() => downs() === "B,C,D", { timeoutMs: 1000, description: "B, C and D down" });
-    expect(Date.now() - t0).toBeLessThan(1000);
+    const downs = () => [...new Set(events.filter((e) => e.type === "down").map((e) => e.nodeId))].sort().join();
+    await waitFor(() => downs() === "B,C,D", { timeoutMs: 2000, description: "B, C and D down" }).catch((e: Error) => {
+      throw new Error(`${e.message}; events: ${JSON.stringify(events)}; links of A: ${a!.linkCount}`);
+    });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(a!.linkCount).toBe(0);
     expect(a!.unreachable().has("D")).toBe(true);
   });
 

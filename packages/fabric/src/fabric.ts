@@ -146,8 +146,10 @@ export class Fabric implements ServicePort {
   private reachable = new Set<string>();
   private reachDirty = false;
   private unreachableCache: Set<string> | undefined;
-  private timer: ReturnType<typeof setInterval> | undefined;
-  private lastMaintenance = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the armed timer fires (Infinity when none is armed). */
+  private timerAt = Infinity;
+  private nextMaintenanceAt = 0;
   private started = false;
   private stopped = false;
   private readonly maxFrameBytes: number;
@@ -287,6 +289,11 @@ export class Fabric implements ServicePort {
     return out;
   }
 
+  /** Nodes reachable as of the last `up`/`down` events (what a membership listener has been told). */
+  get reachableAsReported(): ReadonlySet<string> {
+    return this.reachable;
+  }
+
   onMembership(listener: (e: MembershipEvent) => void): () => void {
     this.membershipListeners.add(listener);
     return () => this.membershipListeners.delete(listener);
@@ -326,16 +333,15 @@ export class Fabric implements ServicePort {
     });
     this.announceLinks();
     for (const url of this.opts.seeds ?? []) this.dialUrl(url, true);
-    const period = Math.max(10, Math.min(50, Math.floor((this.gossip.config.probeIntervalMs ?? 1000) / 10)));
-    this.timer = setInterval(() => this.onTimer(), period);
-    this.timer.unref();
+    this.onTimer();
   }
 
   /** Says GOODBYE (gossip leave + `peer-goodbye`), closes every link and stops the timer. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     this.gossip.leave(Date.now());
     this.flush();
     const goodbye = encodeFrame({ role: "peer-goodbye", reason: "shutdown" }, "msgpack");
@@ -565,6 +571,7 @@ export class Fabric implements ServicePort {
     if (this.links.remove(nodeId, conn)) this.overlay.linksChanged();
     // Calls waiting on a node that just became unreachable fail now, not at their deadline.
     this.checkReachability();
+    this.schedule();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -670,11 +677,19 @@ export class Fabric implements ServicePort {
   // Gossip driving
   // ---------------------------------------------------------------------------------------
 
+  /**
+   * Runs what is due: the gossip state machine's tick, once a second the catalog's refresh and
+   * expiry, the coalesced link announcement and the reachability check; then sleeps until the
+   * next due time (an idle node wakes a few times per probe interval, not every few ms).
+   */
   private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    if (this.stopped) return;
     const now = Date.now();
     this.gossip.tick(now);
-    if (now - this.lastMaintenance >= 1000) {
-      this.lastMaintenance = now;
+    if (now >= this.nextMaintenanceAt) {
+      this.nextMaintenanceAt = now + 1000;
       for (const delta of this.catalog.refreshLocal(now)) this.publish(delta);
       for (const change of this.catalog.expire(now)) this.emitCatalog(change);
       this.unreachableCache = undefined;
@@ -684,6 +699,21 @@ export class Fabric implements ServicePort {
     if (this.overlay.announcementDue) this.announceLinks();
     this.flush();
     if (this.reachDirty) this.checkReachability();
+    this.schedule();
+  }
+
+  /** Arms the timer for the next due time, unless one at least as early is armed. */
+  private schedule(): void {
+    if (this.stopped || !this.started) return;
+    const now = Date.now();
+    let due = Math.min(this.gossip.nextDueAt(), this.nextMaintenanceAt);
+    // Coalesce link announcements and reachability checks into one pass a few ms later.
+    if (this.overlay.announcementDue || this.reachDirty) due = Math.min(due, now + 5);
+    if (this.timer !== undefined && due >= this.timerAt) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = due;
+    this.timer = setTimeout(() => this.onTimer(), Math.max(1, due - now));
+    this.timer.unref();
   }
 
   /** Sends what gossip wants sent and applies what it learned. */
@@ -698,6 +728,7 @@ export class Fabric implements ServicePort {
       }
     }
     for (const e of out.events) this.onGossipEvent(e);
+    this.schedule();
   }
 
   private onGossipEvent(e: GossipEvent): void {
@@ -829,7 +860,10 @@ export class Fabric implements ServicePort {
   }
 
   private publish(delta: CatalogDelta | null): void {
-    if (delta) this.gossip.publish(deltaToItem(delta));
+    if (delta) {
+      this.gossip.publish(deltaToItem(delta));
+      this.schedule();
+    }
   }
 }
 

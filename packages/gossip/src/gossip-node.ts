@@ -333,16 +333,38 @@ export class GossipNode {
         if (peer !== undefined) this.sendSyncRequest(peer, false, this.syncCursor);
       }
     }
-    if (now >= this.nextGossipAt) {
-      this.nextGossipAt += this.config.gossipIntervalMs;
-      // After a stall, resume the rhythm from now instead of bursting to catch up.
-      if (this.nextGossipAt <= now) this.nextGossipAt = now + this.config.gossipIntervalMs;
+    // A push at most once per gossip interval, and only when there is something to push: an
+    // update queued while idle goes out at once, and an idle node does not wake to push nothing.
+    if (now >= this.nextGossipAt && this.queue.size > 0) {
+      this.nextGossipAt = now + this.config.gossipIntervalMs;
       this.runGossipPush();
     }
     if (now >= this.nextGcAt) {
       this.nextGcAt = now + this.config.probeIntervalMs;
       this.collectGarbage();
     }
+  }
+
+  /**
+   * The earliest time at which `tick` has work to do, so an owner can sleep until then instead
+   * of ticking on a fixed short period (an idle node then wakes a few times per probe interval).
+   * `handleMessage`, `publish`, `join`, `leave` and `linkOpened` can bring it forward: ask again
+   * after each. Ticking earlier is always harmless.
+   */
+  nextDueAt(): number {
+    let t = Math.min(this.nextGcAt, this.nextSyncAt);
+    const p = this.probe;
+    t = Math.min(t, p ? Math.max(this.nextProbeAt, p.endAt) : this.nextProbeAt);
+    if (p && !p.acked && !p.indirectSent) t = Math.min(t, p.timeoutAt);
+    if (this.queue.size > 0) t = Math.min(t, this.nextGossipAt);
+    if (this.live.length === 0 && this.seeds.length > 0) t = Math.min(t, this.nextJoinRetryAt);
+    for (const r of this.relays.values()) if (r.nackAt !== 0) t = Math.min(t, r.nackAt);
+    for (const id of this.suspects) {
+      const m = this.members.get(id);
+      if (m?.suspicion) t = Math.min(t, m.suspicion.start + this.suspicionTimeoutMs(m.suspicion.confirmers.size - 1));
+      else t = Math.min(t, this.now);
+    }
+    return t;
   }
 
   /**

@@ -1,0 +1,60 @@
+/**
+ * `nextDueAt` is exact: a cluster whose nodes are ticked only when their `nextDueAt` has come
+ * behaves exactly like one ticked every millisecond (same messages, same events, same times),
+ * through joins, steady state, a crash, suspicion and death. This is what lets the fabric sleep
+ * between due times instead of waking every few milliseconds.
+ */
+import { SeededRandom } from "@mpreg/testkit";
+import { describe, expect, it } from "vitest";
+import { GossipNode } from "./gossip-node.js";
+
+function run(seed: number, eventDriven: boolean): string[] {
+  const ids = ["a", "b", "c", "d", "e"];
+  const r = new SeededRandom(seed);
+  const config = { probeIntervalMs: 200, probeTimeoutMs: 80, gossipIntervalMs: 50, antiEntropyIntervalMs: 2000 };
+  const nodes = new Map(ids.map((id) => [id, new GossipNode({ id, random: r.fork(), now: 0, config, meta: { id } })]));
+  for (const id of ids.slice(1)) nodes.get(id)!.join(["a"], 0);
+  const log: string[] = [];
+  const crashed = new Set<string>();
+  // Messages take 3 ms; the inbox is ordered by arrival time then sending order.
+  const inflight: { at: number; from: string; to: string; msg: unknown }[] = [];
+  const drainAll = (now: number) => {
+    for (const [id, n] of nodes) {
+      if (crashed.has(id)) continue;
+      const out = n.drain();
+      for (const e of out.events) log.push(`${now} ${id} ${e.type} ${"id" in e ? e.id : ""}`);
+      for (const m of out.messages) inflight.push({ at: now + 3, from: id, to: m.to, msg: m.msg });
+    }
+  };
+  for (let now = 0; now <= 15_000; now++) {
+    if (now === 4000) crashed.add("e");
+    for (let i = 0; i < inflight.length; ) {
+      const m = inflight[i]!;
+      if (m.at !== now) {
+        i++;
+        continue;
+      }
+      inflight.splice(i, 1);
+      if (crashed.has(m.to) || crashed.has(m.from)) continue;
+      nodes.get(m.to)!.handleMessage(m.from, m.msg, now);
+    }
+    for (const [id, n] of nodes) {
+      if (crashed.has(id)) continue;
+      if (!eventDriven || now >= n.nextDueAt()) n.tick(now);
+    }
+    drainAll(now);
+  }
+  return log;
+}
+
+describe("nextDueAt", () => {
+  it("ticking only when due gives the same run as ticking every millisecond", () => {
+    for (const seed of [1, 2, 3]) {
+      const every = run(seed, false);
+      const due = run(seed, true);
+      expect(every.some((l) => l.endsWith("member-dead e"))).toBe(true);
+      const diff = every.findIndex((l, i) => l !== due[i]);
+      expect(diff === -1 ? "" : `${every.slice(Math.max(0, diff - 2), diff + 3).join(" | ")} VS ${due.slice(Math.max(0, diff - 2), diff + 3).join(" | ")}`).toBe("");
+    }
+  });
+});
