@@ -27,6 +27,9 @@ export const GOSSIP_RELAY_TOPIC = "mpreg.gossip.relay";
 /** Upgrade header a dialing peer sends (value `1`): it asks for a peer-only connection. */
 export const PEER_UPGRADE_HEADER = "x-mpreg-peer";
 
+/** Default TTL of this node's catalog entries (see `FabricOptions.catalogTtlMs`). */
+export const DEFAULT_CATALOG_TTL_MS = 600_000;
+
 /** How long a listener waits for the dialer's `peer-confirm` before closing the link. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
@@ -82,6 +85,11 @@ export interface FabricOptions {
   maxFrameBytes?: number;
   /** `hops_remaining` of messages this node originates. Default 8 (`DEFAULT_MAX_HOPS`). */
   maxHops?: number;
+  /**
+   * TTL of this node's catalog entries; they are re-announced at half of it. Default 10 min
+   * (membership, not the TTL, removes a dead node's entries).
+   */
+  catalogTtlMs?: number;
   /** How long a listener waits for `peer-confirm`. Default 10 s. */
   handshakeTimeoutMs?: number;
   /** Opens an outbound link; default a reconnecting WebSocket (`connectWs`). */
@@ -162,7 +170,10 @@ export class Fabric implements ServicePort {
     // The header lets a listener that requires client tokens accept the upgrade as a peer-only
     // connection: peers authenticate by the cluster secret in the handshake instead.
     this.dial = opts.dial ?? ((url) => connectWs(url, { reconnect: { initialDelayMs: 200, maxDelayMs: 5000 }, headers: { [PEER_UPGRADE_HEADER]: "1" } }));
-    this.catalog = new Catalog({ nodeId: opts.nodeId, clusterId: opts.clusterId });
+    // Liveness comes from gossip membership (a dead or departed node's entries are removed at
+    // once), so the TTL is only a backstop: a long one keeps refresh traffic, which grows with
+    // the number of entries in the cluster, small on an idle cluster.
+    this.catalog = new Catalog({ nodeId: opts.nodeId, clusterId: opts.clusterId, defaultTtlMs: opts.catalogTtlMs ?? DEFAULT_CATALOG_TTL_MS });
     this.overlay = new LinkOverlay({
       selfId: opts.nodeId,
       ownLinks: () => this.links.openNodes(),
