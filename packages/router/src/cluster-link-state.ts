@@ -52,7 +52,7 @@ export function adjacencySigningBytes(a: AdjacencyAnnouncement): Uint8Array {
 }
 
 function bad(reason: string, path: string): never {
-  throw MpregError.invalid(`adjacency announcement: ${reason}`, path);
+  throw MpregError.invalid(`adjacency announcement: ${path === "" ? "" : `${path} `}${reason}`, path);
 }
 
 function uint(v: unknown, path: string, min: number, max: number): number {
@@ -67,10 +67,10 @@ function uint(v: unknown, path: string, min: number, max: number): number {
 export function validateAdjacency(v: unknown, maxNeighbours = 256): AdjacencyAnnouncement {
   const o = v as Record<string, unknown>;
   if (typeof o !== "object" || o === null || Array.isArray(o)) bad("must be an object", "");
-  if (o.v !== 1) bad("v must be 1", "v");
-  if (!isClusterId(o.origin)) bad("origin must be a cluster id", "origin");
+  if (o.v !== 1) bad("must be 1", "v");
+  if (!isClusterId(o.origin)) bad("must be a cluster id", "origin");
   if (!Array.isArray(o.neighbours) || o.neighbours.length > maxNeighbours) {
-    bad(`neighbours must be an array of at most ${maxNeighbours}`, "neighbours");
+    bad(`must be an array of at most ${maxNeighbours}`, "neighbours");
   }
   let last: string | undefined;
   const neighbours = (o.neighbours as unknown[]).map((x, i): AdjacencyLink => {

@@ -76,7 +76,7 @@ export interface RouteUpdateLimits {
 type Raw = Record<string, unknown>;
 
 function bad(reason: string, path: string): never {
-  throw MpregError.invalid(`route update: ${reason}`, path);
+  throw MpregError.invalid(`route update: ${path === "" ? "" : `${path} `}${reason}`, path);
 }
 
 function obj(v: unknown, path: string): Raw {
@@ -124,8 +124,8 @@ function offers(v: unknown, path: string): Offers {
 /** Checks a signature object; returns a clean copy. */
 export function validateSignature(v: unknown, path: string): RouteSignature {
   const o = obj(v, path);
-  if (typeof o.key_id !== "string" || o.key_id.length === 0 || o.key_id.length > 64) bad("key_id must be a short string", `${path}.key_id`);
-  if (typeof o.value !== "string" || o.value.length > 128) bad("value must be a base64url signature", `${path}.value`);
+  if (typeof o.key_id !== "string" || o.key_id.length === 0 || o.key_id.length > 64) bad("must be a short string", `${path}.key_id`);
+  if (typeof o.value !== "string" || o.value.length > 128) bad("must be a base64url signature", `${path}.value`);
   return { key_id: o.key_id, value: o.value };
 }
 
@@ -139,10 +139,10 @@ export function validateRouteUpdate(v: unknown, limits: RouteUpdateLimits = {}):
   const maxEntries = limits.maxEntries ?? DEFAULT_MAX_UPDATE_ENTRIES;
   const maxPath = limits.maxPathLength ?? DEFAULT_MAX_PATH_LENGTH;
   const o = obj(v, "update");
-  if (o.v !== ROUTE_UPDATE_VERSION) bad(`v must be ${ROUTE_UPDATE_VERSION}`, "v");
-  if (typeof o.full !== "boolean") bad("full must be a boolean", "full");
-  if (!Array.isArray(o.routes)) bad("routes must be an array", "routes");
-  if (!Array.isArray(o.withdrawn)) bad("withdrawn must be an array", "withdrawn");
+  if (o.v !== ROUTE_UPDATE_VERSION) bad(`must be ${ROUTE_UPDATE_VERSION}`, "v");
+  if (typeof o.full !== "boolean") bad("must be a boolean", "full");
+  if (!Array.isArray(o.routes)) bad("must be an array", "routes");
+  if (!Array.isArray(o.withdrawn)) bad("must be an array", "withdrawn");
   if (o.routes.length + o.withdrawn.length > maxEntries) bad(`more than ${maxEntries} routes and withdrawals`, "routes");
   const seen = new Set<string>();
   const routes = (o.routes as unknown[]).map((r, i): RouteEntry => {
@@ -152,7 +152,7 @@ export function validateRouteUpdate(v: unknown, limits: RouteUpdateLimits = {}):
     if (seen.has(destination)) bad("destination listed twice", `${p}.destination`);
     seen.add(destination);
     if (!Array.isArray(e.path) || e.path.length === 0 || e.path.length > maxPath) {
-      bad(`path must hold 1..${maxPath} cluster ids`, `${p}.path`);
+      bad(`must hold 1..${maxPath} cluster ids`, `${p}.path`);
     }
     const path = (e.path as unknown[]).map((c, j) => clusterId(c, `${p}.path[${j}]`));
     const entry: RouteEntry = { destination, path, metric: uint(e.metric, `${p}.metric`, 0, MAX_METRIC) };
