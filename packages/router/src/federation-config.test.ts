@@ -1,5 +1,7 @@
+import { createUnifiedMessage } from "@mpreg/envelope";
 import { describe, expect, it } from "vitest";
 import { createFederation, validateFederationConfig, type FederationConfig } from "./federation-config.js";
+import { nextClusterHop } from "./federation-hop.js";
 import { RoutePolicySet, applyRule } from "./route-policy.js";
 import { generateRouteKey } from "./route-signing.js";
 import { OFFER_ALL, serviceAllows } from "./service-filter.js";
@@ -80,5 +82,76 @@ describe("federation config", () => {
     expect(pathOf(() => validateFederationConfig({ mode: "ospf" }))).toBe("federation.mode");
     expect(pathOf(() => validateFederationConfig({ offers: { topics: { allow: "x" } } }))).toBe("federation.offers.topics.allow");
     expect(validateFederationConfig(undefined)).toEqual({});
+  });
+});
+
+describe("docs/federation.md: three clusters in a line", () => {
+  it("builds from the documented configs, converges signed, and decides hops as documented", () => {
+    const k = { a: generateRouteKey(), b: generateRouteKey(), c: generateRouteKey() };
+    const trust = (id: "a" | "b" | "c") => ({ clusterId: `cluster-${id}`, publicKey: k[id].publicKey });
+    const configs: Record<string, unknown> = {
+      "cluster-a": {
+        links: [{ url: "ws://b1.example:6000", clusterId: "cluster-b" }],
+        import: [{ neighbour: "cluster-b", functions: { deny: ["admin."] } }],
+        keys: { signingKey: k.a.seed, trusted: [trust("b")] },
+        requireSignatures: true,
+      },
+      "cluster-b": {
+        links: [
+          { url: "ws://a1.example:6000", clusterId: "cluster-a" },
+          { url: "ws://c1.example:6000", clusterId: "cluster-c" },
+        ],
+        offers: { queues: { allow: [] } },
+        keys: { signingKey: k.b.seed, trusted: [trust("a"), trust("c")] },
+        requireSignatures: true,
+      },
+      "cluster-c": {
+        links: [{ url: "ws://b1.example:6000", clusterId: "cluster-b" }],
+        export: [{ neighbour: "cluster-b", functions: { allow: ["api.", "admin."] }, topics: { allow: ["alerts."] } }],
+        import: [{ neighbour: "cluster-b", clusters: { allow: ["cluster-a", "cluster-b"] } }],
+        keys: { signingKey: k.c.seed, trusted: [trust("b")] },
+        requireSignatures: true,
+      },
+    };
+    const feds = new Map(Object.entries(configs).map(([id, raw]) => [id, createFederation(validateFederationConfig(raw), { localCluster: id, epoch: 1 })]));
+    // A minimal driver: link up every configured link, then deliver polled updates until quiet.
+    for (const f of feds.values()) for (const l of f.links) f.table!.linkUp(l.clusterId, 0);
+    for (let round = 0, busy = true; busy && round < 20; round++) {
+      busy = false;
+      for (const [id, f] of feds) {
+        for (const { to, update } of f.table!.poll(round).updates) {
+          busy = true;
+          expect(feds.get(to)!.table!.receive(id, JSON.parse(JSON.stringify(update)), round).accepted).toBe(true);
+        }
+      }
+    }
+    const a = feds.get("cluster-a")!.table!;
+    const toC = a.bestRoute("cluster-c")!;
+    expect(toC).toMatchObject({ path: ["cluster-a", "cluster-b", "cluster-c"], metric: 2 });
+    expect(serviceAllows(toC.offers, "function", "api.echo")).toBe(true);
+    expect(serviceAllows(toC.offers, "function", "admin.reset")).toBe(false);
+    expect(serviceAllows(toC.offers, "topic", "alerts.x")).toBe(true);
+    expect(serviceAllows(toC.offers, "topic", "news.x")).toBe(false);
+    expect(serviceAllows(a.bestRoute("cluster-b")!.offers, "queue", "jobs")).toBe(false);
+    const c = feds.get("cluster-c")!.table!;
+    expect(c.bestRoute("cluster-a")).toBeDefined();
+    expect(c.routes().map((r) => r.destination)).toEqual(["cluster-a", "cluster-b", "cluster-c"]);
+
+    const m = createUnifiedMessage({
+      topic: "mpreg.rpc.execute.api.echo",
+      message_type: "rpc",
+      payload: null,
+      headers: { source_node: "a1", source_cluster: "cluster-a", target_cluster: "cluster-c" },
+    });
+    const atA = nextClusterHop({ message: m, self: { nodeId: "a1", clusterId: "cluster-a" }, routes: a, relay: false, service: { kind: "function", name: "api.echo" } });
+    expect(atA).toMatchObject({ action: "forward", nextCluster: "cluster-b" });
+    if (atA.action !== "forward") return;
+    const atB = nextClusterHop({ message: atA.message, self: { nodeId: "b1", clusterId: "cluster-b" }, routes: feds.get("cluster-b")!.routes, relay: true });
+    expect(atB).toMatchObject({ action: "forward", nextCluster: "cluster-c" });
+    if (atB.action !== "forward") return;
+    expect(nextClusterHop({ message: atB.message, self: { nodeId: "c1", clusterId: "cluster-c" }, routes: c, relay: true })).toMatchObject({ action: "deliver" });
+    expect(
+      nextClusterHop({ message: m, self: { nodeId: "a1", clusterId: "cluster-a" }, routes: a, relay: false, service: { kind: "function", name: "admin.reset" } }),
+    ).toEqual({ action: "drop", reason: "denied" });
   });
 });
