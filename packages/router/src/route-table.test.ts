@@ -1,0 +1,428 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { FederationSim } from "../test/federation-sim.js";
+import { KeyRegistry } from "./key-registry.js";
+import { prefixFilter, prefixAllows, type PrefixList } from "./prefix-filter.js";
+import type { RoutePolicyRule } from "./route-policy.js";
+import { RouteSigner } from "./route-signing.js";
+import { RouteTable, type RouteTableOptions } from "./route-table.js";
+import type { RouteEntry, RouteUpdate } from "./route-update.js";
+import { serviceAllows, type ServiceKind } from "./service-filter.js";
+
+let seqCounter = 0;
+function upd(from: string, to: string, routes: RouteEntry[], extra: Partial<RouteUpdate> = {}): RouteUpdate {
+  return { v: 1, advertiser: from, to, epoch: 1, seq: ++seqCounter, ttl_ms: 60_000, full: false, routes, withdrawn: [], ...extra };
+}
+
+function table(opts: Partial<RouteTableOptions> = {}, neighbours: string[] = ["b", "d"]): RouteTable {
+  const t = new RouteTable({ localCluster: "a", epoch: 1, damping: false, ...opts });
+  for (const n of neighbours) t.linkUp(n, 0);
+  t.poll(0);
+  return t;
+}
+
+describe("RouteTable: receiving", () => {
+  it("refuses a route whose path holds the receiver or repeats a cluster (original item 19)", () => {
+    const t = table();
+    expect(t.receive("b", upd("b", "a", [{ destination: "c", path: ["b", "a", "c"], metric: 2 }]), 0)).toMatchObject({ accepted: true, refused: 1 });
+    expect(t.receive("b", upd("b", "a", [{ destination: "e", path: ["b", "x", "b", "e"], metric: 2 }]), 0)).toMatchObject({ refused: 1 });
+    expect(t.receive("b", upd("b", "a", [{ destination: "a", path: ["b", "a"], metric: 1 }]), 0)).toMatchObject({ refused: 1 });
+    expect(t.bestRoute("c")).toBeUndefined();
+    expect(t.bestRoute("e")).toBeUndefined();
+    expect(t.stats.entriesRefused.loop).toBe(3);
+  });
+
+  it("a looped route withdraws the neighbour's earlier route (implicit withdrawal)", () => {
+    const t = table();
+    t.receive("b", upd("b", "a", [{ destination: "c", path: ["b", "c"], metric: 1 }]), 0);
+    expect(t.bestRoute("c")?.path).toEqual(["a", "b", "c"]);
+    t.receive("b", upd("b", "a", [{ destination: "c", path: ["b", "a", "c"], metric: 1 }]), 0);
+    expect(t.bestRoute("c")).toBeUndefined();
+  });
+
+  it("refuses updates of strangers, of another advertiser, for another cluster, or malformed", () => {
+    const t = table();
+    expect(t.receive("x", upd("x", "a", []), 0)).toMatchObject({ accepted: false, reason: "unknown_neighbour" });
+    expect(t.receive("b", upd("x", "a", []), 0)).toMatchObject({ accepted: false, reason: "advertiser_mismatch" });
+    expect(t.receive("b", upd("b", "z", []), 0)).toMatchObject({ accepted: false, reason: "wrong_recipient" });
+    expect(t.receive("b", { ...upd("b", "a", []), seq: 0 }, 0)).toMatchObject({ accepted: false, reason: "invalid" });
+    expect(t.receive("b", "garbage", 0)).toMatchObject({ accepted: false, reason: "invalid" });
+    expect(t.receive("b", upd("b", "a", [{ destination: "c", path: ["d", "c"], metric: 1 }]), 0)).toMatchObject({ refused: 1 });
+    expect(t.stats.entriesRefused.path_mismatch).toBe(1);
+    const dup = upd("b", "a", [{ destination: "c", path: ["b", "c"], metric: 1 }], { withdrawn: ["c"] });
+    expect(t.receive("b", dup, 0)).toMatchObject({ accepted: false, reason: "invalid" });
+  });
+
+  it("selects by metric, then hops, then next hop id (original items 20, 21)", () => {
+    const t = table({}, ["b", "d", "e"]);
+    t.receive("b", upd("b", "a", [{ destination: "c", path: ["b", "c"], metric: 5 }]), 0);
+    t.receive("d", upd("d", "a", [{ destination: "c", path: ["d", "c"], metric: 50 }]), 0);
+    expect(t.bestRoute("c")).toMatchObject({ nextHop: "b", path: ["a", "b", "c"], metric: 6 });
+    expect(t.routesTo("c", new Set(["b"])).map((r) => r.nextHop)).toEqual(["d"]);
+    // Equal metric: fewer hops wins.
+    t.receive("d", upd("d", "a", [{ destination: "c", path: ["d", "x", "c"], metric: 5 }]), 0);
+    t.receive("e", upd("e", "a", [{ destination: "c", path: ["e", "c"], metric: 5 }]), 0);
+    expect(t.routesTo("c").map((r) => r.nextHop)).toEqual(["b", "e", "d"]);
+  });
+
+  it("per destination the newest (epoch, seq) wins; a full update withdraws what it does not list", () => {
+    const t = table();
+    const older = upd("b", "a", [{ destination: "c", path: ["b", "c"], metric: 1 }]);
+    const full = upd("b", "a", [{ destination: "e", path: ["b", "e"], metric: 1 }], { full: true });
+    t.receive("b", full, 0);
+    expect(t.receive("b", older, 0)).toMatchObject({ accepted: false, reason: "stale" });
+    expect(t.bestRoute("c")).toBeUndefined();
+    const newer = upd("b", "a", [], { withdrawn: ["e"] });
+    const between = upd("b", "a", [{ destination: "e", path: ["b", "e"], metric: 9 }]);
+    // between has a lower seq than newer: arrives last, loses.
+    [between.seq, newer.seq] = [newer.seq, between.seq];
+    t.receive("b", newer, 0);
+    expect(t.receive("b", between, 0)).toMatchObject({ stale: 1 });
+    expect(t.bestRoute("e")).toBeUndefined();
+    // A new epoch (restart) is newer whatever its seq.
+    expect(t.receive("b", upd("b", "a", [{ destination: "e", path: ["b", "e"], metric: 1 }], { epoch: 2, seq: 1, full: true }), 0)).toMatchObject({ applied: 1 });
+    expect(t.bestRoute("e")?.metric).toBe(2);
+  });
+
+  it("routes expire ttl_ms after receipt (original item 22)", () => {
+    const t = table();
+    t.receive("b", upd("b", "a", [{ destination: "c", path: ["b", "c"], metric: 1 }], { ttl_ms: 1000 }), 100);
+    t.poll(100);
+    t.tick(600);
+    expect(t.bestRoute("c")).toBeDefined();
+    t.tick(1100);
+    expect(t.bestRoute("c")).toBeUndefined();
+    expect(t.poll(1100).events).toEqual([expect.objectContaining({ destination: "c", current: undefined })]);
+  });
+
+  it("is bounded: one neighbour too many is OVERLOADED, a destination too many is table_full", () => {
+    const t = table({ maxNeighbours: 2, maxDestinations: 2 });
+    expect(() => t.linkUp("e", 0)).toThrow(expect.objectContaining({ code: 1007 }));
+    const r = t.receive(
+      "b",
+      upd("b", "a", [
+        { destination: "b", path: ["b"], metric: 0 },
+        { destination: "c", path: ["b", "c"], metric: 1 },
+        { destination: "e", path: ["b", "e"], metric: 1 },
+      ]),
+      0,
+    );
+    expect(r).toMatchObject({ applied: 2, refused: 1 });
+    expect(t.stats.entriesRefused.table_full).toBe(1);
+    expect(() => new RouteTable({ localCluster: "a", epoch: 1, refreshIntervalMs: 5, ttlMs: 5 })).toThrow(/refreshIntervalMs/);
+  });
+});
+
+describe("RouteTable: sending", () => {
+  it("relays with itself prepended, never back to the next hop, with the link cost added (original item 25)", () => {
+    const t = table();
+    t.linkUp("d", 0, { cost: 3 });
+    t.receive("b", upd("b", "a", [{ destination: "c", path: ["b", "c"], metric: 1 }]), 0);
+    const out = t.poll(0);
+    expect(out.updates.map((u) => u.to)).toEqual(["d"]);
+    expect(out.updates[0]!.update.routes).toEqual([{ destination: "c", path: ["a", "b", "c"], metric: 2 }]);
+    expect(out.events).toEqual([expect.objectContaining({ destination: "c", previous: undefined })]);
+    expect(t.poll(0).updates).toEqual([]);
+  });
+
+  it("a new link gets a full update; refresh sends one again", () => {
+    const t = table({ refreshIntervalMs: 1000, ttlMs: 3000 });
+    t.linkUp("e", 10);
+    const full = t.poll(10).updates;
+    expect(full).toHaveLength(1);
+    expect(full[0]).toMatchObject({ to: "e", update: { full: true, routes: [{ destination: "a", path: ["a"], metric: 0 }] } });
+    t.tick(1500);
+    expect(t.poll(1500).updates.map((u) => [u.to, u.update.full])).toEqual([
+      ["b", true],
+      ["d", true],
+      ["e", true],
+    ]);
+  });
+
+  it("withdrawals propagate: after a link loss, a triangle keeps only live routes (original item 27)", () => {
+    const sim = new FederationSim({ ids: ["a", "b", "c"], edges: [["a", "b"], ["b", "c"], ["a", "c"]] });
+    sim.runUntilQuiet();
+    expect(sim.check()).toEqual([]);
+    sim.unlink("a", "b");
+    sim.runUntilQuiet();
+    expect(sim.check()).toEqual([]);
+    expect(sim.table("c").bestRoute("b")?.path).toEqual(["c", "b"]);
+    expect(sim.table("c").routesTo("b").map((r) => r.nextHop)).toEqual(["b"]);
+    expect(sim.table("a").bestRoute("b")?.path).toEqual(["a", "c", "b"]);
+  });
+
+  it("damps a flapping route: the alternative is used while it is suppressed", () => {
+    const t = table({ damping: {} });
+    const via = (n: string, m: number): RouteEntry => ({ destination: "c", path: [n, "c"], metric: m });
+    const long = { ttl_ms: 3_600_000 };
+    t.receive("d", upd("d", "a", [via("d", 10)], long), 0);
+    for (let i = 0; i < 3; i++) {
+      t.receive("b", upd("b", "a", [via("b", 1)], long), i);
+      t.receive("b", upd("b", "a", [], { withdrawn: ["c"], ...long }), i);
+    }
+    t.receive("b", upd("b", "a", [via("b", 1)], long), 3);
+    expect(t.isSuppressed("b", "c", 3)).toBe(true);
+    expect(t.bestRoute("c")?.nextHop).toBe("d");
+    t.tick(3 + 5 * 60_000);
+    expect(t.bestRoute("c")?.nextHop).toBe("b");
+  });
+});
+
+describe("RouteTable: policies", () => {
+  it("export denies a destination to one neighbour only (original item 29)", () => {
+    const sim = new FederationSim({
+      ids: ["a", "b", "c"],
+      edges: [["a", "b"], ["a", "c"]],
+      options: (id) => (id === "a" ? { policies: { export: [{ neighbour: "c", clusters: { deny: ["a"] } }] } } : {}),
+    });
+    sim.runUntilQuiet();
+    expect(sim.table("b").bestRoute("a")).toBeDefined();
+    expect(sim.table("c").bestRoute("a")).toBeUndefined();
+    // c still reaches b through a: only destination a is denied.
+    expect(sim.table("c").bestRoute("b")?.path).toEqual(["c", "a", "b"]);
+  });
+
+  it("import rules filter, narrow offers and add to the metric", () => {
+    const t = table({
+      policies: {
+        import: [
+          { neighbour: "b", clusters: { allow: ["c", "e"] }, functions: { deny: ["admin."] }, metricAdd: 10 },
+          { neighbour: "*", clusters: { deny: ["e"] } },
+        ],
+      },
+    });
+    t.receive(
+      "b",
+      upd("b", "a", [
+        { destination: "c", path: ["b", "c"], metric: 1, offers: { functions: { allow: ["admin.", "pub."] } } },
+        { destination: "x", path: ["b", "x"], metric: 1 },
+      ]),
+      0,
+    );
+    t.receive("d", upd("d", "a", [{ destination: "e", path: ["d", "e"], metric: 1 }]), 0);
+    const c = t.bestRoute("c")!;
+    expect(c.metric).toBe(12);
+    expect(serviceAllows(c.offers, "function", "pub.echo")).toBe(true);
+    expect(serviceAllows(c.offers, "function", "admin.reset")).toBe(false);
+    expect(t.bestRoute("x")).toBeUndefined();
+    expect(t.bestRoute("e")).toBeUndefined();
+    expect(t.stats.entriesRefused.policy).toBe(2);
+  });
+
+  it("a reload re-evaluates the routes held, both ways, and re-exports (fixes original item 32)", () => {
+    const t = table({ policies: { import: [{ neighbour: "b", clusters: { deny: ["c"] } }] } });
+    t.receive("b", upd("b", "a", [{ destination: "c", path: ["b", "c"], metric: 1 }]), 0);
+    expect(t.bestRoute("c")).toBeUndefined();
+    t.reconfigure({ policies: {} }, 1);
+    expect(t.bestRoute("c")?.path).toEqual(["a", "b", "c"]);
+    const out = t.poll(1);
+    expect(out.updates.every((u) => u.update.full)).toBe(true);
+    expect(out.updates.find((u) => u.to === "d")!.update.routes.map((r) => r.destination)).toEqual(["a", "c"]);
+    t.reconfigure({ policies: { export: [{ neighbour: "*", functions: { allow: [] } }] }, offers: { queues: { allow: ["jobs."] } } }, 2);
+    const again = t.poll(2).updates.find((u) => u.to === "d")!.update;
+    expect(again.routes.find((r) => r.destination === "a")!.offers).toEqual({ functions: { allow: [] }, queues: { allow: ["jobs."] } });
+    expect(() => t.reconfigure({ policies: { import: [{ neighbour: "b", metricAdd: -1 }] } }, 3)).toThrow(
+      expect.objectContaining({ details: expect.objectContaining({ path: "policies.import[0].metricAdd" }) }),
+    );
+    // The failed reload changed nothing.
+    expect(t.bestRoute("c")).toBeDefined();
+  });
+
+  /**
+   * End to end over a line c0-c1-c2-c3 with random offers and random export/import rules at
+   * every cluster: the filter c3 holds for c0 lets a name through exactly when every policy on
+   * the path does; a name any of them denies never passes; a denied destination has no route.
+   */
+  it("policies never leak a denied prefix (property)", () => {
+    const kinds: ServiceKind[] = ["function", "topic", "queue"];
+    const word = fc.string({ unit: fc.constantFrom("a", "b", "."), maxLength: 3 });
+    const list: fc.Arbitrary<PrefixList> = fc.record({ allow: fc.array(word, { maxLength: 3 }), deny: fc.array(word, { maxLength: 3 }) }, { requiredKeys: [] });
+    const rule = fc.record(
+      { clusters: fc.record({ deny: fc.subarray(["c0"], { maxLength: 1 }) }), functions: list, topics: list, queues: list },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(
+        fc.record({ functions: list, topics: list, queues: list }, { requiredKeys: [] }),
+        fc.array(fc.option(rule), { minLength: 6, maxLength: 6 }),
+        fc.array(fc.tuple(fc.constantFrom(...kinds), word), { maxLength: 12 }),
+        (offers, rules, names) => {
+          // rules: export of c0, import of c1, export of c1, import of c2, export of c2, import of c3.
+          const r = (i: number): RoutePolicyRule[] => (rules[i] ? [{ neighbour: "*", ...rules[i] }] : []);
+          const ids = ["c0", "c1", "c2", "c3"];
+          const sim = new FederationSim({
+            ids,
+            edges: [["c0", "c1"], ["c1", "c2"], ["c2", "c3"]],
+            options: (id) => {
+              const i = ids.indexOf(id);
+              return { ...(i === 0 ? { offers } : {}), policies: { import: i > 0 ? r(2 * i - 1) : [], export: i < 3 ? r(2 * i) : [] } };
+            },
+          });
+          sim.runUntilQuiet();
+          const route = sim.table("c3").bestRoute("c0");
+          const applied = rules.filter((x) => x !== null);
+          const field = { function: "functions", topic: "topics", queue: "queues" } as const;
+          if (applied.some((x) => x.clusters?.deny?.includes("c0"))) {
+            expect(route).toBeUndefined();
+            return;
+          }
+          expect(route?.path).toEqual(["c3", "c2", "c1", "c0"]);
+          for (const [kind, name] of names) {
+            const every = [offers[field[kind]], ...applied.map((x) => x[field[kind]])].every((l) => prefixAllows(prefixFilter(l), name));
+            expect(serviceAllows(route!.offers, kind, name)).toBe(every);
+          }
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+});
+
+describe("RouteTable: signatures", () => {
+  function signedPair(): { a: RouteTable; sb: RouteSigner; reg: KeyRegistry } {
+    const sb = RouteSigner.generate("b");
+    const reg = new KeyRegistry({ trusted: [{ clusterId: "b", publicKey: sb.publicKey }] });
+    return { a: table({ keys: reg, requireSignatures: true }, ["b"]), sb, reg };
+  }
+
+  it("accepts signed updates, refuses unsigned and forged ones, and counts them (original item 33)", () => {
+    const { a, sb } = signedPair();
+    const u = upd("b", "a", [{ destination: "c", path: ["b", "c"], metric: 1 }]);
+    expect(a.receive("b", u, 0)).toMatchObject({ accepted: false, reason: "unsigned" });
+    const stranger = RouteSigner.generate("b");
+    expect(a.receive("b", stranger.signUpdate(u), 0)).toMatchObject({ accepted: false, reason: "bad_signature" });
+    const good = sb.signUpdate(u);
+    expect(a.receive("b", { ...good, routes: [{ ...good.routes[0]!, metric: 0 }] }, 0)).toMatchObject({ reason: "bad_signature" });
+    expect(a.bestRoute("c")).toBeUndefined();
+    expect(a.receive("b", good, 0)).toMatchObject({ accepted: true, applied: 1 });
+    expect(a.stats.updatesRefused).toMatchObject({ unsigned: 1, bad_signature: 2 });
+  });
+
+  it("a whole federation converges with signatures required", () => {
+    const ids = ["a", "b", "c", "d"];
+    const signers = new Map(ids.map((id) => [id, RouteSigner.generate(id)]));
+    const trusted = ids.map((id) => ({ clusterId: id, publicKey: signers.get(id)!.publicKey }));
+    const sim = new FederationSim({
+      ids,
+      edges: [["a", "b"], ["b", "c"], ["c", "d"], ["d", "a"]],
+      options: (id) => ({ signer: signers.get(id)!, keys: new KeyRegistry({ trusted }), requireSignatures: true }),
+    });
+    sim.runUntilQuiet();
+    expect(sim.check()).toEqual([]);
+    for (const id of ids) expect(sim.table(id).stats.updatesRefused.bad_signature + sim.table(id).stats.updatesRefused.unsigned).toBe(0);
+  });
+
+  /** Random updates; each is delivered unsigned, signed by an untrusted key, tampered, or signed: only the last may change anything. */
+  it("a forged or unsigned update is refused when signing is required (property)", () => {
+    const dests = ["c", "e", "f"];
+    const entry = fc.record({ destination: fc.constantFrom(...dests), metric: fc.nat(100), mid: fc.boolean() }).map(
+      (x): RouteEntry => ({ destination: x.destination, path: x.mid ? ["b", "x", x.destination] : ["b", x.destination], metric: x.metric }),
+    );
+    const stranger = RouteSigner.generate("b");
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            routes: fc.uniqueArray(entry, { selector: (e) => e.destination, maxLength: 3 }),
+            full: fc.boolean(),
+            how: fc.constantFrom("unsigned", "stranger", "tampered", "wrong_cluster_key", "signed"),
+          }),
+          { maxLength: 12 },
+        ),
+        (steps) => {
+          const { a, sb } = signedPair();
+          const other = RouteSigner.generate("d");
+          for (const s of steps) {
+            const u = upd("b", "a", s.routes, { full: s.full });
+            let msg: RouteUpdate = u;
+            if (s.how === "stranger") msg = stranger.signUpdate(u);
+            if (s.how === "wrong_cluster_key") msg = { ...other.signUpdate(u), advertiser: "b" };
+            if (s.how === "tampered") msg = { ...sb.signUpdate(u), seq: u.seq + 1000 };
+            if (s.how === "signed") msg = sb.signUpdate(u);
+            const before = JSON.stringify(a.routes());
+            const res = a.receive("b", msg, 0);
+            expect(res.accepted).toBe(s.how === "signed");
+            if (s.how !== "signed") expect(JSON.stringify(a.routes())).toBe(before);
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe("RouteTable: properties", () => {
+  const neighbours = ["n1", "n2", "n3"];
+  const clusters = ["n1", "n2", "n3", "d1", "d2", "d3", "me", "x"];
+  // Updates from neighbours with paths that are usually well-formed, sometimes looped or wrong.
+  const arbUpdates = fc
+    .array(
+      fc.record({
+        from: fc.constantFrom(...neighbours),
+        full: fc.boolean(),
+        routes: fc.uniqueArray(
+          fc.record({ destination: fc.constantFrom(...clusters), mid: fc.array(fc.constantFrom(...clusters), { maxLength: 3 }), metric: fc.nat(20), junk: fc.nat(9) }),
+          { selector: (r) => r.destination, maxLength: 4 },
+        ),
+        withdrawn: fc.uniqueArray(fc.constantFrom(...clusters), { maxLength: 2 }),
+        epoch: fc.integer({ min: 1, max: 2 }),
+      }),
+      { maxLength: 14 },
+    )
+    .map((us) =>
+      us.map((u, i): [string, RouteUpdate] => {
+        const routes = u.routes.map((r) => ({
+          destination: r.destination,
+          // junk 0: a path that does not start at the advertiser.
+          path: r.junk === 0 ? [...r.mid, r.destination] : [u.from, ...r.mid, r.destination],
+          metric: r.metric,
+        }));
+        const withdrawn = u.withdrawn.filter((d) => !u.routes.some((r) => r.destination === d));
+        // Distinct seqs per update, so "newest" is always defined.
+        return [u.from, { v: 1, advertiser: u.from, to: "me", epoch: u.epoch, seq: i + 1, ttl_ms: 60_000, full: u.full, routes, withdrawn }];
+      }),
+    );
+
+  function run(updates: [string, RouteUpdate][]): RouteTable {
+    const t = new RouteTable({ localCluster: "me", epoch: 1, damping: false });
+    for (const n of neighbours) t.linkUp(n, 0);
+    for (const [from, u] of updates) t.receive(from, u, 0);
+    return t;
+  }
+
+  it("route selection does not depend on the order updates arrive in (property)", () => {
+    fc.assert(
+      fc.property(arbUpdates, fc.integer(), (updates, seed) => {
+        const shuffled = fc.sample(fc.shuffledSubarray(updates, { minLength: updates.length, maxLength: updates.length }), { seed, numRuns: 1 })[0]!;
+        const t1 = run(updates);
+        const t2 = run(shuffled);
+        expect(t2.routes()).toEqual(t1.routes());
+        for (const d of clusters) expect(t2.routesTo(d)).toEqual(t1.routesTo(d));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("a route never holds a loop and always starts with a linked neighbour (property)", () => {
+    fc.assert(
+      fc.property(arbUpdates, (updates) => {
+        const t = run(updates);
+        for (const d of clusters) {
+          for (const r of t.routesTo(d)) {
+            expect(new Set(r.path).size).toBe(r.path.length);
+            expect(r.path[0]).toBe("me");
+            expect(r.path.indexOf("me")).toBe(0);
+            expect(r.path[r.path.length - 1]).toBe(d);
+            if (d !== "me") {
+              expect(neighbours).toContain(r.nextHop);
+              expect(r.path[1]).toBe(r.nextHop);
+            }
+          }
+        }
+        // And what it sends is loop-free for its receiver.
+        for (const out of t.poll(0).updates) for (const e of out.update.routes) expect(e.path).not.toContain(out.to);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
