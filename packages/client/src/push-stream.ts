@@ -14,8 +14,6 @@ export interface PushStreamOptions<T> {
   /** Most items held for the consumer. */
   maxBuffered: number;
   overflow: OverflowPolicy;
-  /** Called with each item dropped by `drop-oldest` (e.g. to nack a queue message). */
-  onDrop?: (item: T) => void;
   /** The error a `fail` stream ends with when it overflows. */
   overflowError?: () => MpregError;
   /** Called once when the consumer stops early (`break` out of `for await`, or `return()`). */
@@ -70,9 +68,8 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
         this.end(this.opts.overflowError?.());
         return false;
       }
-      const old = this.shift();
+      this.shift();
       this.dropped++;
-      this.opts.onDrop?.(old);
     }
     this.buf.push(item);
     return true;

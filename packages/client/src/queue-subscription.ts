@@ -12,8 +12,10 @@ export interface QueueSubscribeOptions {
   /** Most unacked messages the node pushes at once (node default 10). */
   prefetch?: number;
   /**
-   * Messages held for a slow consumer (default 1024; `prefetch` normally keeps it far lower).
-   * Past it the oldest is dropped, counted in `dropped`, and nacked so it returns at once.
+   * Messages held for a slow consumer. Default 1024. The node never has more than `prefetch`
+   * unacked messages out, so with `prefetch <= maxBuffered` nothing is ever dropped. Past it the
+   * oldest is dropped and counted in `dropped`; it is not acked, so it comes back after its
+   * visibility timeout (a nack would have the node push it straight back to this full consumer).
    */
   maxBuffered?: number;
   /** Receive messages through this function instead of iterating. */
@@ -50,7 +52,6 @@ export class QueueSubscription implements AsyncIterable<ReceivedMessage>, Resuma
       ? new PushStream<ReceivedMessage>({
           maxBuffered: max,
           overflow: "drop-oldest",
-          onDrop: (m) => void m.nack().catch(() => {}),
           onReturn: () => void this.unsubscribe(),
         })
       : undefined;
@@ -61,7 +62,7 @@ export class QueueSubscription implements AsyncIterable<ReceivedMessage>, Resuma
     return this.subscriptionId;
   }
 
-  /** Messages dropped (and nacked) because the consumer fell `maxBuffered` behind. */
+  /** Messages dropped because the consumer fell `maxBuffered` behind (they come back later). */
   get dropped(): number {
     return this.stream?.dropped ?? 0;
   }
