@@ -10,7 +10,7 @@ import type { MpregError } from "@mpreg/envelope";
 export type OverflowPolicy = "drop-oldest" | "fail";
 
 /** Options of a {@link PushStream}. */
-export interface PushStreamOptions<T> {
+export interface PushStreamOptions {
   /** Most items held for the consumer. */
   maxBuffered: number;
   overflow: OverflowPolicy;
@@ -40,7 +40,7 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
   private errorThrown = false;
   private returned = false;
 
-  constructor(private readonly opts: PushStreamOptions<T>) {}
+  constructor(private readonly opts: PushStreamOptions) {}
 
   /** Items waiting for the consumer. */
   get size(): number {
