@@ -50,7 +50,7 @@ export async function campaign(
       compare: [{ key, target: "version", op: "==", value: 0 }],
       success: [{ put: [key, value, { lease: lease.id }] }],
       failure: [{ get: key }],
-    });
+    }, { idempotent: true });
     const revision = t.succeeded ? t.revision : (t.results[0] as { mod_revision?: unknown } | undefined)?.mod_revision;
     if (typeof revision !== "number") throw MpregError.invalid("mpreg.kv.txn answered without the key's revision", "revision");
     for (;;) {

@@ -99,8 +99,13 @@ export class KvClient {
     return this.range(prefix, kvPrefixEnd(prefix), options);
   }
 
-  txn(txn: KvTxn): Promise<KvTxnResult> {
-    return this.core.call("mpreg.kv.txn", [txn]) as Promise<KvTxnResult>;
+  /**
+   * Runs a transaction. Pass `idempotent: true` when running it twice is harmless (e.g. a put
+   * guarded by `version == 0` whose failure branch reads the key): it is then sent once more on
+   * the next connection if the first one is lost before the reply.
+   */
+  txn(txn: KvTxn, options: { idempotent?: boolean } = {}): Promise<KvTxnResult> {
+    return this.core.call("mpreg.kv.txn", [txn], { idempotent: options.idempotent === true }) as Promise<KvTxnResult>;
   }
 
   /**

@@ -201,6 +201,25 @@ describe("kv helpers", () => {
     expect(l2.key).not.toBe(l1.key);
   });
 
+  it("a lock waiter keeps its place across a failover of its own node", async () => {
+    const fc = await cluster(2);
+    const [n1, n2] = fc.nodes;
+    const waiter = await connect(fc);
+    const owner = await MpregClient.connect([n2!.url], { discovery: false, transport: { pingIntervalMs: 0 } });
+    cleanups.push(() => owner.close());
+    expect(waiter.url).toBe(n1!.url);
+    const l1 = await owner.kv.lock("m", { ttl_ms: 2000 });
+    const p2 = waiter.kv.lock("m", { ttl_ms: 2000 });
+    await waitFor(() => fc.watchesOn(n1!) === 1);
+    await fc.kill(n1!);
+    // The waiter's watch on the key before its own is made again on n2.
+    await waitFor(() => waiter.url === n2!.url && fc.watchesOn(n2!) === 1);
+    expect(await settledWithin(p2, 30)).toBe(false);
+    await l1.unlock();
+    const l2 = await p2;
+    expect(l2.revision).toBeGreaterThan(l1.revision);
+  });
+
   it("election: the first candidate leads, leader() tells everyone, resign() passes leadership on", async () => {
     const fc = await cluster();
     const c1 = await connect(fc);
