@@ -12,11 +12,9 @@ import {
   type Frame,
   type IntermediateResult,
   type PubsubAck,
-  type PubsubNotificationMessage,
   type RpcCommand,
   type RpcRequest,
   type RpcResponse,
-  type SubscriptionBacklog,
 } from "@mpreg/envelope";
 import {
   CloseCode,
@@ -855,11 +853,6 @@ export class MpregClient {
   }
 }
 
-/** Options of `subscribe` (re-exported for the public API). */
-export type { SubscribeOptions };
-/** What a subscription yields. */
-export type PubsubMessage = PubsubNotificationMessage;
-export type { SubscriptionBacklog };
 
 function encodeOut(frame: OutFrame, plain: boolean, timeoutMs: number): Uint8Array {
   if (plain && frame.role === "rpc") {

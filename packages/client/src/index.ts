@@ -10,11 +10,10 @@ export {
   type ClientState,
   type FailoverEvent,
   type PublishOptions,
-  type PubsubMessage,
   type PushFrame,
   type RequestOptions,
-  type SubscriptionBacklog,
 } from "./client.js";
+export type { KvEvent, KvWatchEvent, PubsubNotificationMessage, QueueMessage, SubscriptionBacklog } from "@mpreg/envelope";
 export { Subscription, DEDUP_WINDOW, DEFAULT_MAX_BUFFERED, type SubscribeOptions } from "./subscription.js";
 export { PushStream, type OverflowPolicy, type PushStreamOptions } from "./push-stream.js";
 export { UrlPool, DEFAULT_MAX_URLS, urlKey } from "./url-pool.js";
