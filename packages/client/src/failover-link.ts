@@ -97,6 +97,8 @@ export class FailoverLink implements Link {
 
   drain(conn: Connection, reason: string): void {
     if (conn !== this.cur || this.closing !== null || this.opts.reconnect === null) return;
+    // With nowhere else to go, moving would only dial the stopping node again: wait for its close.
+    if (this.pool.size < 2) return;
     const url = this.curUrl!;
     log.info(`node at ${url} is shutting down (${reason}); failing over`);
     this.cur = null;

@@ -135,6 +135,24 @@ describe("cluster-aware client", () => {
     expect(await c.call("echo", [2])).toBe(2);
   });
 
+  it("with a single URL, a stopping node is not drained: an idempotent call it refused waits for the reconnect", async () => {
+    const fc = await cluster(1);
+    const node = fc.nodes[0]!;
+    const c = await connect(node.url, { discovery: false });
+    let reconnects = 0;
+    c.onReconnect(() => reconnects++);
+    node.draining = true;
+    const p = c.call("whoami", [], { idempotent: true });
+    await waitFor(() => node.frames.length === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(reconnects).toBe(0); // no dialing of the stopping node again
+    expect(c.pendingCount).toBe(1);
+    node.draining = false; // "restarted": closes its connections and answers again
+    for (const conn of node.conns) conn.close(1001, "restart");
+    expect(await p).toBe(node.name);
+    expect(reconnects).toBe(1);
+  });
+
   it("makes a queue consumer and a KV watch again on the new node; the watch resumes at the last revision seen + 1, nothing lost or repeated", async () => {
     const fc = await cluster(2);
     const c = await connect(fc.nodes.map((n) => n.url), { discovery: false });

@@ -35,7 +35,8 @@ export interface Link {
   /**
    * The node behind `conn` is shutting down: stop using it for new requests and find another
    * node. `conn` stays open (its requests may still be answered) until `release(conn)`, its own
-   * close, or the drain timeout. Ignored when `conn` is not current or the link cannot fail over.
+   * close, or the drain timeout. Ignored when `conn` is not current or the link cannot fail over
+   * (no reconnect, or no other URL).
    */
   drain(conn: Connection, reason: string): void;
   /** True while `conn` is being drained. */
