@@ -29,7 +29,7 @@ async function setup(coalesce: boolean): Promise<Setup> {
     }),
   );
   const { url } = await listener.listen({ port: 0 });
-  const client = await MpregClient.connect(url, { reconnect: false, transport: { coalesce, pingIntervalMs: 0 } });
+  const client = await MpregClient.connect(url, { reconnect: false, discovery: false, transport: { coalesce, pingIntervalMs: 0 } });
   return { listener, client };
 }
 

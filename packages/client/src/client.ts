@@ -7,6 +7,7 @@ import {
   decodeFrame,
   encodeCallRequest,
   encodeFrame,
+  isMpregError,
   newId,
   type Frame,
   type IntermediateResult,
@@ -16,13 +17,27 @@ import {
   type RpcResponse,
 } from "@mpreg/envelope";
 import {
-  ClientConnection,
+  CloseCode,
+  DEFAULT_BACKOFF,
   connectWs,
   type Connection,
   type ConnectOptions,
+  type FrameData,
+  type RandomSource,
   type ReconnectOptions,
   type Unsubscribe,
 } from "@mpreg/transport";
+import { CacheClient } from "./cache-client.js";
+import type { ClientCore, CoreCallOptions, PubsubRequest, PushKind, Resumable } from "./client-core.js";
+import { FailoverLink } from "./failover-link.js";
+import { KvClient } from "./kv-client.js";
+import { FixedLink, type ClientState, type Link } from "./link.js";
+import { QueueClient } from "./queue-client.js";
+import { Subscription, type SubscribeOptions } from "./subscription.js";
+import { UrlPool, urlKey } from "./url-pool.js";
+import { checkClientOptions } from "./validate.js";
+
+export type { ClientState } from "./link.js";
 
 const log = createLogger("client");
 
@@ -30,22 +45,45 @@ const log = createLogger("client");
 export const DEFAULT_MAX_PENDING = 1024;
 /** How much longer than `timeout_ms` the client waits before giving up on a reply. */
 export const DEFAULT_DEADLINE_GRACE_MS = 1000;
+/** Default period of the `cluster_map` refresh. */
+export const DEFAULT_DISCOVERY_INTERVAL_MS = 30_000;
+/** Default longest time a connection to a node that is shutting down is kept for its last replies. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+/** Pushes for a subscription, watch or consumer not known yet, held until it is (then dropped oldest first). */
+export const MAX_HELD_PUSHES = 256;
+/** `timeout_ms` of the client's own `cluster_map` calls. */
+const DISCOVERY_TIMEOUT_MS = 5000;
 
-/** Options of `MpregClient.connect` (and of the constructor, minus the transport ones). */
+/** Options of `MpregClient.connect` (and of the constructor, minus the connection ones). */
 export interface ClientOptions {
   /** Bearer token for nodes that require authentication. */
   token?: string;
-  /** Reconnect after a drop: on by default (infinite retries, backoff with full jitter). */
+  /**
+   * Reconnect and fail over after a loss: on by default (infinite attempts, backoff with full
+   * jitter from 100 ms to 10 s). `false`: the first loss closes the client.
+   */
   reconnect?: boolean | ReconnectOptions;
   /** Default `timeout_ms` of each request. Default 30 000. */
   timeoutMs?: number;
   /**
-   * Most requests awaiting a reply at once; past it `call`/`request` reject at once with
-   * MpregError 1007 OVERLOADED without sending anything. Default 1024.
+   * Most requests awaiting a reply at once (requests held for a new connection included); past
+   * it `call`/`request` reject at once with MpregError 1007 OVERLOADED. Default 1024.
    */
   maxPending?: number;
   /** Client-side deadline = `timeout_ms` + this. Default 1000. */
   deadlineGraceMs?: number;
+  /** Most node URLs known at once (seeds plus discovered). Default 64. */
+  maxUrls?: number;
+  /**
+   * Learn further node URLs from `cluster_map`: after each connect and every `intervalMs`
+   * (default 30 000). On by default for `connect`; `false` turns it off.
+   */
+  discovery?: boolean | { intervalMs?: number };
+  /**
+   * How long a connection to a node that answered "shutting down" is kept open for the replies
+   * still due on it, while new requests already go to another node. Default 10 000.
+   */
+  drainTimeoutMs?: number;
   /** Further transport options (ping period, frame limit, WebSocket constructor, jitter source...). */
   transport?: Omit<ConnectOptions, "token" | "reconnect">;
 }
@@ -58,6 +96,12 @@ export interface CallOptions {
   version_constraint?: string;
   target_cluster?: string;
   timeout_ms?: number;
+  /**
+   * The call may run twice without harm. If its connection is lost before the reply, it is sent
+   * once more on the next connection (instead of failing with 1005), and if it is made while
+   * the client is between connections it waits for the next one (within its deadline).
+   */
+  idempotent?: boolean;
 }
 
 /** Options of `request`. */
@@ -70,13 +114,30 @@ export interface RequestOptions {
   stream_progress?: boolean;
   /** Called with each pushed intermediate result, before the reply. */
   onProgress?: (ir: IntermediateResult) => void;
+  /** As `CallOptions.idempotent`, for every command of the request. */
+  idempotent?: boolean;
 }
 
-/** A server push that is not a reply (`pubsub-notification`, `queue-delivery`, ...). */
+/** Options of `publish`. */
+export interface PublishOptions {
+  headers?: Record<string, unknown>;
+  /** The message's id (the node makes one when absent); subscribers see each id at most once. */
+  message_id?: string;
+  /** Send it again on the next connection if the link is lost before the ack (see `CallOptions`). */
+  idempotent?: boolean;
+}
+
+/** A failover: the client moved from the node at `from` to the node at `to`. */
+export interface FailoverEvent {
+  from: string;
+  to: string;
+}
+
+/** A server push that is not a reply (`pubsub-notification`, `queue-delivery`, `kv-event`, ...). */
 export type PushFrame = Exclude<Frame, { u: string } | { u: string | null }>;
 
-/** Connection state as the client sees it. */
-export type ClientState = "open" | "reconnecting" | "closed";
+/** A frame the client sends and correlates by `u`. */
+type OutFrame = RpcRequest | (PubsubRequest & { u: string });
 
 interface Pending {
   resolve(value: unknown): void;
@@ -92,6 +153,15 @@ interface Pending {
    * the async wrapper's extra promise and microtask hops on every call.
    */
   callFun: string | undefined;
+  /** Runs synchronously on the result before the promise resolves (see ClientCore.callThen). */
+  onResult: ((result: unknown) => unknown) | undefined;
+  /** The connection it was sent on; null while it waits for one. */
+  conn: Connection | null;
+  /** How often it was sent (an idempotent request is sent at most twice). */
+  sends: number;
+  /** Kept only for idempotent requests, to send again. */
+  frame: OutFrame | undefined;
+  plain: boolean;
 }
 
 const NO_OPTIONS: CallOptions = Object.freeze({});
@@ -100,21 +170,44 @@ const hasOwn = Object.prototype.hasOwnProperty;
 /**
  * The MPREG client: sends requests as MessagePack binary frames and correlates replies by `u`.
  *
+ * - It knows several node URLs (given, and discovered through `cluster_map`) and fails over to
+ *   another node when its node is lost or shuts down; see docs/client.md for the rules.
  * - Every request has a client-side deadline (`timeout_ms` + grace) and rejects with 1004 if
  *   the node never answers.
- * - When the connection drops, every pending request rejects with 1005 UNREACHABLE. Nothing
- *   is retried: the handler may already have run. New requests while reconnecting reject
- *   with 1005 too; the connection comes back by itself (see `reconnect`).
+ * - When the connection is lost, every request sent on it rejects with 1005 UNREACHABLE
+ *   (`details.reason` "connection lost"), except those marked `idempotent`, which are sent
+ *   once more on the next connection.
  * - Error replies reject with an MpregError carrying the wire code, message and details.
+ * - Subscriptions, queue consumers and KV watches made through it are made again on each new
+ *   connection.
  */
 export class MpregClient {
-  private readonly conn: Connection;
+  /** Cache built-ins (`mpreg.cache.*`). */
+  readonly cache: CacheClient;
+  /** Replicated key-value store built-ins (`mpreg.kv.*`) and coordination on top of them. */
+  readonly kv: KvClient;
+
+  private readonly link: Link;
+  private readonly pool: UrlPool | undefined;
   private readonly pending = new Map<string, Pending>();
+  /** Requests awaiting a reply per connection (to release a drained one when it reaches 0). */
+  private readonly perConn = new Map<Connection, number>();
   private readonly maxPending: number;
   private readonly timeoutMs: number;
   private readonly graceMs: number;
   private pushHandlers: Array<(frame: PushFrame) => void> = [];
+  private readonly routes = new Map<string, (frame: PushFrame) => void>();
+  /** Pushes whose subscription is not known yet (bounded by MAX_HELD_PUSHES). */
+  private held: PushFrame[] = [];
+  private readonly resumables = new Set<Resumable>();
+  private readonly failoverHandlers: Array<(e: FailoverEvent) => void> = [];
   private closedByUser = false;
+  private endInfo: { code: number; reason: string } | null = null;
+  /** Node id behind the current connection, once discovery found it. */
+  private currentNodeId: string | undefined;
+  private discoveryTimer: ReturnType<typeof setInterval> | undefined;
+  private discovering = false;
+  private readonly core: ClientCore;
   /**
    * Random part of this client's request ids and `call` command names (10 ULID characters,
    * 50 random bits). Request ids are this nonce plus a counter: unique per client (hence per
@@ -137,7 +230,7 @@ export class MpregClient {
     let next = Infinity;
     for (const [u, p] of this.pending) {
       if (p.deadline <= now) {
-        this.pending.delete(u);
+        this.take(u);
         const reason = `no reply within ${p.waitMs} ms`;
         p.reject(new MpregError(ErrorCode.TIMEOUT, reason, { completed: [], pending: p.names, reason }));
       } else if (p.deadline < next) {
@@ -148,42 +241,82 @@ export class MpregClient {
     if (next !== Infinity) this.armDeadline(next);
   };
 
-  /** Connects to a node at `url` (`ws://HOST:PORT`); rejects as `connectWs` does (1005, 1006). */
-  static async connect(url: string, options: ClientOptions = {}): Promise<MpregClient> {
-    const conn = await connectWs(url, {
-      ...options.transport,
-      ...(options.token !== undefined ? { token: options.token } : {}),
-      reconnect: options.reconnect ?? true,
+  /**
+   * Connects to a node: `urls` is one `ws://HOST:PORT` URL or several nodes of one cluster,
+   * tried in the order given until one answers. Rejects as `connectWs` does (1005, 1006) when
+   * none does, and with 1002 for bad options.
+   */
+  static async connect(urls: string | readonly string[], options: ClientOptions = {}): Promise<MpregClient> {
+    checkClientOptions(options);
+    const pool = new UrlPool(typeof urls === "string" ? [urls] : urls, options.maxUrls);
+    const r = options.reconnect ?? true;
+    const random: RandomSource = options.transport?.random ?? Math.random;
+    const link = await FailoverLink.open(pool, {
+      dial: (url) =>
+        connectWs(url, {
+          ...options.transport,
+          ...(options.token !== undefined ? { token: options.token } : {}),
+          reconnect: false,
+        }),
+      reconnect: r === false ? null : { ...DEFAULT_BACKOFF, stableAfterMs: 5000, ...(r === true ? {} : r) },
+      random,
+      drainTimeoutMs: options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
     });
-    return new MpregClient(conn, options);
+    const client = new MpregClient(link, options, pool);
+    const d = options.discovery ?? true;
+    if (d !== false) client.startDiscovery(d === true ? DEFAULT_DISCOVERY_INTERVAL_MS : d.intervalMs ?? DEFAULT_DISCOVERY_INTERVAL_MS);
+    return client;
   }
 
   /**
    * Wraps an already open connection (a `connectWs` result, or one end of an in-memory pair
-   * in tests). Transport options in `options` are ignored here.
+   * in tests). Such a client never fails over to another node; a `ClientConnection` still
+   * reconnects to its own URL. Connection options in `options` are ignored here.
    */
-  constructor(conn: Connection, options: ClientOptions = {}) {
-    this.conn = conn;
+  constructor(conn: Connection, options?: ClientOptions);
+  /** @internal */
+  constructor(link: Link, options: ClientOptions, pool: UrlPool);
+  constructor(connOrLink: Connection | Link, options: ClientOptions = {}, pool?: UrlPool) {
+    checkClientOptions(options);
+    this.link = pool !== undefined ? (connOrLink as Link) : new FixedLink(connOrLink as Connection);
+    this.pool = pool;
     this.maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.graceMs = options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS;
-    if (!(Number.isInteger(this.maxPending) && this.maxPending > 0)) {
-      throw MpregError.invalid("maxPending must be a positive integer", "maxPending");
-    }
-    checkTimeout(this.timeoutMs);
-    conn.onMessage((data, isBinary) => this.receive(data, isBinary));
-    conn.onClose((_code, reason) => {
-      this.failAll(this.closedByUser ? "client closed" : `connection lost${reason ? `: ${reason}` : ""}`);
+    const ev = this.link.events;
+    ev.message.add((conn, data, isBinary) => this.receive(conn, data, isBinary));
+    ev.closed.add((conn, code, reason, url) => this.connectionClosed(conn, code, reason, url));
+    ev.up.add((conn, url, previousUrl) => this.connectionUp(conn, url, previousUrl));
+    ev.down.add((code, reason, will) => {
+      this.currentNodeId = undefined;
+      if (!will) this.ended(code, reason);
     });
+    this.core = this.makeCore();
+    this.cache = new CacheClient(this.core);
+    this.kv = new KvClient(this.core);
   }
 
-  /** `open`, `reconnecting` (a drop is being retried) or `closed`. */
+  /** `open`, `reconnecting` (between connections) or `closed`. */
   get state(): ClientState {
-    if (this.conn instanceof ClientConnection) return this.conn.state;
-    return this.conn.open ? "open" : "closed";
+    return this.link.state;
   }
 
-  /** Number of requests awaiting a reply. */
+  /** URL of the node the client is connected to (undefined between connections, or when unknown). */
+  get url(): string | undefined {
+    return this.link.url;
+  }
+
+  /** Every node URL the client may fail over to: the ones given, then the discovered ones. */
+  get knownUrls(): string[] {
+    return this.pool?.urls() ?? (this.link.url !== undefined ? [this.link.url] : []);
+  }
+
+  /** Id of the node the client is connected to, once discovery told it. */
+  get nodeId(): string | undefined {
+    return this.currentNodeId;
+  }
+
+  /** Number of requests awaiting a reply (requests waiting for a connection included). */
   get pendingCount(): number {
     return this.pending.size;
   }
@@ -195,13 +328,13 @@ export class MpregClient {
    */
   call(fun: string, args: unknown[] = [], options: CallOptions = NO_OPTIONS): Promise<unknown> {
     try {
-      return this.startCall(fun, args, options);
+      return this.startCall(fun, args, options, undefined);
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
-  private startCall(fun: string, args: unknown[], options: CallOptions): Promise<unknown> {
+  private startCall(fun: string, args: unknown[], options: CallOptions, onResult: ((r: unknown) => unknown) | undefined): Promise<unknown> {
     const u = this.nextId();
     // The same name for every call of `fun` by this client: the reply's `r` then always has
     // the same short key, which keeps the reply objects' shape stable on both sides (a fresh
@@ -221,7 +354,7 @@ export class MpregClient {
       options.function_id === undefined &&
       options.version_constraint === undefined &&
       options.target_cluster === undefined;
-    return this.send({ role: "rpc", u, cmds: [cmd], timeout_ms: timeout }, timeout, [name], undefined, fun, plain);
+    return this.send({ role: "rpc", u, cmds: [cmd], timeout_ms: timeout }, timeout, [name], undefined, fun, plain, options.idempotent === true, onResult);
   }
 
   /**
@@ -238,10 +371,42 @@ export class MpregClient {
     if (options.include_execution_summary) frame.include_execution_summary = true;
     if (options.stream_progress || options.onProgress) frame.stream_progress = true;
     const names = Array.isArray(cmds) ? cmds.map((c) => String((c as { name?: unknown })?.name)) : [];
-    return (await this.send(frame, timeout, names, options.onProgress, undefined, false)) as RpcResponse;
+    return (await this.send(frame, timeout, names, options.onProgress, undefined, false, options.idempotent === true, undefined)) as RpcResponse;
   }
 
-  /** Registers a handler for pushes that are not replies (notifications, deliveries). */
+  /**
+   * Publishes one message and resolves with its `message_id` once the node accepted it for
+   * delivery. A refusal (bad topic: 1002, ...) rejects with the ack's error code.
+   */
+  async publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<string> {
+    const message: { topic: string; payload: unknown; headers?: Record<string, unknown>; message_id?: string } = { topic, payload };
+    if (options.headers !== undefined) message.headers = options.headers;
+    if (options.message_id !== undefined) message.message_id = options.message_id;
+    const ack = await this.core.pubsub({ role: "pubsub-publish", message }, options.idempotent === true);
+    return ack.message_id ?? options.message_id ?? "";
+  }
+
+  /**
+   * Subscribes to topic patterns (`*` one segment, `#` zero or more). Resolves once the node
+   * acknowledged it; iterate the result with `for await`, or pass `callback`. The subscription
+   * is made again on each new connection; `unsubscribe()` (or `break`) ends it.
+   */
+  subscribe(patterns: string | string[], options: SubscribeOptions = {}): Promise<Subscription> {
+    try {
+      const list = typeof patterns === "string" ? [patterns] : patterns;
+      const sub = new Subscription(this.core, list, options);
+      return sub.start().then(() => sub);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** The queue `name` (PROTOCOL section 5); nothing is sent until an operation is called. */
+  queue(name: string): QueueClient {
+    return new QueueClient(this.core, name);
+  }
+
+  /** Registers a handler for every push that is not a reply (also those a subscription takes). */
   onPush(handler: (frame: PushFrame) => void): Unsubscribe {
     this.pushHandlers = [...this.pushHandlers, handler];
     return () => {
@@ -249,46 +414,71 @@ export class MpregClient {
     };
   }
 
-  /** Called after each successful reconnect. */
-  onReconnect(handler: () => void): Unsubscribe {
-    return this.conn instanceof ClientConnection ? this.conn.onOpen(handler) : () => {};
+  /** Called after each new connection (`url` is the node reached; it may be another node). */
+  onReconnect(handler: (url: string) => void): Unsubscribe {
+    return this.link.events.up.add((_conn, url) => handler(url));
   }
 
-  /** Called when a retry is scheduled (`attempt` from 1, `delayMs` before it). */
-  onReconnecting(handler: (attempt: number, delayMs: number) => void): Unsubscribe {
-    return this.conn instanceof ClientConnection ? this.conn.onReconnecting(handler) : () => {};
+  /** Called when the client moved to another node: `{from, to}` URLs. */
+  onFailover(handler: (event: FailoverEvent) => void): Unsubscribe {
+    this.failoverHandlers.push(handler);
+    return () => {
+      const i = this.failoverHandlers.indexOf(handler);
+      if (i >= 0) this.failoverHandlers.splice(i, 1);
+    };
   }
 
-  /** Called on each drop; `willReconnect` is false on the final close. */
+  /** Called when a retry is scheduled (`attempt` from 1, `delayMs` before it, the URL it will try). */
+  onReconnecting(handler: (attempt: number, delayMs: number, url: string) => void): Unsubscribe {
+    return this.link.events.reconnecting.add(handler);
+  }
+
+  /** Called on each loss of the connection; `willReconnect` is false on the final close. */
   onDisconnect(handler: (code: number, reason: string, willReconnect: boolean) => void): Unsubscribe {
-    if (this.conn instanceof ClientConnection) return this.conn.onClose(handler);
-    return this.conn.onClose((code, reason) => handler(code, reason, false));
+    const done = this.endInfo;
+    if (done !== null) {
+      queueMicrotask(() => handler(done.code, done.reason, false));
+      return () => {};
+    }
+    return this.link.events.down.add(handler);
   }
 
-  /** Closes the connection for good; pending requests reject with 1005. */
+  /**
+   * Closes for good: pending requests reject with 1005, subscriptions, consumers and watches
+   * end (their iterators finish), leases stop being kept alive. Resolves once closed.
+   */
   close(): Promise<void> {
     this.closedByUser = true;
+    this.stopDiscovery();
+    if (this.endInfo !== null) return Promise.resolve();
     return new Promise((resolve) => {
-      if (this.conn instanceof ClientConnection) this.conn.onClose((_c, _r, will) => !will && resolve());
-      else this.conn.onClose(() => resolve());
-      this.conn.close(1000, "client closed");
+      this.link.events.down.add((_c, _r, will) => {
+        if (!will) resolve();
+      });
+      this.link.close(CloseCode.NORMAL, "client closed");
     });
   }
+
+  // -------------------------------------------------------------------------------------------
+  // Sending and correlation
+  // -------------------------------------------------------------------------------------------
 
   private nextId(): string {
     return this.nonce + (++this.seq).toString(36);
   }
 
   private send(
-    frame: RpcRequest,
+    frame: OutFrame,
     timeoutMs: number,
     names: string[],
     onProgress: ((ir: IntermediateResult) => void) | undefined,
     callFun: string | undefined,
-    plainCall: boolean,
+    plain: boolean,
+    idempotent: boolean,
+    onResult: ((r: unknown) => unknown) | undefined,
   ): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
-      if (this.closedByUser) return reject(unreachable("client closed"));
+      if (this.closedByUser || this.endInfo !== null) return reject(unreachable("client closed"));
       if (this.pending.size >= this.maxPending) {
         return reject(MpregError.overloaded(`too many pending requests (maxPending ${this.maxPending})`));
       }
@@ -299,32 +489,64 @@ export class MpregClient {
       }
       let data: Uint8Array;
       try {
-        if (plainCall) {
-          const cmd = frame.cmds[0]!;
-          data = encodeCallRequest(frame.u, cmd.name, cmd.fun, cmd.args as unknown[], timeoutMs);
-        } else {
-          data = encodeFrame(frame, "msgpack");
-        }
+        data = encodeOut(frame, plain, timeoutMs);
       } catch (e) {
         return reject(e);
+      }
+      const conn = this.link.connection;
+      if (conn === null && !idempotent) {
+        return reject(unreachable(this.link.state === "closed" ? "connection is closed" : "not connected (reconnecting)", names));
       }
       const u = frame.u;
       const waitMs = timeoutMs + this.graceMs;
       const deadline = performance.now() + waitMs;
+      const p: Pending = {
+        resolve, reject, deadline, waitMs, onProgress, names, callFun, onResult,
+        conn: null, sends: 0, frame: idempotent ? frame : undefined, plain,
+      };
       // Registered before sending, so even a synchronous transport finds the entry.
-      this.pending.set(u, { resolve, reject, deadline, waitMs, onProgress, names, callFun });
+      this.pending.set(u, p);
       if (deadline < this.deadlineTimerAt) this.armDeadline(deadline);
       else if (this.pending.size === 1) refTimer(this.deadlineTimer, true);
-      try {
-        this.conn.send(data);
-      } catch (e) {
-        this.take(u);
-        reject(e);
-      }
+      // An idempotent request made between connections waits for the next one.
+      if (conn !== null) this.transmit(u, p, conn, data);
     });
   }
 
-  private receive(data: Uint8Array | string, isBinary: boolean): void {
+  /** Sends a registered request on `conn`; a failed send is a lost connection for it. */
+  private transmit(u: string, p: Pending, conn: Connection, data: Uint8Array): void {
+    this.bind(p, conn);
+    p.sends++;
+    try {
+      conn.send(data);
+    } catch (e) {
+      this.unbind(p);
+      if (p.frame !== undefined && p.sends < 2) return; // held for the next connection
+      this.take(u);
+      p.reject(isMpregError(e) ? e : unreachable(String(e), p.names));
+    }
+  }
+
+  private bind(p: Pending, conn: Connection): void {
+    p.conn = conn;
+    this.perConn.set(conn, (this.perConn.get(conn) ?? 0) + 1);
+  }
+
+  private unbind(p: Pending): void {
+    const conn = p.conn;
+    if (conn === null) return;
+    p.conn = null;
+    const n = (this.perConn.get(conn) ?? 1) - 1;
+    if (n > 0) {
+      this.perConn.set(conn, n);
+      return;
+    }
+    this.perConn.delete(conn);
+    // A drained connection with nothing left to answer is closed now.
+    if (this.link.isDraining(conn)) this.link.release(conn);
+  }
+
+  private receive(conn: Connection, data: FrameData, isBinary: boolean): void {
     const res = decodeFrame(data, isBinary ? "msgpack" : "json");
     if (!res.ok) {
       // A reply we cannot read still settles its request, rather than waiting for the deadline.
@@ -340,19 +562,21 @@ export class MpregClient {
           log.warn(`node refused a frame: ${frame.error?.message ?? "unknown error"}`);
           return;
         }
-        const p = this.take(frame.u);
+        const p = this.pending.get(frame.u);
         if (p === undefined) return; // late reply after the deadline
-        if (frame.error !== null) p.reject(MpregError.fromWire(frame.error));
-        else if (p.callFun !== undefined) settleCall(p, frame);
-        else p.resolve(frame);
+        if (frame.error !== null) return this.failed(frame.u, p, conn, MpregError.fromWire(frame.error));
+        this.take(frame.u);
+        if (p.callFun !== undefined) settleCall(p, frame);
+        else settle(p, frame);
         return;
       }
       case "pubsub-ack": {
-        const p = this.take(frame.u);
+        const p = this.pending.get(frame.u);
         if (p === undefined) return;
-        if (!frame.success) p.reject(ackError(frame));
-        else if (p.callFun !== undefined) p.reject(noResult(p.callFun));
-        else p.resolve(frame);
+        if (!frame.success) return this.failed(frame.u, p, conn, ackError(frame));
+        this.take(frame.u);
+        if (p.callFun !== undefined) p.reject(noResult(p.callFun));
+        else settle(p, frame);
         return;
       }
       case "rpc-progress": {
@@ -367,21 +591,44 @@ export class MpregClient {
       }
       default: {
         if ("u" in frame) return; // a request role sent to a client: ignored
-        for (const h of this.pushHandlers) {
-          try {
-            h(frame as PushFrame);
-          } catch (err) {
-            log.warn("push handler threw", err);
-          }
-        }
+        this.dispatchPush(frame as PushFrame);
       }
     }
+  }
+
+  /**
+   * An error reply. "Node shutting down" (1005, reason `shutdown`) from the node of the current
+   * connection starts a failover; an idempotent request it refused is then held for the next
+   * connection instead of failing.
+   */
+  private failed(u: string, p: Pending, conn: Connection, err: MpregError): void {
+    const draining = this.link.isDraining(conn);
+    if (isShutdown(err) && (draining || this.isOwnShutdown(err, conn))) {
+      if (!draining) this.link.drain(conn, "node shutting down");
+      if (p.frame !== undefined && p.sends < 2 && this.link.state !== "closed") {
+        this.unbind(p);
+        // Sent again by connectionUp (it may already be up when the link had one ready).
+        const next = this.link.connection;
+        if (next !== null && next !== conn) this.resend(u, p, next);
+        return;
+      }
+    }
+    this.take(u);
+    p.reject(err);
+  }
+
+  private isOwnShutdown(err: MpregError, conn: Connection): boolean {
+    if (conn !== this.link.connection) return false;
+    // A remote node shutting down says so with its own id; only ours means we must move.
+    const id = err.details.node_id;
+    return typeof id !== "string" || this.currentNodeId === undefined || id === this.currentNodeId;
   }
 
   private take(u: string): Pending | undefined {
     const p = this.pending.get(u);
     if (p === undefined) return undefined;
     this.pending.delete(u);
+    this.unbind(p);
     // The deadline timer stays armed (re-arming per request is what it saves); with nothing
     // pending it no longer keeps the process alive, and when it fires it is not re-armed.
     if (this.pending.size === 0) refTimer(this.deadlineTimer, false);
@@ -394,24 +641,259 @@ export class MpregClient {
     this.deadlineTimer = setTimeout(this.sweepDeadlines, Math.max(0, at - performance.now()));
   }
 
-  private failAll(reason: string): void {
+  /** Sends an idempotent request again (or for the first time) on `conn`, with its remaining time. */
+  private resend(u: string, p: Pending, conn: Connection): void {
+    const frame = p.frame!;
+    let data: Uint8Array;
+    try {
+      let timeout = 0;
+      if (frame.role === "rpc") {
+        timeout = Math.max(1, Math.min(MAX_TIMEOUT_MS, Math.floor(p.deadline - performance.now() - this.graceMs)));
+        frame.timeout_ms = timeout;
+      }
+      data = encodeOut(frame, p.plain, timeout);
+    } catch (e) {
+      this.take(u);
+      p.reject(isMpregError(e) ? e : unreachable(String(e), p.names));
+      return;
+    }
+    this.transmit(u, p, conn, data);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Connections coming and going
+  // -------------------------------------------------------------------------------------------
+
+  /** A connection closed: what was sent on it is lost, except idempotent requests sent once. */
+  private connectionClosed(conn: Connection, code: number, reason: string, url: string | undefined): void {
+    if (!this.perConn.has(conn)) return;
+    for (const [u, p] of [...this.pending]) {
+      if (p.conn !== conn) continue;
+      this.unbind(p);
+      if (p.frame !== undefined && p.sends < 2 && !this.closedByUser) continue; // held
+      this.take(u);
+      p.reject(this.closedByUser ? unreachable("client closed", p.names) : connectionLost(code, reason, url, p.names));
+    }
+  }
+
+  private connectionUp(conn: Connection, url: string, previousUrl: string | undefined): void {
+    this.currentNodeId = undefined;
+    if (previousUrl !== undefined && urlKey(previousUrl) !== urlKey(url)) {
+      log.info(`failed over from ${previousUrl} to ${url}`);
+      for (const h of [...this.failoverHandlers]) {
+        try {
+          h({ from: previousUrl, to: url });
+        } catch (err) {
+          log.warn("failover handler threw", err);
+        }
+      }
+    }
+    // Subscriptions first, so that pushes caused by the held requests find them.
+    for (const r of [...this.resumables]) {
+      try {
+        r.resume();
+      } catch (err) {
+        log.warn("resuming a subscription threw", err);
+      }
+    }
+    for (const [u, p] of [...this.pending]) {
+      if (p.conn === null && p.frame !== undefined && conn.open) this.resend(u, p, conn);
+    }
+    if (this.discoveryTimer !== undefined) void this.discover();
+  }
+
+  /** The link ended for good: everything pending fails, every resumable ends. */
+  private ended(code: number, reason: string): void {
+    this.endInfo = { code, reason };
+    this.stopDiscovery();
     if (this.deadlineTimer !== undefined) {
       clearTimeout(this.deadlineTimer);
       this.deadlineTimer = undefined;
       this.deadlineTimerAt = Infinity;
     }
-    if (this.pending.size === 0) return;
     const all = [...this.pending.values()];
     this.pending.clear();
-    for (const p of all) p.reject(unreachable(reason, p.names));
+    this.perConn.clear();
+    const why = this.closedByUser ? "client closed" : `connection lost${reason ? `: ${reason}` : ""}`;
+    for (const p of all) p.reject(this.closedByUser ? unreachable(why, p.names) : connectionLost(code, reason, undefined, p.names));
+    const err = this.closedByUser ? undefined : connectionLost(code, reason, undefined, []);
+    for (const r of [...this.resumables]) {
+      try {
+        r.end(err);
+      } catch (e) {
+        log.warn("ending a subscription threw", e);
+      }
+    }
+    this.resumables.clear();
+    this.routes.clear();
+    this.held = [];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Pushes
+  // -------------------------------------------------------------------------------------------
+
+  private dispatchPush(frame: PushFrame): void {
+    for (const h of this.pushHandlers) {
+      try {
+        h(frame);
+      } catch (err) {
+        log.warn("push handler threw", err);
+      }
+    }
+    const key = pushKey(frame);
+    if (key === undefined) return;
+    const route = this.routes.get(key);
+    if (route !== undefined) {
+      try {
+        route(frame);
+      } catch (err) {
+        log.warn("subscription handler threw", err);
+      }
+      return;
+    }
+    // The reply that names this subscription may still be on its way (or its owner is gone):
+    // hold a bounded number of such pushes for a route registered soon.
+    this.held.push(frame);
+    if (this.held.length > MAX_HELD_PUSHES) this.held.shift();
+  }
+
+  private addRoute(kind: PushKind, id: string, handler: (frame: PushFrame) => void): Unsubscribe {
+    const key = `${kind}\n${id}`;
+    this.routes.set(key, handler);
+    if (this.held.length > 0) {
+      const mine = this.held.filter((f) => pushKey(f) === key);
+      if (mine.length > 0) {
+        this.held = this.held.filter((f) => pushKey(f) !== key);
+        for (const f of mine) handler(f);
+      }
+    }
+    return () => {
+      if (this.routes.get(key) === handler) this.routes.delete(key);
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Discovery
+  // -------------------------------------------------------------------------------------------
+
+  private startDiscovery(intervalMs: number): void {
+    this.discoveryTimer = setInterval(() => void this.discover(), intervalMs);
+    refTimer(this.discoveryTimer, false);
+    void this.discover();
+  }
+
+  private stopDiscovery(): void {
+    if (this.discoveryTimer !== undefined) clearInterval(this.discoveryTimer);
+    this.discoveryTimer = undefined;
+  }
+
+  /** Refreshes the known URLs from `cluster_map` (one refresh at a time; failures are ignored). */
+  private async discover(): Promise<void> {
+    const conn = this.link.connection;
+    if (this.discovering || conn === null || this.pool === undefined) return;
+    this.discovering = true;
+    try {
+      const map = await this.call("cluster_map", [], { timeout_ms: DISCOVERY_TIMEOUT_MS });
+      const nodes = (map as { nodes?: unknown } | null)?.nodes;
+      if (!Array.isArray(nodes)) return;
+      const urls: unknown[] = [];
+      const here = this.link.url !== undefined ? urlKey(this.link.url) : undefined;
+      for (const n of nodes as Array<{ node_id?: unknown; urls?: unknown } | null>) {
+        if (n === null || typeof n !== "object" || !Array.isArray(n.urls)) continue;
+        urls.push(...n.urls);
+        if (conn === this.link.connection && typeof n.node_id === "string" && n.urls.some((u) => typeof u === "string" && urlKey(u) === here)) {
+          this.currentNodeId = n.node_id;
+        }
+      }
+      const { added, removed } = this.pool.setDiscovered(urls);
+      if (added.length > 0 || removed.length > 0) log.debug(`cluster URLs: +${added.join(",")} -${removed.join(",")}`);
+    } catch (e) {
+      log.debug(`cluster_map refresh failed: ${(e as Error).message}`);
+    } finally {
+      this.discovering = false;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The helpers' view
+  // -------------------------------------------------------------------------------------------
+
+  private makeCore(): ClientCore {
+    const self = this;
+    const callOpts = (o: CoreCallOptions): CallOptions => o;
+    return {
+      call: (fun, args, options = {}) => this.call(fun, args, callOpts(options)),
+      callThen: <T>(fun: string, args: unknown[], options: CoreCallOptions, onResult: (r: unknown) => T) => {
+        try {
+          return this.startCall(fun, args, callOpts(options), onResult) as Promise<T>;
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      },
+      pubsub: (frame, idempotent) => {
+        const f = { ...frame, u: this.nextId() } as OutFrame;
+        return this.send(f, this.timeoutMs, [], undefined, undefined, false, idempotent, undefined) as Promise<PubsubAck>;
+      },
+      route: (kind, id, handler) => this.addRoute(kind, id, handler),
+      addResumable: (r) => {
+        this.resumables.add(r);
+        return () => {
+          this.resumables.delete(r);
+        };
+      },
+      get connected() {
+        return self.link.connection !== null;
+      },
+      get closed() {
+        return self.closedByUser || self.endInfo !== null;
+      },
+      uniqueId: (prefix) => `${prefix}-${this.nonce}-${(++this.seq).toString(36)}`,
+    };
+  }
+}
+
+
+function encodeOut(frame: OutFrame, plain: boolean, timeoutMs: number): Uint8Array {
+  if (plain && frame.role === "rpc") {
+    const cmd = frame.cmds[0]!;
+    return encodeCallRequest(frame.u, cmd.name, cmd.fun, cmd.args as unknown[], timeoutMs);
+  }
+  return encodeFrame(frame, "msgpack");
+}
+
+/** "Node shutting down" (PROTOCOL: a node that stops answers new requests with this). */
+function isShutdown(err: MpregError): boolean {
+  return err.code === ErrorCode.UNREACHABLE && err.details.reason === "shutdown";
+}
+
+function pushKey(frame: PushFrame): string | undefined {
+  switch (frame.role) {
+    case "pubsub-notification":
+    case "queue-delivery":
+      return `${frame.role}\n${frame.subscription_id}`;
+    case "kv-event":
+      return `kv-event\n${frame.watch_id}`;
+    default:
+      return undefined;
   }
 }
 
 /** Node timers can stop holding the process open; browser timer ids cannot (and need not). */
-function refTimer(timer: ReturnType<typeof setTimeout> | undefined, ref: boolean): void {
+function refTimer(timer: ReturnType<typeof setTimeout> | ReturnType<typeof setInterval> | undefined, ref: boolean): void {
   const t = timer as { ref?: () => void; unref?: () => void } | undefined;
   if (ref) t?.ref?.();
   else t?.unref?.();
+}
+
+/** Settles a request with its whole reply (or `onResult` of it). */
+function settle(p: Pending, value: unknown): void {
+  if (p.onResult === undefined) return p.resolve(value);
+  try {
+    p.resolve(p.onResult(value));
+  } catch (e) {
+    p.reject(isMpregError(e) ? e : MpregError.invalid(String(e)));
+  }
 }
 
 /** Settles a `call`: its single command's result, or 1002 when the reply lacks it. */
@@ -419,7 +901,7 @@ function settleCall(p: Pending, reply: RpcResponse): void {
   const name = p.names[0]!;
   const r = reply.r;
   if (r === null || !hasOwn.call(r, name)) p.reject(noResult(p.callFun!));
-  else p.resolve(r[name]);
+  else settle(p, r[name]);
 }
 
 function noResult(fun: string): MpregError {
@@ -428,6 +910,15 @@ function noResult(fun: string): MpregError {
 
 function unreachable(reason: string, names: string[] = []): MpregError {
   return new MpregError(ErrorCode.UNREACHABLE, reason, names.length > 0 ? { reason, commands: names } : { reason });
+}
+
+/** The error of a request whose connection was lost before its reply. */
+function connectionLost(code: number, closeReason: string, url: string | undefined, names: string[]): MpregError {
+  const where = url !== undefined ? ` to ${url}` : "";
+  const details: Record<string, unknown> = { reason: "connection lost", close_code: code, close_reason: closeReason };
+  if (url !== undefined) details.url = url;
+  if (names.length > 0) details.commands = names;
+  return new MpregError(ErrorCode.UNREACHABLE, `connection${where} lost (${code}${closeReason ? ` ${closeReason}` : ""})`, details);
 }
 
 function ackError(ack: PubsubAck): MpregError {

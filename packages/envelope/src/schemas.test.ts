@@ -69,6 +69,17 @@ const EXAMPLES: { [R in Role]: Frame[] } = {
     { role: "queue-delivery", subscription_id: "q1", message: { message_id: "m", receipt: "r", body: "x", receive_count: 1, sent_at: 5 } },
     { role: "queue-delivery", subscription_id: "q1", message: { message_id: "m", receipt: "r", body: {}, receive_count: 2, sent_at: 5, group_id: "g", priority: 9 } },
   ],
+  "kv-event": [
+    { role: "kv-event", watch_id: "w1", events: [] },
+    {
+      role: "kv-event",
+      watch_id: "w1",
+      events: [
+        { type: "put", key: "a/1", value: { x: 1 }, mod_revision: 7 },
+        { type: "delete", key: "a/2", mod_revision: 7 },
+      ],
+    },
+  ],
   "peer-hello": [
     { role: "peer-hello", node_id: "n1", cluster_id: "c1", region: "", urls: [], protocol_version: 1, nonce: "x" },
     { role: "peer-hello", node_id: "n1", cluster_id: "c1", region: "eu", urls: ["ws://127.0.0.1:1"], protocol_version: 1, nonce: "x", mac: "ab" },
@@ -122,6 +133,14 @@ describe("schemas", () => {
       }
     });
   }
+
+  it("refuses a kv-event with an unknown event type or a negative revision", () => {
+    const ev = (e: object) => JSON.stringify({ role: "kv-event", watch_id: "w", events: [e] });
+    expect(decodeFrame(ev({ type: "put", key: "k", value: 1, mod_revision: 1 }), "json").ok).toBe(true);
+    expect(decodeFrame(ev({ type: "touch", key: "k", mod_revision: 1 }), "json").ok).toBe(false);
+    expect(decodeFrame(ev({ type: "delete", key: "k", mod_revision: -1 }), "json").ok).toBe(false);
+    expect(decodeFrame(ev({ type: "delete", mod_revision: 1 }), "json").ok).toBe(false);
+  });
 
   it("refuses a goodbye with a non-string reason and gossip without payload", () => {
     expect(decodeFrame('{"role":"peer-goodbye","reason":1}', "json").ok).toBe(false);

@@ -234,6 +234,28 @@ export const QueueDelivery = Type.Object({
 export type QueueDelivery = Static<typeof QueueDelivery>;
 
 // ---------------------------------------------------------------------------------------------
+// Replicated key-value store (section 10)
+// ---------------------------------------------------------------------------------------------
+
+/** One change delivered by a KV watch; `value` is absent on a delete. */
+export const KvWatchEvent = Type.Object({
+  type: Type.Enum(["put", "delete"]),
+  key: Type.String(),
+  value: Type.Optional(Type.Unknown()),
+  /** The store revision of the write that made this change. */
+  mod_revision: NonNegativeInteger,
+});
+export type KvWatchEvent = Static<typeof KvWatchEvent>;
+
+/** `kv-event`: a push to the connection that owns the watch `watch_id` (`mpreg.kv.watch`). */
+export const KvEvent = Type.Object({
+  role: Type.Literal("kv-event"),
+  watch_id: Type.String(),
+  events: Type.Array(KvWatchEvent),
+});
+export type KvEvent = Static<typeof KvEvent>;
+
+// ---------------------------------------------------------------------------------------------
 // Node to node (section 8)
 // ---------------------------------------------------------------------------------------------
 
@@ -338,6 +360,7 @@ export const FRAME_SCHEMAS = {
   "pubsub-ack": PubsubAck,
   "pubsub-notification": PubsubNotification,
   "queue-delivery": QueueDelivery,
+  "kv-event": KvEvent,
   "peer-hello": PeerHello,
   "peer-welcome": PeerWelcome,
   "peer-confirm": PeerConfirm,
@@ -362,6 +385,7 @@ export const Frame = Type.Union([
   PubsubAck,
   PubsubNotification,
   QueueDelivery,
+  KvEvent,
   PeerHello,
   PeerWelcome,
   PeerConfirm,

@@ -5,6 +5,7 @@
 export {
   CloseCode,
   ConnectionEvents,
+  HandlerList,
   checkClose,
   connectionClosedError,
   isSendableCloseCode,

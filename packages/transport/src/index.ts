@@ -1,6 +1,7 @@
 export {
   CloseCode,
   ConnectionEvents,
+  HandlerList,
   checkClose,
   connectionClosedError,
   isSendableCloseCode,

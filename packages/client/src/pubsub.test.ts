@@ -1,0 +1,133 @@
+import { decodeFrame, encodeFrame, isMpregError, type MpregError, type PubsubNotificationMessage } from "@mpreg/envelope";
+import { createMemoryConnectionPair } from "@mpreg/transport";
+import { waitFor } from "@mpreg/testkit";
+import { afterEach, describe, expect, it } from "vitest";
+import { FakeCluster } from "../test/fake-cluster.js";
+import { MpregClient } from "./index.js";
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function setup(): Promise<{ fc: FakeCluster; c: MpregClient }> {
+  const fc = await FakeCluster.start(1);
+  cleanups.push(() => fc.stop());
+  const c = await MpregClient.connect(fc.nodes[0]!.url, { discovery: false, transport: { pingIntervalMs: 0 } });
+  cleanups.push(() => c.close());
+  return { fc, c };
+}
+
+async function rejection(p: Promise<unknown>): Promise<MpregError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(isMpregError(e)).toBe(true);
+    return e as MpregError;
+  }
+  throw new Error("expected a rejection");
+}
+
+describe("pub/sub", () => {
+  it("publish resolves with the message id; a subscription yields the messages with for await", async () => {
+    const { fc, c } = await setup();
+    const sub = await c.subscribe(["orders.*", "alerts.#"]);
+    expect(fc.subscriptionsOn(fc.nodes[0]!)).toEqual([sub.id]);
+    const id = await c.publish("orders.new", { n: 1 }, { headers: { k: "v" } });
+    expect(id).toMatch(/^m/);
+    expect(await c.publish("alerts.a.b", 2, { message_id: "mine" })).toBe("mine");
+    await c.publish("other.x", 3);
+    const seen: PubsubNotificationMessage[] = [];
+    for await (const m of sub) {
+      seen.push(m);
+      if (seen.length === 2) break;
+    }
+    expect(seen.map((m) => [m.topic, m.payload, m.message_id])).toEqual([
+      ["orders.new", { n: 1 }, id],
+      ["alerts.a.b", 2, "mine"],
+    ]);
+    // `break` unsubscribed it on the node.
+    await waitFor(() => fc.subscriptionsOn(fc.nodes[0]!).length === 0);
+    expect(sub.closed).toBe(true);
+  });
+
+  it("unsubscribe() ends a waiting loop cleanly and tells the node", async () => {
+    const { fc, c } = await setup();
+    const sub = await c.subscribe("a", { subscription_id: "my-sub" });
+    expect(sub.id).toBe("my-sub");
+    const loop = (async () => {
+      const got: unknown[] = [];
+      for await (const m of sub) got.push(m.payload);
+      return got;
+    })();
+    await c.publish("a", 1);
+    await waitFor(() => sub.received === 1);
+    await sub.unsubscribe();
+    expect(await loop).toEqual([1]);
+    expect(fc.subscriptionsOn(fc.nodes[0]!)).toEqual([]);
+    await sub.unsubscribe(); // twice is harmless
+  });
+
+  it("bounds the buffer: past maxBuffered the oldest messages are dropped and counted", async () => {
+    const { fc, c } = await setup();
+    const sub = await c.subscribe("t", { maxBuffered: 3 });
+    for (let i = 0; i < 10; i++) fc.publish("t", i);
+    await waitFor(() => sub.received === 10);
+    expect(sub.dropped).toBe(7);
+    const it = sub[Symbol.asyncIterator]();
+    const got = [];
+    for (let i = 0; i < 3; i++) got.push(((await it.next()).value as PubsubNotificationMessage).payload);
+    expect(got).toEqual([7, 8, 9]);
+  });
+
+  it("asks for a backlog on the first subscribe only", async () => {
+    const { fc, c } = await setup();
+    for (let i = 0; i < 3; i++) fc.publish("b.x", i);
+    const sub = await c.subscribe("b.*", { backlog: { seconds: 60, max: 2 } });
+    const it = sub[Symbol.asyncIterator]();
+    expect(((await it.next()).value as PubsubNotificationMessage).payload).toBe(1);
+    expect(((await it.next()).value as PubsubNotificationMessage).payload).toBe(2);
+    const frame = fc.nodes[0]!.frames.find((f) => f.role === "pubsub-subscribe");
+    expect(frame).toMatchObject({ subscription: { patterns: ["b.*"], backlog: { seconds: 60, max: 2 }, subscription_id: sub.id } });
+  });
+
+  it("rejects a refused publish with the ack's wire code; refuses bad subscribe input locally with 1002", async () => {
+    const { c } = await setup();
+    const e = await rejection(c.publish("a.*", 1));
+    expect(e.code).toBe(1002);
+    expect(e.details).toMatchObject({ path: "message.topic" });
+    expect((await rejection(c.subscribe([]))).details).toMatchObject({ path: "patterns" });
+    expect((await rejection(c.subscribe(["a", ""]))).details).toMatchObject({ path: "patterns.1" });
+    expect((await rejection(c.subscribe("a", { maxBuffered: 0 }))).details).toMatchObject({ path: "maxBuffered" });
+  });
+
+  it("close() ends every subscription loop cleanly", async () => {
+    const { c } = await setup();
+    const sub = await c.subscribe("z");
+    const loop = (async () => {
+      let n = 0;
+      for await (const _ of sub) n++;
+      return n;
+    })();
+    await c.close();
+    expect(await loop).toBe(0);
+    expect((await rejection(c.publish("z", 1))).code).toBe(1005);
+  });
+
+  it("holds pushes that arrive before the reply naming their subscription, and hands them over", async () => {
+    // A node that pushes a queue delivery before it answers mpreg.queue.subscribe.
+    const [a, b] = createMemoryConnectionPair();
+    b.onMessage((data, isBinary) => {
+      const res = decodeFrame(data, isBinary ? "msgpack" : "json");
+      if (!res.ok || res.frame.role !== "rpc") return;
+      const cmd = res.frame.cmds[0]!;
+      b.send(encodeFrame({ role: "queue-delivery", subscription_id: "qs1", message: { message_id: "m1", receipt: "r1", body: "early", receive_count: 1, sent_at: 1 } }, "msgpack"));
+      b.send(encodeFrame({ role: "rpc-response", u: res.frame.u, r: { [cmd.name]: { subscription_id: "qs1" } }, error: null }, "msgpack"));
+    });
+    const c = new MpregClient(a);
+    cleanups.push(() => c.close());
+    const sub = await c.queue("q").subscribe();
+    const first = await sub[Symbol.asyncIterator]().next();
+    expect(first.value).toMatchObject({ message_id: "m1", body: "early", receipt: "r1" });
+  });
+});
