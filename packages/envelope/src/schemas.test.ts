@@ -102,7 +102,7 @@ describe("schemas", () => {
     expect(Object.keys(FRAME_VALIDATORS).sort()).toEqual([...ROLES].sort());
     expect(Object.keys(FRAME_SCHEMAS).sort()).toEqual([...ROLES].sort());
     for (const role of ROLES) expect(FRAME_VALIDATORS[role].IsAccelerated()).toBe(true);
-    expect(ROLES).toHaveLength(15);
+    expect(ROLES).toHaveLength(16);
     expect(isRole("rpc")).toBe(true);
     expect(isRole("__proto__")).toBe(false);
     expect(isRole("constructor")).toBe(false);
