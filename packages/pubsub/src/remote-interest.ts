@@ -124,7 +124,8 @@ export class RemoteInterestIndex {
       this.trie.add(pattern, node);
     } catch (e) {
       if (!isMpregError(e)) throw e;
-      // A malformed pattern from a peer, or the index is full: that pattern gets no traffic.
+      // A malformed pattern from a peer: it gets no traffic, and takes no room.
+      this.refs.delete(k);
       this.refusedCount++;
       log.warn(`remote topic pattern ${JSON.stringify(pattern)} of ${node} not indexed: ${e.message}`);
     }
