@@ -10,54 +10,88 @@ const frame = (n: number): PubsubNotification => ({
 });
 
 describe("BoundedIdSet", () => {
-  it("remembers exactly the last `capacity` distinct ids (property)", () => {
+  it("remembers at least the last `capacity` distinct ids, never more than twice that (property)", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 10 }), fc.array(fc.nat(20), { maxLength: 100 }), (cap, ids) => {
+      fc.property(fc.integer({ min: 1, max: 10 }), fc.array(fc.nat(30), { maxLength: 200 }), (cap, ids) => {
         const s = new BoundedIdSet(cap);
-        const model: string[] = [];
+        // Distinct ids in the order they were (last) accepted.
+        const accepted: string[] = [];
         for (const n of ids) {
           const id = `i${n}`;
-          expect(s.add(id)).toBe(!model.includes(id));
-          if (!model.includes(id)) {
-            model.push(id);
-            if (model.length > cap) model.shift();
+          const recent = accepted.slice(-cap).includes(id);
+          const fresh = s.add(id);
+          if (recent) expect(fresh).toBe(false);
+          if (fresh) {
+            const at = accepted.indexOf(id);
+            if (at >= 0) accepted.splice(at, 1);
+            accepted.push(id);
           }
-          expect(s.size).toBe(model.length);
-          for (let k = 0; k <= 20; k++) expect(s.has(`i${k}`)).toBe(model.includes(`i${k}`));
+          // The last `cap` accepted ids are remembered (a duplicate among them is refused).
+          for (const recent of accepted.slice(-cap)) expect(s.has(recent)).toBe(true);
+          expect(s.size).toBeLessThanOrEqual(2 * cap);
         }
       }),
     );
   });
+
+  it("a remembered id is refused; a forgotten one is accepted again", () => {
+    const s = new BoundedIdSet(2);
+    expect(s.add("a")).toBe(true);
+    expect(s.add("a")).toBe(false);
+    for (const id of ["b", "c", "d", "e"]) s.add(id);
+    expect(s.has("a")).toBe(false);
+    expect(s.add("a")).toBe(true);
+  });
 });
 
 describe("NotificationQueue", () => {
-  it("FIFO, never above its limits, dropping the oldest (property)", () => {
-    const op = fc.oneof(fc.record({ push: fc.integer({ min: 1, max: 50 }) }), fc.constant({ shift: true as const }));
+  it("FIFO, never above its limits or the shared budget, dropping the oldest (property)", () => {
+    const op = fc.oneof(
+      fc.record({ queue: fc.nat(1), push: fc.integer({ min: 1, max: 50 }) }),
+      fc.record({ queue: fc.nat(1), shift: fc.constant(true) }),
+    );
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 120 }), fc.array(op, { maxLength: 200 }), (maxCount, maxBytes, ops) => {
-        const q = new NotificationQueue(maxCount, maxBytes);
-        let model: Array<{ n: number; size: number }> = [];
-        let n = 0;
-        let droppedModel = 0;
-        let dropped = 0;
-        for (const o of ops) {
-          if ("push" in o) {
-            dropped += q.push(frame(n), o.push);
-            model.push({ n, size: o.push });
-            while (model.length > 1 && (model.length > maxCount || model.reduce((a, m) => a + m.size, 0) > maxBytes)) {
-              model.shift();
-              droppedModel++;
+      fc.property(
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 120 }),
+        fc.integer({ min: 1, max: 200 }),
+        fc.array(op, { maxLength: 200 }),
+        (maxCount, maxBytes, budgetMax, ops) => {
+          const budget = { bytes: 0, max: budgetMax };
+          const queues = [new NotificationQueue(maxCount, maxBytes, budget), new NotificationQueue(maxCount, maxBytes, budget)];
+          const models: Array<Array<{ n: number; size: number }>> = [[], []];
+          const sum = (m: Array<{ size: number }>) => m.reduce((a, x) => a + x.size, 0);
+          let n = 0;
+          for (const o of ops) {
+            const q = queues[o.queue]!;
+            const model = models[o.queue]!;
+            if ("push" in o) {
+              const other = sum(models[1 - o.queue]!);
+              let dropped = 0;
+              while (model.length > 0 && (model.length >= maxCount || sum(model) + o.push > maxBytes || other + sum(model) + o.push > budgetMax)) {
+                model.shift();
+                dropped++;
+              }
+              if (other + sum(model) + o.push > budgetMax) dropped++;
+              else model.push({ n, size: o.push });
+              expect(q.push(frame(n), o.push)).toBe(dropped);
+              n++;
+            } else {
+              expect(q.shift()?.message.payload).toBe(model.shift()?.n);
             }
-            n++;
-          } else {
-            expect(q.shift()?.message.payload).toBe(model.shift()?.n);
+            for (const k of [0, 1]) {
+              expect(queues[k]!.length).toBe(models[k]!.length);
+              expect(queues[k]!.bytes).toBe(sum(models[k]!));
+            }
+            expect(budget.bytes).toBe(sum(models[0]!) + sum(models[1]!));
+            expect(budget.bytes).toBeLessThanOrEqual(budgetMax);
+            expect(q.length).toBeLessThanOrEqual(maxCount);
           }
-          expect(q.length).toBe(model.length);
-          expect(q.length).toBeLessThanOrEqual(maxCount);
-          expect(q.bytes).toBe(model.reduce((a, m) => a + m.size, 0));
-          expect(dropped).toBe(droppedModel);
-        }
-      }),
+          queues[0]!.clear();
+          queues[1]!.clear();
+          expect(budget.bytes).toBe(0);
+        },
+      ),
     );
   });
 

@@ -20,13 +20,13 @@ export interface ExchangeOptions {
   readonly maxPayloadBytes?: number;
   /** Largest `headers` object of one message, in estimated bytes; larger is 1002. Default 16 KiB. */
   readonly maxHeaderBytes?: number;
-  /** Most subscriptions on this node; one more is refused with 1007. Default 100 000. */
+  /** Most subscriptions on this node; one more is refused with 1007. Default 10 000. */
   readonly maxSubscriptions?: number;
   /** Most subscriptions of one owner (connection); one more is refused with 1007. Default 1 000. */
   readonly maxSubscriptionsPerOwner?: number;
   /**
    * Most (pattern, subscription) pairs on this node (the local matcher's size); a subscribe
-   * that would pass it is refused with 1007. Default 1 000 000.
+   * that would pass it is refused with 1007. Default 100 000.
    */
   readonly maxPatternEntries?: number;
   /**
@@ -41,16 +41,24 @@ export interface ExchangeOptions {
    * publisher never waits. Default 1 024. Also caps how many backlog messages one subscribe gets.
    */
   readonly maxQueuedPerSubscription?: number;
-  /** Most estimated bytes waiting for one subscription; past it the oldest are dropped. Default 8 MiB. */
+  /** Most estimated bytes waiting for one subscription; past it its oldest are dropped. Default 4 MiB. */
   readonly maxQueuedBytesPerSubscription?: number;
   /**
-   * Message ids remembered by the node to drop a message seen again (a client retry, a second
-   * path through the mesh). The oldest is forgotten beyond it. Default 100 000.
+   * Most estimated bytes waiting over all subscriptions of the node. Past it, the subscription
+   * being pushed to drops its own oldest notifications (the slow ones are the ones holding
+   * bytes), or the new notification when it holds none. Default 256 MiB.
+   */
+  readonly maxQueuedBytes?: number;
+  /**
+   * Message ids the node remembers to drop a message seen again (a client retry, a second path
+   * through the mesh): at least the last `dedupWindow`, at most twice as many (older ones are
+   * forgotten a generation at a time). Default 65 536.
    */
   readonly dedupWindow?: number;
   /**
-   * Message ids remembered per subscription (a backstop for the node window: a re-subscribe
-   * with backlog, a very old id coming back). 0 turns it off. Default 256.
+   * Message ids remembered per subscription, the same way (at least this many, at most twice):
+   * a backstop for the node window, and what keeps a re-subscribe of the same id with backlog
+   * from repeating what it already got. 0 turns it off. Default 128.
    */
   readonly subscriptionDedupWindow?: number;
   /** Retention (backlog) limits: age in ms (default 1 h), messages (default 10 000, 0 = off), bytes (default 64 MiB). */
@@ -76,6 +84,7 @@ export interface ResolvedExchangeOptions {
   readonly maxDistinctPatterns: number;
   readonly maxQueuedPerSubscription: number;
   readonly maxQueuedBytesPerSubscription: number;
+  readonly maxQueuedBytes: number;
   readonly dedupWindow: number;
   readonly subscriptionDedupWindow: number;
   readonly retention: RetentionLimits;
@@ -86,14 +95,15 @@ export interface ResolvedExchangeOptions {
 export const EXCHANGE_DEFAULTS = Object.freeze({
   maxPayloadBytes: 1024 * 1024,
   maxHeaderBytes: 16 * 1024,
-  maxSubscriptions: 100_000,
+  maxSubscriptions: 10_000,
   maxSubscriptionsPerOwner: 1_000,
-  maxPatternEntries: 1_000_000,
+  maxPatternEntries: 100_000,
   maxDistinctPatterns: 4_096,
   maxQueuedPerSubscription: 1_024,
-  maxQueuedBytesPerSubscription: 8 * 1024 * 1024,
-  dedupWindow: 100_000,
-  subscriptionDedupWindow: 256,
+  maxQueuedBytesPerSubscription: 4 * 1024 * 1024,
+  maxQueuedBytes: 256 * 1024 * 1024,
+  dedupWindow: 65_536,
+  subscriptionDedupWindow: 128,
   retentionMaxAgeMs: 3_600_000,
   retentionMaxMessages: 10_000,
   retentionMaxBytes: 64 * 1024 * 1024,
@@ -137,6 +147,7 @@ export function resolveExchangeOptions(o: ExchangeOptions): ResolvedExchangeOpti
       "maxQueuedBytesPerSubscription",
       1,
     ),
+    maxQueuedBytes: int(o.maxQueuedBytes, d.maxQueuedBytes, "maxQueuedBytes", 1),
     dedupWindow: int(o.dedupWindow, d.dedupWindow, "dedupWindow", 1),
     subscriptionDedupWindow: int(o.subscriptionDedupWindow, d.subscriptionDedupWindow, "subscriptionDedupWindow", 0),
     retention: {

@@ -313,6 +313,34 @@ describe("delivery to sinks", () => {
     expect(info.dropped).toBeGreaterThan(80);
   });
 
+  it("the node-wide byte budget: slow subscriptions give up their oldest, nothing passes the budget", () => {
+    const { ex } = makeExchange({ maxQueuedBytes: 50_000 });
+    const sinks = ["a", "b", "c"].map((o) => {
+      const sink = new RecordingSink();
+      sink.open = false;
+      ex.attach(o, sink);
+      ex.subscribe(o, { patterns: ["t"] });
+      return sink;
+    });
+    for (let i = 0; i < 200; i++) {
+      ex.publish({ topic: "t", payload: [i, "x".repeat(500)] });
+      expect(ex.stats().queuedBytes).toBeLessThanOrEqual(50_000);
+    }
+    const s = ex.stats();
+    expect(s.queued + s.dropped).toBe(600);
+    expect(s.dropped).toBeGreaterThan(400);
+    for (const sink of sinks) sink.open = true;
+    ex.flushAll();
+    expect(ex.stats().queuedBytes).toBe(0);
+    // Each subscription still got its newest messages, in order.
+    for (const sink of sinks) {
+      const p = sink.frames.map((f) => (f.message.payload as [number, string])[0]);
+      expect(p.length).toBeGreaterThan(0);
+      expect([...p].sort((x, y) => x - y)).toEqual(p);
+      expect(p.at(-1)).toBe(199);
+    }
+  });
+
   it("closing an owner discards its queue and forgets its sink", () => {
     const { ex } = makeExchange();
     const s = subscribeWithSink(ex, "c1", ["t"]);

@@ -14,7 +14,7 @@ import { BoundedIdSet } from "./bounded-id-set.js";
 import { type ExchangeOptions, type ResolvedExchangeOptions, resolveExchangeOptions } from "./exchange-options.js";
 import { type InterestChange, LocalInterest, MAX_ADVERTISED_PATTERN_LENGTH, topicEntryFor } from "./local-interest.js";
 import { checkId, checkPublishedMessage, checkRemoteMessage } from "./message-check.js";
-import { NotificationQueue } from "./notification-queue.js";
+import { NotificationQueue, type QueueBudget } from "./notification-queue.js";
 import { RemoteInterestIndex } from "./remote-interest.js";
 import { RetentionStore } from "./retention-store.js";
 
@@ -82,6 +82,8 @@ export interface ExchangeStats {
   readonly subscriptions: number;
   readonly owners: number;
   readonly queued: number;
+  /** Now: estimated bytes queued over all subscriptions (at most `maxQueuedBytes`). */
+  readonly queuedBytes: number;
   readonly distinctPatterns: number;
   /** Now: other nodes and (node, pattern) pairs in the forwarding index; patterns it refused (monotonic). */
   readonly remoteNodes: number;
@@ -155,6 +157,8 @@ export class TopicExchange {
   private readonly remote: RemoteInterestIndex;
   private readonly seen: BoundedIdSet;
   private readonly retention: RetentionStore;
+  /** Bytes queued over all subscriptions, against `maxQueuedBytes`. */
+  private readonly budget: QueueBudget;
   private c = { published: 0, received: 0, delivered: 0, dropped: 0, discarded: 0, forwarded: 0, deduplicated: 0, sinkErrors: 0 };
 
   /** @throws {MpregError} 1002 naming the first bad option. */
@@ -165,6 +169,7 @@ export class TopicExchange {
     this.remote = new RemoteInterestIndex(this.nodeId, this.o.maxRemotePatterns);
     this.seen = new BoundedIdSet(this.o.dedupWindow);
     this.retention = new RetentionStore(this.o.retention);
+    this.budget = { bytes: 0, max: this.o.maxQueuedBytes };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -260,6 +265,8 @@ export class TopicExchange {
       sub.dropped += dropped;
       this.c.dropped += dropped;
     }
+    // Empty only when the node's queue budget refused this very notification.
+    if (sub.queue.length === 0) return true;
     if (!sub.pending) {
       sub.pending = true;
       owner.pending.add(sub);
@@ -340,7 +347,7 @@ export class TopicExchange {
         id,
         owner: o,
         patterns: [],
-        queue: new NotificationQueue(this.o.maxQueuedPerSubscription, this.o.maxQueuedBytesPerSubscription),
+        queue: new NotificationQueue(this.o.maxQueuedPerSubscription, this.o.maxQueuedBytesPerSubscription, this.budget),
         dedup: undefined,
         delivered: 0,
         dropped: 0,
@@ -567,6 +574,7 @@ export class TopicExchange {
       subscriptions: this.subs.size,
       owners: this.owners.size,
       queued,
+      queuedBytes: this.budget.bytes,
       distinctPatterns: this.local.distinct,
       remoteNodes: ri.nodes,
       remotePatterns: ri.patterns,
