@@ -130,11 +130,12 @@ export function matchTopic(pattern: string, topic: string): boolean {
 }
 
 interface TrieNode<V> {
-  readonly children: Map<string, TrieNode<V>>;
+  /** {@link NO_CHILDREN} until the first child is added. */
+  children: Map<string, TrieNode<V>>;
   star: TrieNode<V> | undefined;
   hash: TrieNode<V> | undefined;
-  /** Values whose pattern ends at this node. */
-  readonly values: Set<V>;
+  /** Values whose pattern ends at this node; {@link NO_VALUES} until the first one. */
+  values: Set<V>;
   /**
    * Match bookkeeping of a `#` node: in match number `epoch`, the node was already expanded
    * from topic position `minPos` onwards (so every later position is done).
@@ -142,6 +143,12 @@ interface TrieNode<V> {
   epoch: number;
   minPos: number;
 }
+
+// Shared empty containers: most nodes are leaves (no children) or inner nodes (no values), and
+// one Map and one Set per node would double the trie's memory and its cache misses when
+// matching. They are only ever read; the first insertion replaces them with a node's own.
+const NO_CHILDREN = new Map<string, never>();
+const NO_VALUES = new Set<never>();
 
 /** Options of a TopicTrie. */
 export interface TopicTrieOptions {
@@ -168,7 +175,14 @@ export class TopicTrie<V> {
   }
 
   private node(): TrieNode<V> {
-    return { children: new Map(), star: undefined, hash: undefined, values: new Set(), epoch: 0, minPos: 0 };
+    return {
+      children: NO_CHILDREN,
+      star: undefined,
+      hash: undefined,
+      values: NO_VALUES,
+      epoch: 0,
+      minPos: 0,
+    };
   }
 
   /** Number of (pattern, value) pairs held. */
@@ -187,6 +201,7 @@ export class TopicTrie<V> {
     if (this.count >= this.maxEntries) throw MpregError.overloaded(`topic index holds ${this.maxEntries} subscriptions`);
     let n = this.root;
     for (const seg of segs) n = this.childFor(n, seg, true) as TrieNode<V>;
+    if (n.values === NO_VALUES) n.values = new Set();
     n.values.add(value);
     this.count++;
     return true;
@@ -317,7 +332,10 @@ export class TopicTrie<V> {
       return n.hash;
     }
     let c = n.children.get(seg);
-    if (c === undefined && create) n.children.set(seg, (c = this.node()));
+    if (c === undefined && create) {
+      if (n.children === NO_CHILDREN) n.children = new Map();
+      n.children.set(seg, (c = this.node()));
+    }
     return c;
   }
 
