@@ -51,6 +51,12 @@ describe("wire adapter", () => {
     expect(again.ack).toMatchObject({ success: false, error: { code: 1001 } });
   });
 
+  it("a frame of another role (schema skipped) gets a 1002 ack, not a throw", () => {
+    const { ex } = makeExchange();
+    const r = handlePubsubRequest(ex, { role: "rpc", u: "u9" } as never, "c1");
+    expect(r.ack).toMatchObject({ role: "pubsub-ack", u: "u9", success: false, error: { code: 1002, details: { path: "role" } } });
+  });
+
   it("limits answer 1007", () => {
     const { ex } = makeExchange({ maxSubscriptionsPerOwner: 1 });
     handlePubsubRequest(ex, { role: "pubsub-subscribe", u: "u1", subscription: { patterns: ["a"] } }, "c1");

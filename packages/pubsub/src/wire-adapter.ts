@@ -1,6 +1,6 @@
 import {
   type CreateUnifiedMessageInput,
-  type MpregError,
+  MpregError,
   type PubsubAck,
   type PubsubNotificationMessage,
   type PubsubPublish,
@@ -31,7 +31,7 @@ export interface PubsubReply {
 
 function errorReply(u: string, err: unknown, ids: { subscription_id?: string | undefined }): PubsubReply {
   if (!isMpregError(err)) throw err;
-  const ack: PubsubAck = pubsubErrorAck(u, err as MpregError);
+  const ack: PubsubAck = pubsubErrorAck(u, err);
   return { ack: ids.subscription_id === undefined ? ack : { ...ack, subscription_id: ids.subscription_id } };
 }
 
@@ -79,6 +79,12 @@ export function handlePubsubRequest(exchange: TopicExchange, frame: PubsubReques
       return handleSubscribe(exchange, frame, owner);
     case "pubsub-unsubscribe":
       return handleUnsubscribe(exchange, frame, owner);
+    default: {
+      // Only reachable when the caller skipped the schema: answer, never throw.
+      const f = frame as { role?: unknown; u?: unknown };
+      const u = typeof f.u === "string" ? f.u : "";
+      return { ack: pubsubErrorAck(u, MpregError.invalid(`role ${JSON.stringify(f.role)} is not a pub/sub request`, "role")) };
+    }
   }
 }
 
