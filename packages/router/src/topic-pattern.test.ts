@@ -189,6 +189,17 @@ describe("TopicTrie", () => {
     );
   });
 
+  it("many # segments in the trie stay fast (each node visited once per position)", () => {
+    const trie = new TopicTrie<number>();
+    for (let k = 1; k <= 40; k++) trie.add(`${Array(k).fill("#").join(".")}.z`, k);
+    const t = Array(100).fill("a").join(".");
+    const start = performance.now();
+    expect(trie.match(t).size).toBe(0);
+    expect(trie.match(`${t}.z`).size).toBe(40);
+    // Without the per-match bookkeeping of # nodes this walk is exponential (never finishes).
+    expect(performance.now() - start).toBeLessThan(2000);
+  });
+
   it("prunes emptied branches (entries reflect only live patterns)", () => {
     const trie = new TopicTrie<number>();
     trie.add("a.b.c.#", 1);

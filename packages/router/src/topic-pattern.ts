@@ -130,13 +130,25 @@ export function matchTopic(pattern: string, topic: string): boolean {
 }
 
 interface TrieNode<V> {
-  readonly children: Map<string, TrieNode<V>>;
+  /** {@link NO_CHILDREN} until the first child is added. */
+  children: Map<string, TrieNode<V>>;
   star: TrieNode<V> | undefined;
   hash: TrieNode<V> | undefined;
-  /** Values whose pattern ends at this node. */
-  readonly values: Set<V>;
-  readonly id: number;
+  /** Values whose pattern ends at this node; {@link NO_VALUES} until the first one. */
+  values: Set<V>;
+  /**
+   * Match bookkeeping of a `#` node: in match number `epoch`, the node was already expanded
+   * from topic position `minPos` onwards (so every later position is done).
+   */
+  epoch: number;
+  minPos: number;
 }
+
+// Shared empty containers: most nodes are leaves (no children) or inner nodes (no values), and
+// one Map and one Set per node would double the trie's memory and its cache misses when
+// matching. They are only ever read; the first insertion replaces them with a node's own.
+const NO_CHILDREN = new Map<string, never>();
+const NO_VALUES = new Set<never>();
 
 /** Options of a TopicTrie. */
 export interface TopicTrieOptions {
@@ -150,8 +162,9 @@ export interface TopicTrieOptions {
  * nodes reachable from the topic (each visited at most once per topic position).
  */
 export class TopicTrie<V> {
-  private nextId = 0;
   private root: TrieNode<V> = this.node();
+  /** Counts `matchSegments` calls; stamps the `#` nodes expanded during one match. */
+  private epoch = 0;
   private count = 0;
   private readonly maxEntries: number;
 
@@ -162,7 +175,14 @@ export class TopicTrie<V> {
   }
 
   private node(): TrieNode<V> {
-    return { children: new Map(), star: undefined, hash: undefined, values: new Set(), id: this.nextId++ };
+    return {
+      children: NO_CHILDREN,
+      star: undefined,
+      hash: undefined,
+      values: NO_VALUES,
+      epoch: 0,
+      minPos: 0,
+    };
   }
 
   /** Number of (pattern, value) pairs held. */
@@ -181,6 +201,7 @@ export class TopicTrie<V> {
     if (this.count >= this.maxEntries) throw MpregError.overloaded(`topic index holds ${this.maxEntries} subscriptions`);
     let n = this.root;
     for (const seg of segs) n = this.childFor(n, seg, true) as TrieNode<V>;
+    if (n.values === NO_VALUES) n.values = new Set();
     n.values.add(value);
     this.count++;
     return true;
@@ -242,29 +263,39 @@ export class TopicTrie<V> {
     return this.matchSegments(validateTopic(topic));
   }
 
-  /** Like `match`, on already split and valid segments. */
+  /**
+   * Like `match`, on already split and valid segments. Each node is visited at most once per
+   * topic position: a `#` node remembers (per match) the lowest position it was expanded
+   * from, and every other node has one parent, so the work is bounded by nodes x positions.
+   */
   matchSegments(t: readonly string[]): Set<V> {
     const out = new Set<V>();
-    const seen = new Set<number>();
-    const stride = t.length + 1;
-    const visit = (n: TrieNode<V>, i: number): void => {
-      const k = n.id * stride + i;
-      if (seen.has(k)) return;
-      seen.add(k);
-      if (i === t.length) for (const v of n.values) out.add(v);
-      if (n.hash !== undefined) {
-        // `#` consumes zero or more segments: continue after it from every position j >= i.
-        for (let j = i; j <= t.length; j++) visit(n.hash, j);
-      }
-      if (i < t.length) {
-        const seg = t[i] as string;
-        const c = n.children.get(seg);
-        if (c !== undefined) visit(c, i + 1);
-        if (n.star !== undefined) visit(n.star, i + 1);
-      }
-    };
-    visit(this.root, 0);
+    // A fresh stamp per match; wraps long after any trie would be rebuilt (2^53 matches).
+    this.epoch++;
+    this.visit(this.root, 0, t, out);
     return out;
+  }
+
+  private visit(n: TrieNode<V>, i: number, t: readonly string[], out: Set<V>): void {
+    const len = t.length;
+    if (i === len && n.values.size > 0) for (const v of n.values) out.add(v);
+    const h = n.hash;
+    if (h !== undefined) {
+      // `#` consumes zero or more segments: continue after it from every position j >= i,
+      // skipping the positions an earlier path already expanded it from.
+      let end = len;
+      if (h.epoch === this.epoch) end = h.minPos - 1;
+      else h.epoch = this.epoch;
+      if (i <= end) {
+        h.minPos = i;
+        for (let j = i; j <= end; j++) this.visit(h, j, t, out);
+      }
+    }
+    if (i < len) {
+      const c = n.children.get(t[i] as string);
+      if (c !== undefined) this.visit(c, i + 1, t, out);
+      if (n.star !== undefined) this.visit(n.star, i + 1, t, out);
+    }
   }
 
   /** True when some pattern matches `topic`. */
@@ -301,7 +332,10 @@ export class TopicTrie<V> {
       return n.hash;
     }
     let c = n.children.get(seg);
-    if (c === undefined && create) n.children.set(seg, (c = this.node()));
+    if (c === undefined && create) {
+      if (n.children === NO_CHILDREN) n.children = new Map();
+      n.children.set(seg, (c = this.node()));
+    }
     return c;
   }
 
