@@ -16,7 +16,7 @@ export class NodeMetrics {
    * @param gauges current values
    * @param relay the fabric's counters (multi-hop forwarding, handshakes)
    */
-  render(gauges: { connections: number; functions: number; peerLinks: number }, relay: FabricStats): string {
+  render(gauges: { connections: number; functions: number; peerLinks: number }, relay: FabricStats, services: string[] = []): string {
     const lines = [
       "# TYPE mpreg_connections gauge",
       `mpreg_connections ${gauges.connections}`,
@@ -49,6 +49,21 @@ export class NodeMetrics {
     for (const [code, n] of [...this.errors].sort((a, b) => a[0] - b[0])) {
       lines.push(`mpreg_errors_total{code="${code}",name="${errorCodeName(code)}"} ${n}`);
     }
+    lines.push(...services);
     return `${lines.join("\n")}\n`;
   }
+}
+
+/**
+ * A service's numeric statistics as Prometheus gauges named `mpreg_<service>_<stat>` (camelCase
+ * turned to snake_case); non-numeric fields are skipped.
+ */
+export function statsLines(service: string, stats: object): string[] {
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(stats)) {
+    if (typeof value !== "number" || !Number.isFinite(value)) continue;
+    const name = `mpreg_${service}_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
+    out.push(`# TYPE ${name} gauge`, `${name} ${value}`);
+  }
+  return out;
 }

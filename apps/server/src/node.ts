@@ -10,7 +10,6 @@ import {
   isMpregError,
   isPeerRole,
   newId,
-  pubsubErrorAck,
   rpcErrorReply,
   type Encoding,
   type Frame,
@@ -18,17 +17,21 @@ import {
   type RpcResponse,
 } from "@mpreg/envelope";
 import { Fabric, PEER_UPGRADE_HEADER } from "@mpreg/fabric";
+import { PubsubService } from "@mpreg/pubsub";
 import { FunctionRegistry, RpcService, type Executor, type Handler, type RegisterOptions } from "@mpreg/rpc";
 import { InflightLimiter, createWsListener, type Connection, type UpgradeInfo, type WsListener } from "@mpreg/transport";
 import { registerBuiltins } from "./builtins.js";
 import { RaftGroup } from "./raft-group.js";
 import type { NodeConfig } from "./config.js";
 import { loadFunctionModules, type FunctionModuleNode } from "./function-module.js";
-import { NodeMetrics } from "./metrics.js";
+import { NodeMetrics, statsLines } from "./metrics.js";
 import { AccessPolicy } from "./access.js";
 import { MonitoringServer } from "./monitoring.js";
 
 const log = createLogger("server");
+
+/** Above this many bytes buffered on a connection, pub/sub notifications wait in their queue. */
+const PUSH_HIGH_WATER_BYTES = 1024 * 1024;
 
 /** Per-connection state. */
 export interface Session {
@@ -62,6 +65,7 @@ export class MpregNode implements FunctionModuleNode {
   readonly metrics = new NodeMetrics();
   readonly fabric: Fabric;
   readonly rpc: RpcService<Session>;
+  readonly pubsub: PubsubService;
   private readonly executor: Executor<Session>;
   private readonly listener: WsListener;
   private monitoring: MonitoringServer | undefined;
@@ -95,6 +99,7 @@ export class MpregNode implements FunctionModuleNode {
       defaultTimeoutMs: config.defaultTimeoutMs,
     });
     this.executor = this.rpc.executor;
+    this.pubsub = new PubsubService({ port: this.fabric });
     this.access = new AccessPolicy(config.authTokens);
     this.listener = createWsListener({
       maxFrameBytes: config.maxFrameBytes,
@@ -161,6 +166,7 @@ export class MpregNode implements FunctionModuleNode {
         this.metrics.render(
           { connections: this.sessions.size, functions: this.registry.list().length, peerLinks: this.fabric.linkCount },
           this.fabric.stats,
+          statsLines("pubsub", this.pubsub.exchange.stats()),
         ),
       topology: () => this.clusterMap(),
       catalog: () => this.fabric.catalog.snapshot(Date.now()),
@@ -186,6 +192,7 @@ export class MpregNode implements FunctionModuleNode {
     // Let the aborted requests write their replies before the connections close.
     await new Promise((r) => setImmediate(r));
     this.rpc.close();
+    this.pubsub.close();
     await this.fabric.stop();
     await this.raft?.stop();
     await this.listener.close();
@@ -248,9 +255,15 @@ export class MpregNode implements FunctionModuleNode {
     setMaxListeners(session.limiter.limit + 1, session.cancel.signal);
     this.sessions.add(session);
     this.metrics.connectionsOpened++;
+    this.pubsub.attach(conn.id, {
+      // Notifications wait in their subscription's bounded queue while the socket is backed up.
+      canWrite: () => conn.open && (conn.bufferedAmount ?? 0) < PUSH_HIGH_WATER_BYTES,
+      write: (n) => this.send(session, n, session.pushEncoding),
+    });
     conn.onMessage((data, isBinary) => this.onFrame(session, data, isBinary ? "msgpack" : "json"));
     conn.onClose(() => {
       this.sessions.delete(session);
+      this.pubsub.closeOwner(conn.id);
       const gone = new MpregError(ErrorCode.UNREACHABLE, "connection closed", { reason: "connection closed" });
       session.cancel.abort(gone);
     });
@@ -305,12 +318,12 @@ export class MpregNode implements FunctionModuleNode {
         return;
       case "pubsub-publish":
       case "pubsub-subscribe":
-      case "pubsub-unsubscribe": {
-        const err = MpregError.invalid("pub/sub is not available on this node yet");
-        this.metrics.countError(err.code);
-        this.send(session, pubsubErrorAck(frame.u, err), encoding);
+      case "pubsub-unsubscribe":
+        this.pubsub.handle(session.conn.id, frame, (ack) => {
+          if (ack.error) this.metrics.countError(ack.error.code);
+          this.send(session, ack, encoding);
+        });
         return;
-      }
       default: {
         const u = (frame as { u?: unknown }).u;
         const reason = isPeerRole(frame.role)

@@ -31,6 +31,11 @@ export interface Connection {
   readonly open: boolean;
   /** The peer's address, when the implementation knows it. */
   readonly remoteAddress?: string | undefined;
+  /**
+   * Bytes accepted by `send` and not yet handed to the network, when the implementation knows
+   * (WebSocket connections do). Producers of pushes read it to hold back for slow readers.
+   */
+  readonly bufferedAmount?: number;
   /** Free-form per-connection state for the layers above (e.g. the server's session). */
   readonly meta: Map<string, unknown>;
   /**
