@@ -228,8 +228,13 @@ const bySeq = (a: Msg, b: Msg) => a.seq < b.seq;
 const byHeadSeq = (a: Group, b: Group) => a.msgs.peek()!.seq < b.msgs.peek()!.seq;
 const byTime = (a: Ev, b: Ev) => a.at < b.at || (a.at === b.at && a.seq < b.seq);
 
+/** 1001 with a machine-readable `details.reason` (PROTOCOL: `{reason}`). */
+function notFound(message: string, reason: string, details: Record<string, unknown> = {}): MpregError {
+  return new MpregError(ErrorCode.NOT_FOUND, message, { ...details, reason });
+}
+
 function staleReceipt(receipt: string): MpregError {
-  return MpregError.notFound("stale receipt: the lease expired, was acked or returned, or never existed", { receipt, reason: "stale_receipt" });
+  return notFound("stale receipt: the lease expired, was acked or returned, or never existed", "stale_receipt", { receipt });
 }
 
 /**
@@ -575,7 +580,7 @@ export class QueueCore {
     const r = parseHandle(receipt, "receipt");
     const o = parseNackOptions(options, this.limits);
     if (r.startsWith(SETTLED_RECEIPT_PREFIX)) {
-      throw MpregError.notFound("an at-most-once delivery was removed when delivered: nothing to nack", { receipt: r, reason: "settled" });
+      throw notFound("an at-most-once delivery was removed when delivered: nothing to nack", "settled", { receipt: r });
     }
     this.returnLease(this.leased(q, r), "nack", o.delay_ms);
     this.flush();
@@ -589,7 +594,7 @@ export class QueueCore {
     const r = parseHandle(receipt, "receipt");
     const n = parseExtendMs(ms, this.limits);
     if (r.startsWith(SETTLED_RECEIPT_PREFIX)) {
-      throw MpregError.notFound("an at-most-once delivery was removed when delivered: nothing to extend", { receipt: r, reason: "settled" });
+      throw notFound("an at-most-once delivery was removed when delivered: nothing to extend", "settled", { receipt: r });
     }
     const m = this.leased(q, r);
     if (n === 0) this.returnLease(m, "visibility_timeout", 0);
@@ -638,7 +643,7 @@ export class QueueCore {
     const id = parseHandle(subscriptionId, "subscription_id");
     const s = this.subs.get(id);
     if (s === undefined || (owner !== undefined && s.owner !== owner)) {
-      throw MpregError.notFound(`no subscription ${id}`, { subscription_id: id, reason: "unknown_subscription" });
+      throw notFound(`no subscription ${id}`, "unknown_subscription", { subscription_id: id });
     }
     this.closeSub(s, "unsubscribed");
     this.flush();
@@ -697,7 +702,7 @@ export class QueueCore {
     this.advance();
     const q = this.get(name);
     const stats = this.statsOf(q);
-    const gone = () => MpregError.notFound(`queue ${q.name} was deleted`, { queue: q.name, reason: "queue_deleted" });
+    const gone = () => notFound(`queue ${q.name} was deleted`, "queue_deleted", { queue: q.name });
     for (const qr of [...q.quorums]) this.failQuorum(qr, gone());
     for (const m of [...q.msgs.values()]) this.removeMsg(m);
     for (const s of [...q.subs]) this.closeSub(s, "unsubscribed");
@@ -732,7 +737,7 @@ export class QueueCore {
   private get(name: unknown): Q {
     const n = parseQueueName(name);
     const q = this.queues.get(n);
-    if (q === undefined) throw MpregError.notFound(`no queue ${n}`, { queue: n, reason: "unknown_queue" });
+    if (q === undefined) throw notFound(`no queue ${n}`, "unknown_queue", { queue: n });
     return q;
   }
 
@@ -858,12 +863,14 @@ export class QueueCore {
       if (!this.hasShared(q)) break;
       this.endWaiter(w, this.takeShared(q, w.max, w.owner, w.vis));
     }
+    // Round-robin: the pointer moves past a subscription only when it was given a message.
     const subs = q.subs;
     let idle = 0;
+    let i = q.rr;
     while (idle < subs.length) {
-      if (q.rr >= subs.length) q.rr = 0;
-      const s = subs[q.rr]!;
-      q.rr++;
+      if (i >= subs.length) i = 0;
+      const s = subs[i]!;
+      i++;
       if (s.inflight >= s.prefetch) {
         idle++;
         continue;
@@ -874,6 +881,7 @@ export class QueueCore {
         continue;
       }
       idle = 0;
+      q.rr = i;
       this.ready.deliveries.push({ subscription_id: s.id, owner: s.owner, message: this.lease(m, s.owner, q.opts.visibility_timeout_ms, s) });
     }
   }
