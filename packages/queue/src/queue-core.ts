@@ -125,7 +125,14 @@ interface Group {
   /** Every held message of the group in order; the head may be in flight. */
   readonly msgs: Deque<Msg>;
   busy: boolean;
-  queued: boolean;
+  /** Seq of the head this group was queued with in `readyGroups` (entries with another seq are stale). */
+  queuedSeq: number | undefined;
+}
+
+/** An entry of `readyGroups`: the key is fixed when it is pushed, so the heap stays valid. */
+interface GroupEntry {
+  readonly g: Group;
+  readonly seq: number;
 }
 
 interface DedupEntry {
@@ -180,7 +187,7 @@ interface Q {
   readonly ready: Heap<Msg>;
   /** FIFO queues: groups, and those whose head can be delivered (by head order). */
   readonly groups: Map<string, Group>;
-  readonly readyGroups: Heap<Group>;
+  readonly readyGroups: Heap<GroupEntry>;
   visible: number;
   inflight: number;
   delayed: number;
@@ -225,7 +232,7 @@ const byPriorityThenSeq = (a: Msg, b: Msg) => {
   return pa > pb || (pa === pb && a.seq < b.seq);
 };
 const bySeq = (a: Msg, b: Msg) => a.seq < b.seq;
-const byHeadSeq = (a: Group, b: Group) => a.msgs.peek()!.seq < b.msgs.peek()!.seq;
+const byHeadSeq = (a: GroupEntry, b: GroupEntry) => a.seq < b.seq;
 const byTime = (a: Ev, b: Ev) => a.at < b.at || (a.at === b.at && a.seq < b.seq);
 
 /** 1001 with a machine-readable `details.reason` (PROTOCOL: `{reason}`). */
@@ -903,12 +910,16 @@ export class QueueCore {
       }
     }
     for (;;) {
-      const g = q.readyGroups.peek();
-      if (g === undefined) return false;
-      if (this.groupReady(q, g)) return true;
+      const e = q.readyGroups.peek();
+      if (e === undefined) return false;
+      if (this.entryLive(q, e)) return true;
       q.readyGroups.pop();
-      g.queued = false;
+      if (e.g.queuedSeq === e.seq) e.g.queuedSeq = undefined;
     }
+  }
+
+  private entryLive(q: Q, e: GroupEntry): boolean {
+    return e.g.queuedSeq === e.seq && this.groupReady(q, e.g) && e.g.msgs.peek()!.seq === e.seq;
   }
 
   private groupReady(q: Q, g: Group): boolean {
@@ -919,10 +930,11 @@ export class QueueCore {
   private nextShared(q: Q): Msg | undefined {
     if (q.opts.type !== "fifo") return this.popVisible(q.ready);
     for (;;) {
-      const g = q.readyGroups.pop();
-      if (g === undefined) return undefined;
-      g.queued = false;
-      if (this.groupReady(q, g)) return g.msgs.peek();
+      const e = q.readyGroups.pop();
+      if (e === undefined) return undefined;
+      const live = this.entryLive(q, e);
+      if (e.g.queuedSeq === e.seq) e.g.queuedSeq = undefined;
+      if (live) return e.g.msgs.peek();
     }
   }
 
@@ -937,10 +949,11 @@ export class QueueCore {
   }
 
   private enqueueGroup(q: Q, g: Group): void {
-    if (!g.queued && this.groupReady(q, g)) {
-      g.queued = true;
-      q.readyGroups.push(g);
-    }
+    if (!this.groupReady(q, g)) return;
+    const seq = g.msgs.peek()!.seq;
+    if (g.queuedSeq === seq) return;
+    g.queuedSeq = seq;
+    q.readyGroups.push({ g, seq });
   }
 
   private addMsg(
@@ -964,7 +977,7 @@ export class QueueCore {
     let group: Group | undefined;
     if (f.groupId !== undefined) {
       group = q.groups.get(f.groupId);
-      if (group === undefined) q.groups.set(f.groupId, (group = { id: f.groupId, msgs: new Deque(), busy: false, queued: false }));
+      if (group === undefined) q.groups.set(f.groupId, (group = { id: f.groupId, msgs: new Deque(), busy: false, queuedSeq: undefined }));
     }
     const m: Msg = {
       id: f.id,

@@ -192,6 +192,26 @@ describe("QueueService durability", () => {
     expect(d).toMatchObject({ body: "poison", dead_letter: { reason: "max_receives", last_return: "restart", receive_count: 1 } });
   });
 
+  it("fifo: a group whose queued head is dead-lettered on reopen takes new messages (found by the model test)", async () => {
+    const vol = reopenable();
+    const clock = new SimClock();
+    let { service } = await simService(clock, { backend: await vol.open() });
+    await service.create("f", { type: "fifo", max_receives: 1 });
+    await service.send("f", "a1", { group_id: "g" });
+    await service.send("f", "a2", { group_id: "g" });
+    await service.receive("f");
+    ({ service } = await simService(clock, { backend: await vol.open() }));
+    await service.send("f", "a3", { group_id: "g" });
+    expect((await service.receive("f", { max: 10 })).map((m) => m.body)).toEqual(["a2"]);
+    const { service: s2 } = await simService(clock, { backend: await vol.open() });
+    await s2.create("h", { type: "fifo", max_receives: 1 });
+    await s2.send("h", "x", { group_id: "g" });
+    await s2.receive("h");
+    const { service: s3 } = await simService(clock, { backend: await vol.open() });
+    await s3.send("h", "y", { group_id: "g" });
+    expect((await s3.receive("h", { max: 10 })).map((m) => m.body)).toEqual(["y"]);
+  });
+
   it("fifo order, priorities, dedup ids and options survive a reopen; deleted queues stay deleted", async () => {
     const vol = reopenable();
     const clock = new SimClock();
