@@ -1,6 +1,6 @@
 /**
- * Model-based tests: random interleavings of send, receive, ack, nack, extend, clock advance and
- * restart (close the service, reopen the store, open a new service) run against a QueueService
+ * Model-based tests: random interleavings of send, receive (by two owners), ack, nack, extend,
+ * closeOwner, clock advance and restart (close the service, reopen the store, open a new service) run against a QueueService
  * on a reopenable memory backend, and against a small reference model written from the rules
  * (linear scans, no indexes). Every answer, receive order, receive count and count must agree.
  */
@@ -29,6 +29,7 @@ interface MMsg {
   visibleAt: number;
   deadline: number;
   receipt: string | undefined;
+  owner: string | undefined;
 }
 
 interface Model {
@@ -165,12 +166,15 @@ function commands(type: QueueType): fc.Arbitrary<Cmd>[] {
           visibleAt: m.t + s.delay,
           deadline: 0,
           receipt: undefined,
+          owner: undefined,
         });
       }),
     );
-  const receive = fc.tuple(fc.integer({ min: 1, max: 4 }), fc.option(fc.constant(200), { nil: undefined })).map(([max, vis]) =>
-      cmd(`receive(${max},${vis})`, async (m, r) => {
-        const got = await r.service.receive(Q, { max, ...(vis !== undefined ? { visibility_timeout_ms: vis } : {}) });
+  const receive = fc
+    .tuple(fc.integer({ min: 1, max: 4 }), fc.option(fc.constant(200), { nil: undefined }), fc.constantFrom("c1", "c2"))
+    .map(([max, vis, owner]) =>
+      cmd(`receive(${max},${vis},${owner})`, async (m, r) => {
+        const got = await r.service.receive(Q, { max, ...(vis !== undefined ? { visibility_timeout_ms: vis } : {}) }, owner);
         advanceModel(m, r.clock.now());
         // Deliveries are taken one at a time (an at-most-once head leaves at once, so its group goes on).
         const want: [number, number][] = [];
@@ -190,6 +194,7 @@ function commands(type: QueueType): fc.Arbitrary<Cmd>[] {
           }
           x.state = "inflight";
           x.receipt = g.receipt;
+          x.owner = owner;
           x.deadline = m.t + (vis ?? VIS);
         }
         assert.deepEqual(
@@ -265,6 +270,13 @@ function commands(type: QueueType): fc.Arbitrary<Cmd>[] {
         r.clock.advance(ms);
         await r.service.idle();
         advanceModel(m, r.clock.now());
+      }),
+    ),
+    fc.constantFrom("c1", "c2").map((owner) =>
+      cmd(`closeOwner(${owner})`, async (m, r) => {
+        await r.service.closeOwner(owner);
+        advanceModel(m, r.clock.now());
+        for (const x of [...m.msgs]) if (x.state === "inflight" && x.owner === owner) returnModel(m, x, 0);
       }),
     ),
     fc.constant(
