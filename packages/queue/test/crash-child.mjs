@@ -2,12 +2,24 @@
 // sends and receives+acks concurrently, and prints one line per answered send or ack *after*
 // its promise resolved. The parent kills it with SIGKILL at a random moment and checks that
 // every answered send is still there (or was acked) and that no acked message came back.
-// Usage: node crash-child.mjs <dir> <round> <module url> <fsync>
-const [dir, roundArg, entry, fsync] = process.argv.slice(2);
+// Usage: node crash-child.mjs <dir> <module url>; it loads its modules, prints "loaded", then
+// waits for one line "<round> <fsync>" on stdin before it opens the store (so the parent can
+// check the previous round while this one loads). Standard input closing first: it exits.
+const [dir, entry] = process.argv.slice(2);
 const { QueueService } = await import(entry);
 const { openBackend } = await import("@mpreg/persistence");
-const round = Number(roundArg);
 const say = (line) => process.stdout.write(line + "\n");
+say("loaded");
+const go = await new Promise((resolve) => {
+  let buf = "";
+  process.stdin.setEncoding("utf8").on("data", (d) => {
+    buf += d;
+    if (buf.includes("\n")) resolve(buf.split("\n")[0]);
+  });
+  process.stdin.on("end", () => process.exit(0));
+});
+const [roundArg, fsync] = go.split(" ");
+const round = Number(roundArg);
 
 const backend = await openBackend({ backend: "file", dir, fsync, compactBytes: 256 * 1024 });
 const service = await QueueService.open({ backend });

@@ -1,7 +1,7 @@
 /**
  * Crash test across processes: a child runs a QueueService on a file backend, sending and
  * receiving+acking, printing each answered send and ack; it is killed with SIGKILL at a random
- * moment (sometimes while it opens and recovers), the store is read back, and then:
+ * moment (sometimes while it opens and recovers the store), the store is read back, and then:
  * - every answered send is in the store (visible again, or still delayed), unless an ack of it
  *   was asked for (an ack may be durable before its answer);
  * - no acked message is in the store.
@@ -39,32 +39,53 @@ function rand(n: number): number {
   return (seed >>> 0) % n;
 }
 
-function runAndKill(dir: string, round: number, fsync: string, killAfterMs: number, early: boolean): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [child, dir, String(round), entryUrl, fsync], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    if (early) timer = setTimeout(() => p.kill("SIGKILL"), killAfterMs);
-    const guard = setTimeout(() => p.kill("SIGKILL"), 20_000);
-    p.stdout.setEncoding("utf8").on("data", (d: string) => {
-      out += d;
-      if (timer === undefined && out.startsWith("ready\n")) timer = setTimeout(() => p.kill("SIGKILL"), killAfterMs);
-    });
-    p.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+/** A child that has loaded its modules and waits for `run` before it opens the store. */
+interface Child {
+  loaded: Promise<void>;
+  /** Starts it, kills it `killAfterMs` after "ready" (or after the start, when `early`), returns its complete lines. */
+  run(round: number, fsync: string, killAfterMs: number, early: boolean): Promise<string[]>;
+  kill(): void;
+}
+
+function spawnChild(dir: string): Child {
+  const p = spawn(process.execPath, [child, dir, entryUrl], { stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  let onLoaded!: () => void;
+  const loaded = new Promise<void>((r) => (onLoaded = r));
+  let onData: (() => void) | undefined;
+  p.stdout.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+    if (out.startsWith("loaded\n")) onLoaded();
+    onData?.();
+  });
+  p.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
     p.on("error", reject);
-    p.on("close", (code, signal) => {
+    p.on("close", (code, signal) => resolve({ code, signal }));
+  });
+  const ready = Promise.race([loaded, closed.then(({ code }) => Promise.reject(new Error(`child exited while loading (${code}): ${err}`)))]);
+  ready.catch(() => {}); // the last child is killed while it waits: nobody awaits it then
+  return {
+    loaded: ready,
+    async run(round, fsync, killAfterMs, early) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      if (early) timer = setTimeout(() => p.kill("SIGKILL"), killAfterMs);
+      const guard = setTimeout(() => p.kill("SIGKILL"), 20_000);
+      onData = () => {
+        if (timer === undefined && out.includes("\nready\n")) timer = setTimeout(() => p.kill("SIGKILL"), killAfterMs);
+      };
+      p.stdin.write(`${round} ${fsync}\n`);
+      const { code, signal } = await closed;
       clearTimeout(timer);
       clearTimeout(guard);
-      if (signal !== "SIGKILL") {
-        reject(new Error(`child exited by itself (code ${code}, signal ${signal}): ${err}`));
-        return;
-      }
+      if (signal !== "SIGKILL") throw new Error(`child exited by itself (code ${code}, signal ${signal}): ${err}`);
       const lines = out.split("\n");
       lines.pop(); // an unterminated last line was cut by the kill
-      resolve(lines);
-    });
-  });
+      return lines;
+    },
+    kill: () => p.kill("SIGKILL"),
+  };
 }
 
 const dirs: string[] = [];
@@ -86,9 +107,16 @@ describe("queue crash safety (SIGKILL)", () => {
       const acked = new Set<string>();
       const acking = new Set<string>();
       let inStoreChecked = 0;
+      let next = spawnChild(dir);
       for (let round = 0; round < ROUNDS; round++) {
-        const early = rand(6) === 0;
-        const lines = await runAndKill(dir, round, POLICIES[round % POLICIES.length]!, early ? rand(300) : 30 + rand(250), early);
+        // Mostly kills while it works; some while it opens and recovers the store.
+        const early = rand(5) === 0;
+        const current = next;
+        await current.loaded;
+        const running = current.run(round, POLICIES[round % POLICIES.length]!, early ? rand(150) : 30 + rand(250), early);
+        // The next child loads its modules meanwhile; it opens the store only when told to.
+        next = spawnChild(dir);
+        const lines = await running;
         for (const line of lines) {
           const [kind, id] = line.split(" ");
           if (kind === "sent") sent.add(id!);
@@ -110,6 +138,7 @@ describe("queue crash safety (SIGKILL)", () => {
           await be.close();
         }
       }
+      next.kill();
       // The kills must have hit real work, or the test proves nothing.
       expect(sent.size).toBeGreaterThan(ROUNDS);
       expect(acked.size).toBeGreaterThan(ROUNDS);
