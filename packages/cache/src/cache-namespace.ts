@@ -251,6 +251,7 @@ export class CacheNamespace {
    * resolves once L2 has forgotten it.
    */
   remove(key: string): { live: boolean; done: Promise<void> } {
+    this.flights.markStale(key);
     this.l1.delete(key);
     const live = this.live(key) !== undefined;
     return { live, done: this.forget(key) };
@@ -267,6 +268,19 @@ export class CacheNamespace {
     }
     await Promise.all(pending);
     return n;
+  }
+
+  /** Marks stale the loads in flight that an invalidation of `keys` (and `pattern`) covers. */
+  staleFlights(keys: ReadonlySet<string>, pattern: CompiledPattern | undefined): void {
+    if (this.flights.size === 0) return;
+    const matches =
+      pattern === undefined
+        ? undefined
+        : (k: string) => {
+            const segs = segmentsOf(k);
+            return segs !== undefined && pattern.testSegments(segs);
+          };
+    this.flights.markStaleWhere(keys, matches);
   }
 
   /** The stamp of a live held key. */

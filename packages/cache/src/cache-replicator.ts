@@ -228,7 +228,9 @@ export class CacheReplicator {
       this.addPattern(r, o.pattern, stamp);
     }
     if (o.dependency !== undefined) roots.push(o.dependency);
-    const keys = [...r.ns.graph.closure(roots)];
+    const closure = r.ns.graph.closure(roots);
+    r.ns.staleFlights(closure, o.pattern);
+    const keys = [...closure];
     let n = 0;
     const pending: Promise<void>[] = [];
     for (const k of keys) {
@@ -426,6 +428,7 @@ export class CacheReplicator {
       }
       const dependents = cascade ? [...r.ns.graph.dependentsOf(k)] : [];
       r.ns.remove(k).done.catch(logL2);
+      if (cascade) r.ns.staleFlights(new Set([k]), undefined);
       r.setTomb(k, { stamp, cascade });
       this.stats.applied++;
       for (const d of dependents) {

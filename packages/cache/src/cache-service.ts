@@ -198,7 +198,9 @@ export class CacheService {
     if (this.replicator.has(ns.name)) return this.replicator.invalidate(ns.name, { pattern, dependency: o.dependency });
     const roots: string[] = all ? [...ns.heldKeys()] : pattern === undefined ? [] : ns.matching(pattern);
     if (o.dependency !== undefined) roots.push(o.dependency);
-    return ns.removeAll(ns.graph.closure(roots));
+    const keys = ns.graph.closure(roots);
+    ns.staleFlights(keys, pattern);
+    return ns.removeAll(keys);
   }
 
   /**
@@ -211,7 +213,8 @@ export class CacheService {
     const r = await this.get(key, o);
     if (r.hit) return r.value as T;
     const ns = this.namespace(o.namespace);
-    return ns.flights.run(key, async () => loader(), (v) => this.put(key, v, o));
+    const deps = checkDependencies(o.dependencies);
+    return ns.flights.run(key, deps, async () => loader(), (v) => this.put(key, v, o));
   }
 
   /** Statistics of one namespace. */

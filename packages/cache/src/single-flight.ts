@@ -5,6 +5,8 @@ export const MAX_IN_FLIGHT_LOADS = 10_000;
 
 interface Flight {
   promise: Promise<unknown>;
+  /** The dependencies the result will be stored with. */
+  deps: readonly string[];
   /** Set when the key changed while loading: the result is returned but not cached. */
   stale: boolean;
 }
@@ -25,13 +27,13 @@ export class SingleFlight {
    * Joins the flight for `key` or starts one with `load`; `store(value)` runs when the load
    * succeeded and the flight is not stale.
    */
-  run<T>(key: string, load: () => Promise<T>, store: (value: T) => Promise<void>): Promise<T> {
+  run<T>(key: string, deps: readonly string[], load: () => Promise<T>, store: (value: T) => Promise<void>): Promise<T> {
     const f = this.flights.get(key);
     if (f !== undefined) return f.promise as Promise<T>;
     if (this.flights.size >= MAX_IN_FLIGHT_LOADS) {
       return Promise.reject(MpregError.overloaded(`${MAX_IN_FLIGHT_LOADS} cache loads in flight`, 100));
     }
-    const flight: Flight = { promise: Promise.resolve(), stale: false };
+    const flight: Flight = { promise: Promise.resolve(), deps, stale: false };
     // In the map before `load` runs: a loader that throws synchronously still ends in `finally`.
     this.flights.set(key, flight);
     flight.promise = (async () => {
@@ -44,6 +46,16 @@ export class SingleFlight {
       }
     })();
     return flight.promise as Promise<T>;
+  }
+
+  /**
+   * An invalidation removed `keys` (and matched `pattern`): flights for those keys, for keys
+   * matching the pattern, or whose result depends on one of those keys, turn stale.
+   */
+  markStaleWhere(keys: ReadonlySet<string>, matches: ((key: string) => boolean) | undefined): void {
+    for (const [k, f] of this.flights) {
+      if (keys.has(k) || matches?.(k) === true || f.deps.some((d) => keys.has(d))) f.stale = true;
+    }
   }
 
   /** The key changed: a load in flight must not store its (possibly older) result. */
