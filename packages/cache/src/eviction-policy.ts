@@ -21,6 +21,8 @@ export interface PolicyLimits {
  */
 export interface EvictionPolicy<V> {
   readonly name: PolicyName;
+  /** True when the policy wants `onMiss` (the tier then hashes missed keys for it). */
+  readonly countsMisses: boolean;
   /** A new entry was added. */
   onInsert(e: CacheEntry<V>): void;
   /** A read found the entry. */

@@ -154,10 +154,11 @@ export class MemoryCache<V = unknown> {
     const e = this.map.get(key);
     if (e === undefined) {
       this.misses++;
-      this.policy.onMiss(hashKey(key));
+      if (this.policy.countsMisses) this.policy.onMiss(hashKey(key));
       return undefined;
     }
-    if (e.expiresAt <= this.now()) {
+    // TTL-less entries skip the clock read (the common case on the hot path).
+    if (e.expiresAt !== Infinity && e.expiresAt <= this.now()) {
       this.drop(e, "expired");
       this.misses++;
       this.policy.onMiss(e.hash);

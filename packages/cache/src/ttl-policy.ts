@@ -9,6 +9,7 @@ import { entryHeap } from "./heap-policy.js";
  */
 export class TtlPolicy<V> implements EvictionPolicy<V> {
   readonly name = "ttl" as const;
+  readonly countsMisses = false;
   private readonly heap = entryHeap<V>();
   private seq = 0;
 
