@@ -1,20 +1,19 @@
 /**
  * TinyLFU's frequency estimate (after Caffeine's `FrequencySketch`): a count-min sketch of
- * 4-bit counters, 4 rows, packed 8 counters to a 32-bit word. Each recorded access increments
- * the item's 4 counters (saturating at 15); the estimate is their minimum. After `sampleSize`
+ * 4-bit counters, 4 per item, packed 8 to a 32-bit word. Each recorded access increments the
+ * item's 4 counters (saturating at 15); the estimate is their minimum. After `sampleSize`
  * increments every counter is halved (aging), so the sketch follows a changing workload and
- * its memory stays fixed. As in Caffeine there are 16 counters per expected entry (4 rows of
- * 4 × capacity, rounded up to a power of two): 8 bytes per entry.
+ * its memory stays fixed. As in Caffeine there are 16 counters per expected entry (8 bytes),
+ * and an item's 4 counters sit in one 64-byte block (one cache line): the block is chosen by
+ * one hash, each counter's place in its quarter of the block by another.
  */
-const DEPTH = 4;
 const MAX_COUNT = 15;
-/** Odd multipliers that give each row its own index for the same key hash. */
-const SEEDS = [0x97cb3127, 0xb1a24c5b, 0x8cd9c6e7, 0xc7da5dd3] as const;
+/** 32-bit words per block (64 bytes): 4 quarters of 4 words, 32 counters per quarter. */
+const BLOCK_WORDS = 16;
 
 export class FrequencySketch {
   private readonly table: Uint32Array;
-  private readonly shift: number;
-  private readonly width: number;
+  private readonly blockShift: number;
   /** Increments between two halvings (10 × the expected number of entries, as Caffeine). */
   readonly sampleSize: number;
   private added = 0;
@@ -22,15 +21,15 @@ export class FrequencySketch {
   /** `capacity`: the expected number of distinct entries held (the cache's entry limit). */
   constructor(capacity: number) {
     const c = Math.max(16, Math.min(capacity, 1 << 24));
-    let w = 1;
-    let bits = 0;
-    while (w < 4 * c) {
-      w <<= 1;
+    // 16 counters per entry = 2 words per entry, in blocks of 16 words; at least 2 blocks.
+    let blocks = 2;
+    let bits = 1;
+    while (blocks * BLOCK_WORDS < 2 * c) {
+      blocks <<= 1;
       bits++;
     }
-    this.width = w;
-    this.shift = 32 - bits;
-    this.table = new Uint32Array((DEPTH * w) >>> 3);
+    this.blockShift = 32 - bits;
+    this.table = new Uint32Array(blocks * BLOCK_WORDS);
     this.sampleSize = 10 * c;
   }
 
@@ -39,17 +38,15 @@ export class FrequencySketch {
     return this.added;
   }
 
-  private slot(hash: number, row: number): number {
-    // Multiplicative (Fibonacci) hashing: the high bits of the product index the row.
-    return row * this.width + (Math.imul(hash, SEEDS[row] as number) >>> this.shift);
-  }
-
   /** The estimated number of recent accesses of the item with this hash (0..15). */
   frequency(hash: number): number {
+    const block = (Math.imul(hash, 0x9e3779b1) >>> this.blockShift) << 4;
+    const g = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
+    const t = this.table;
     let min = MAX_COUNT;
-    for (let r = 0; r < DEPTH; r++) {
-      const p = this.slot(hash, r);
-      const c = ((this.table[p >>> 3] as number) >>> ((p & 7) << 2)) & 0xf;
+    for (let i = 0; i < 4; i++) {
+      const idx = (g >>> (i << 3)) & 31;
+      const c = ((t[block + (i << 2) + (idx >>> 3)] as number) >>> ((idx & 7) << 2)) & 0xf;
       if (c < min) min = c;
     }
     return min;
@@ -57,14 +54,17 @@ export class FrequencySketch {
 
   /** Records one access; halves every counter once `sampleSize` accesses were recorded. */
   increment(hash: number): void {
+    const block = (Math.imul(hash, 0x9e3779b1) >>> this.blockShift) << 4;
+    const g = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
+    const t = this.table;
     let added = false;
-    for (let r = 0; r < DEPTH; r++) {
-      const p = this.slot(hash, r);
-      const w = p >>> 3;
-      const shift = (p & 7) << 2;
-      const word = this.table[w] as number;
+    for (let i = 0; i < 4; i++) {
+      const idx = (g >>> (i << 3)) & 31;
+      const w = block + (i << 2) + (idx >>> 3);
+      const shift = (idx & 7) << 2;
+      const word = t[w] as number;
       if (((word >>> shift) & 0xf) < MAX_COUNT) {
-        this.table[w] = word + (1 << shift);
+        t[w] = word + (1 << shift);
         added = true;
       }
     }

@@ -36,10 +36,19 @@ export class LinkedList<V> {
     this.bytes -= e.size;
   }
 
+  /** Moves an entry of this list to its head (relinks only: count and bytes do not change). */
   moveToHead(e: CacheEntry<V>): void {
-    if (this.head === e) return;
-    this.remove(e);
-    this.pushHead(e);
+    const head = this.head;
+    if (head === e) return;
+    const prev = e.prev as CacheEntry<V>; // not the head, so it has a previous entry
+    const next = e.next;
+    prev.next = next;
+    if (next !== undefined) next.prev = prev;
+    else this.tail = prev;
+    e.prev = undefined;
+    e.next = head;
+    (head as CacheEntry<V>).prev = e;
+    this.head = e;
   }
 
   /** Adjusts the byte total when an entry in this list changed size. */

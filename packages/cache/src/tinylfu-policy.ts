@@ -36,6 +36,11 @@ export class TinyLfuPolicy<V> implements EvictionPolicy<V> {
   private readonly windowShare: Share;
   private readonly protectedShare: Share;
   private readonly random: () => number;
+  /**
+   * Hash of the last key counted by `onMiss`: the usual read-miss-then-put of one key is one
+   * access, so the insert that follows the miss does not count it again.
+   */
+  private lastMiss = -1;
   /** The entry most recently moved from the window to probation, compared at the next eviction. */
   private candidate: CacheEntry<V> | undefined = undefined;
 
@@ -53,7 +58,8 @@ export class TinyLfuPolicy<V> implements EvictionPolicy<V> {
   }
 
   onInsert(e: CacheEntry<V>): void {
-    this.sketch.increment(e.hash);
+    if (e.hash !== this.lastMiss) this.sketch.increment(e.hash);
+    this.lastMiss = -1;
     const window = this.lists[WINDOW];
     window.pushHead(e);
     let first: CacheEntry<V> | undefined;
@@ -68,6 +74,7 @@ export class TinyLfuPolicy<V> implements EvictionPolicy<V> {
 
   onHit(e: CacheEntry<V>): void {
     this.sketch.increment(e.hash);
+    this.lastMiss = -1;
     this.touch(e);
   }
 
@@ -89,6 +96,7 @@ export class TinyLfuPolicy<V> implements EvictionPolicy<V> {
 
   onMiss(hash: number): void {
     this.sketch.increment(hash);
+    this.lastMiss = hash;
   }
 
   onUpdate(e: CacheEntry<V>, oldSize: number): void {
