@@ -39,7 +39,7 @@ export interface ReplicationConfig {
   readonly max_tombstones: number;
   /** Most pattern tombstones (pattern invalidations remembered) per namespace. Default 256. */
   readonly max_pattern_tombstones: number;
-  /** Anti-entropy period (ms): a digest exchange with one random member. 0: only on join. Default 5 000. */
+  /** Anti-entropy period (ms): a digest exchange with one random member. 0: catch-up on join only. Default 5 000. */
   readonly anti_entropy_ms: number;
   /** Received stamps more than this far ahead of the local clock are refused. Default 60 000. */
   readonly max_drift_ms: number;

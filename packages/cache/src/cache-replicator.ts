@@ -263,7 +263,10 @@ export class CacheReplicator {
     this.memberSet.delete(node);
   }
 
-  /** Expires tombstones, then asks one random member per namespace for a digest comparison. */
+  /**
+   * Expires tombstones, then (unless `anti_entropy_ms` is 0) asks one random member per
+   * namespace for a digest comparison.
+   */
   tick(): void {
     const now = this.now();
     const ttl = this.config.tombstone_ttl_ms;
@@ -271,7 +274,7 @@ export class CacheReplicator {
       for (const [k, t] of r.tombs) if (t.stamp.wall + ttl <= now) r.deleteTomb(k);
       r.patterns = r.patterns.filter((p) => p.stamp.wall + ttl > now);
     }
-    if (this.memberSet.size === 0) return;
+    if (this.memberSet.size === 0 || this.config.anti_entropy_ms === 0) return;
     const members = [...this.memberSet];
     for (const r of this.replicas.values()) {
       const peer = members[Math.floor(this.random() * members.length)] as string;
