@@ -228,3 +228,35 @@ describe("replication (seeded simulation)", () => {
     expect(a.replicationStats().rejected).toBe(9);
   });
 });
+
+describe("replicated namespace with L2", () => {
+  it("keeps values and stamps across a reopen; an older write from a peer still loses", async () => {
+    const { MemoryBackend, MemoryVolume } = await import("@mpreg/persistence");
+    const volume = new MemoryVolume();
+    let t = 5_000_000;
+    const config = { namespaces: { [NS]: { scope: "replicated", l2: true } } };
+    let backend = new MemoryBackend({ volume });
+    let a = await CacheService.open({ nodeId: "a", backend, config, now: () => t, timers: false });
+    const sent: unknown[] = [];
+    a.onOutbound((o) => sent.push(o.message));
+    await a.put("k", "v2", { namespace: NS, dependencies: ["d"] });
+    const digest = a.replication.digest(NS);
+    const stamp = (sent[0] as { stamp: { wall: number } }).stamp;
+    await a.close();
+    await backend.close();
+
+    backend = new MemoryBackend({ volume });
+    a = await CacheService.open({ nodeId: "a", backend, config, now: () => t, timers: false });
+    expect(a.replication.digest(NS)).toEqual(digest);
+    expect(await a.get("k", { namespace: NS })).toEqual({ hit: true, value: "v2" });
+    // A write stamped before the stored one loses; the clock resumed past the stored stamp.
+    a.receive("b", { type: "put", namespace: NS, key: "k", value: "v1", stamp: { wall: stamp.wall - 1, counter: 0, node: "b" } });
+    expect(await a.get("k", { namespace: NS })).toEqual({ hit: true, value: "v2" });
+    expect(a.replication.clock.last.wall).toBeGreaterThanOrEqual(stamp.wall);
+    // The dependency survived the reopen too.
+    expect(await a.invalidate({ namespace: NS, dependency: "d" })).toBe(1);
+    t += 1;
+    await a.close();
+    await backend.close();
+  });
+});
