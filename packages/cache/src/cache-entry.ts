@@ -29,7 +29,7 @@ export class CacheEntry<V = unknown> {
     public cost: number,
     /** Absolute time (ms, the tier's clock) at which the entry expires; Infinity: never. */
     public expiresAt: number,
-    /** 32-bit hash of the key (frequency sketch). */
+    /** 32-bit hash of the key, for policies that use one (frequency sketch); else 0. */
     readonly hash: number,
   ) {}
 }

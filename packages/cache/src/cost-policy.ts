@@ -11,7 +11,7 @@ import { entryHeap } from "./heap-policy.js";
  */
 export class CostPolicy<V> implements EvictionPolicy<V> {
   readonly name = "cost" as const;
-  readonly countsMisses = false;
+  readonly usesKeyHash = false;
   private readonly heap = entryHeap<V>();
   private inflation = 0;
   private seq = 0;

@@ -21,8 +21,11 @@ export interface PolicyLimits {
  */
 export interface EvictionPolicy<V> {
   readonly name: PolicyName;
-  /** True when the policy wants `onMiss` (the tier then hashes missed keys for it). */
-  readonly countsMisses: boolean;
+  /**
+   * True when the policy counts frequencies by key hash: entries then carry their key's hash and
+   * misses are reported through `onMiss` (other policies skip hashing altogether).
+   */
+  readonly usesKeyHash: boolean;
   /** A new entry was added. */
   onInsert(e: CacheEntry<V>): void;
   /** A read found the entry. */

@@ -11,7 +11,7 @@ import { entryHeap } from "./heap-policy.js";
  */
 export class LfuPolicy<V> implements EvictionPolicy<V> {
   readonly name = "lfu" as const;
-  readonly countsMisses = false;
+  readonly usesKeyHash = false;
   private readonly heap = entryHeap<V>();
   private age = 0;
   private seq = 0;

@@ -5,7 +5,7 @@ import { LinkedList } from "./linked-list.js";
 /** Least recently used: one list, hits move to the head, the tail leaves. O(1). */
 export class LruPolicy<V> implements EvictionPolicy<V> {
   readonly name = "lru" as const;
-  readonly countsMisses = false;
+  readonly usesKeyHash = false;
   private readonly list = new LinkedList<V>(0);
 
   onInsert(e: CacheEntry<V>): void {

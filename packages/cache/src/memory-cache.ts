@@ -154,7 +154,7 @@ export class MemoryCache<V = unknown> {
     const e = this.map.get(key);
     if (e === undefined) {
       this.misses++;
-      if (this.policy.countsMisses) this.policy.onMiss(hashKey(key));
+      if (this.policy.usesKeyHash) this.policy.onMiss(hashKey(key));
       return undefined;
     }
     // TTL-less entries skip the clock read (the common case on the hot path).
@@ -222,7 +222,7 @@ export class MemoryCache<V = unknown> {
       this.setExpiry(e, expiresAt);
       this.policy.onUpdate(e, oldSize);
     } else {
-      e = new CacheEntry<V>(key, value, size, cost, expiresAt, hashKey(key));
+      e = new CacheEntry<V>(key, value, size, cost, expiresAt, this.policy.usesKeyHash ? hashKey(key) : 0);
       this.map.set(key, e);
       this.totalBytes += size;
       if (expiresAt !== Infinity) this.expiry.push(e);

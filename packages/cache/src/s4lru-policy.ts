@@ -17,7 +17,7 @@ export const S4LRU_SEGMENTS = 4;
  */
 export class S4lruPolicy<V> implements EvictionPolicy<V> {
   readonly name = "s4lru" as const;
-  readonly countsMisses = false;
+  readonly usesKeyHash = false;
   private readonly segs: LinkedList<V>[];
   private readonly share: Share;
 

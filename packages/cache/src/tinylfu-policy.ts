@@ -30,7 +30,7 @@ const PROTECTED = 2;
  */
 export class TinyLfuPolicy<V> implements EvictionPolicy<V> {
   readonly name = "tinylfu" as const;
-  readonly countsMisses = true;
+  readonly usesKeyHash = true;
   readonly sketch: FrequencySketch;
   private readonly lists = [new LinkedList<V>(WINDOW), new LinkedList<V>(PROBATION), new LinkedList<V>(PROTECTED)] as const;
   private readonly windowShare: Share;

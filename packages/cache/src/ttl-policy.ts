@@ -9,7 +9,7 @@ import { entryHeap } from "./heap-policy.js";
  */
 export class TtlPolicy<V> implements EvictionPolicy<V> {
   readonly name = "ttl" as const;
-  readonly countsMisses = false;
+  readonly usesKeyHash = false;
   private readonly heap = entryHeap<V>();
   private seq = 0;
 
