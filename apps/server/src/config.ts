@@ -1,3 +1,4 @@
+import { parseCacheConfig } from "@mpreg/cache";
 import { AccessPolicy } from "./access.js";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -52,6 +53,16 @@ export const NodeConfigSchema = Type.Object({
   raftFsync: Type.Union([Type.Literal("batch"), Type.Literal("always")]),
   /** Raft tick; elections take 10 to 20 ticks, heartbeats go every tick. */
   raftTickMs: Type.Integer({ minimum: 1 }),
+  /**
+   * Open durable storage (Raft, queues, cache L2) even when its log is damaged in the middle,
+   * cutting it at the damage (acknowledged writes after it are lost; docs/persistence.md).
+   */
+  repairWal: Type.Boolean(),
+  /**
+   * Cache namespaces (config file only): `{namespaces: {name: {policy, max_entries, max_bytes,
+   * ttl_ms, scope, l2}}, replication: {...}}`, checked by @mpreg/cache (docs/cache.md).
+   */
+  cache: Type.Optional(Type.Unknown()),
 });
 
 export type NodeConfig = Static<typeof NodeConfigSchema>;
@@ -79,6 +90,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   raftJoin: false,
   raftFsync: "batch",
   raftTickMs: 50,
+  repairWal: false,
 };
 
 /** Thrown for any configuration mistake; the CLI prints the message and exits 2. */
@@ -87,7 +99,7 @@ export class ConfigError extends Error {
 }
 
 type Partial_ = Partial<NodeConfig>;
-type Kind = "string" | "int" | "list" | "bool";
+type Kind = "string" | "int" | "list" | "bool" | "object";
 
 /** Option name → kind; the same names serve flags (kebab-case), env (MPREG_SNAKE) and file. */
 const OPTIONS: Record<keyof NodeConfig, Kind> = {
@@ -116,6 +128,8 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   raftJoin: "bool",
   raftFsync: "string",
   raftTickMs: "int",
+  repairWal: "bool",
+  cache: "object",
 };
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -129,6 +143,8 @@ function convert(key: keyof NodeConfig, raw: string, source: string): unknown {
     }
     case "list":
       return raw.split(",").map((s) => s.trim()).filter(Boolean);
+    case "object":
+      throw new ConfigError(`${source}: this option is set in the config file only`);
     case "bool": {
       const v = raw.trim().toLowerCase();
       if (v === "true" || v === "1") return true;
@@ -260,6 +276,12 @@ function validateConfig(merged: NodeConfig): NodeConfig {
     new AccessPolicy(merged.authTokens);
   } catch (e) {
     throw new ConfigError((e as Error).message);
+  }
+  try {
+    parseCacheConfig(merged.cache ?? {});
+  } catch (e) {
+    const path = (e as { details?: { path?: string } }).details?.path;
+    throw new ConfigError(`invalid cache configuration${path ? ` at cache.${path}` : ""}: ${(e as Error).message}`);
   }
   if (merged.raftGroup !== undefined && merged.raftMembers.length === 0 && merged.raftJoin !== true) {
     throw new ConfigError("raftGroup needs raftMembers (the node ids of the group's first voters) or raftJoin");

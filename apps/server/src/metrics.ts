@@ -49,6 +49,7 @@ export class NodeMetrics {
     for (const [code, n] of [...this.errors].sort((a, b) => a[0] - b[0])) {
       lines.push(`mpreg_errors_total{code="${code}",name="${errorCodeName(code)}"} ${n}`);
     }
+    lines.push("# TYPE process_resident_memory_bytes gauge", `process_resident_memory_bytes ${process.memoryUsage.rss()}`);
     lines.push(...services);
     return `${lines.join("\n")}\n`;
   }
@@ -56,14 +57,21 @@ export class NodeMetrics {
 
 /**
  * A service's numeric statistics as Prometheus gauges named `mpreg_<service>_<stat>` (camelCase
- * turned to snake_case); non-numeric fields are skipped.
+ * turned to snake_case); non-numeric fields are skipped. `stats` is one object, or one object per
+ * label value (e.g. per cache namespace, labelled `{namespace="..."}`).
  */
-export function statsLines(service: string, stats: object): string[] {
-  const out: string[] = [];
-  for (const [key, value] of Object.entries(stats)) {
-    if (typeof value !== "number" || !Number.isFinite(value)) continue;
-    const name = `mpreg_${service}_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
-    out.push(`# TYPE ${name} gauge`, `${name} ${value}`);
+export function statsLines(service: string, stats: object | { label: string; value: string; stats: object }[]): string[] {
+  const sets = Array.isArray(stats) ? stats : [{ label: "", value: "", stats }];
+  const byName = new Map<string, string[]>();
+  for (const set of sets) {
+    for (const [key, value] of Object.entries(set.stats)) {
+      if (typeof value !== "number" || !Number.isFinite(value)) continue;
+      const name = `mpreg_${service}_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
+      const labels = set.label ? `{${set.label}="${set.value.replace(/["\\\n]/g, "_")}"}` : "";
+      const lines = byName.get(name) ?? [];
+      lines.push(`${name}${labels} ${value}`);
+      byName.set(name, lines);
+    }
   }
-  return out;
+  return [...byName].flatMap(([name, lines]) => [`# TYPE ${name} gauge`, ...lines]);
 }

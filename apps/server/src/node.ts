@@ -27,6 +27,7 @@ import { loadFunctionModules, type FunctionModuleNode } from "./function-module.
 import { NodeMetrics, statsLines } from "./metrics.js";
 import { AccessPolicy } from "./access.js";
 import { MonitoringServer } from "./monitoring.js";
+import { openServices, type NodeServices } from "./services.js";
 
 const log = createLogger("server");
 
@@ -70,6 +71,7 @@ export class MpregNode implements FunctionModuleNode {
   private readonly listener: WsListener;
   private monitoring: MonitoringServer | undefined;
   private raft: RaftGroup | undefined;
+  private services: NodeServices | undefined;
   private readonly sessions = new Set<Session>();
   private readonly startedAt = Date.now();
   private stopping = false;
@@ -130,6 +132,14 @@ export class MpregNode implements FunctionModuleNode {
   /** Loads built-ins, runs `setup` (in-process registrations), loads function modules, then listens. */
   async start(setup?: (node: MpregNode) => void | Promise<void>): Promise<{ url: string; monitoringUrl?: string }> {
     registerBuiltins(this);
+    this.services = await openServices({
+      config: this.config,
+      nodeId: this.nodeId,
+      fabric: this.fabric,
+      rpc: this.rpc,
+      registry: this.registry,
+      push: (session, frame) => this.send(session, frame, session.pushEncoding),
+    });
     await setup?.(this);
     if (this.config.raftGroup !== undefined) {
       const raft = await RaftGroup.open({
@@ -166,7 +176,10 @@ export class MpregNode implements FunctionModuleNode {
         this.metrics.render(
           { connections: this.sessions.size, functions: this.registry.list().length, peerLinks: this.fabric.linkCount },
           this.fabric.stats,
-          statsLines("pubsub", this.pubsub.exchange.stats()),
+          [
+            ...statsLines("pubsub", this.pubsub.exchange.stats()),
+            ...statsLines("cache", (this.services?.cache.namespaceNames() ?? []).map((ns) => ({ label: "namespace", value: ns, stats: this.services!.cache.stats({ namespace: ns }) }))),
+          ],
         ),
       topology: () => this.clusterMap(),
       catalog: () => this.fabric.catalog.snapshot(Date.now()),
@@ -195,6 +208,7 @@ export class MpregNode implements FunctionModuleNode {
     this.pubsub.close();
     await this.fabric.stop();
     await this.raft?.stop();
+    await this.services?.close();
     await this.listener.close();
     await this.monitoring?.close();
   }
@@ -264,6 +278,7 @@ export class MpregNode implements FunctionModuleNode {
     conn.onClose(() => {
       this.sessions.delete(session);
       this.pubsub.closeOwner(conn.id);
+      this.services?.closeOwner(conn.id);
       const gone = new MpregError(ErrorCode.UNREACHABLE, "connection closed", { reason: "connection closed" });
       session.cancel.abort(gone);
     });

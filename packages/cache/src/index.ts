@@ -53,3 +53,4 @@ export {
   type PolicyComplianceHarness,
   type PolicyComplianceTestApi,
 } from "./compliance.js";
+export { replicateOverFabric } from "./cache-fabric.js";

@@ -32,3 +32,4 @@ export type {
   SendResult,
   SubscribeOptions,
 } from "./types.js";
+export { advertiseQueues } from "./queue-fabric.js";

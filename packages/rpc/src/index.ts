@@ -41,3 +41,4 @@ export {
   type SendToNode,
 } from "./remote.js";
 export { RpcService, RPC_TOPIC_PREFIX, type RpcServiceOptions } from "./rpc-service.js";
+export { forwardToOwner, type OwnerForwardingOptions } from "./owner-forwarding.js";
