@@ -55,6 +55,15 @@ export interface GossipConfig {
   maxEvents: number;
   /** Members told directly about a GOODBYE (besides normal gossip). Default 8. */
   goodbyeFanout: number;
+  /**
+   * The most a claim learned from someone else may move an incarnation, an integer >= 1.
+   * Default 1000. It bounds (a) how far this node raises its own incarnation to refute a claim
+   * about itself (`claim + 1 <= own + step`), (b) the incarnation of a member first heard of
+   * by hearsay (`<= step`), and (c) how far news of a dead or departed member coming back may
+   * move it. A forger can thus burn at most `step + 1` of a member's 2^53 incarnations per
+   * forged message, never make one unrefutable. See docs/cluster.md, "Security".
+   */
+  maxIncarnationStep: number;
 }
 
 /** The defaults (documented in docs/cluster.md). */
@@ -82,6 +91,7 @@ export const DEFAULT_GOSSIP_CONFIG: Readonly<GossipConfig> = Object.freeze({
   maxOutbox: 10_000,
   maxEvents: 10_000,
   goodbyeFanout: 8,
+  maxIncarnationStep: 1000,
 });
 
 /** Fills defaults and rejects nonsense with MpregError INVALID_REQUEST. */
@@ -109,10 +119,14 @@ export function resolveConfig(partial: Partial<GossipConfig> = {}): GossipConfig
     "maxEvents",
     "retransmitMult",
     "suspicionMult",
+    "maxIncarnationStep",
   ];
   for (const k of positive) if (c[k] <= 0) throw MpregError.invalid(`gossip config ${k} must be > 0`, `config.${k}`);
   if (c.probeTimeoutMs > c.probeIntervalMs) {
     throw MpregError.invalid("gossip config probeTimeoutMs must not exceed probeIntervalMs", "config.probeTimeoutMs");
+  }
+  if (!Number.isSafeInteger(c.maxIncarnationStep)) {
+    throw MpregError.invalid("gossip config maxIncarnationStep must be a safe integer >= 1", "config.maxIncarnationStep");
   }
   if (c.suspicionMaxTimeoutMult < 1) throw MpregError.invalid("gossip config suspicionMaxTimeoutMult must be >= 1", "config.suspicionMaxTimeoutMult");
   return c;
