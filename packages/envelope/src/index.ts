@@ -6,6 +6,7 @@ export * from "./schemas.js";
 export {
   CLIENT_ROLES,
   PEER_ROLES,
+  MAX_FRAME_ELEMENTS,
   MAX_NESTING_DEPTH,
   decodeFrame,
   encodeCallRequest,
@@ -17,6 +18,7 @@ export {
   rpcErrorReply,
   validateFrame,
   type ClientRole,
+  type DecodeLimits,
   type DecodeResult,
   type Encoding,
   type PeerRole,
