@@ -57,11 +57,12 @@ export interface GossipConfig {
   goodbyeFanout: number;
   /**
    * The most a claim learned from someone else may move an incarnation, an integer >= 1.
-   * Default 1000. It bounds (a) how far this node raises its own incarnation to refute a claim
-   * about itself (`claim + 1 <= own + step`), (b) the incarnation of a member first heard of
-   * by hearsay (`<= step`), and (c) how far news of a dead or departed member coming back may
-   * move it. A forger can thus burn at most `step + 1` of a member's 2^53 incarnations per
-   * forged message, never make one unrefutable. See docs/cluster.md, "Security".
+   * Default 1000. It bounds (a) claims about a member from others: at most this far above the
+   * highest incarnation the member announced to this node itself (0 if it never did), and
+   * (b) how far this node raises its own incarnation to refute a claim about itself (a claim at
+   * most `own + step`). Since (a) keeps every held incarnation within (b), a member can always
+   * refute, and a forger burns at most `step + 1` of its 2^53 incarnations per forged message.
+   * See docs/cluster.md, "Security".
    */
   maxIncarnationStep: number;
 }

@@ -58,11 +58,11 @@ describe("forged membership claims (issue 16)", () => {
     expect(fatal(events, "b")).toEqual([]);
   });
 
-  it("claims beyond what the member announced, or raising a live member's incarnation by hearsay, are refused", () => {
+  it("hearsay is bounded by what the member announced itself; negative claims beyond the known incarnation are refused", () => {
     const nodes = cluster(["a", "b", "c"]);
     const a = nodes.get("a")!;
-    const inc = a.member("b")!.incarnation;
-    a.handleMessage("c", gossip([{ id: "b", inc: inc + 7, status: "alive", meta: { url: "ws://evil" } }]), 10);
+    const inc = a.member("b")!.incarnation; // b told a itself (its anchor at a)
+    a.handleMessage("c", gossip([{ id: "b", inc: inc + 1001, status: "alive", meta: { url: "ws://evil" } }]), 10);
     expect(a.stats.claimsRefused.hearsay_raise).toBe(1);
     expect(a.member("b")).toMatchObject({ status: "alive", incarnation: inc, meta: { id: "b" } });
     a.handleMessage("c", gossip([{ id: "b", inc: inc + 3, status: "dead" }]), 10);
@@ -74,6 +74,20 @@ describe("forged membership claims (issue 16)", () => {
     a.handleMessage("c", gossip([{ id: "b", inc: inc + 5000, status: "dead" }]), 10);
     expect(a.stats.claimsRefused.incarnation_jump).toBe(1);
     expect(a.member("b")?.status).toBe("alive");
+    // A refutation relayed by others (within the step) is taken: SWIM spreads them so.
+    a.handleMessage("c", gossip([{ id: "b", inc: inc + 4, status: "alive", meta: { id: "b" } }]), 11);
+    expect(a.member("b")).toMatchObject({ status: "alive", incarnation: inc + 4 });
+  });
+
+  it("a refutation relayed by others clears a suspicion of a member this node cannot reach", () => {
+    const nodes = cluster(["a", "b", "c"]);
+    const a = nodes.get("a")!;
+    const inc = a.member("b")!.incarnation;
+    a.handleMessage("c", gossip([{ id: "b", inc, status: "suspect", by: "c" }]), 10);
+    expect(a.member("b")?.status).toBe("suspect");
+    a.drain(); // a's notice to b is lost (no route)
+    a.handleMessage("c", gossip([{ id: "b", inc: inc + 1, status: "alive", meta: { id: "b" } }]), 20);
+    expect(a.member("b")).toMatchObject({ status: "alive", incarnation: inc + 1 });
   });
 
   it("the step bound: hearsay of an unknown member past it is refused, the member's own word is not", () => {
@@ -92,16 +106,16 @@ describe("forged membership claims (issue 16)", () => {
     const nodes = cluster(["a", "b"], { maxIncarnationStep: 10 });
     const a = nodes.get("a")!;
     const own = a.currentIncarnation;
-    a.handleMessage("b", gossip([{ id: "a", inc: own + 10, status: "dead" }]), 10);
+    a.handleMessage("b", gossip([{ id: "a", inc: own + 11, status: "dead" }]), 10);
     expect(a.currentIncarnation).toBe(own);
     expect(a.stats.claimsRefused.incarnation_jump).toBe(1);
-    a.handleMessage("b", gossip([{ id: "a", inc: own + 9, status: "dead" }]), 10);
-    expect(a.currentIncarnation).toBe(own + 10);
+    a.handleMessage("b", gossip([{ id: "a", inc: own + 10, status: "dead" }]), 10);
+    expect(a.currentIncarnation).toBe(own + 11);
     // A stale rumour gets the sender told the current fact (no new incarnation).
     a.drain();
     a.handleMessage("b", gossip([{ id: "a", inc: own, status: "suspect", by: "b" }]), 11);
-    expect(a.currentIncarnation).toBe(own + 10);
-    expect(a.drain().messages).toContainEqual({ to: "b", msg: gossip([{ id: "a", inc: own + 10, status: "alive", meta: { id: "a" } }]) });
+    expect(a.currentIncarnation).toBe(own + 11);
+    expect(a.drain().messages).toContainEqual({ to: "b", msg: gossip([{ id: "a", inc: own + 11, status: "alive", meta: { id: "a" } }]) });
   });
 
   it("a forged GOODBYE is refuted; a real one relayed as hearsay still ends as `left`, never `dead`", () => {

@@ -48,9 +48,10 @@ export interface GossipOutput {
  * Why a membership claim from the network was refused (see docs/cluster.md, "Security"):
  * - `unsafe_incarnation`: the message held an incarnation that is not a safe integer >= 0 (the
  *   whole message is refused with INVALID_REQUEST);
- * - `incarnation_jump`: the claim would move an incarnation by more than `maxIncarnationStep`;
- * - `hearsay_raise`: an `alive` claim at a higher incarnation about a live member, not from that
- *   member (only a member raises its own incarnation; benign relays of a refutation count too);
+ * - `incarnation_jump`: a claim about this node more than `maxIncarnationStep` above its own
+ *   incarnation, or a claim not from the member more than that above what the member announced
+ *   to this node itself (its anchor; 0 if it never spoke here);
+ * - `hearsay_raise`: the same for an `alive` claim about a known member, not from that member;
  * - `beyond_announced`: a suspect/dead/left claim at an incarnation above the one this node
  *   knows the member announced (taken at most as a reason to suspect it at the known one).
  */
@@ -101,6 +102,8 @@ interface Member {
   suspicion: Suspicion | undefined;
   /** Last time this node told the member directly what it believes about it (rate limit). */
   toldAt: number;
+  /** The highest incarnation the member announced to this node itself (alive or left); 0 if none. */
+  anchor: number;
 }
 
 interface Probe {
@@ -212,7 +215,7 @@ export class GossipNode {
       maxItems: Math.max(this.config.maxSyncItems, this.config.maxPiggyback),
       maxDigest: this.config.maxDigestEntries,
     };
-    this.members.set(this.id, { id: this.id, inc: 0, status: "alive", meta: opts.meta, since: opts.now, suspicion: undefined, toldAt: -Infinity });
+    this.members.set(this.id, { id: this.id, inc: 0, status: "alive", meta: opts.meta, since: opts.now, suspicion: undefined, toldAt: -Infinity, anchor: 0 });
     // Random phases so that nodes started together do not probe and sync in lockstep.
     this.nextProbeAt = opts.now + this.random.next() * this.config.probeIntervalMs;
     this.nextGossipAt = opts.now + this.random.next() * this.config.gossipIntervalMs;
@@ -646,7 +649,7 @@ export class GossipNode {
     if (this.leaving) return false;
     // Adopting `u.inc + 1` from someone else's claim is bounded, so that a forged claim cannot
     // push this node to the end of its incarnation space (where it could no longer refute).
-    if (u.inc > this.incarnation && (u.inc - this.incarnation >= this.config.maxIncarnationStep || !Number.isSafeInteger(u.inc + 1))) {
+    if (u.inc > this.incarnation && (u.inc - this.incarnation > this.config.maxIncarnationStep || !Number.isSafeInteger(u.inc + 1))) {
       this.stats.claimsRefused.incarnation_jump++;
       return false;
     }
@@ -673,24 +676,27 @@ export class GossipNode {
   /**
    * The trust rules for a claim about member X received from `from` (docs/cluster.md,
    * "Security"). X speaks for itself: its own alive/left is taken at any safe incarnation.
-   * Anyone else's claim is hearsay: it may not raise a live member's incarnation, may not name
-   * an incarnation above the one X announced, and may not kill a live member — hearsay of
-   * death or departure only makes this node suspect X and ask it (X refutes, or this node's own
-   * suspicion timeout decides). Returns the claim as admitted, or undefined when refused.
+   * Anyone else's claim is hearsay: it may not go more than `maxIncarnationStep` above what X
+   * announced here itself, a suspect/dead/left claim may not name an incarnation above the one
+   * held here, and it may not kill a live member — hearsay of death or departure only makes this
+   * node suspect X and ask it (X refutes, or this node's own suspicion timeout decides). Returns
+   * the claim as admitted, or undefined when refused.
    */
   private admit(u: MemberUpdate, cur: Member | undefined, from: string): Admitted | undefined {
     const direct = from === u.id;
-    const step = this.config.maxIncarnationStep;
-    if (!cur) return direct || u.inc <= step ? { fact: u, leave: false } : this.refuse("incarnation_jump");
+    if (direct && (u.status === "alive" || u.status === "left")) return { fact: u, leave: false };
+    // Hearsay is measured against what X announced here itself (its anchor; 0 when X never
+    // spoke to this node): X refutes any claim up to its own incarnation + step, and its own is
+    // at least its anchor, so nothing admitted here can be out of X's reach.
+    if (u.inc > (cur?.anchor ?? 0) + this.config.maxIncarnationStep) {
+      return this.refuse(cur !== undefined && u.status === "alive" ? "hearsay_raise" : "incarnation_jump");
+    }
+    if (!cur) return { fact: u, leave: false };
     const suspicion = (leave: boolean): Admitted => ({ fact: { id: u.id, inc: cur.inc, status: "suspect", by: from }, leave });
     if (u.inc > cur.inc) {
-      if (direct && (u.status === "alive" || u.status === "left")) return { fact: u, leave: false };
-      if (u.inc - cur.inc > step) return this.refuse("incarnation_jump");
-      if (u.status === "alive") {
-        // News that a dead or departed member is back (a restart, a healed partition) may travel
-        // as hearsay; a live member's incarnation is raised only by the member itself.
-        return isLive(cur.status) ? this.refuse("hearsay_raise") : { fact: u, leave: false };
-      }
+      // A refutation (or a restart) relayed by others: SWIM spreads them as hearsay, and a member
+      // this node cannot reach directly (no route yet, a partial overlay) has no other way.
+      if (u.status === "alive") return { fact: u, leave: false };
       this.refuse("beyond_announced");
       // Still a hint: X may have refuted at an incarnation not heard here and be failing now.
       return isLive(cur.status) ? suspicion(u.status === "left") : undefined;
@@ -715,6 +721,7 @@ export class GossipNode {
       u = admitted.fact;
       leave = admitted.leave;
     }
+    if (from === claim.id && cur && (claim.status === "alive" || claim.status === "left") && claim.inc > cur.anchor) cur.anchor = claim.inc;
     if (leave && cur?.status === "suspect" && cur.suspicion && cur.inc === u.inc && cur.suspicion.leaveAt === 0) {
       cur.suspicion.leaveAt = this.now + this.config.probeIntervalMs * this.mult();
     }
@@ -735,7 +742,8 @@ export class GossipNode {
           return false;
         }
       }
-      m = { id: u.id, inc: u.inc, status: u.status, meta: u.meta, since: this.now, suspicion: undefined, toldAt: -Infinity };
+      const anchor = from === u.id && (u.status === "alive" || u.status === "left") ? u.inc : 0;
+      m = { id: u.id, inc: u.inc, status: u.status, meta: u.meta, since: this.now, suspicion: undefined, toldAt: -Infinity, anchor };
       this.members.set(u.id, m);
     }
     const prev = cur?.status;
