@@ -1,7 +1,8 @@
 import { encode } from "@msgpack/msgpack";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { estimateEncodedSize } from "./encoded-size.js";
+import { scanMsgpackFrame } from "./depth-scan.js";
+import { estimateEncodedSize, tallyEncodedSize, type SizeTally } from "./encoded-size.js";
 
 const ascii = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 40 });
 const asciiValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
@@ -76,6 +77,32 @@ describe("estimateEncodedSize", () => {
     expect(full).toBe(5 + 1000 * 7);
     small.push("more"); // (values are treated as immutable: the cached size stays)
     expect(estimateEncodedSize(small)).toBe(full);
+  });
+
+  it("property: counts values exactly as the frame scan does", () => {
+    fc.assert(
+      fc.property(asciiValue, fc.integer({ min: 1, max: 60 }), (v, max) => {
+        const t: SizeTally = { bytes: 0, values: 0 };
+        const within = tallyEncodedSize(v, t, Number.POSITIVE_INFINITY, max);
+        const scan = scanMsgpackFrame(encode(v), { maxDepth: 1000, maxElements: max, maxCommands: Number.POSITIVE_INFINITY });
+        expect(within).toBe(scan.ok);
+        if (within) {
+          const full: SizeTally = { bytes: 0, values: 0 };
+          tallyEncodedSize(v, full);
+          expect(t.values).toBe(full.values);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("adds to a running tally across values (a reply of several results)", () => {
+    const t: SizeTally = { bytes: 0, values: 0 };
+    expect(tallyEncodedSize(["a", "b"], t, 100, 10)).toBe(true);
+    expect(t).toEqual({ bytes: 5 + 6 + 6, values: 3 });
+    expect(tallyEncodedSize({ k: [1, 2, 3] }, t, 100, 10)).toBe(true); // map, key, array, 3 items
+    expect(t.values).toBe(3 + 6);
+    expect(tallyEncodedSize([1, 2], t, 100, 10)).toBe(false); // 12 values > 10
   });
 
   it("walks any depth without recursion", () => {

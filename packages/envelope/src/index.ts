@@ -2,7 +2,7 @@ export { ErrorCode, MpregError, errorCodeName, isMpregError, type WireError } fr
 export { createLogger, type Logger } from "./logger.js";
 export type { BuiltinContext, ServiceBuiltin } from "./builtin.js";
 export { idTime, newId } from "./ids.js";
-export { estimateEncodedSize } from "./encoded-size.js";
+export { estimateEncodedSize, tallyEncodedSize, type SizeTally } from "./encoded-size.js";
 export * from "./schemas.js";
 export {
   CLIENT_ROLES,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { ErrorCode, MpregError, isMpregError, type ExecutionSummary as WireSummary, type IntermediateResult as WireIr, type RpcRequest, validateFrame } from "@mpreg/envelope";
+import { ErrorCode, MAX_FRAME_ELEMENTS, MpregError, isMpregError, type ExecutionSummary as WireSummary, type IntermediateResult as WireIr, type RpcRequest, validateFrame } from "@mpreg/envelope";
 import type { PlanCommand } from "@mpreg/router";
 import { Executor, type Dispatcher, type IntermediateResult, type Locator } from "./executor.js";
 import { createLocalLocator } from "./locator.js";
@@ -699,8 +699,21 @@ describe("Executor: size limits (reply, reference fan-out)", () => {
     await expect(ex.executeLocal({ request_id: "r", command: c("a", "echo", ["v".repeat(500)]) })).resolves.toBe("v".repeat(500));
   });
 
+  it("refuses a reply holding more values than a frame may (maxReplyValues), so the receiver's decoder never has to", async () => {
+    const ex = localExecutor(baseRegistry(), { maxReplyValues: 100 });
+    const err = await failure(ex.execute({ request_id: "r", cmds: [c("a", "echo", [new Array(200).fill(0)])] }));
+    expect(err).toMatchObject({ code: 1007, details: { reason: "reply_too_large", limit_values: 100, command: "a" } });
+    expect(err.message).toMatch(/maxReplyValues/);
+    await expect(ex.execute({ request_id: "r", cmds: [c("a", "echo", [new Array(90).fill(0)])] })).resolves.toBeDefined();
+    await expect(ex.executeLocal({ request_id: "r", command: c("a", "echo", [new Array(200).fill(0)]) })).rejects.toMatchObject({
+      details: { reason: "reply_too_large", limit_values: 100 },
+    });
+    // The default leaves room for the reply's own fields under the decoder's MAX_FRAME_ELEMENTS.
+    expect(localExecutor().maxReplyValues).toBe(MAX_FRAME_ELEMENTS - 64);
+  });
+
   it("validates the limits, naming the option; Infinity disables them", async () => {
-    for (const [opt, v] of [["maxReplyBytes", 0], ["maxReplyBytes", -1], ["maxSubstitutedBytes", 1.5], ["maxSubstitutedBytes", Number.NaN]] as const) {
+    for (const [opt, v] of [["maxReplyBytes", 0], ["maxReplyBytes", -1], ["maxSubstitutedBytes", 1.5], ["maxSubstitutedBytes", Number.NaN], ["maxReplyValues", 0]] as const) {
       expect(() => localExecutor(baseRegistry(), { [opt]: v }), `${opt}=${v}`).toThrowError(expect.objectContaining({ code: 1002, details: expect.objectContaining({ path: opt }) }));
     }
     const d = localExecutor();

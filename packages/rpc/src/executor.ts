@@ -4,7 +4,7 @@
  * registry or remotely through the injected dispatcher. One timeout for the whole request;
  * the first failure (or the timeout) aborts everything still running and starts nothing more.
  */
-import { ErrorCode, MpregError, createLogger, estimateEncodedSize, isMpregError } from "@mpreg/envelope";
+import { ErrorCode, MAX_FRAME_ELEMENTS, MpregError, createLogger, estimateEncodedSize, isMpregError, tallyEncodedSize, type SizeTally } from "@mpreg/envelope";
 import { planRequest, substitute, type Plan, type PlanCommand, type SubstituteOptions } from "@mpreg/router";
 import type { FunctionRegistry, HandlerInput, RegisteredFunction } from "./registry.js";
 
@@ -156,6 +156,14 @@ export interface ExecutorOptions<Ctx = unknown> {
    */
   maxReplyBytes?: number | undefined;
   /**
+   * Most values (as `decodeFrame` counts them: containers, scalars, map keys and values) one
+   * reply, progress push or `executeLocal` result may hold, so that nothing is sent that the
+   * receiver's decoder refuses. Past it: 1007 `{reason: "reply_too_large"}`. Default
+   * `MAX_FRAME_ELEMENTS` − 64 ({@link DEFAULT_MAX_REPLY_VALUES}; room for the reply's envelope);
+   * keep it below the `maxElements` every receiver decodes with.
+   */
+  maxReplyValues?: number | undefined;
+  /**
    * Most bytes (estimated, as above) that references may substitute into arguments across one
    * request: one 1 MiB result referenced 1000 times counts 1000 MiB. Past it the request fails
    * with 1007 `{reason: "fan_out_too_large"}` before the command that would receive them runs.
@@ -166,6 +174,8 @@ export interface ExecutorOptions<Ctx = unknown> {
 
 /** Default {@link ExecutorOptions.maxReplyBytes}: 16 MiB. */
 export const DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024;
+/** Default {@link ExecutorOptions.maxReplyValues}: `MAX_FRAME_ELEMENTS` − 64. */
+export const DEFAULT_MAX_REPLY_VALUES = MAX_FRAME_ELEMENTS - 64;
 /** Default {@link ExecutorOptions.maxSubstitutedBytes}: 64 MiB. */
 export const DEFAULT_MAX_SUBSTITUTED_BYTES = 64 * 1024 * 1024;
 
@@ -187,13 +197,13 @@ function byteLimit(v: number | undefined, dflt: number, name: string): number {
   return n;
 }
 
-/** 1007 for a limit on bytes; `reason` is the machine-readable name, the message says which option. */
-function tooLarge(reason: "reply_too_large" | "fan_out_too_large", option: string, limit: number, estimated: number, cmd: PlanCommand): MpregError {
+/** 1007 for a size limit; `reason` is the machine-readable name, the message says which option. */
+function tooLarge(reason: "reply_too_large" | "fan_out_too_large", option: string, unit: "bytes" | "values", limit: number, estimated: number, cmd: PlanCommand): MpregError {
   const what = reason === "reply_too_large" ? "the reply" : "arguments substituted from references";
-  return new MpregError(ErrorCode.OVERLOADED, `${what} would exceed ${option} (${limit} bytes, estimated ${estimated}+ at command ${cmd.name})`, {
+  return new MpregError(ErrorCode.OVERLOADED, `${what} would exceed ${option} (${limit} ${unit}, estimated ${estimated}+ at command ${cmd.name})`, {
     reason,
-    limit_bytes: limit,
-    estimated_bytes: estimated,
+    [`limit_${unit}`]: limit,
+    [`estimated_${unit}`]: estimated,
     command: cmd.name,
   });
 }
@@ -220,6 +230,8 @@ export class Executor<Ctx = unknown> {
   private readonly wallClock: () => number;
   /** See {@link ExecutorOptions.maxReplyBytes}. */
   readonly maxReplyBytes: number;
+  /** See {@link ExecutorOptions.maxReplyValues}. */
+  readonly maxReplyValues: number;
   /** See {@link ExecutorOptions.maxSubstitutedBytes}. */
   readonly maxSubstitutedBytes: number;
   /** Counters for metrics. */
@@ -227,6 +239,7 @@ export class Executor<Ctx = unknown> {
 
   constructor(options: ExecutorOptions<Ctx>) {
     this.maxReplyBytes = byteLimit(options.maxReplyBytes, DEFAULT_MAX_REPLY_BYTES, "maxReplyBytes");
+    this.maxReplyValues = byteLimit(options.maxReplyValues, DEFAULT_MAX_REPLY_VALUES, "maxReplyValues");
     this.maxSubstitutedBytes = byteLimit(options.maxSubstitutedBytes, DEFAULT_MAX_SUBSTITUTED_BYTES, "maxSubstitutedBytes");
     this.registry = options.registry;
     this.locate = options.locate;
@@ -292,16 +305,23 @@ export class Executor<Ctx = unknown> {
     return Math.min(t, this.maxTimeoutMs);
   }
 
-  /** @internal A 1007 for the reply limit, counted. */
-  _replyTooLarge(estimated: number, cmd: PlanCommand): MpregError {
+  /** @internal Adds `value` to a reply tally; true while within the reply limits. */
+  _tallyReply(value: unknown, tally: SizeTally): boolean {
+    return tallyEncodedSize(value, tally, this.maxReplyBytes, this.maxReplyValues);
+  }
+
+  /** @internal A 1007 for the reply limits (whichever `tally` passed), counted. */
+  _replyTooLarge(tally: SizeTally, cmd: PlanCommand): MpregError {
     this.stats.replyTooLarge++;
-    return tooLarge("reply_too_large", "maxReplyBytes", this.maxReplyBytes, estimated, cmd);
+    return tally.bytes > this.maxReplyBytes
+      ? tooLarge("reply_too_large", "maxReplyBytes", "bytes", this.maxReplyBytes, tally.bytes, cmd)
+      : tooLarge("reply_too_large", "maxReplyValues", "values", this.maxReplyValues, tally.values, cmd);
   }
 
   /** @internal A 1007 for the fan-out limit, counted. */
   _fanOutTooLarge(estimated: number, cmd: PlanCommand): MpregError {
     this.stats.fanOutTooLarge++;
-    return tooLarge("fan_out_too_large", "maxSubstitutedBytes", this.maxSubstitutedBytes, estimated, cmd);
+    return tooLarge("fan_out_too_large", "maxSubstitutedBytes", "bytes", this.maxSubstitutedBytes, estimated, cmd);
   }
 
   /** @internal */ get _dispatcher(): Dispatcher | undefined { return this.dispatcher; }
@@ -346,8 +366,8 @@ class Run<Ctx> implements SignalSource, Cancellation {
   // Size accounting (estimated encoded bytes): what references substituted so far, what the
   // reply holds so far, and the results of completed levels (intermediate results repeat them).
   private substitutedBytes = 0;
-  private replyBytes = 0;
-  private accumulatedBytes = 0;
+  private readonly reply: SizeTally = { bytes: 0, values: 0 };
+  private accumulatedSize: SizeTally | undefined;
   private substituting: PlanCommand | undefined;
   private readonly substituteOptions: SubstituteOptions = {
     onSubstitute: (value) => {
@@ -538,10 +558,11 @@ class Run<Ctx> implements SignalSource, Cancellation {
     // A result the reply returns is counted as it arrives: the reply is refused before it is
     // ever assembled or encoded.
     if (pc.dependents.length === 0 || this.req.return_all === true) {
-      const max = this.ex.maxReplyBytes;
-      this.replyBytes += pc.name.length + 5 + estimateEncodedSize(result, max - this.replyBytes);
-      if (this.replyBytes > max) {
-        this.fail(this.ex._replyTooLarge(this.replyBytes, pc.command));
+      // The key, then the value.
+      this.reply.bytes += pc.name.length + 5;
+      this.reply.values += 1;
+      if (!this.ex._tallyReply(result, this.reply)) {
+        this.fail(this.ex._replyTooLarge(this.reply, pc.command));
         return;
       }
     }
@@ -576,29 +597,35 @@ class Run<Ctx> implements SignalSource, Cancellation {
       if (!wantIr) continue;
       const levelResults: Record<string, unknown> = {};
       // An intermediate result repeats the level's results and everything accumulated so far:
-      // with many levels that is quadratic, so it is counted like the reply.
-      const max = this.ex.maxReplyBytes;
-      let levelBytes = 0;
+      // with many levels that is quadratic, so it is counted like the reply (and a pushed one
+      // on its own, since it travels as a frame of its own).
+      const level: SizeTally = { bytes: 0, values: 0 };
       for (const c of this.plan.levels[k]!) {
         const name = this.plan.commands[c]!.name;
         const v = this.results.get(name);
         setOwn(levelResults, name, v);
         setOwn(this.accumulated!, name, v);
-        if (levelBytes <= max) levelBytes += name.length + 5 + estimateEncodedSize(v, max - levelBytes);
+        level.bytes += name.length + 5;
+        level.values += 1;
+        if (!this.ex._tallyReply(v, level)) break;
       }
-      this.accumulatedBytes = Math.min(this.accumulatedBytes + levelBytes, max + 1);
-      const irBytes = levelBytes + this.accumulatedBytes + 128;
+      const acc = (this.accumulatedSize ??= { bytes: 0, values: 0 });
+      acc.bytes += level.bytes;
+      acc.values += level.values;
+      // Seven more fields and the two maps of the entry itself.
+      const entry: SizeTally = { bytes: level.bytes + acc.bytes + 128, values: level.values + acc.values + 16 };
       const first = this.plan.commands[this.plan.levels[k]![0]!]!.command;
+      if (entry.bytes > this.ex.maxReplyBytes || entry.values > this.ex.maxReplyValues) {
+        this.fail(this.ex._replyTooLarge(entry, first));
+        return;
+      }
       if (this.req.return_intermediate_results === true) {
-        this.replyBytes += irBytes;
-        if (this.replyBytes > max) {
-          this.fail(this.ex._replyTooLarge(this.replyBytes, first));
+        this.reply.bytes += entry.bytes;
+        this.reply.values += entry.values;
+        if (this.reply.bytes > this.ex.maxReplyBytes || this.reply.values > this.ex.maxReplyValues) {
+          this.fail(this.ex._replyTooLarge(this.reply, first));
           return;
         }
-      }
-      if (irBytes > max) {
-        this.fail(this.ex._replyTooLarge(irBytes, first));
-        return;
       }
       const ir: IntermediateResult = {
         level_index: k,
@@ -800,9 +827,8 @@ class LocalRun<Ctx> implements SignalSource {
     const ok = (v: unknown) => {
       if (this.finished) return;
       // The result goes back to the calling node in one frame: bounded like a reply.
-      const max = this.ex.maxReplyBytes;
-      const size = estimateEncodedSize(v, max);
-      if (size > max) {
+      const size: SizeTally = { bytes: 0, values: 0 };
+      if (!this.ex._tallyReply(v, size)) {
         fail(this.ex._replyTooLarge(size, cmd));
         return;
       }

@@ -11,6 +11,7 @@ export {
 export {
   Executor,
   DEFAULT_MAX_REPLY_BYTES,
+  DEFAULT_MAX_REPLY_VALUES,
   DEFAULT_MAX_SUBSTITUTED_BYTES,
   type ExecutorStats,
   type Dispatcher,
