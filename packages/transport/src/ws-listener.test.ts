@@ -387,6 +387,25 @@ describe("WsListener", () => {
       expect(listener.stats.slowConsumers).toBe(4);
       await waitFor(() => budget.usedBytes === 0);
     });
+
+    it("a dialed connection shares the budget (connectWs({outboundBudget})): a peer that stops reading is cut off too", async () => {
+      const { listener, url, conns } = await start({ maxTotalBufferedBytes: 4 * 1024 * 1024 });
+      const budget = listener.outboundBudget!;
+      const dialed = await connectWs(url, { reconnect: false, outboundBudget: budget, highWaterMarkBytes: 64 * 1024, maxBufferedBytes: 1024 * 1024 * 1024 });
+      cleanups.push(() => dialed.close());
+      await waitFor(() => conns.length === 1);
+      // The accepting side stops reading: the dialer's buffers fill.
+      (conns[0] as unknown as { socket: { pause(): void } }).socket.pause();
+      const closed = new Promise<[number, string]>((resolve) => dialed.onClose((code, reason) => resolve([code, reason])));
+      const frame = new Uint8Array(64 * 1024);
+      for (let round = 0; round < 8192 && dialed.open; round++) {
+        for (let i = 0; i < 4 && dialed.open; i++) dialed.send(frame);
+        expect(budget.usedBytes).toBeLessThanOrEqual(4 * 1024 * 1024);
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(await closed).toEqual([1008, "slow consumer"]);
+      expect(budget.cutOffs).toBe(1);
+    });
   });
 
   it("close() closes every connection with 1001 and stops accepting", async () => {
