@@ -323,6 +323,8 @@ export class MpregNode implements FunctionModuleNode {
     if (frame.role === "peer-hello") {
       // A peer link is not a client: it is not counted as one and takes no pushes.
       session.peer = true;
+      // A peer may take a slot reserved for peers (docs/security.md).
+      this.listener.markPeer(session.conn);
       this.sessions.delete(session);
       this.fabric.adopt(session.conn, frame);
       return;

@@ -6,9 +6,9 @@
  * MpregError 1002 (plus the request's `u` when one could be read) for the error reply.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import { readJsonRootU, readMsgpackRootU, scanJsonDepth, scanMsgpackDepth } from "./depth-scan.js";
+import { readJsonRootU, readMsgpackRootU, scanJsonFrame, scanMsgpackFrame, type ScanLimit, type ScanLimits } from "./depth-scan.js";
 import { ErrorCode, MpregError } from "./errors.js";
-import { FRAME_VALIDATORS, isRole, type Frame, type Role, type RpcResponse, type PubsubAck } from "./schemas.js";
+import { FRAME_VALIDATORS, MAX_COMMANDS_PER_REQUEST, isRole, type Frame, type Role, type RpcResponse, type PubsubAck } from "./schemas.js";
 
 /** The two encodings of the protocol: MessagePack on binary frames, JSON on text frames. */
 export type Encoding = "msgpack" | "json";
@@ -25,8 +25,38 @@ export type DecodeResult =
  */
 export const MAX_NESTING_DEPTH = 64;
 
+/**
+ * Most values in one frame: every container, scalar, map key and map value counts one (a
+ * string or a binary is one value whatever its length). More is error 1002, decided by a scan
+ * of the raw input before anything is decoded. A million values is far above any request a
+ * client writes by hand (1000 commands with 100 arguments each is about 300 000); bulk numeric
+ * data should travel as binary.
+ */
+export const MAX_FRAME_ELEMENTS = 1_000_000;
+
+/** Content limits of {@link decodeFrame}; each defaults to the constant of the same meaning. */
+export interface DecodeLimits {
+  /** Most values in one frame. Default {@link MAX_FRAME_ELEMENTS}. */
+  maxElements?: number;
+}
+
 /** JSON texts longer than this are depth-scanned before JSON.parse (see depth-scan.ts). */
 const JSON_SCAN_MIN_LENGTH = 4096;
+
+const DEFAULT_SCAN_LIMITS: ScanLimits = Object.freeze({
+  maxDepth: MAX_NESTING_DEPTH,
+  maxElements: MAX_FRAME_ELEMENTS,
+  maxCommands: MAX_COMMANDS_PER_REQUEST,
+});
+
+function scanLimits(limits: DecodeLimits | undefined): ScanLimits {
+  const maxElements = limits?.maxElements;
+  if (maxElements === undefined) return DEFAULT_SCAN_LIMITS;
+  if (!(Number.isSafeInteger(maxElements) && maxElements > 0)) {
+    throw MpregError.invalid(`maxElements must be a positive integer, got ${String(maxElements)}`, "maxElements");
+  }
+  return { ...DEFAULT_SCAN_LIMITS, maxElements };
+}
 
 /** Roles a client connection may send. */
 export const CLIENT_ROLES = Object.freeze([
@@ -249,24 +279,31 @@ export function encodeRpcResult(u: string, r: Record<string, unknown>): Uint8Arr
 /**
  * Decodes and validates one frame. Never throws.
  *
- * Steps: scan the raw input for nesting deeper than {@link MAX_NESTING_DEPTH} (MessagePack
- * always, JSON above 4096 characters) so hostile depth is refused before a parser spends
- * memory on it; parse (MessagePack, or JSON from a string or UTF-8 bytes); refuse `__proto__`
+ * Steps: scan the raw input (MessagePack always, JSON above 4096 characters) for nesting
+ * deeper than {@link MAX_NESTING_DEPTH}, more than `limits.maxElements` values
+ * ({@link MAX_FRAME_ELEMENTS}) or a `cmds` array longer than {@link MAX_COMMANDS_PER_REQUEST},
+ * so that a hostile frame is refused before a parser spends time and memory on it; parse (MessagePack, or JSON from a string or UTF-8 bytes); refuse `__proto__`
  * keys (and, for JSON, check depth on the parsed value); require an object with a string `role`
  * of the protocol; check it against that role's compiled schema. Every failure is error 1002
  * with `details.reason` (and `details.path`, a JSON pointer such as `/cmds/0/fun`, when the
  * fault has a place); `u` is the frame's `u` when it is a string (read from the raw input when
  * parsing failed), else null.
  */
-export function decodeFrame(data: Uint8Array | string, encoding: Encoding): DecodeResult {
+export function decodeFrame(data: Uint8Array | string, encoding: Encoding, limits?: DecodeLimits): DecodeResult {
+  let scan: ScanLimits;
+  try {
+    scan = scanLimits(limits);
+  } catch (e) {
+    return fail(e as MpregError, null);
+  }
   if (encoding === "msgpack") {
     if (typeof data === "string") return fail(MpregError.invalid("a MessagePack frame must be binary"), null);
     // The scan bounds depth before the decoder allocates per level; the decoder itself refuses
     // `__proto__` keys, so the decoded value needs no structural walk afterwards.
     let value: unknown;
     try {
-      const scan = scanMsgpackDepth(data, MAX_NESTING_DEPTH);
-      if (scan.tooDeep) return fail(tooDeep(), scan.u);
+      const scanned = scanMsgpackFrame(data, scan);
+      if (!scanned.ok) return fail(overLimit(scanned.limit, scan), scanned.u);
       value = decoder.decode(data);
     } catch (e) {
       return fail(undecodable(encoding, e), safeU(() => readMsgpackRootU(data, MAX_NESTING_DEPTH)));
@@ -283,9 +320,9 @@ export function decodeFrame(data: Uint8Array | string, encoding: Encoding): Deco
   try {
     // Small texts cannot nest deep enough to be costly to parse; the walk after parsing checks
     // them. Large ones are scanned first.
-    if (text.length > JSON_SCAN_MIN_LENGTH) {
-      const scan = scanJsonDepth(text, MAX_NESTING_DEPTH);
-      if (scan.tooDeep) return fail(tooDeep(), scan.u);
+    if (text.length > JSON_SCAN_MIN_LENGTH || scan.maxElements < JSON_SCAN_MIN_LENGTH) {
+      const scanned = scanJsonFrame(text, scan);
+      if (!scanned.ok) return fail(overLimit(scanned.limit, scan), scanned.u);
     }
     value = JSON.parse(text);
   } catch (e) {
@@ -362,6 +399,18 @@ export function pubsubErrorAck(u: string, err: MpregError): PubsubAck {
 
 function tooDeep(): MpregError {
   return MpregError.invalid(`frame nesting deeper than ${MAX_NESTING_DEPTH} levels`);
+}
+
+/** The 1002 for a frame refused by the scan, naming the limit it passed. */
+function overLimit(limit: ScanLimit, scan: ScanLimits): MpregError {
+  switch (limit) {
+    case "depth":
+      return tooDeep();
+    case "elements":
+      return MpregError.invalid(`frame holds more than ${scan.maxElements} values (limit maxElements, default MAX_FRAME_ELEMENTS)`);
+    case "commands":
+      return MpregError.invalid(`/cmds must not have more than ${scan.maxCommands} items (limit MAX_COMMANDS_PER_REQUEST)`, "/cmds");
+  }
 }
 
 function fail(error: MpregError, u: string | null): DecodeResult {

@@ -1,8 +1,9 @@
 import { encode } from "@msgpack/msgpack";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MAX_NESTING_DEPTH, decodeFrame } from "./codec.js";
-import { scanJsonDepth, scanMsgpackDepth } from "./depth-scan.js";
+import { MAX_FRAME_ELEMENTS, MAX_NESTING_DEPTH, decodeFrame } from "./codec.js";
+import { scanJsonDepth, scanJsonFrame, scanMsgpackDepth, scanMsgpackFrame } from "./depth-scan.js";
+import { MAX_COMMANDS_PER_REQUEST } from "./schemas.js";
 import { wireValue } from "./frame-arbitraries.js";
 
 /** Reference: nesting depth of arrays/objects (binary and dates are leaves), root level 1. */
@@ -128,5 +129,104 @@ describe("decodeFrame refuses hostile depth before parsing", () => {
     const payload = Array.from({ length: 2000 }, (_, i) => ({ i, s: "[{".repeat(3) }));
     const res = decodeFrame(JSON.stringify({ role: "fabric-gossip", payload }), "json");
     expect(res.ok).toBe(true);
+  });
+});
+
+/** Reference: values in a frame as the scans count them (containers, scalars, map keys and values). */
+function countOf(v: unknown): number {
+  if (typeof v !== "object" || v === null || ArrayBuffer.isView(v) || v instanceof Date) return 1;
+  if (Array.isArray(v)) return v.reduce((n: number, c) => n + countOf(c), 1);
+  return Object.values(v).reduce((n: number, c) => n + 1 + countOf(c), 1);
+}
+
+const NO_DEPTH = { maxDepth: 1000, maxCommands: Number.POSITIVE_INFINITY };
+
+describe("content limits (values in a frame, commands in a request)", () => {
+  it("property: the MessagePack scan counts exactly the values of the frame", () => {
+    fc.assert(
+      fc.property(deepValue, fc.integer({ min: 1, max: 40 }), (v, max) => {
+        const r = scanMsgpackFrame(encode(v), { ...NO_DEPTH, maxElements: max });
+        expect(r.ok).toBe(countOf(v) <= max);
+        if (!r.ok) expect(r.limit).toBe("elements");
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("property: the JSON scan counts exactly the values of the text (whitespace, brackets in strings)", () => {
+    fc.assert(
+      fc.property(deepValue, fc.integer({ min: 1, max: 40 }), fc.boolean(), (v, max, pretty) => {
+        const text = JSON.stringify(v, null, pretty ? 2 : undefined);
+        const r = scanJsonFrame(text, { ...NO_DEPTH, maxElements: max });
+        expect(r.ok).toBe(countOf(JSON.parse(text)) <= max);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("never throws on arbitrary input", () => {
+    const limits = { maxDepth: 8, maxElements: 10, maxCommands: 2 };
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), fc.string({ unit: "binary", maxLength: 100 }), (b, t) => {
+        scanMsgpackFrame(b, limits);
+        scanJsonFrame(t, limits);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  const cmds = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `c${i}`, fun: "echo", args: [i] }));
+
+  it("a 3 MB frame of 100 000 commands is refused in milliseconds with 1002 naming the limit, keeping u", () => {
+    const frame = { role: "rpc", u: "flood", cmds: cmds(100_000) };
+    const bytes = encode(frame);
+    const text = JSON.stringify(frame);
+    expect(bytes.length).toBeGreaterThan(2_500_000);
+    decodeFrame(bytes, "msgpack"); // warm-up
+    decodeFrame(text, "json");
+    for (const [data, enc] of [[bytes, "msgpack"], [text, "json"]] as const) {
+      const t0 = performance.now();
+      const res = decodeFrame(data, enc);
+      const ms = performance.now() - t0;
+      expect(res).toMatchObject({
+        ok: false,
+        u: "flood",
+        error: { code: 1002, details: { path: "/cmds", reason: `/cmds must not have more than ${MAX_COMMANDS_PER_REQUEST} items (limit MAX_COMMANDS_PER_REQUEST)` } },
+      });
+      // Decoding and checking the schema took seconds before the scan refused it.
+      expect(ms, enc).toBeLessThan(250);
+    }
+    // The limit itself still holds exactly.
+    expect(decodeFrame(encode({ role: "rpc", u: "ok", cmds: cmds(MAX_COMMANDS_PER_REQUEST) }), "msgpack").ok).toBe(true);
+    expect(decodeFrame(JSON.stringify({ role: "rpc", u: "ok", cmds: cmds(MAX_COMMANDS_PER_REQUEST) }), "json").ok).toBe(true);
+  });
+
+  it("a `cmds` key written as str 8 does not slip past the command limit", () => {
+    const bytes = encode({ role: "rpc", u: "x", zzzz: cmds(MAX_COMMANDS_PER_REQUEST + 1) });
+    // Rewrite the fixstr key "zzzz" (a4 7a 7a 7a 7a) as str 8 "cmds" (d9 04 63 6d 64 73).
+    const at = bytes.findIndex((b, i) => b === 0xa4 && bytes[i + 1] === 0x7a && bytes[i + 2] === 0x7a);
+    const patched = new Uint8Array(bytes.length + 1);
+    patched.set(bytes.subarray(0, at));
+    patched.set([0xd9, 0x04, 0x63, 0x6d, 0x64, 0x73], at);
+    patched.set(bytes.subarray(at + 5), at + 6);
+    expect(scanMsgpackFrame(patched, { maxDepth: 64, maxElements: 1e9, maxCommands: MAX_COMMANDS_PER_REQUEST })).toEqual({ ok: false, limit: "commands", u: "x" });
+  });
+
+  it("a frame of more than MAX_FRAME_ELEMENTS values is refused before decoding; the limit can be set per call", () => {
+    const args = new Array<number>(MAX_FRAME_ELEMENTS).fill(1);
+    const frame = { role: "rpc", u: "wide", cmds: [{ name: "a", fun: "echo", args }] };
+    const res = decodeFrame(encode(frame), "msgpack");
+    expect(res).toMatchObject({ ok: false, u: "wide", error: { code: 1002, details: { reason: `frame holds more than ${MAX_FRAME_ELEMENTS} values (limit maxElements, default MAX_FRAME_ELEMENTS)` } } });
+    const json = decodeFrame(JSON.stringify(frame), "json");
+    expect(json).toMatchObject({ ok: false, u: "wide", error: { code: 1002 } });
+    // role, "rpc", u, "wide", cmds, [..] , {..}, name, "a", fun, "echo", args, [..] = 14 values around the args.
+    const small = { role: "rpc", u: "s", cmds: [{ name: "a", fun: "echo", args: [1, 2, 3] }] };
+    expect(countOf(small)).toBe(17);
+    for (const enc of ["msgpack", "json"] as const) {
+      const data = enc === "msgpack" ? encode(small) : JSON.stringify(small);
+      expect(decodeFrame(data, enc, { maxElements: 17 }).ok, enc).toBe(true);
+      expect(decodeFrame(data, enc, { maxElements: 16 }), enc).toMatchObject({ ok: false, u: "s", error: { code: 1002 } });
+    }
+    expect(decodeFrame(encode(small), "msgpack", { maxElements: 0 })).toMatchObject({ ok: false, error: { code: 1002, details: { path: "maxElements" } } });
   });
 });

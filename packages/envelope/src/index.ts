@@ -2,10 +2,12 @@ export { ErrorCode, MpregError, errorCodeName, isMpregError, type WireError } fr
 export { createLogger, type Logger } from "./logger.js";
 export type { BuiltinContext, ServiceBuiltin } from "./builtin.js";
 export { idTime, newId } from "./ids.js";
+export { estimateEncodedSize, tallyEncodedSize, type SizeTally } from "./encoded-size.js";
 export * from "./schemas.js";
 export {
   CLIENT_ROLES,
   PEER_ROLES,
+  MAX_FRAME_ELEMENTS,
   MAX_NESTING_DEPTH,
   decodeFrame,
   encodeCallRequest,
@@ -17,6 +19,7 @@ export {
   rpcErrorReply,
   validateFrame,
   type ClientRole,
+  type DecodeLimits,
   type DecodeResult,
   type Encoding,
   type PeerRole,

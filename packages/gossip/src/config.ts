@@ -55,6 +55,16 @@ export interface GossipConfig {
   maxEvents: number;
   /** Members told directly about a GOODBYE (besides normal gossip). Default 8. */
   goodbyeFanout: number;
+  /**
+   * The most a claim learned from someone else may move an incarnation, an integer >= 1.
+   * Default 1000. It bounds (a) claims about a member from others: at most this far above the
+   * highest incarnation the member announced to this node itself (0 if it never did), and
+   * (b) how far this node raises its own incarnation to refute a claim about itself (a claim at
+   * most `own + step`). Since (a) keeps every held incarnation within (b), a member can always
+   * refute, and a forger burns at most `step + 1` of its 2^53 incarnations per forged message.
+   * See docs/cluster.md, "Security".
+   */
+  maxIncarnationStep: number;
 }
 
 /** The defaults (documented in docs/cluster.md). */
@@ -82,6 +92,7 @@ export const DEFAULT_GOSSIP_CONFIG: Readonly<GossipConfig> = Object.freeze({
   maxOutbox: 10_000,
   maxEvents: 10_000,
   goodbyeFanout: 8,
+  maxIncarnationStep: 1000,
 });
 
 /** Fills defaults and rejects nonsense with MpregError INVALID_REQUEST. */
@@ -109,10 +120,14 @@ export function resolveConfig(partial: Partial<GossipConfig> = {}): GossipConfig
     "maxEvents",
     "retransmitMult",
     "suspicionMult",
+    "maxIncarnationStep",
   ];
   for (const k of positive) if (c[k] <= 0) throw MpregError.invalid(`gossip config ${k} must be > 0`, `config.${k}`);
   if (c.probeTimeoutMs > c.probeIntervalMs) {
     throw MpregError.invalid("gossip config probeTimeoutMs must not exceed probeIntervalMs", "config.probeTimeoutMs");
+  }
+  if (!Number.isSafeInteger(c.maxIncarnationStep)) {
+    throw MpregError.invalid("gossip config maxIncarnationStep must be a safe integer >= 1", "config.maxIncarnationStep");
   }
   if (c.suspicionMaxTimeoutMult < 1) throw MpregError.invalid("gossip config suspicionMaxTimeoutMult must be >= 1", "config.suspicionMaxTimeoutMult");
   return c;

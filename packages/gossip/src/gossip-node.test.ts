@@ -1,39 +1,8 @@
 import { SeededRandom } from "@mpreg/testkit";
 import { describe, expect, it } from "vitest";
 import { GossipNode } from "./gossip-node.js";
-import type { GossipEvent, GossipMessage, Outgoing } from "./types.js";
-
-type Drop = (o: Outgoing & { from: string }) => boolean;
-
-/** Delivers every pending message at once (zero latency) until nothing is left. */
-function pump(nodes: Map<string, GossipNode>, now: number, drop: Drop = () => false, events?: Map<string, GossipEvent[]>): void {
-  for (let guard = 0; guard < 10_000; guard++) {
-    let moved = false;
-    for (const [id, node] of nodes) {
-      const out = node.drain();
-      if (events) events.set(id, [...(events.get(id) ?? []), ...out.events]);
-      for (const m of out.messages) {
-        moved = true;
-        const dst = nodes.get(m.to);
-        if (!dst || drop({ ...m, from: id })) continue;
-        dst.handleMessage(id, m.msg, now);
-      }
-    }
-    if (!moved) return;
-  }
-  throw new Error("pump did not quiesce");
-}
-
-function cluster(ids: string[], config = {}) {
-  const r = new SeededRandom(3);
-  const nodes = new Map(ids.map((id) => [id, new GossipNode({ id, random: r.fork(), now: 0, config, meta: { id } })]));
-  for (const id of ids.slice(1)) nodes.get(id)!.join([ids[0]!], 0);
-  pump(nodes, 0);
-  // Make sure everyone knows everyone (second round through the seed).
-  for (const id of ids.slice(1)) nodes.get(id)!.linkOpened(ids[0]!, 0);
-  pump(nodes, 0);
-  return nodes;
-}
+import type { GossipEvent, GossipMessage } from "./types.js";
+import { cluster, pump, type Drop } from "../test/pump.js";
 
 describe("GossipNode construction and input checks", () => {
   it("rejects bad options and bad config with INVALID_REQUEST", () => {

@@ -44,6 +44,19 @@ export interface GossipOutput {
   events: GossipEvent[];
 }
 
+/**
+ * Why a membership claim from the network was refused (see docs/cluster.md, "Security"):
+ * - `unsafe_incarnation`: the message held an incarnation that is not a safe integer >= 0 (the
+ *   whole message is refused with INVALID_REQUEST);
+ * - `incarnation_jump`: a claim about this node more than `maxIncarnationStep` above its own
+ *   incarnation, or a claim not from the member more than that above what the member announced
+ *   to this node itself (its anchor; 0 if it never spoke here);
+ * - `hearsay_raise`: the same for an `alive` claim about a known member, not from that member;
+ * - `beyond_announced`: a suspect/dead/left claim at an incarnation above the one this node
+ *   knows the member announced (taken at most as a reason to suspect it at the known one).
+ */
+export type ClaimRefusal = "unsafe_incarnation" | "incarnation_jump" | "hearsay_raise" | "beyond_announced";
+
 /** Counters for metrics and tests. */
 export interface GossipStats {
   probes: number;
@@ -63,11 +76,21 @@ export interface GossipStats {
   /** Nacks sent as a helper of an indirect probe, and received as a prober. */
   nacksSent: number;
   nacksReceived: number;
+  /** Messages refused as malformed (handleMessage threw INVALID_REQUEST). */
+  messagesRefused: number;
+  /** Membership claims refused, by reason (for `/metrics`, one label per reason). */
+  claimsRefused: Record<ClaimRefusal, number>;
+  /** Hearsay of a death or departure of a live member, taken only as suspicion. */
+  hearsayDowngraded: number;
+  /** Direct notices to a member of what this node believes about it (suspicion, death). */
+  noticesSent: number;
 }
 
 interface Suspicion {
   start: number;
   confirmers: Set<string>;
+  /** Hearsay said the member left: unless it refutes, it is `left` here at this time (0: no). */
+  leaveAt: number;
 }
 
 interface Member {
@@ -77,6 +100,10 @@ interface Member {
   meta: unknown;
   since: number;
   suspicion: Suspicion | undefined;
+  /** Last time this node told the member directly what it believes about it (rate limit). */
+  toldAt: number;
+  /** The highest incarnation the member announced to this node itself (alive or left); 0 if none. */
+  anchor: number;
 }
 
 interface Probe {
@@ -101,6 +128,12 @@ interface Relay {
 }
 
 const isLive = (s: MemberStatus): boolean => s === "alive" || s === "suspect";
+
+/** A claim as admitted: possibly turned into a suspicion, possibly with a pending departure. */
+interface Admitted {
+  fact: MemberUpdate;
+  leave: boolean;
+}
 
 /**
  * A sans-I/O SWIM member with piggybacked and pushed dissemination of opaque versioned items
@@ -128,6 +161,10 @@ export class GossipNode {
     misdirectedPings: 0,
     nacksSent: 0,
     nacksReceived: 0,
+    messagesRefused: 0,
+    claimsRefused: { unsafe_incarnation: 0, incarnation_jump: 0, hearsay_raise: 0, beyond_announced: 0 },
+    hearsayDowngraded: 0,
+    noticesSent: 0,
   };
 
   private readonly random: GossipRandom;
@@ -178,7 +215,7 @@ export class GossipNode {
       maxItems: Math.max(this.config.maxSyncItems, this.config.maxPiggyback),
       maxDigest: this.config.maxDigestEntries,
     };
-    this.members.set(this.id, { id: this.id, inc: 0, status: "alive", meta: opts.meta, since: opts.now, suspicion: undefined });
+    this.members.set(this.id, { id: this.id, inc: 0, status: "alive", meta: opts.meta, since: opts.now, suspicion: undefined, toldAt: -Infinity, anchor: 0 });
     // Random phases so that nodes started together do not probe and sync in lockstep.
     this.nextProbeAt = opts.now + this.random.next() * this.config.probeIntervalMs;
     this.nextGossipAt = opts.now + this.random.next() * this.config.gossipIntervalMs;
@@ -373,9 +410,23 @@ export class GossipNode {
    */
   handleMessage(from: string, raw: unknown, now: number): void {
     if (typeof from !== "string" || from.length === 0) throw MpregError.invalid("gossip sender id must be a non-empty string", "from");
-    const msg = checkMessage(raw, this.limits);
+    let msg: GossipMessage;
+    try {
+      msg = checkMessage(raw, this.limits);
+    } catch (e) {
+      this.stats.messagesRefused++;
+      if (e instanceof MpregError && /\.inc$/.test(String(e.details.path))) this.stats.claimsRefused.unsafe_incarnation++;
+      throw e;
+    }
     this.setNow(now);
     if (from === this.id) return;
+    this.dispatch(from, msg);
+    // A member this node holds suspect, dead or left is talking to it: tell it, so it can refute.
+    const sender = this.members.get(from);
+    if (sender && sender.status !== "alive" && this.now - sender.toldAt >= this.config.probeIntervalMs) this.tellSubject(sender);
+  }
+
+  private dispatch(from: string, msg: GossipMessage): void {
     switch (msg.type) {
       case "ping":
         this.absorb(from, msg);
@@ -568,13 +619,30 @@ export class GossipNode {
         this.suspects.delete(id);
         continue;
       }
+      if (m.suspicion.leaveAt !== 0 && this.now >= m.suspicion.leaveAt) {
+        // Hearsay of a GOODBYE that the member did not refute: it left.
+        this.applyMember({ id, inc: m.inc, status: "left" }, this.id);
+        continue;
+      }
       const timeout = this.suspicionTimeoutMs(m.suspicion.confirmers.size - 1);
       if (this.now - m.suspicion.start >= timeout) {
         this.stats.deathsDeclared++;
         log.debug(`${this.id}: ${id} dead after ${this.now - m.suspicion.start} ms of suspicion`);
         this.applyMember({ id, inc: m.inc, status: "dead" }, this.id);
+      } else if (this.now - m.toldAt >= this.config.probeIntervalMs * this.mult()) {
+        // Ask again (a notice or its answer may have been lost): a live suspect must get to refute.
+        this.tellSubject(m);
       }
     }
+  }
+
+  /** Tells member `m` directly what this node believes about it (it refutes if it is alive). */
+  private tellSubject(m: Member): void {
+    m.toldAt = this.now;
+    this.stats.noticesSent++;
+    const fact: MemberUpdate = { id: m.id, inc: m.inc, status: m.status };
+    if (m.status === "suspect") fact.by = this.id;
+    this.send(m.id, { type: "gossip", members: [fact], items: [] });
   }
 
   // ---------------------------------------------------------------- membership merge
@@ -594,15 +662,25 @@ export class GossipNode {
     s.since = this.now;
   }
 
-  /** A fact about this node: refute suspicion/death with a higher incarnation. Returns true if refuted. */
+  /**
+   * A fact about this node: refute suspicion/death with a higher incarnation. Returns true when
+   * the sender should be told this node's current fact: after a refutation, and for a stale
+   * rumour (suspect/dead/left at an incarnation already overtaken), whose sender lags behind.
+   */
   private selfFact(u: MemberUpdate): boolean {
     if (this.leaving) return false;
+    // Adopting `u.inc + 1` from someone else's claim is bounded, so that a forged claim cannot
+    // push this node to the end of its incarnation space (where it could no longer refute).
+    if (u.inc > this.incarnation && (u.inc - this.incarnation > this.config.maxIncarnationStep || !Number.isSafeInteger(u.inc + 1))) {
+      this.stats.claimsRefused.incarnation_jump++;
+      return false;
+    }
     if (u.status === "alive") {
       if (u.inc <= this.incarnation) return false;
       // An alive fact from a previous life of this id: overtake it so our current meta wins.
       this.incarnation = u.inc + 1;
     } else {
-      if (u.inc < this.incarnation) return false;
+      if (u.inc < this.incarnation) return true;
       this.incarnation = u.inc + 1;
       if (u.status === "suspect") this.awareness = Math.min(this.config.awarenessMax - 1, this.awareness + 1);
     }
@@ -612,10 +690,63 @@ export class GossipNode {
     return true;
   }
 
-  /** Applies one membership fact; returns true when this node refuted a fact about itself. */
-  private applyMember(u: MemberUpdate, from: string): boolean {
-    if (u.id === this.id) return this.selfFact(u);
-    const cur = this.members.get(u.id);
+  private refuse(reason: ClaimRefusal): undefined {
+    this.stats.claimsRefused[reason]++;
+    return undefined;
+  }
+
+  /**
+   * The trust rules for a claim about member X received from `from` (docs/cluster.md,
+   * "Security"). X speaks for itself: its own alive/left is taken at any safe incarnation.
+   * Anyone else's claim is hearsay: it may not go more than `maxIncarnationStep` above what X
+   * announced here itself, a suspect/dead/left claim may not name an incarnation above the one
+   * held here, and it may not kill a live member — hearsay of death or departure only makes this
+   * node suspect X and ask it (X refutes, or this node's own suspicion timeout decides). Returns
+   * the claim as admitted, or undefined when refused.
+   */
+  private admit(u: MemberUpdate, cur: Member | undefined, from: string): Admitted | undefined {
+    const direct = from === u.id;
+    if (direct && (u.status === "alive" || u.status === "left")) return { fact: u, leave: false };
+    // Hearsay is measured against what X announced here itself (its anchor; 0 when X never
+    // spoke to this node): X refutes any claim up to its own incarnation + step, and its own is
+    // at least its anchor, so nothing admitted here can be out of X's reach.
+    if (u.inc > (cur?.anchor ?? 0) + this.config.maxIncarnationStep) {
+      return this.refuse(cur !== undefined && u.status === "alive" ? "hearsay_raise" : "incarnation_jump");
+    }
+    if (!cur) return { fact: u, leave: false };
+    const suspicion = (leave: boolean): Admitted => ({ fact: { id: u.id, inc: cur.inc, status: "suspect", by: from }, leave });
+    if (u.inc > cur.inc) {
+      // A refutation (or a restart) relayed by others: SWIM spreads them as hearsay, and a member
+      // this node cannot reach directly (no route yet, a partial overlay) has no other way.
+      if (u.status === "alive") return { fact: u, leave: false };
+      this.refuse("beyond_announced");
+      // Still a hint: X may have refuted at an incarnation not heard here and be failing now.
+      return isLive(cur.status) ? suspicion(u.status === "left") : undefined;
+    }
+    if (u.inc === cur.inc && isLive(cur.status) && (u.status === "dead" || (u.status === "left" && !direct))) {
+      this.stats.hearsayDowngraded++;
+      return suspicion(u.status === "left");
+    }
+    return { fact: u, leave: false };
+  }
+
+  /** Applies one membership fact; returns true when the sender should hear this node's own fact. */
+  private applyMember(claim: MemberUpdate, from: string): boolean {
+    if (claim.id === this.id) return this.selfFact(claim);
+    const cur = this.members.get(claim.id);
+    let u = claim;
+    let leave = false;
+    // This node's own conclusions (probe failures, suspicion timeouts) need no admission.
+    if (from !== this.id) {
+      const admitted = this.admit(claim, cur, from);
+      if (!admitted) return false;
+      u = admitted.fact;
+      leave = admitted.leave;
+    }
+    if (from === claim.id && cur && (claim.status === "alive" || claim.status === "left") && claim.inc > cur.anchor) cur.anchor = claim.inc;
+    if (leave && cur?.status === "suspect" && cur.suspicion && cur.inc === u.inc && cur.suspicion.leaveAt === 0) {
+      cur.suspicion.leaveAt = this.now + this.config.probeIntervalMs * this.mult();
+    }
     if (cur && !supersedes(u, cur)) {
       // Same suspicion from another member: a Lifeguard confirmation that shortens the timeout.
       if (u.status === "suspect" && cur.status === "suspect" && u.inc === cur.inc && cur.suspicion && u.by !== undefined && !cur.suspicion.confirmers.has(u.by)) {
@@ -633,7 +764,8 @@ export class GossipNode {
           return false;
         }
       }
-      m = { id: u.id, inc: u.inc, status: u.status, meta: u.meta, since: this.now, suspicion: undefined };
+      const anchor = from === u.id && (u.status === "alive" || u.status === "left") ? u.inc : 0;
+      m = { id: u.id, inc: u.inc, status: u.status, meta: u.meta, since: this.now, suspicion: undefined, toldAt: -Infinity, anchor };
       this.members.set(u.id, m);
     }
     const prev = cur?.status;
@@ -641,7 +773,10 @@ export class GossipNode {
     m.status = u.status;
     if (u.meta !== undefined) m.meta = u.meta;
     m.since = this.now;
-    m.suspicion = u.status === "suspect" ? { start: this.now, confirmers: new Set(u.by === undefined ? [from] : [u.by]) } : undefined;
+    m.suspicion =
+      u.status === "suspect"
+        ? { start: this.now, confirmers: new Set(u.by === undefined ? [from] : [u.by]), leaveAt: leave ? this.now + this.config.probeIntervalMs * this.mult() : 0 }
+        : undefined;
     if (u.status === "suspect") this.suspects.add(u.id);
     else this.suspects.delete(u.id);
     if (u.status === "dead") {
@@ -658,6 +793,9 @@ export class GossipNode {
       case "suspect":
         if (u.by === this.id) this.stats.suspicionsRaised++;
         this.emit({ type: "member-suspect", id: u.id, incarnation: u.inc, by: u.by });
+        // The suspect hears it from every member that holds it, not only through gossip: its
+        // refutation comes back directly, which is the only way a suspicion is cleared.
+        this.tellSubject(m);
         break;
       case "dead":
         this.emit({ type: "member-dead", id: u.id, incarnation: u.inc });

@@ -1,4 +1,4 @@
-export { GossipNode, type GossipNodeOptions, type GossipOutput, type GossipStats } from "./gossip-node.js";
+export { GossipNode, type ClaimRefusal, type GossipNodeOptions, type GossipOutput, type GossipStats } from "./gossip-node.js";
 export { DEFAULT_GOSSIP_CONFIG, resolveConfig, type GossipConfig } from "./config.js";
 export { compareUpdates, supersedes, mergeAll } from "./merge-rules.js";
 export { checkMessage, type WireLimits } from "./validate.js";

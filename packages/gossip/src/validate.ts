@@ -23,6 +23,12 @@ function num(v: unknown, path: string): number {
   return v;
 }
 
+/** Incarnations are counters: a float or an integer past 2^53 could never be refuted by `+ 1`. */
+function incarnation(v: unknown, path: string): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) fail(`${path} must be a safe integer >= 0`, path);
+  return v;
+}
+
 function arr(v: unknown, path: string, max: number): unknown[] {
   if (!Array.isArray(v)) fail(`${path} must be an array`, path);
   if (v.length > max) fail(`${path} has ${v.length} entries, limit ${max}`, path);
@@ -36,7 +42,7 @@ function arr(v: unknown, path: string, max: number): unknown[] {
 export function checkMember(v: unknown, path: string): MemberUpdate {
   if (!isObj(v)) fail(`${path} must be an object`, path);
   const id = str(v.id, `${path}.id`);
-  const inc = num(v.inc, `${path}.inc`);
+  const inc = incarnation(v.inc, `${path}.inc`);
   if (typeof v.status !== "string" || !STATUSES.has(v.status)) fail(`${path}.status must be alive|suspect|dead|left`, `${path}.status`);
   const u: MemberUpdate = { id, inc, status: v.status as MemberUpdate["status"] };
   if (v.meta !== undefined && v.meta !== null) u.meta = v.meta;

@@ -65,9 +65,11 @@ export interface FileBackendOptions {
   /** Create the directory when missing (default true). */
   createDir?: boolean;
   /**
-   * Damage in the middle of the log (intact records after a bad one) makes open fail with a
-   * `corrupt` error unless this is true; then the log is cut at the damage (losing what
-   * follows). A torn tail (nothing intact after the damage) is always cut.
+   * Damage in the middle of the log (intact records after a bad one), or a damaged log header,
+   * makes open fail with a `corrupt` error unless this is true; then the log is cut at the
+   * damage (losing what follows; a damaged header loses the whole log). A torn tail (nothing
+   * intact after the damage) is always cut. The error names this option and the `mpreg start
+   * --repair-wal` flag that sets it.
    */
   repair?: boolean;
   /**
@@ -99,6 +101,11 @@ interface Pending extends Waiter {
 }
 
 const WAL_MAGIC = "mpreg-wal";
+/**
+ * How a user asks for repair, named in damage errors: the backend option and the `mpreg start`
+ * flag that sets it (an operator reads these messages in a log, not in code).
+ */
+const REPAIR_HOW = "Restart with --repair-wal (mpreg start), or open the storage with repair: true,";
 const STATE_MAGIC = "mpreg-state";
 const SNAP_MAGIC = "mpreg-snapshot";
 const FORMAT_VERSION = 1;
@@ -345,8 +352,9 @@ export class FileBackend implements StorageBackend, StateHost {
     const midLogDamage = (at: number, next: number) =>
       storageError(
         "corrupt",
-        `log ${file} is damaged at byte ${at} with intact records after it (at byte ${next}); open with repair: true to cut it there`,
-        { file, offset: at, intact_at: next },
+        `log ${file} is damaged at byte ${at} with intact records after it (at byte ${next}). ${REPAIR_HOW} to cut the log at byte ${at}, ` +
+          `losing the records after it (they are not cut silently); or restore the directory from a backup`,
+        { file, offset: at, intact_at: next, repair_option: "repair" },
       );
     while (off < buf.length) {
       const f = readFrame(buf, off);
@@ -354,7 +362,12 @@ export class FileBackend implements StorageBackend, StateHost {
         // The header is synced before any record is written, so a bad header in front of more
         // bytes than a header takes is damage (or a foreign file), not a torn creation.
         if (off === 0 && buf.length > 64 && !repair) {
-          throw storageError("corrupt", `${file} is not an MPREG write-ahead log or its header is damaged`, { file });
+          throw storageError(
+            "corrupt",
+            `${file} is not an MPREG write-ahead log or its header is damaged. ${REPAIR_HOW} to discard this log ` +
+              `(every write since the last state file is lost); or restore the directory from a backup`,
+            { file, repair_option: "repair" },
+          );
         }
         // Damage followed by an intact record is not a torn write: refuse to guess. A bad CRC
         // leaves the length trustworthy enough to look right after the frame; a damaged length

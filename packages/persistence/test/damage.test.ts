@@ -7,6 +7,7 @@ import { FileBackend } from "../src/file.js";
 import { SqliteBackend } from "../src/sqlite.js";
 import { readFrame } from "../src/frame.js";
 import { storageErrorKind } from "../src/errors.js";
+import { openBackend } from "../src/config.js";
 import { useTempDirs } from "./temp-dirs.js";
 
 const tempDir = useTempDirs("mpreg-damage-");
@@ -142,6 +143,49 @@ describe("damaged files give clear errors", () => {
     expect(msg).toMatch(/intact records after it.*repair: true/);
     const { count, be } = await keysIn(dir, { repair: true });
     expect(count).toBe(4); // records before the damaged one (frame 5 holds key 4)
+    await be.close();
+  });
+
+  it("a flipped byte: the error tells an operator what to run, and the storage config's repair recovers (the node's --repair-wal)", async () => {
+    const { dir, wal, frames } = await written(10);
+    const buf = await fs.readFile(wal);
+    const mid = frames[5]!;
+    buf[mid.offset + 10] = buf[mid.offset + 10]! ^ 0x01; // one bit, inside the record
+    await fs.writeFile(wal, buf);
+    let err: unknown;
+    try {
+      await openBackend({ backend: "file", dir });
+    } catch (e) {
+      err = e;
+    }
+    expect(storageErrorKind(err)).toBe("corrupt");
+    const msg = (err as Error).message;
+    expect(msg).toContain("--repair-wal");
+    expect(msg).toContain("repair: true");
+    expect(msg).toContain(`damaged at byte ${mid.offset}`);
+    expect((err as { details: Record<string, unknown> }).details).toMatchObject({ repair_option: "repair", offset: mid.offset });
+    // What the node does with --repair-wal: the same config plus repair.
+    const repaired = await openBackend({ backend: "file", dir, repair: true });
+    expect((await repaired.kv("d").range()).length).toBe(4);
+    await repaired.kv("d").put(key(99), te.encode("after repair"));
+    await repaired.close();
+    // The cut is on disk: the next start needs no flag, and keeps what was written after it.
+    const again = await openBackend({ backend: "file", dir });
+    expect((await again.kv("d").range()).length).toBe(5);
+    expect(await again.kv("d").get(key(99))).toEqual(te.encode("after repair"));
+    await again.close();
+  });
+
+  it("a damaged log header names the repair too (which discards that log)", async () => {
+    const { dir, wal } = await written(10);
+    const buf = await fs.readFile(wal);
+    buf[2] = buf[2]! ^ 0xff;
+    await fs.writeFile(wal, buf);
+    const [kind, msg] = await kindOf(FileBackend.open({ dir }));
+    expect(kind).toBe("corrupt");
+    expect(msg).toMatch(/--repair-wal.*repair: true.*discard this log/);
+    const { count, be } = await keysIn(dir, { repair: true });
+    expect(count).toBe(0);
     await be.close();
   });
 

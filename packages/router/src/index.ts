@@ -8,6 +8,7 @@ export {
   type PlanCommand,
   type PlannedCommand,
   type ReferenceSite,
+  type SubstituteOptions,
 } from "./planner.js";
 export {
   MAX_SEGMENTS,

@@ -113,6 +113,17 @@ describe("substitute", () => {
     expect(cmds[1]!.kwargs).toEqual({ k: ["X.a"] });
   });
 
+  it("shows each replacing value to onSubstitute, which may refuse the substitution by throwing", () => {
+    const plan = planRequest([cmd("X"), cmd("Y", ["X", "X.a", "X.nope", "plain"], { k: "X" })]);
+    const result = { a: "big" };
+    const seen: [unknown, string][] = [];
+    substitute(plan, 1, new Map([["X", result]]), { onSubstitute: (v, ref) => seen.push([v, ref.original]) });
+    // Not for strings that stay as written (a missing step, plain data).
+    expect(seen).toEqual([[result, "X"], ["big", "X.a"], [result, "X"]]);
+    const refuse = new Error("too much");
+    expect(() => substitute(plan, 1, new Map([["X", result]]), { onSubstitute: () => { throw refuse; } })).toThrow(refuse);
+  });
+
   it("does not treat array properties such as length as keys", () => {
     const plan = planRequest([cmd("X"), cmd("Y", ["X.length", "X.0"])]);
     expect(substitute(plan, 1, new Map([["X", [10, 20]]])).args).toEqual(["X.length", 10]);

@@ -389,6 +389,18 @@ function shallowCopy(v: unknown): Record<string | number, unknown> {
   return copy;
 }
 
+/** Options of {@link substitute}. */
+export interface SubstituteOptions {
+  /**
+   * Called with each value about to replace a reference (after the walk along its steps),
+   * before it is placed. It may throw to refuse the substitution (the throw propagates and
+   * nothing is returned): this is where a caller bounds how much one request fans results out
+   * into arguments (one 1 MiB result referenced 1000 times is 1000 MiB of arguments, though
+   * nothing is copied here).
+   */
+  onSubstitute?: (value: unknown, ref: ReferenceSite) => void;
+}
+
 /**
  * The arguments of command `index` with every reference replaced by the referenced command's
  * result (whole, or walked along its steps; a missing step leaves the original string).
@@ -399,6 +411,7 @@ export function substitute(
   plan: Plan,
   index: number,
   results: ReadonlyMap<string, unknown>,
+  options?: SubstituteOptions,
 ): { args: readonly unknown[]; kwargs: Readonly<Record<string, unknown>> } {
   const pc = plan.commands[index];
   if (pc === undefined) throw new RangeError(`no command at index ${index}`);
@@ -416,6 +429,7 @@ export function substitute(
       if (walked !== MISSING) value = walked;
     }
     if (value === ref.original) continue; // nothing to replace: keep sharing the input
+    options?.onSubstitute?.(value, ref);
     let container: Record<string | number, unknown>;
     if (ref.root === "args") {
       if (!copies.has(args)) { args = shallowCopy(args) as unknown as unknown[]; copies.add(args); }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { ErrorCode, MpregError, isMpregError, type ExecutionSummary as WireSummary, type IntermediateResult as WireIr, type RpcRequest, validateFrame } from "@mpreg/envelope";
+import { ErrorCode, MAX_FRAME_ELEMENTS, MpregError, isMpregError, type ExecutionSummary as WireSummary, type IntermediateResult as WireIr, type RpcRequest, validateFrame } from "@mpreg/envelope";
 import type { PlanCommand } from "@mpreg/router";
 import { Executor, type Dispatcher, type IntermediateResult, type Locator } from "./executor.js";
 import { createLocalLocator } from "./locator.js";
@@ -611,5 +611,115 @@ describe("Executor: results", () => {
     const r = await localExecutor(reg).execute({ request_id: "r", return_all: true, cmds: [c("v", "void"), c("e", "echo", ["v"])] });
     expect(r.r).toEqual({ v: null, e: null });
     expect(Object.prototype.hasOwnProperty.call(r.r, "v")).toBe(true);
+  });
+});
+
+describe("Executor: size limits (reply, reference fan-out)", () => {
+  const MiB = 1 << 20;
+
+  it("refuses [a = echo(1 MiB), b = echos(a × 1000)] with 1007 fan_out_too_large at once, before echos runs", async () => {
+    const reg = baseRegistry();
+    let echosRan = false;
+    reg.register("echos", ({ args }) => {
+      echosRan = true;
+      return [...args];
+    }, { version: "2.0.0" });
+    const ex = localExecutor(reg);
+    const cmds = [c("a", "echo", ["x".repeat(MiB)]), c("b", "echos", new Array(1000).fill("a"))];
+    const t0 = performance.now();
+    const err = await failure(ex.execute({ request_id: "amp", cmds }));
+    const ms = performance.now() - t0;
+    expect(err.code).toBe(ErrorCode.OVERLOADED);
+    expect(err.details).toMatchObject({ reason: "fan_out_too_large", limit_bytes: 64 * MiB, command: "b" });
+    expect(err.details.estimated_bytes as number).toBeGreaterThan(64 * MiB);
+    expect(err.message).toMatch(/maxSubstitutedBytes/);
+    expect(echosRan).toBe(false);
+    expect(ms).toBeLessThan(500);
+    expect(ex.stats.fanOutTooLarge).toBe(1);
+    // The same shape within the limit still runs (60 × 1 KiB).
+    const ok = await ex.execute({ request_id: "ok", cmds: [c("a", "echo", ["x".repeat(1024)]), c("b", "echos", new Array(60).fill("a"))] });
+    expect((ok.r.b as string[]).length).toBe(60);
+  });
+
+  it("counts what references substitute across the whole request, walked paths included", async () => {
+    const ex = localExecutor(baseRegistry(), { maxSubstitutedBytes: 10_000 });
+    const big = { blob: "y".repeat(4000), small: 1 };
+    // Three commands each take 4 KB: the third passes the 10 000-byte budget.
+    const cmds = [c("a", "echo", [big]), c("b", "echo", ["a.blob"]), c("c", "echo", ["a.blob"]), c("d", "echo", ["a.blob", "b", "c"])];
+    const err = await failure(ex.execute({ request_id: "r", cmds }));
+    expect(err.details).toMatchObject({ reason: "fan_out_too_large", command: "d" });
+    // Small walked values cost little: a thousand references to a.small fit.
+    const many = await ex.execute({ request_id: "r", cmds: [c("a", "echo", [big]), c("b", "echos", new Array(1000).fill("a.small"))] });
+    expect((many.r.b as number[]).length).toBe(1000);
+  });
+
+  it("refuses a reply over maxReplyBytes with 1007 reply_too_large, counting only what the reply returns", async () => {
+    const ex = localExecutor(baseRegistry(), { maxReplyBytes: 2000 });
+    const err = await failure(ex.execute({ request_id: "r", cmds: [c("a", "echo", ["z".repeat(3000)])] }));
+    expect(err).toMatchObject({ code: 1007, details: { reason: "reply_too_large", limit_bytes: 2000, command: "a" } });
+    expect(err.message).toMatch(/maxReplyBytes/);
+    // A large intermediate value that the reply does not return is fine...
+    const r = await ex.execute({ request_id: "r", cmds: [c("a", "echo", ["z".repeat(3000)]), c("n", "kw", [], { s: "a.length" })] });
+    expect(r.r).toEqual({ n: { s: "a.length" } });
+    // ...unless return_all returns it.
+    await expect(ex.execute({ request_id: "r", return_all: true, cmds: [c("a", "echo", ["z".repeat(3000)]), c("n", "echo", [1])] })).rejects.toMatchObject({
+      details: { reason: "reply_too_large" },
+    });
+    // Two leaves of 1200 bytes: each fits, together they do not.
+    await expect(ex.execute({ request_id: "r", cmds: [c("a", "echo", ["q".repeat(1200)]), c("b", "echo", ["q".repeat(1200)])] })).rejects.toMatchObject({
+      details: { reason: "reply_too_large", command: "b" },
+    });
+    expect(ex.stats.replyTooLarge).toBe(3);
+  });
+
+  it("counts intermediate results (each repeats everything accumulated) and each progress push", async () => {
+    const chain = (n: number) => Array.from({ length: n }, (_, i) => c(`s${i}`, "echo", [i === 0 ? "w".repeat(300) : `s${i - 1}`]));
+    const ex = localExecutor(baseRegistry(), { maxReplyBytes: 4000 });
+    // Without intermediate results the reply is one 300-byte leaf.
+    await expect(ex.execute({ request_id: "r", cmds: chain(8) })).resolves.toBeDefined();
+    // With them: 8 levels repeating a growing accumulation (300, 600, ... 2400 bytes).
+    await expect(ex.execute({ request_id: "r", cmds: chain(8), return_intermediate_results: true })).rejects.toMatchObject({
+      details: { reason: "reply_too_large" },
+    });
+    // A pushed progress frame over the limit fails the request too.
+    const pushes: unknown[] = [];
+    await expect(ex.execute({ request_id: "r", cmds: chain(20), onProgress: (ir) => pushes.push(ir) })).rejects.toMatchObject({
+      details: { reason: "reply_too_large" },
+    });
+    expect(pushes.length).toBeGreaterThan(0);
+    expect(pushes.length).toBeLessThan(20);
+  });
+
+  it("bounds the result of a command run for another node (executeLocal)", async () => {
+    const ex = localExecutor(baseRegistry(), { maxReplyBytes: 1000 });
+    await expect(ex.executeLocal({ request_id: "r", command: c("a", "echo", ["v".repeat(2000)]) })).rejects.toMatchObject({
+      code: 1007,
+      details: { reason: "reply_too_large", command: "a" },
+    });
+    await expect(ex.executeLocal({ request_id: "r", command: c("a", "echo", ["v".repeat(500)]) })).resolves.toBe("v".repeat(500));
+  });
+
+  it("refuses a reply holding more values than a frame may (maxReplyValues), so the receiver's decoder never has to", async () => {
+    const ex = localExecutor(baseRegistry(), { maxReplyValues: 100 });
+    const err = await failure(ex.execute({ request_id: "r", cmds: [c("a", "echo", [new Array(200).fill(0)])] }));
+    expect(err).toMatchObject({ code: 1007, details: { reason: "reply_too_large", limit_values: 100, command: "a" } });
+    expect(err.message).toMatch(/maxReplyValues/);
+    await expect(ex.execute({ request_id: "r", cmds: [c("a", "echo", [new Array(90).fill(0)])] })).resolves.toBeDefined();
+    await expect(ex.executeLocal({ request_id: "r", command: c("a", "echo", [new Array(200).fill(0)]) })).rejects.toMatchObject({
+      details: { reason: "reply_too_large", limit_values: 100 },
+    });
+    // The default leaves room for the reply's own fields under the decoder's MAX_FRAME_ELEMENTS.
+    expect(localExecutor().maxReplyValues).toBe(MAX_FRAME_ELEMENTS - 64);
+  });
+
+  it("validates the limits, naming the option; Infinity disables them", async () => {
+    for (const [opt, v] of [["maxReplyBytes", 0], ["maxReplyBytes", -1], ["maxSubstitutedBytes", 1.5], ["maxSubstitutedBytes", Number.NaN], ["maxReplyValues", 0]] as const) {
+      expect(() => localExecutor(baseRegistry(), { [opt]: v }), `${opt}=${v}`).toThrowError(expect.objectContaining({ code: 1002, details: expect.objectContaining({ path: opt }) }));
+    }
+    const d = localExecutor();
+    expect([d.maxReplyBytes, d.maxSubstitutedBytes]).toEqual([16 * MiB, 64 * MiB]);
+    const off = localExecutor(baseRegistry(), { maxReplyBytes: Infinity, maxSubstitutedBytes: Infinity });
+    const r = await off.execute({ request_id: "r", cmds: [c("a", "echo", ["x".repeat(MiB)]), c("b", "echos", new Array(20).fill("a"))] });
+    expect((r.r.b as string[]).length).toBe(20);
   });
 });

@@ -4,8 +4,8 @@
  * registry or remotely through the injected dispatcher. One timeout for the whole request;
  * the first failure (or the timeout) aborts everything still running and starts nothing more.
  */
-import { ErrorCode, MpregError, createLogger, isMpregError } from "@mpreg/envelope";
-import { planRequest, substitute, type Plan, type PlanCommand } from "@mpreg/router";
+import { ErrorCode, MAX_FRAME_ELEMENTS, MpregError, createLogger, estimateEncodedSize, isMpregError, tallyEncodedSize, type SizeTally } from "@mpreg/envelope";
+import { planRequest, substitute, type Plan, type PlanCommand, type SubstituteOptions } from "@mpreg/router";
 import type { FunctionRegistry, HandlerInput, RegisteredFunction } from "./registry.js";
 
 const log = createLogger("rpc");
@@ -147,9 +147,66 @@ export interface ExecutorOptions<Ctx = unknown> {
   now?: (() => number) | undefined;
   /** Wall clock in Unix ms (timestamps, deadlines). Default `Date.now`. */
   wallClock?: (() => number) | undefined;
+  /**
+   * Largest reply, in estimated encoded bytes (`estimateEncodedSize`): the results the reply
+   * returns plus its intermediate results; also each `rpc-progress` push, and the result of a
+   * command run for another node (`executeLocal`). Decided as results arrive, before anything
+   * is encoded: past it the request fails with 1007 `{reason: "reply_too_large"}`. Default
+   * 16 MiB ({@link DEFAULT_MAX_REPLY_BYTES}); `Infinity` disables it.
+   */
+  maxReplyBytes?: number | undefined;
+  /**
+   * Most values (as `decodeFrame` counts them: containers, scalars, map keys and values) one
+   * reply, progress push or `executeLocal` result may hold, so that nothing is sent that the
+   * receiver's decoder refuses. Past it: 1007 `{reason: "reply_too_large"}`. Default
+   * `MAX_FRAME_ELEMENTS` − 64 ({@link DEFAULT_MAX_REPLY_VALUES}; room for the reply's envelope);
+   * keep it below the `maxElements` every receiver decodes with.
+   */
+  maxReplyValues?: number | undefined;
+  /**
+   * Most bytes (estimated, as above) that references may substitute into arguments across one
+   * request: one 1 MiB result referenced 1000 times counts 1000 MiB. Past it the request fails
+   * with 1007 `{reason: "fan_out_too_large"}` before the command that would receive them runs.
+   * Default 64 MiB ({@link DEFAULT_MAX_SUBSTITUTED_BYTES}); `Infinity` disables it.
+   */
+  maxSubstitutedBytes?: number | undefined;
+}
+
+/** Default {@link ExecutorOptions.maxReplyBytes}: 16 MiB. */
+export const DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024;
+/** Default {@link ExecutorOptions.maxReplyValues}: `MAX_FRAME_ELEMENTS` − 64. */
+export const DEFAULT_MAX_REPLY_VALUES = MAX_FRAME_ELEMENTS - 64;
+/** Default {@link ExecutorOptions.maxSubstitutedBytes}: 64 MiB. */
+export const DEFAULT_MAX_SUBSTITUTED_BYTES = 64 * 1024 * 1024;
+
+/** Requests refused by the executor's size limits, for metrics. */
+export interface ExecutorStats {
+  /** Requests (and remote-run commands) failed with 1007 `reply_too_large`. */
+  replyTooLarge: number;
+  /** Requests failed with 1007 `fan_out_too_large`. */
+  fanOutTooLarge: number;
 }
 
 const MAX_TIMER_MS = 2_147_483_647;
+
+function byteLimit(v: number | undefined, dflt: number, name: string): number {
+  const n = v ?? dflt;
+  if (!(n === Number.POSITIVE_INFINITY || (Number.isSafeInteger(n) && n > 0))) {
+    throw MpregError.invalid(`${name} must be a positive integer or Infinity, got ${String(n)}`, name);
+  }
+  return n;
+}
+
+/** 1007 for a size limit; `reason` is the machine-readable name, the message says which option. */
+function tooLarge(reason: "reply_too_large" | "fan_out_too_large", option: string, unit: "bytes" | "values", limit: number, estimated: number, cmd: PlanCommand): MpregError {
+  const what = reason === "reply_too_large" ? "the reply" : "arguments substituted from references";
+  return new MpregError(ErrorCode.OVERLOADED, `${what} would exceed ${option} (${limit} ${unit}, estimated ${estimated}+ at command ${cmd.name})`, {
+    reason,
+    [`limit_${unit}`]: limit,
+    [`estimated_${unit}`]: estimated,
+    command: cmd.name,
+  });
+}
 
 function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
   if (key === "__proto__") Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
@@ -171,8 +228,19 @@ export class Executor<Ctx = unknown> {
   private readonly maxTimeoutMs: number;
   private readonly now: () => number;
   private readonly wallClock: () => number;
+  /** See {@link ExecutorOptions.maxReplyBytes}. */
+  readonly maxReplyBytes: number;
+  /** See {@link ExecutorOptions.maxReplyValues}. */
+  readonly maxReplyValues: number;
+  /** See {@link ExecutorOptions.maxSubstitutedBytes}. */
+  readonly maxSubstitutedBytes: number;
+  /** Counters for metrics. */
+  readonly stats: ExecutorStats = { replyTooLarge: 0, fanOutTooLarge: 0 };
 
   constructor(options: ExecutorOptions<Ctx>) {
+    this.maxReplyBytes = byteLimit(options.maxReplyBytes, DEFAULT_MAX_REPLY_BYTES, "maxReplyBytes");
+    this.maxReplyValues = byteLimit(options.maxReplyValues, DEFAULT_MAX_REPLY_VALUES, "maxReplyValues");
+    this.maxSubstitutedBytes = byteLimit(options.maxSubstitutedBytes, DEFAULT_MAX_SUBSTITUTED_BYTES, "maxSubstitutedBytes");
     this.registry = options.registry;
     this.locate = options.locate;
     this.dispatcher = options.dispatcher;
@@ -237,6 +305,25 @@ export class Executor<Ctx = unknown> {
     return Math.min(t, this.maxTimeoutMs);
   }
 
+  /** @internal Adds `value` to a reply tally; true while within the reply limits. */
+  _tallyReply(value: unknown, tally: SizeTally): boolean {
+    return tallyEncodedSize(value, tally, this.maxReplyBytes, this.maxReplyValues);
+  }
+
+  /** @internal A 1007 for the reply limits (whichever `tally` passed), counted. */
+  _replyTooLarge(tally: SizeTally, cmd: PlanCommand): MpregError {
+    this.stats.replyTooLarge++;
+    return tally.bytes > this.maxReplyBytes
+      ? tooLarge("reply_too_large", "maxReplyBytes", "bytes", this.maxReplyBytes, tally.bytes, cmd)
+      : tooLarge("reply_too_large", "maxReplyValues", "values", this.maxReplyValues, tally.values, cmd);
+  }
+
+  /** @internal A 1007 for the fan-out limit, counted. */
+  _fanOutTooLarge(estimated: number, cmd: PlanCommand): MpregError {
+    this.stats.fanOutTooLarge++;
+    return tooLarge("fan_out_too_large", "maxSubstitutedBytes", "bytes", this.maxSubstitutedBytes, estimated, cmd);
+  }
+
   /** @internal */ get _dispatcher(): Dispatcher | undefined { return this.dispatcher; }
   /** @internal */ get _now(): () => number { return this.now; }
   /** @internal */ get _wall(): () => number { return this.wallClock; }
@@ -276,6 +363,19 @@ class Run<Ctx> implements SignalSource, Cancellation {
   private nextLevel = 0;
   private readonly intermediates: IntermediateResult[] = [];
   private accumulated: Record<string, unknown> | undefined;
+  // Size accounting (estimated encoded bytes): what references substituted so far, what the
+  // reply holds so far, and the results of completed levels (intermediate results repeat them).
+  private substitutedBytes = 0;
+  private readonly reply: SizeTally = { bytes: 0, values: 0 };
+  private accumulatedSize: SizeTally | undefined;
+  private substituting: PlanCommand | undefined;
+  private readonly substituteOptions: SubstituteOptions = {
+    onSubstitute: (value) => {
+      const max = this.ex.maxSubstitutedBytes;
+      this.substitutedBytes += estimateEncodedSize(value, max - this.substitutedBytes);
+      if (this.substitutedBytes > max) throw this.ex._fanOutTooLarge(this.substitutedBytes, this.substituting!);
+    },
+  };
 
   constructor(
     private readonly ex: Executor<Ctx>,
@@ -383,7 +483,15 @@ class Run<Ctx> implements SignalSource, Cancellation {
       const lv = pc.level;
       if (this.levelStart![lv]! < 0) this.levelStart![lv] = this.ex._now() - this.startedAt;
     }
-    const { args, kwargs } = substitute(this.plan, i, this.results);
+    let args: readonly unknown[];
+    let kwargs: Readonly<Record<string, unknown>>;
+    try {
+      this.substituting = cmd;
+      ({ args, kwargs } = substitute(this.plan, i, this.results, pc.refs.length > 0 ? this.substituteOptions : undefined));
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
     const loc = this.locations[i]!;
     let out: unknown;
     if (loc.kind === "local") {
@@ -446,9 +554,24 @@ class Run<Ctx> implements SignalSource, Cancellation {
     const pc = this.plan.commands[i]!;
     // `undefined` does not survive the wire (JSON drops the key): a handler returning nothing
     // yields null, locally and remotely alike.
-    this.results.set(pc.name, value === undefined ? null : value);
+    const result = value === undefined ? null : value;
+    // A result the reply returns is counted as it arrives: the reply is refused before it is
+    // ever assembled or encoded.
+    if (pc.dependents.length === 0 || this.req.return_all === true) {
+      // The key, then the value.
+      this.reply.bytes += pc.name.length + 5;
+      this.reply.values += 1;
+      if (!this.ex._tallyReply(result, this.reply)) {
+        this.fail(this.ex._replyTooLarge(this.reply, pc.command));
+        return;
+      }
+    }
+    this.results.set(pc.name, result);
     this.completed++;
-    if (this.track) this.levelDone(pc.level);
+    if (this.track) {
+      this.levelDone(pc.level);
+      if (this.finished) return;
+    }
     if (this.completed === this.n) {
       this.succeed();
       return;
@@ -473,10 +596,36 @@ class Run<Ctx> implements SignalSource, Cancellation {
       const k = this.nextLevel++;
       if (!wantIr) continue;
       const levelResults: Record<string, unknown> = {};
+      // An intermediate result repeats the level's results and everything accumulated so far:
+      // with many levels that is quadratic, so it is counted like the reply (and a pushed one
+      // on its own, since it travels as a frame of its own).
+      const level: SizeTally = { bytes: 0, values: 0 };
       for (const c of this.plan.levels[k]!) {
         const name = this.plan.commands[c]!.name;
-        setOwn(levelResults, name, this.results.get(name));
-        setOwn(this.accumulated!, name, this.results.get(name));
+        const v = this.results.get(name);
+        setOwn(levelResults, name, v);
+        setOwn(this.accumulated!, name, v);
+        level.bytes += name.length + 5;
+        level.values += 1;
+        if (!this.ex._tallyReply(v, level)) break;
+      }
+      const acc = (this.accumulatedSize ??= { bytes: 0, values: 0 });
+      acc.bytes += level.bytes;
+      acc.values += level.values;
+      // Seven more fields and the two maps of the entry itself.
+      const entry: SizeTally = { bytes: level.bytes + acc.bytes + 128, values: level.values + acc.values + 16 };
+      const first = this.plan.commands[this.plan.levels[k]![0]!]!.command;
+      if (entry.bytes > this.ex.maxReplyBytes || entry.values > this.ex.maxReplyValues) {
+        this.fail(this.ex._replyTooLarge(entry, first));
+        return;
+      }
+      if (this.req.return_intermediate_results === true) {
+        this.reply.bytes += entry.bytes;
+        this.reply.values += entry.values;
+        if (this.reply.bytes > this.ex.maxReplyBytes || this.reply.values > this.ex.maxReplyValues) {
+          this.fail(this.ex._replyTooLarge(this.reply, first));
+          return;
+        }
       }
       const ir: IntermediateResult = {
         level_index: k,
@@ -677,6 +826,12 @@ class LocalRun<Ctx> implements SignalSource {
     };
     const ok = (v: unknown) => {
       if (this.finished) return;
+      // The result goes back to the calling node in one frame: bounded like a reply.
+      const size: SizeTally = { bytes: 0, values: 0 };
+      if (!this.ex._tallyReply(v, size)) {
+        fail(this.ex._replyTooLarge(size, cmd));
+        return;
+      }
       this.finish();
       resolve(v === undefined ? null : v);
     };

@@ -10,6 +10,10 @@ export {
 } from "./registry.js";
 export {
   Executor,
+  DEFAULT_MAX_REPLY_BYTES,
+  DEFAULT_MAX_REPLY_VALUES,
+  DEFAULT_MAX_SUBSTITUTED_BYTES,
+  type ExecutorStats,
   type Dispatcher,
   type Cancellation,
   type DispatchRequest,

@@ -153,6 +153,9 @@ export class ClientConnection implements Connection {
     c.onMessage(this.dispatch);
     c.onClose((code, reason) => this.dropped(c, code, reason));
     const every = this.options.pingIntervalMs ?? 30_000;
+    // A ping at once: a listener with a first-frame timeout keeps a client that is idle from
+    // the start (the server sends none itself; pings carry no message, so any node accepts one).
+    if (c instanceof WsConnection) c.pingTick();
     if (c instanceof WsConnection && every > 0) {
       this.pingTimer = setInterval(() => c.pingTick(), every);
       this.pingTimer.unref?.();

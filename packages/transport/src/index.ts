@@ -22,15 +22,23 @@ export {
 } from "./ws-connection.js";
 export {
   createWsListener,
+  CLOSE_FIRST_FRAME_TIMEOUT,
+  DEFAULT_FIRST_FRAME_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_PING_INTERVAL_MS,
+  DEFAULT_PROBATION_TIMEOUT_MS,
+  DEFAULT_RESERVED_PEER_SLOTS,
   type ConnectionHandler,
   type ListenAddress,
+  type ListenerStats,
   type UpgradeInfo,
   type WsListener,
   type WsListenerOptions,
 } from "./ws-listener.js";
+export { OutboundBudget, DEFAULT_MAX_TOTAL_BUFFERED_BYTES, type BudgetMember } from "./outbound-budget.js";
+export { addressKey } from "./address-key.js";
 export { InflightLimiter, DEFAULT_INFLIGHT_LIMIT } from "./inflight-limiter.js";
 export { backoffCap, backoffDelay, DEFAULT_BACKOFF, type BackoffOptions, type RandomSource } from "./backoff.js";
 export { BrowserWsConnection, type WhatwgWebSocket, type WhatwgWebSocketCtor } from "./browser-connection.js";

@@ -12,6 +12,7 @@ import {
   type MessageHandler,
   type Unsubscribe,
 } from "./connection.js";
+import type { BudgetMember, OutboundBudget } from "./outbound-budget.js";
 
 /** Limits of one ws-backed connection. */
 export interface WsConnectionLimits {
@@ -36,6 +37,13 @@ export interface WsConnectionLimits {
   coalesceMaxFrames?: number;
   /** Same, by bytes (frame payloads). Default 256 KiB. */
   coalesceMaxBytes?: number;
+  /**
+   * A node-wide budget shared with other connections: what this connection holds unsent (above
+   * the socket's own 16 KiB high-water mark) counts towards it, and when the sum passes it the
+   * connections holding the most are terminated, reported locally as 1008 "slow consumer".
+   * Default none (only `maxBufferedBytes` applies); the listener gives its own.
+   */
+  outboundBudget?: OutboundBudget;
 }
 
 export const DEFAULT_HIGH_WATER_MARK_BYTES = 8 * 1024 * 1024;
@@ -58,7 +66,7 @@ export const DEFAULT_COALESCE_MAX_BYTES = 256 * 1024;
  * while the peer handles it); smaller writes let both work at once. With 64 requests in flight
  * over loopback this nearly doubled round trips per second (docs/rpc-hot-path.md).
  */
-export class WsConnection implements Connection {
+export class WsConnection implements Connection, BudgetMember {
   readonly id: string;
   readonly meta = new Map<string, unknown>();
   readonly remoteAddress: string | undefined;
@@ -79,6 +87,13 @@ export class WsConnection implements Connection {
   private queuedBytes = 0;
   /** Pings sent since the last sign of life (pong or message); used by `pingTick`. */
   private unanswered = 0;
+  private readonly budget: OutboundBudget | null;
+  /** What this connection last reported to the budget. */
+  private charged = 0;
+  /** Below this many buffered bytes nothing is reported to the budget (the socket's own mark). */
+  private readonly chargeFloor: number;
+  private messagesIn = 0;
+  private pingsIn = 0;
 
   private corkedFrames = 0;
   private corkedBytes = 0;
@@ -106,9 +121,12 @@ export class WsConnection implements Connection {
     );
     this.maxBuffered = Math.max(limits.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES, this.hwm);
     this.remoteAddress = remoteAddress ?? this.socket?.remoteAddress;
+    this.budget = limits.outboundBudget ?? null;
+    this.chargeFloor = this.socket?.writableHighWaterMark ?? 16 * 1024;
 
     ws.on("message", (data: WebSocket.RawData, isBinary: boolean) => {
       this.unanswered = 0;
+      this.messagesIn++;
       if (this.closing !== null) return;
       // binaryType is "nodebuffer": data is a Buffer (a Uint8Array), delivered without copy.
       if (isBinary) this.events.emitMessage(data as Buffer, true);
@@ -117,11 +135,16 @@ export class WsConnection implements Connection {
     ws.on("pong", () => {
       this.unanswered = 0;
     });
+    ws.on("ping", () => {
+      this.pingsIn++;
+    });
     // Errors (oversized frame, invalid UTF-8, socket reset) are followed by 'close'.
     ws.on("error", () => {});
     ws.on("close", (code: number, reason: Buffer) => {
       if (this.closeTimer !== null) clearTimeout(this.closeTimer);
       this.dropQueue();
+      this.charged = 0;
+      this.budget?.release(this);
       const local = this.closing;
       if (local !== null) this.events.emitClose(local.code, local.reason);
       else this.events.emitClose(code, reason.toString("utf8"));
@@ -138,13 +161,37 @@ export class WsConnection implements Connection {
     return this.ws.bufferedAmount + this.queuedBytes;
   }
 
+  /** Data frames received so far. */
+  get messagesReceived(): number {
+    return this.messagesIn;
+  }
+
+  /** True once the peer sent anything: a data frame or a ping (a pong to our ping does not count). */
+  get heardFromPeer(): boolean {
+    return this.messagesIn > 0 || this.pingsIn > 0;
+  }
+
+  /**
+   * Drops the socket at once and reports 1008 "slow consumer" locally: called by the node-wide
+   * outbound budget. No close handshake: the close frame would wait behind the unread bytes.
+   */
+  cutOff(): void {
+    if (this.events.closed !== null) return;
+    // A connection already closing (its close frame stuck behind unread bytes) goes too.
+    this.closing ??= { code: CloseCode.POLICY_VIOLATION, reason: "slow consumer" };
+    this.dropQueue();
+    this.charged = 0;
+    this.ws.terminate();
+  }
+
   send(data: FrameData): void {
     if (!this.open) throw connectionClosedError(this.id);
     if (this.queue.length > this.queueHead || this.ws.bufferedAmount > this.hwm) {
       this.enqueue(data);
-      return;
+    } else {
+      this.write(data);
     }
-    this.write(data);
+    if (this.budget !== null) this.account();
   }
 
   close(code: number = CloseCode.NORMAL, reason = ""): void {
@@ -185,6 +232,16 @@ export class WsConnection implements Connection {
       // Socket already gone; 'close' follows.
     }
     return true;
+  }
+
+  /** Reports what this connection holds to the budget (only when it changed). */
+  private account(): void {
+    if (this.events.closed !== null) return;
+    const held = this.ws.bufferedAmount + this.queuedBytes;
+    const charge = held > this.chargeFloor ? held : 0;
+    if (charge === this.charged) return;
+    this.charged = charge;
+    this.budget!.update(this, charge);
   }
 
   private closeWith(code: number, reason: string): void {
@@ -250,6 +307,7 @@ export class WsConnection implements Connection {
       this.queue = this.queue.slice(this.queueHead);
       this.queueHead = 0;
     }
+    if (this.budget !== null) this.account();
   }
 
   private dropQueue(): void {

@@ -1,11 +1,13 @@
 import http from "node:http";
+import net from "node:net";
 import { isMpregError } from "@mpreg/envelope";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { waitFor } from "./connection.compliance.js";
 import type { Connection } from "./connection.js";
+import type { WsConnection } from "./ws-connection.js";
 import { connectWs } from "./client-connection.js";
-import { createWsListener, type UpgradeInfo, type WsListener, type WsListenerOptions } from "./ws-listener.js";
+import { CLOSE_FIRST_FRAME_TIMEOUT, createWsListener, type UpgradeInfo, type WsListener, type WsListenerOptions } from "./ws-listener.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -50,7 +52,7 @@ function upgradeStatus(url: string, headers: Record<string, string> = {}): Promi
       ws.terminate();
     });
     ws.on("error", (e) => {
-      if (!/401|503/.test(String(e))) reject(e);
+      if (!/401|429|503/.test(String(e))) reject(e);
     });
   });
 }
@@ -159,6 +161,8 @@ describe("WsListener", () => {
     let got = 0;
     c.onMessage(() => got++);
     await waitFor(() => conns.length === 1);
+    // The client's ping on open has been answered (its pong is a write of its own).
+    await waitFor(() => (conns[0] as WsConnection).heardFromPeer);
     const socket = (conns[0] as unknown as { socket: Record<string, (...a: unknown[]) => unknown> }).socket;
     const calls: string[] = [];
     for (const m of ["_write", "_writev"]) {
@@ -182,6 +186,8 @@ describe("WsListener", () => {
     const got: number[] = [];
     c.onMessage((d) => got.push((d as Uint8Array)[0]!));
     await waitFor(() => conns.length === 1);
+    // The client's ping on open has been answered (its pong is a write of its own).
+    await waitFor(() => (conns[0] as WsConnection).heardFromPeer);
     const socket = (conns[0] as unknown as { socket: Record<string, (...a: unknown[]) => unknown> }).socket;
     const writes: number[] = [];
     const orig = socket._writev!;
@@ -238,6 +244,167 @@ describe("WsListener", () => {
       }
       expect(await closed).toEqual([1008, "slow consumer"]);
       expect(() => s.send(frame)).toThrow(/closed/);
+    });
+  });
+
+  describe("limits under abuse", () => {
+    it("validates the options once, naming the option", () => {
+      const bad: [WsListenerOptions, string][] = [
+        [{ maxConnectionsPerAddress: -1 }, "maxConnectionsPerAddress"],
+        [{ firstFrameTimeoutMs: 1.5 }, "firstFrameTimeoutMs"],
+        [{ maxTotalBufferedBytes: -5 }, "maxTotalBufferedBytes"],
+        [{ maxConnections: 0 }, "maxConnections"],
+        [{ maxConnections: 10, reservedPeerSlots: 10 }, "reservedPeerSlots"],
+        [{ probationTimeoutMs: 0 }, "probationTimeoutMs"],
+        [{ maxFrameBytes: 0 }, "maxFrameBytes"],
+        [{ maxBufferedBytes: "big" as never }, "maxBufferedBytes"],
+      ];
+      for (const [opts, path] of bad) {
+        expect(() => createWsListener(opts), path).toThrowError(expect.objectContaining({ code: 1002, details: expect.objectContaining({ path }) }));
+      }
+      // 0 switches the optional bounds off.
+      const off = createWsListener({ maxConnectionsPerAddress: 0, firstFrameTimeoutMs: 0, maxTotalBufferedBytes: 0, reservedPeerSlots: 0 });
+      expect(off.outboundBudget).toBeNull();
+      expect(createWsListener().outboundBudget?.limitBytes).toBe(256 * 1024 * 1024);
+    });
+
+    it("refuses connections past maxConnectionsPerAddress with 429, and takes them again once one closes", async () => {
+      const { listener, url, conns } = await start({ maxConnectionsPerAddress: 2 });
+      const a = await rawClient(url);
+      await rawClient(url);
+      await waitFor(() => conns.length === 2);
+      expect(await upgradeStatus(url)).toBe(429);
+      expect(listener.stats.refusedPerAddress).toBe(1);
+      a.close();
+      await waitFor(() => listener.connections.size === 1);
+      expect(await upgradeStatus(url)).toBe(101);
+    });
+
+    it("closes a connection that sends nothing within firstFrameTimeoutMs with 4408; a frame or a ping keeps it", async () => {
+      const { listener, url, conns } = await start({ firstFrameTimeoutMs: 150 });
+      const silent = await rawClient(url);
+      const talker = await rawClient(url);
+      const pinger = await rawClient(url);
+      const client = await connectWs(url, { reconnect: false }); // idle @mpreg/transport client: pings on open
+      cleanups.push(() => client.close());
+      talker.send("hello");
+      pinger.ping();
+      const closed = await closeOf(silent);
+      expect(closed).toEqual({ code: CLOSE_FIRST_FRAME_TIMEOUT, reason: "first frame timeout" });
+      await new Promise((r) => setTimeout(r, 300));
+      expect([talker.readyState, pinger.readyState]).toEqual([WebSocket.OPEN, WebSocket.OPEN]);
+      expect(client.open).toBe(true);
+      expect(listener.stats.firstFrameTimeouts).toBe(1);
+      expect(conns.filter((c) => c.open)).toHaveLength(3);
+    });
+
+    it("drops an upgrade request that dribbles its headers after firstFrameTimeoutMs", async () => {
+      const { listener } = await start({ firstFrameTimeoutMs: 200 });
+      expect(listener.httpServer.headersTimeout).toBe(200);
+      const sock = net.connect(listener.address!.port, "127.0.0.1");
+      cleanups.push(() => void sock.destroy());
+      const t0 = Date.now();
+      await new Promise<void>((resolve) => sock.once("connect", () => resolve()));
+      sock.write("GET / HTTP/1.1\r\nHost: x\r\n");
+      sock.on("data", () => {});
+      await new Promise<void>((resolve) => sock.once("close", () => resolve()));
+      expect(Date.now() - t0).toBeLessThan(3000);
+    });
+
+    it("reserves peer slots: past the client share a connection must show itself a peer on its first frame", async () => {
+      const { listener, url, conns } = await start({ maxConnections: 3, reservedPeerSlots: 1, firstFrameTimeoutMs: 0 });
+      listener.onConnection((c) => {
+        conns.push(c);
+        c.onMessage((d) => {
+          if (d === "peer-hello") listener.markPeer(c);
+        });
+      });
+      const c1 = await rawClient(url);
+      await rawClient(url);
+      await waitFor(() => conns.length === 2);
+      // The client share (3 - 1) is full: the next connection is on probation.
+      const intruder = await rawClient(url);
+      intruder.send("client-frame");
+      expect(await closeOf(intruder)).toEqual({ code: 1013, reason: "client connection limit" });
+      expect(listener.stats.probationRefused).toBe(1);
+      const peer = await rawClient(url);
+      peer.send("peer-hello");
+      await waitFor(() => conns.length === 4);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(peer.readyState).toBe(WebSocket.OPEN);
+      expect(await upgradeStatus(url)).toBe(503); // 3 open: full
+      expect(listener.stats.refusedFull).toBe(1);
+      // A client leaves: the client share has room again, no probation.
+      c1.close();
+      await waitFor(() => listener.connections.size === 2);
+      const c3 = await rawClient(url);
+      c3.send("client-frame");
+      await new Promise((r) => setTimeout(r, 100));
+      expect(c3.readyState).toBe(WebSocket.OPEN);
+    });
+
+    it("a connection on probation that stays silent is closed after probationTimeoutMs", async () => {
+      const { listener, url, conns } = await start({ maxConnections: 2, reservedPeerSlots: 1, probationTimeoutMs: 150, firstFrameTimeoutMs: 0 });
+      await rawClient(url);
+      await waitFor(() => conns.length === 1);
+      const silent = await rawClient(url);
+      expect(await closeOf(silent)).toEqual({ code: CLOSE_FIRST_FRAME_TIMEOUT, reason: "first frame timeout" });
+      expect(listener.stats.firstFrameTimeouts).toBe(1);
+    });
+
+    it("a node-wide outbound budget cuts off the slow readers (1008) and keeps the one that reads", async () => {
+      const limit = 8 * 1024 * 1024;
+      const { listener, url, conns } = await start({ highWaterMarkBytes: 64 * 1024, maxBufferedBytes: 1024 * 1024 * 1024, maxTotalBufferedBytes: limit, closeTimeoutMs: 200 });
+      const budget = listener.outboundBudget!;
+      const slow = await Promise.all([0, 1, 2, 3].map(() => rawClient(url)));
+      for (const ws of slow) (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const reader = await connectWs(url, { reconnect: false });
+      cleanups.push(() => reader.close());
+      let read = 0;
+      reader.onMessage((d) => {
+        read += (d as Uint8Array).byteLength;
+      });
+      await waitFor(() => conns.length === 5);
+      const serverReader = conns[4]!;
+      const closes: [number, string][] = [];
+      for (const c of conns.slice(0, 4)) c.onClose((code, reason) => closes.push([code, reason]));
+      const frame = new Uint8Array(64 * 1024);
+      let sentToReader = 0;
+      let peak = 0;
+      // Bounded: at most 8192 rounds (2 GiB per slow socket if nothing ever cut it off).
+      for (let round = 0; round < 8192 && closes.length < 4; round++) {
+        for (const c of conns.slice(0, 4)) for (let i = 0; i < 4 && c.open; i++) c.send(frame);
+        serverReader.send(frame);
+        sentToReader += frame.byteLength;
+        peak = Math.max(peak, budget.usedBytes);
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(closes).toEqual(Array(4).fill([1008, "slow consumer"]));
+      expect(peak).toBeLessThanOrEqual(limit);
+      expect(budget.cutOffs).toBe(4);
+      await waitFor(() => read === sentToReader, 20_000, "the reader gets everything");
+      expect(serverReader.open).toBe(true);
+      expect(listener.stats.slowConsumers).toBe(4);
+      await waitFor(() => budget.usedBytes === 0);
+    });
+
+    it("a dialed connection shares the budget (connectWs({outboundBudget})): a peer that stops reading is cut off too", async () => {
+      const { listener, url, conns } = await start({ maxTotalBufferedBytes: 4 * 1024 * 1024 });
+      const budget = listener.outboundBudget!;
+      const dialed = await connectWs(url, { reconnect: false, outboundBudget: budget, highWaterMarkBytes: 64 * 1024, maxBufferedBytes: 1024 * 1024 * 1024 });
+      cleanups.push(() => dialed.close());
+      await waitFor(() => conns.length === 1);
+      // The accepting side stops reading: the dialer's buffers fill.
+      (conns[0] as unknown as { socket: { pause(): void } }).socket.pause();
+      const closed = new Promise<[number, string]>((resolve) => dialed.onClose((code, reason) => resolve([code, reason])));
+      const frame = new Uint8Array(64 * 1024);
+      for (let round = 0; round < 8192 && dialed.open; round++) {
+        for (let i = 0; i < 4 && dialed.open; i++) dialed.send(frame);
+        expect(budget.usedBytes).toBeLessThanOrEqual(4 * 1024 * 1024);
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(await closed).toEqual([1008, "slow consumer"]);
+      expect(budget.cutOffs).toBe(1);
     });
   });
 

@@ -4,14 +4,21 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { MpregError, createLogger } from "@mpreg/envelope";
 import { WebSocketServer, type WebSocket } from "ws";
+import { addressKey } from "./address-key.js";
 import { CloseCode, type Connection } from "./connection.js";
-import { WsConnection, type WsConnectionLimits } from "./ws-connection.js";
+import { DEFAULT_MAX_TOTAL_BUFFERED_BYTES, OutboundBudget } from "./outbound-budget.js";
+import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_HIGH_WATER_MARK_BYTES, DEFAULT_MAX_BUFFERED_BYTES, WsConnection, type WsConnectionLimits } from "./ws-connection.js";
 
 const log = createLogger("transport");
 
 export const DEFAULT_MAX_FRAME_BYTES = 20 * 1024 * 1024;
 export const DEFAULT_PING_INTERVAL_MS = 30_000;
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 64;
+export const DEFAULT_FIRST_FRAME_TIMEOUT_MS = 10_000;
+export const DEFAULT_PROBATION_TIMEOUT_MS = 2_000;
+/** Default peer reservation: min(64, ⌊maxConnections / 10⌋). */
+export const DEFAULT_RESERVED_PEER_SLOTS = 64;
 
 /** Options of `createWsListener`. */
 export interface WsListenerOptions extends WsConnectionLimits {
@@ -35,6 +42,34 @@ export interface WsListenerOptions extends WsConnectionLimits {
   acceptWithoutToken?: (info: UpgradeInfo) => boolean;
   /** Upgrades past this many open connections get HTTP 503. Default 10 000. */
   maxConnections?: number;
+  /**
+   * Open connections per remote address at most (IPv6: per /64 prefix; IPv4-mapped IPv6 as
+   * IPv4); past it the upgrade gets HTTP 429. 0 disables. Default 64.
+   */
+  maxConnectionsPerAddress?: number;
+  /**
+   * A connection that sends nothing (no data frame, no ping) this long after its upgrade is
+   * closed with 4408 "first frame timeout"; the HTTP server's `headersTimeout` is set to it
+   * too (an upgrade request that dribbles its headers). 0 disables. Default 10 000.
+   */
+  firstFrameTimeoutMs?: number;
+  /**
+   * Connection slots only peers may take: connections not marked with `markPeer` (clients, and
+   * every connection before its first frame) may hold at most `maxConnections -
+   * reservedPeerSlots`. An upgrade past that is admitted on probation: its first data frame
+   * must make the layer above call `markPeer` (synchronously, in its message handler), or it is
+   * closed with 1013 "client connection limit"; on probation the first-frame timeout is
+   * `probationTimeoutMs`. Default min(64, ⌊maxConnections / 10⌋).
+   */
+  reservedPeerSlots?: number;
+  /** First-frame timeout of a connection on probation for a reserved peer slot. Default 2000. */
+  probationTimeoutMs?: number;
+  /**
+   * Node-wide budget for unsent outbound bytes across all connections (see `OutboundBudget`):
+   * past it the connections holding the most are terminated, reported as 1008 "slow
+   * consumer". 0 disables. Default 256 MiB. Ignored when `outboundBudget` is given.
+   */
+  maxTotalBufferedBytes?: number;
   /** Plain HTTP requests on the same port (e.g. monitoring). Default: 426 Upgrade Required. */
   onHttpRequest?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -76,6 +111,80 @@ export interface WsListener {
   readonly httpServer: http.Server;
   /** Stops accepting, closes every connection with 1001 and resolves when all are closed. */
   close(): Promise<void>;
+  /**
+   * Marks `conn` (one of this listener's) as a peer link: it no longer counts against the
+   * client share and may hold a reserved peer slot. Call it from the message handler of the
+   * frame that shows it is a peer (e.g. `peer-hello`), before the handshake completes; a link
+   * whose handshake then fails is closed by the caller as usual.
+   */
+  markPeer(conn: Connection): void;
+  /** The node-wide outbound budget, to share with dialed connections (`connectWs`); null when off. */
+  readonly outboundBudget: OutboundBudget | null;
+  /** Counters for metrics. */
+  readonly stats: ListenerStats;
+}
+
+/** Counters of a listener (refusals by reason, limit-triggered closes), for `/metrics`. */
+export interface ListenerStats {
+  /** Upgrades refused with 503 (`maxConnections` reached, or shutting down). */
+  refusedFull: number;
+  /** Upgrades refused with 429 (`maxConnectionsPerAddress`). */
+  refusedPerAddress: number;
+  /** Upgrades refused with 401 (tokens). */
+  refusedUnauthorized: number;
+  /** Connections closed with 4408 (nothing sent within the first-frame timeout). */
+  firstFrameTimeouts: number;
+  /** Connections on probation closed with 1013 (not a peer, client share full). */
+  probationRefused: number;
+  /** Connections closed as slow consumers (1008), by their own limit or the node-wide budget. */
+  slowConsumers: number;
+}
+
+/** Limits after defaults and validation. */
+interface ResolvedLimits {
+  maxConnections: number;
+  perAddress: number;
+  firstFrameMs: number;
+  probationMs: number;
+  reservedPeers: number;
+}
+
+function intOption(opts: WsListenerOptions, name: keyof WsListenerOptions, dflt: number, min: number): number {
+  const v = opts[name] ?? dflt;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) {
+    throw MpregError.invalid(`${name} must be an integer >= ${min}, got ${String(v)}`, name);
+  }
+  return v;
+}
+
+/** Validates the listener's options once, with errors that name the option (1002). */
+function resolveLimits(opts: WsListenerOptions): ResolvedLimits {
+  intOption(opts, "maxFrameBytes", DEFAULT_MAX_FRAME_BYTES, 1);
+  intOption(opts, "pingIntervalMs", DEFAULT_PING_INTERVAL_MS, 0);
+  intOption(opts, "highWaterMarkBytes", DEFAULT_HIGH_WATER_MARK_BYTES, 0);
+  intOption(opts, "maxBufferedBytes", DEFAULT_MAX_BUFFERED_BYTES, 1);
+  intOption(opts, "closeTimeoutMs", DEFAULT_CLOSE_TIMEOUT_MS, 0);
+  intOption(opts, "maxTotalBufferedBytes", DEFAULT_MAX_TOTAL_BUFFERED_BYTES, 0);
+  const maxConnections = intOption(opts, "maxConnections", DEFAULT_MAX_CONNECTIONS, 1);
+  const reservedPeers = intOption(opts, "reservedPeerSlots", Math.min(DEFAULT_RESERVED_PEER_SLOTS, Math.floor(maxConnections / 10)), 0);
+  if (reservedPeers >= maxConnections) {
+    throw MpregError.invalid(`reservedPeerSlots (${reservedPeers}) must be below maxConnections (${maxConnections})`, "reservedPeerSlots");
+  }
+  return {
+    maxConnections,
+    reservedPeers,
+    perAddress: intOption(opts, "maxConnectionsPerAddress", DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, 0),
+    firstFrameMs: intOption(opts, "firstFrameTimeoutMs", DEFAULT_FIRST_FRAME_TIMEOUT_MS, 0),
+    probationMs: intOption(opts, "probationTimeoutMs", DEFAULT_PROBATION_TIMEOUT_MS, 1),
+  };
+}
+
+/** What the listener keeps per accepted connection. */
+interface Slot {
+  address: string | null;
+  peer: boolean;
+  probation: boolean;
+  timer: ReturnType<typeof setTimeout> | null;
 }
 
 /** Creates a WebSocket listener; call `listen()` to bind it. */
@@ -85,8 +194,22 @@ export function createWsListener(options: WsListenerOptions = {}): WsListener {
 
 class WsListenerImpl implements WsListener {
   readonly httpServer: http.Server;
+  readonly outboundBudget: OutboundBudget | null;
+  readonly stats: ListenerStats = {
+    refusedFull: 0,
+    refusedPerAddress: 0,
+    refusedUnauthorized: 0,
+    firstFrameTimeouts: 0,
+    probationRefused: 0,
+    slowConsumers: 0,
+  };
   private readonly wss: WebSocketServer;
   private readonly conns = new Set<WsConnection>();
+  private readonly slots = new Map<Connection, Slot>();
+  private readonly perAddress = new Map<string, number>();
+  private peerCount = 0;
+  private readonly limits: ResolvedLimits;
+  private readonly connOptions: WsConnectionLimits;
   private readonly tokens: Buffer[] | null;
   private readonly opts: WsListenerOptions;
   private handler: ConnectionHandler | null = null;
@@ -96,15 +219,24 @@ class WsListenerImpl implements WsListener {
 
   constructor(opts: WsListenerOptions) {
     this.opts = opts;
+    this.limits = resolveLimits(opts);
     const maxFrame = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    if (!(Number.isInteger(maxFrame) && maxFrame > 0)) {
-      throw MpregError.invalid("maxFrameBytes must be a positive integer", "maxFrameBytes");
-    }
+    const totalBuffered = opts.maxTotalBufferedBytes ?? DEFAULT_MAX_TOTAL_BUFFERED_BYTES;
+    this.outboundBudget = opts.outboundBudget ?? (totalBuffered > 0 ? new OutboundBudget(totalBuffered) : null);
+    this.connOptions = { ...opts, ...(this.outboundBudget ? { outboundBudget: this.outboundBudget } : {}) };
     this.tokens = opts.authTokens && opts.authTokens.length > 0 ? opts.authTokens.map((t) => Buffer.from(t)) : null;
     // permessage-deflate stays off: it would make ws write asynchronously (no coalescing) and
     // costs CPU on small frames.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: maxFrame, perMessageDeflate: false });
+    const firstFrameMs = this.limits.firstFrameMs;
+    // An upgrade request that dribbles its headers is the same abuse one step before the first
+    // frame: the same timeout applies to the headers (checked at least once a second).
+    const serverOptions: http.ServerOptions =
+      firstFrameMs > 0
+        ? { headersTimeout: firstFrameMs, requestTimeout: Math.max(300_000, firstFrameMs), connectionsCheckingInterval: Math.min(1000, firstFrameMs) }
+        : {};
     this.httpServer = http.createServer(
+      serverOptions,
       opts.onHttpRequest ??
         ((_req, res) => {
           res.writeHead(426, { "content-type": "text/plain", connection: "close" });
@@ -114,6 +246,13 @@ class WsListenerImpl implements WsListener {
     this.httpServer.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.handleUpgrade(req, socket, head),
     );
+  }
+
+  markPeer(conn: Connection): void {
+    const slot = this.slots.get(conn);
+    if (!slot || slot.peer) return;
+    slot.peer = true;
+    this.peerCount++;
   }
 
   get address(): ListenAddress | null {
@@ -181,9 +320,16 @@ class WsListenerImpl implements WsListener {
 
   private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", () => socket.destroy());
-    if (this.closing !== null) return refuse(socket, 503, "Service Unavailable");
-    if (this.conns.size >= (this.opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS)) {
+    const lim = this.limits;
+    if (this.closing !== null || this.conns.size >= lim.maxConnections) {
+      this.stats.refusedFull++;
       return refuse(socket, 503, "Service Unavailable");
+    }
+    const address = addressKey(req.socket.remoteAddress);
+    if (lim.perAddress > 0 && address !== null && (this.perAddress.get(address) ?? 0) >= lim.perAddress) {
+      this.stats.refusedPerAddress++;
+      log.debug(`upgrade refused: ${lim.perAddress} connections from ${address} already`);
+      return refuse(socket, 429, "Too Many Requests");
     }
     const url = new URL(req.url ?? "/", "http://localhost");
     const info: UpgradeInfo = {
@@ -194,17 +340,25 @@ class WsListenerImpl implements WsListener {
       authenticated: this.tokens === null || this.authorized(req, url),
     };
     if (!info.authenticated && this.opts.acceptWithoutToken?.(info) !== true) {
+      this.stats.refusedUnauthorized++;
       log.debug("upgrade refused: missing or wrong token");
       return refuse(socket, 401, "Unauthorized");
     }
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      const conn = new WsConnection(ws, this.opts, req.socket.remoteAddress);
+      const conn = new WsConnection(ws, this.connOptions, req.socket.remoteAddress);
       if (this.closing !== null) {
         conn.close(CloseCode.GOING_AWAY, "server shutting down");
         return;
       }
-      this.conns.add(conn);
-      conn.onClose(() => this.conns.delete(conn));
+      // Re-checked here: other upgrades may have completed since the request arrived.
+      if (this.conns.size >= lim.maxConnections) {
+        this.stats.refusedFull++;
+        conn.close(1013, "connection limit");
+        return;
+      }
+      // Clients (and every connection before its first frame) may not take a reserved peer slot.
+      const probation = this.conns.size - this.peerCount >= lim.maxConnections - lim.reservedPeers;
+      this.admit(conn, address, probation);
       const h = this.handler;
       if (h === null) {
         conn.close(1013, "no connection handler");
@@ -215,7 +369,50 @@ class WsListenerImpl implements WsListener {
       } catch (err) {
         log.warn("connection handler threw", err);
         conn.close(CloseCode.INTERNAL_ERROR, "internal error");
+        return;
       }
+      // Registered after the layer above's handler, so it runs after it for the first frame.
+      if (probation) {
+        const off = conn.onMessage(() => {
+          off();
+          const slot = this.slots.get(conn);
+          if (slot && !slot.peer) {
+            this.stats.probationRefused++;
+            conn.close(1013, "client connection limit");
+          }
+        });
+      }
+    });
+  }
+
+  /** Books the connection's slot: its address, its class and its first-frame timer. */
+  private admit(conn: WsConnection, address: string | null, probation: boolean): void {
+    const slot: Slot = { address, peer: false, probation, timer: null };
+    this.conns.add(conn);
+    this.slots.set(conn, slot);
+    if (address !== null) this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
+    const wait = probation ? this.limits.probationMs : this.limits.firstFrameMs;
+    if (wait > 0) {
+      slot.timer = setTimeout(() => {
+        slot.timer = null;
+        // On probation only a peer's first frame counts (a client's first frame closed it already).
+        if (!conn.open || (probation ? slot.peer : conn.heardFromPeer)) return;
+        this.stats.firstFrameTimeouts++;
+        conn.close(CLOSE_FIRST_FRAME_TIMEOUT, "first frame timeout");
+      }, wait);
+      slot.timer.unref?.();
+    }
+    conn.onClose((code, reason) => {
+      this.conns.delete(conn);
+      this.slots.delete(conn);
+      if (slot.timer !== null) clearTimeout(slot.timer);
+      if (slot.peer) this.peerCount--;
+      if (address !== null) {
+        const n = (this.perAddress.get(address) ?? 1) - 1;
+        if (n <= 0) this.perAddress.delete(address);
+        else this.perAddress.set(address, n);
+      }
+      if (code === CloseCode.POLICY_VIOLATION && reason === "slow consumer") this.stats.slowConsumers++;
     });
   }
 
@@ -236,6 +433,9 @@ class WsListenerImpl implements WsListener {
     return ok;
   }
 }
+
+/** Close code of a connection that sent nothing within `firstFrameTimeoutMs` (like HTTP 408). */
+export const CLOSE_FIRST_FRAME_TIMEOUT = 4408;
 
 function refuse(socket: Duplex, status: number, text: string): void {
   if (!socket.writable) {
