@@ -18,6 +18,9 @@ export function table(header: readonly string[], rows: readonly (readonly unknow
 function hint(code: number, message: string): string {
   if (code === 1005 && /cannot connect/.test(message)) return "\n  is a node running there? start one with `mpreg start`, or pass --url / MPREG_URL";
   if (code === 1006) return "\n  pass a token with --token or MPREG_TOKEN";
+  const service = /no function `mpreg\.(kv|queue|cache)\./.exec(message)?.[1];
+  if (code === 1001 && service === "kv") return "\n  this node serves no Raft group: start it with --raft-group NAME --raft-members a,b,c";
+  if (code === 1001 && service !== undefined) return `\n  no node of this cluster serves the ${service} built-ins yet`;
   return "";
 }
 

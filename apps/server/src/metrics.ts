@@ -2,6 +2,9 @@ import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import { errorCodeName } from "@mpreg/envelope";
 import type { FabricStats } from "@mpreg/fabric";
 
+/** Sampling period of the event-loop delay (ms); the samples include it, so it is subtracted. */
+const LOOP_RESOLUTION_MS = 20;
+
 /** Upper bounds (seconds) of the request latency histogram's buckets. */
 export const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 
@@ -35,7 +38,7 @@ export class NodeMetrics {
 
   constructor() {
     // Sampled every 20 ms by libuv; the timer does not keep the process alive.
-    this.loopDelay = monitorEventLoopDelay({ resolution: 20 });
+    this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
     this.loopDelay.enable();
   }
 
@@ -130,10 +133,10 @@ export class NodeMetrics {
     }
     // Event-loop delay since the previous scrape (then reset), as prom-client reports it.
     const h = this.loopDelay;
-    const seconds = (ns: number) => (Number.isFinite(ns) ? ns / 1e9 : 0);
+    const seconds = (ns: number) => (Number.isFinite(ns) ? Math.max(0, ns / 1e9 - LOOP_RESOLUTION_MS / 1000) : 0);
     lines.push("# HELP mpreg_event_loop_delay_seconds Event-loop delay since the previous scrape.");
     lines.push("# TYPE mpreg_event_loop_delay_seconds gauge");
-    for (const q of [50, 90, 99]) lines.push(`mpreg_event_loop_delay_seconds{quantile="0.${q}"} ${seconds(h.percentile(q))}`);
+    for (const q of [50, 90, 99]) lines.push(`mpreg_event_loop_delay_seconds{quantile="${q / 100}"} ${seconds(h.percentile(q))}`);
     lines.push(`mpreg_event_loop_delay_seconds{quantile="1"} ${seconds(h.max)}`);
     h.reset();
     lines.push("# TYPE mpreg_process_resident_memory_bytes gauge");

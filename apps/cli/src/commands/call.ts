@@ -1,6 +1,6 @@
 /** `mpreg call FUN [ARGS...]` and `mpreg call --file request.json`. */
 import { readFileSync } from "node:fs";
-import type { RpcCommand } from "@mpreg/envelope";
+import { MpregError, isMpregError, type RpcCommand } from "@mpreg/envelope";
 import { UsageError, jsonArg } from "../args.js";
 import type { Command } from "../command.js";
 import { humanValue } from "../output.js";
@@ -79,19 +79,28 @@ export const callCommand: Command = {
       kwargs = k as Record<string, unknown>;
     }
     const client = await ctx.client();
-    const result = await client.call(
-      fun,
-      rawArgs.map((a) => jsonArg(a)),
-      {
-        timeout_ms: ctx.timeoutMs,
-        ...(kwargs === undefined ? {} : { kwargs }),
-        ...(flags.locs === undefined ? {} : { locs: String(flags.locs).split(",").map((s) => s.trim()).filter(Boolean) }),
-        ...(flags["function-id"] === undefined ? {} : { function_id: flags["function-id"] as string }),
-        ...(flags.version === undefined ? {} : { version_constraint: flags.version as string }),
-        ...(flags["target-cluster"] === undefined ? {} : { target_cluster: flags["target-cluster"] as string }),
-      },
-    );
+    const options = {
+      timeout_ms: ctx.timeoutMs,
+      ...(kwargs === undefined ? {} : { kwargs }),
+      ...(flags.locs === undefined ? {} : { locs: String(flags.locs).split(",").map((s) => s.trim()).filter(Boolean) }),
+      ...(flags["function-id"] === undefined ? {} : { function_id: flags["function-id"] as string }),
+      ...(flags.version === undefined ? {} : { version_constraint: flags.version as string }),
+      ...(flags["target-cluster"] === undefined ? {} : { target_cluster: flags["target-cluster"] as string }),
+    };
+    const result = await client.call(fun, rawArgs.map((a) => jsonArg(a)), options).catch((e: unknown) => {
+      throw withoutCallName(e, fun);
+    });
     ctx.print(result, () => humanValue(result));
     return 0;
   },
 };
+
+/**
+ * The client names a single call's command `<fun>@<nonce>`: an internal label the user never
+ * wrote, so it is dropped from the error's details.
+ */
+function withoutCallName(e: unknown, fun: string): unknown {
+  if (!isMpregError(e) || typeof e.details.command !== "string" || !e.details.command.startsWith(`${fun}@`)) return e;
+  const { command: _internal, ...details } = e.details;
+  return new MpregError(e.code, e.message, details);
+}
