@@ -160,7 +160,7 @@ const OPTION_HELP: Partial<Record<keyof NodeConfig, string>> = {
 };
 
 /** Non-option variables that are known, so they are not warned about. */
-const OTHER_ENV = new Set(["MPREG_CONFIG", "MPREG_URL", "MPREG_TOKEN", "MPREG_DEBUG", "MPREG_LOG_LEVEL", "MPREG_MONITORING_URL", "MPREG_LONG"]);
+const OTHER_ENV = new Set(["MPREG_CONFIG", "MPREG_URL", "MPREG_TOKEN", "MPREG_DEBUG", "MPREG_LOG_LEVEL", "MPREG_MONITORING_URL", "MPREG_CLI", "MPREG_LONG"]);
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const envName = (k: string) => `MPREG_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;

@@ -133,7 +133,8 @@ export class NodeMetrics {
     }
     // Event-loop delay since the previous scrape (then reset), as prom-client reports it.
     const h = this.loopDelay;
-    const seconds = (ns: number) => (Number.isFinite(ns) ? Math.max(0, ns / 1e9 - LOOP_RESOLUTION_MS / 1000) : 0);
+    // Microsecond precision: finer digits are noise of the subtraction.
+    const seconds = (ns: number) => (Number.isFinite(ns) ? Math.max(0, Math.round((ns / 1e3 - LOOP_RESOLUTION_MS * 1e3)) / 1e6) : 0);
     lines.push("# HELP mpreg_event_loop_delay_seconds Event-loop delay since the previous scrape.");
     lines.push("# TYPE mpreg_event_loop_delay_seconds gauge");
     for (const q of [50, 90, 99]) lines.push(`mpreg_event_loop_delay_seconds{quantile="${q / 100}"} ${seconds(h.percentile(q))}`);

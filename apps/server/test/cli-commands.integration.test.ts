@@ -6,6 +6,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { runCli } from "@mpreg/cli";
 import { startNode, waitFor, type NodeProcess } from "@mpreg/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -229,6 +230,9 @@ describe("mpreg start and config", () => {
     const json = JSON.parse(config(["print", "--json", "--port", "1"]).stdout);
     expect(json).toMatchObject({ port: 1, host: "127.0.0.1", monitoringHost: "127.0.0.1" });
     expect(config(["frob"]).status).toBe(2);
+    // The commented sample shipped in examples/ is valid as it is.
+    const sample = fileURLToPath(new URL("../../../examples/node.yaml", import.meta.url));
+    expect(config(["check", sample])).toMatchObject({ status: 0 });
   });
 });
 
