@@ -39,6 +39,8 @@ export interface RaftNodeOptions extends Omit<RaftConfig, "random"> {
   maxInbox?: number;
   /** Called after each Ready is processed (for metrics and tests). */
   onReady?: (rd: Ready) => void;
+  /** Called on each tick, after the core ticked (the KV store checks its leases here). */
+  onTick?: () => void;
 }
 
 interface PendingProposal {
@@ -223,6 +225,7 @@ export class RaftNode {
     this.inbox.push(() => {
       this.core.tick();
       this.ageRequests();
+      this.opts.onTick?.();
     });
     this.schedule();
   }

@@ -311,12 +311,12 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
     n.inflight.add(idx);
     const p: Promise<KvOut> =
       input.op === "get"
-        ? kv.get(key).then((v) => (v ? { value: v.value, version: v.version } : null))
+        ? kv.get(key).then((v) => (v.found ? { value: v.value as string, version: v.version } : null))
         : input.op === "put"
-          ? kv.put(key, input.value)
+          ? kv.put(key, input.value).then((r) => ({ version: r.version }))
           : input.op === "delete"
-            ? kv.delete(key)
-            : kv.cas(key, input.version, input.value);
+            ? kv.delete(key).then((r) => ({ deleted: r.deleted }))
+            : kv.cas(key, input.version, input.value).then((r) => ({ ok: r.ok, version: r.version }));
     p.then(
       (out) => {
         if (!n.inflight.delete(idx)) return;
@@ -467,7 +467,7 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
   // ---- convergence: every node applied the same state
   const states = [...nodes.values()].map((n) => {
     const st = n.kv!.state;
-    return JSON.stringify(Array.from({ length: nKeys }, (_, k) => st.get(`k${k}`) ?? null));
+    return JSON.stringify(Array.from({ length: nKeys }, (_, k) => st.get(`k${k}`) ?? null, (_k: string, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v)));
   });
   if (violations.length === 0 && new Set(states).size !== 1) {
     const detail = [...nodes.values()].map((n) => `${n.id}:${JSON.stringify(n.kv!.node.status())}`).join(" ");
