@@ -1,3 +1,4 @@
+import { Encoder } from "@msgpack/msgpack";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compareKeys } from "./key-order.js";
@@ -266,6 +267,17 @@ describe("KvStateMachine", () => {
       }),
       { numRuns: 400 },
     );
+  });
+
+  it("frames large binary and string values by hand exactly as the MessagePack encoder does", () => {
+    const enc = new Encoder();
+    for (const n of [257, 300, 0xffff, 0x10000, 200_000]) {
+      const bin = new Uint8Array(n).map((_, i) => i & 0xff);
+      expect(Buffer.compare(encodeValue(bin), enc.encode(bin))).toBe(0);
+      const str = "é".repeat(Math.ceil(n / 2)) + "x";
+      expect(Buffer.compare(encodeValue(str), enc.encode(str))).toBe(0);
+      expect(decodeValue(encodeValue(str))).toBe(str);
+    }
   });
 
   it("keeps any MessagePack value, binary included, and orders range results by UTF-8 bytes", () => {
