@@ -167,11 +167,15 @@ class RefStore {
           else if ("delete" in op) results.push({ deleted: doDelete(op.delete), revision: -1 });
           else {
             const r = get(op.get);
-            results.push(r ? { found: true, value: r.value, version: r.version, mod_revision: r.mod } : { found: false });
+            // A key this txn wrote has the txn's revision (filled in below).
+            results.push(r ? { found: true, value: r.value, version: r.version, mod_revision: r.mod === 0 ? -1 : r.mod } : { found: false });
           }
         }
         if (!this.write(changes)) return "lease_not_found";
-        for (const r of results as { revision?: number }[]) if (r.revision === -1) r.revision = this.rev;
+        for (const r of results as { revision?: number; mod_revision?: number }[]) {
+          if (r.revision === -1) r.revision = this.rev;
+          if (r.mod_revision === -1) r.mod_revision = this.rev;
+        }
         return { op: "txn", succeeded: ok, results, revision: this.rev };
       }
       case "lease_grant":

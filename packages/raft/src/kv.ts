@@ -537,6 +537,8 @@ export class KvStateMachine implements StateMachine {
     const results: KvTxnOpResult[] = [];
     const writes: { version: number; revision: number }[] = [];
     const deletes: { deleted: boolean; revision: number }[] = [];
+    /** Gets that saw this txn's own writes: their mod_revision is the txn's. */
+    const ownReads: { mod_revision: number }[] = [];
     for (const op of ops) {
       if ("put" in op) {
         const r = { version: w.put(op.put.key, op.put.value, op.put.lease ?? 0).version, revision: 0 };
@@ -548,13 +550,20 @@ export class KvStateMachine implements StateMachine {
         results.push(r);
       } else {
         const rec = w.get(op.get);
-        results.push(rec ? { found: true, value: rec.value, version: rec.version, mod_revision: rec.mod_revision } : { found: false });
+        if (!rec) {
+          results.push({ found: false });
+          continue;
+        }
+        const r = { found: true as const, value: rec.value, version: rec.version, mod_revision: rec.mod_revision };
+        if (w.changes.has(op.get)) ownReads.push(r);
+        results.push(r);
       }
     }
     const e = this.commit(w);
     if (e) return e;
     for (const r of writes) r.revision = this.rev;
     for (const r of deletes) r.revision = this.rev;
+    for (const r of ownReads) r.mod_revision = this.rev;
     return { op: "txn", succeeded, results, revision: this.rev };
   }
 

@@ -86,6 +86,7 @@ export class RaftNode {
   private snapIndex: number;
   private inbox: (() => void)[] = [];
   private pumping: Promise<void> | undefined;
+  private pumpActive = false;
   private failure: unknown;
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<string, PendingRead>();
@@ -370,16 +371,21 @@ export class RaftNode {
   }
 
   private schedule(): void {
-    if (this.pumping || this.failure) return;
+    // `pumpActive` is set before `pump()` runs: an input queued while the loop runs its first
+    // synchronous part (a proposal made by `onTick`, say) must not start a second loop.
+    if (this.pumpActive || this.failure) return;
+    this.pumpActive = true;
     this.pumping = this.pump().then(
       () => {
         this.pumping = undefined;
+        this.pumpActive = false;
         // An input queued after the loop's last check (by a callback it resolved) still runs.
         if (this.inbox.length > 0) this.schedule();
       },
       (e: unknown) => {
         // A storage failure: stop taking part (safer than acting on state we could not persist).
         this.pumping = undefined;
+        this.pumpActive = false;
         this.failure = e;
         this.stopped = true;
         if (this.timer) clearInterval(this.timer);

@@ -1,7 +1,7 @@
 import type { StorageBackend } from "@mpreg/persistence";
 import { MemoryBackend, MemoryVolume } from "@mpreg/persistence";
 import { RaftKV } from "../src/raft-kv.js";
-import type { RaftNodeOptions } from "../src/node.js";
+import type { RaftKVOptions } from "../src/raft-kv.js";
 import type { Message, NodeId } from "../src/types.js";
 import { rng } from "./core-net.js";
 
@@ -24,7 +24,7 @@ export class LocalCluster {
 
   constructor(
     n: number,
-    private readonly extra: Partial<Omit<RaftNodeOptions, "id" | "storage" | "send">> & {
+    private readonly extra: Partial<Omit<RaftKVOptions, "id" | "storage" | "send">> & {
       storage?: (id: NodeId) => Promise<StorageBackend>;
       autoDeliver?: boolean;
     } = {},
