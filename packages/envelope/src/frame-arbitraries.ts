@@ -205,6 +205,21 @@ export const frameArbitraries: { [R in Role]: fc.Arbitrary<Frame> } = {
       { requiredKeys: ["message_id", "receipt", "body", "receive_count", "sent_at"] },
     ),
   }),
+  "kv-event": fc.record(
+    {
+      role: fc.constant("kv-event" as const),
+      watch_id: text,
+      events: fc.array(
+        fc.record(
+          { type: fc.constantFrom("put" as const, "delete" as const), key: text, value: wireValue, mod_revision: count },
+          { requiredKeys: ["type", "key", "mod_revision"] },
+        ),
+        { maxLength: 3 },
+      ),
+      error: wireError,
+    },
+    { requiredKeys: ["role", "watch_id", "events"] },
+  ),
   "peer-hello": fc.record(
     { role: fc.constant("peer-hello" as const), ...peerIdentity },
     { requiredKeys: ["role", "node_id", "cluster_id", "region", "urls", "protocol_version", "nonce"] },
@@ -235,6 +250,7 @@ export const TYPED_FIELDS: { [R in Role]: Array<[path: Array<string | number>, k
   "pubsub-ack": [[["u"], "string"], [["success"], "boolean"]],
   "pubsub-notification": [[["subscription_id"], "string"], [["message"], "object"], [["message", "message_id"], "string"], [["message", "timestamp"], "number"]],
   "queue-delivery": [[["subscription_id"], "string"], [["message", "receipt"], "string"], [["message", "receive_count"], "integer"]],
+  "kv-event": [[["watch_id"], "string"], [["events"], "array"]],
   "peer-hello": [[["node_id"], "string"], [["urls"], "array"], [["protocol_version"], "integer"], [["nonce"], "string"]],
   "peer-welcome": [[["node_id"], "string"], [["urls"], "array"], [["protocol_version"], "integer"], [["nonce"], "string"]],
   "fabric-gossip": [],

@@ -69,6 +69,10 @@ const EXAMPLES: { [R in Role]: Frame[] } = {
     { role: "queue-delivery", subscription_id: "q1", message: { message_id: "m", receipt: "r", body: "x", receive_count: 1, sent_at: 5 } },
     { role: "queue-delivery", subscription_id: "q1", message: { message_id: "m", receipt: "r", body: {}, receive_count: 2, sent_at: 5, group_id: "g", priority: 9 } },
   ],
+  "kv-event": [
+    { role: "kv-event", watch_id: "w1", events: [{ type: "put", key: "a", value: { x: 1 }, mod_revision: 3 }, { type: "delete", key: "b", mod_revision: 3 }] },
+    { role: "kv-event", watch_id: "w1", events: [], error: { code: 1002, message: "compacted", details: { reason: "compacted", compact_revision: 9 } } },
+  ],
   "peer-hello": [
     { role: "peer-hello", node_id: "n1", cluster_id: "c1", region: "", urls: [], protocol_version: 1, nonce: "x" },
     { role: "peer-hello", node_id: "n1", cluster_id: "c1", region: "eu", urls: ["ws://127.0.0.1:1"], protocol_version: 1, nonce: "x", mac: "ab" },
@@ -90,7 +94,7 @@ describe("schemas", () => {
     expect(Object.keys(FRAME_VALIDATORS).sort()).toEqual([...ROLES].sort());
     expect(Object.keys(FRAME_SCHEMAS).sort()).toEqual([...ROLES].sort());
     for (const role of ROLES) expect(FRAME_VALIDATORS[role].IsAccelerated()).toBe(true);
-    expect(ROLES).toHaveLength(14);
+    expect(ROLES).toHaveLength(15);
     expect(isRole("rpc")).toBe(true);
     expect(isRole("__proto__")).toBe(false);
     expect(isRole("constructor")).toBe(false);

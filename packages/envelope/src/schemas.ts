@@ -234,6 +234,31 @@ export const QueueDelivery = Type.Object({
 export type QueueDelivery = Static<typeof QueueDelivery>;
 
 // ---------------------------------------------------------------------------------------------
+// Replicated key-value store (section 10)
+// ---------------------------------------------------------------------------------------------
+
+/** One change a watch reports: `value` only on puts. */
+export const KvWatchEvent = Type.Object({
+  type: Type.Union([Type.Literal("put"), Type.Literal("delete")]),
+  key: Type.String(),
+  value: Type.Optional(Type.Unknown()),
+  mod_revision: NonNegativeInteger,
+});
+export type KvWatchEvent = Static<typeof KvWatchEvent>;
+
+/**
+ * `kv-event`: a push to the connection that owns the watch (`mpreg.kv.watch`). A frame with
+ * `error` is the last one of a watch that ended on its own (e.g. its history was compacted).
+ */
+export const KvEvent = Type.Object({
+  role: Type.Literal("kv-event"),
+  watch_id: Type.String(),
+  events: Type.Array(KvWatchEvent),
+  error: Type.Optional(WireErrorSchema),
+});
+export type KvEvent = Static<typeof KvEvent>;
+
+// ---------------------------------------------------------------------------------------------
 // Node to node (section 8)
 // ---------------------------------------------------------------------------------------------
 
@@ -327,6 +352,7 @@ export const FRAME_SCHEMAS = {
   "pubsub-ack": PubsubAck,
   "pubsub-notification": PubsubNotification,
   "queue-delivery": QueueDelivery,
+  "kv-event": KvEvent,
   "peer-hello": PeerHello,
   "peer-welcome": PeerWelcome,
   "fabric-gossip": FabricGossip,
@@ -350,6 +376,7 @@ export const Frame = Type.Union([
   PubsubAck,
   PubsubNotification,
   QueueDelivery,
+  KvEvent,
   PeerHello,
   PeerWelcome,
   FabricGossip,
