@@ -324,6 +324,11 @@ describe("KvStateMachine", () => {
     expect(apply(m, put(`k${i}`, v))).toMatchObject({ op: "put", version: 1 });
   });
 
+  it("refuses a quota whose snapshots would not fit the storage's snapshot limit", () => {
+    expect(() => new KvStateMachine({ quotaBytes: 1024 * 1024 * 1024 })).toThrow(/quotaBytes/);
+    expect(new KvStateMachine().limits.quotaBytes).toBe(256 * 1024 * 1024);
+  });
+
   it("refuses bad input naming the problem, without changing anything", () => {
     const m = new KvStateMachine({ maxValueBytes: 100, maxKeyBytes: 8 });
     const before = m.snapshot();

@@ -1,5 +1,6 @@
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import { ErrorCode } from "@mpreg/envelope";
+import { ErrorCode, MpregError } from "@mpreg/envelope";
+import { MAX_SNAPSHOT_BYTES } from "@mpreg/persistence";
 import { compareKeys } from "./key-order.js";
 import type { StateMachine } from "./node.js";
 import { SortedKeys } from "./sorted-keys.js";
@@ -313,6 +314,14 @@ export class KvStateMachine implements StateMachine {
       historyRevisions: limits.historyRevisions ?? 10_000,
       historyBytes: limits.historyBytes ?? 16 * 1024 * 1024,
     };
+    // A snapshot holds the keys and the history; it must fit the storage's snapshot limit
+    // (with room for the per-key framing the quota does not count).
+    if (this.limits.quotaBytes + this.limits.historyBytes > MAX_SNAPSHOT_BYTES * 0.9) {
+      throw MpregError.invalid(
+        `raft kv: quotaBytes + historyBytes must stay under ${Math.floor(MAX_SNAPSHOT_BYTES * 0.9)} (a snapshot holds both)`,
+        "quotaBytes",
+      );
+    }
   }
 
   // ---------------------------------------------------------------- reads
