@@ -5,7 +5,9 @@
  *   second watch replayed from the history of another member);
  * - a lock holder (another process, the lock made of raw built-in calls: a lease and a txn that
  *   creates the key only if absent) killed with SIGKILL loses the lock once its lease runs out,
- *   and a waiter watching the key gets it.
+ *   and a waiter watching the key gets it;
+ * - a new member joins after the leader compacted its log and catches up from a snapshot sent
+ *   in chunks over the peer links (16 MiB of values; `MPREG_LONG=1`: 100 MiB) while writes go on.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -18,6 +20,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { CLI } from "./node-harness.js";
 
 const NAMES = ["k1", "k2", "k3"] as const;
+const SNAPSHOT_MIB = process.env.MPREG_LONG === "1" ? 100 : 16;
 const HOLDER = fileURLToPath(new URL("./fixtures/kv-lock-holder.mjs", import.meta.url));
 const dirs = new Map<string, string>();
 const nodes = new Map<string, NodeProcess>();
@@ -31,7 +34,7 @@ interface KvEvent {
   mod_revision: number;
 }
 
-async function start(name: string, peers: string[]): Promise<void> {
+async function start(name: string, peers: string[], extra: string[] = []): Promise<void> {
   const node = await startNode({
     bin: CLI,
     args: [
@@ -40,6 +43,7 @@ async function start(name: string, peers: string[]): Promise<void> {
       "--data-dir", dirs.get(name)!,
       "--gossip-probe-interval-ms", "100", "--gossip-probe-timeout-ms", "50",
       ...(peers.length > 0 ? ["--peers", peers.join(",")] : []),
+      ...extra,
     ],
   });
   nodes.set(name, node);
@@ -82,6 +86,7 @@ async function watch(name: string, prefix: string, start?: number): Promise<{ id
 }
 
 beforeAll(async () => {
+  dirs.set("k4", mkdtempSync(join(tmpdir(), "mpreg-kv-k4-")));
   for (const n of NAMES) dirs.set(n, mkdtempSync(join(tmpdir(), `mpreg-kv-${n}-`)));
   await start("k1", []);
   await Promise.all([start("k2", [nodes.get("k1")!.url]), start("k3", [nodes.get("k1")!.url])]);
@@ -187,4 +192,73 @@ it("a lock holder killed with SIGKILL loses the lock after its lease; a waiter g
   clearInterval(keep);
   expect(await c.call("mpreg.kv.lease.revoke", [lease_id])).toEqual({ revoked: true });
   expect(await c.call("mpreg.kv.get", [KEY])).toEqual({ found: false });
+});
+
+it(`a new member catches up from a ${SNAPSHOT_MIB} MiB snapshot sent in chunks while writes go on`, { timeout: 600_000 }, async () => {
+  const leader = await agreedLeader(NAMES);
+  // Through a member that stays (a leadership change is possible on a loaded machine: then the
+  // write is retried, it is idempotent).
+  const c = client(leader);
+  const put = async (key: string, v: unknown) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await c.call("mpreg.kv.put", [key, v]);
+      } catch (e) {
+        const code = (e as { code?: number }).code;
+        if (attempt >= 20 || (code !== 1003 && code !== 1004 && code !== 1005)) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  };
+  const value = new Uint8Array(512 * 1024);
+  const n = (SNAPSHOT_MIB * 1024 * 1024) / value.length;
+  for (let i = 0; i < n; i += 4) {
+    await Promise.all(
+      Array.from({ length: Math.min(4, n - i) }, (_, j) => {
+        const v = value.slice();
+        v[0] = (i + j) & 0xff;
+        return put(`big/${i + j}`, v);
+      }),
+    );
+  }
+  // More entries than a member's snapshotEvery (10,000): the leader compacts its log.
+  const small = async (from: number, count: number) => {
+    for (let i = from; i < from + count; i++) await put(`small/${i % 500}`, i);
+  };
+  await Promise.all(Array.from({ length: 32 }, (_, k) => small(k * 1000, 320)));
+  const before = (await c.call("mpreg.raft.status")) as { snapshotIndex: number; commit: number };
+  expect(before.snapshotIndex).toBeGreaterThan(n);
+
+  // The newcomer joins as a learner while a writer keeps going.
+  await start("k4", NAMES.map((x) => nodes.get(x)!.url), ["--raft-join", "true"]);
+  let stop = false;
+  let during = 0;
+  const writer = (async () => {
+    while (!stop) {
+      await put(`during/${during % 50}`, during);
+      during++;
+    }
+  })();
+  const t0 = Date.now();
+  await c.call("mpreg.raft.add_member", ["k4", { learner: true }]);
+  await waitFor(async () => ((await client("k4").call("mpreg.raft.status")) as { snapshotIndex: number }).snapshotIndex >= before.snapshotIndex, {
+    timeoutMs: 300_000,
+    intervalMs: 100,
+    description: "k4 installs the snapshot",
+  });
+  const installedMs = Date.now() - t0;
+  const target = ((await c.call("mpreg.raft.status")) as { commit: number }).commit;
+  await waitFor(async () => ((await client("k4").call("mpreg.raft.status")) as { applied: number }).applied >= target, {
+    timeoutMs: 120_000,
+    intervalMs: 100,
+    description: "k4 follows the log",
+  });
+  stop = true;
+  await writer;
+  expect(during).toBeGreaterThan(0);
+  const last = (await client("k4").call("mpreg.kv.get", [`big/${n - 1}`])) as { found: boolean; value: Uint8Array };
+  expect(last.found).toBe(true);
+  expect(last.value.length).toBe(value.length);
+  expect(last.value[0]).toBe((n - 1) & 0xff);
+  console.log(`join: ${SNAPSHOT_MIB} MiB snapshot installed on the new member ${installedMs} ms after add_member; ${during} writes meanwhile`);
 });
