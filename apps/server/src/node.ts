@@ -148,6 +148,7 @@ export class MpregNode implements FunctionModuleNode {
         members: this.config.raftMembers,
         join: this.config.raftJoin,
         fsync: this.config.raftFsync,
+        repair: this.config.repairWal,
         nodeId: this.nodeId,
         clusterId: this.clusterId,
         dataDir: this.config.dataDir,

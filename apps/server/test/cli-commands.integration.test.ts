@@ -149,7 +149,7 @@ describe("mpreg kv", () => {
     expect(JSON.parse(put.stdout)).toMatchObject({ version: 1 });
     // From the node that is not a member: answered from the group, through the fabric.
     expect(JSON.parse((await mpreg(["kv", "get", "n", "--json"])).stdout)).toMatchObject({ found: true, value: { x: 1 } });
-    expect((await mpreg(["kv", "delete", "n"])).stdout).toBe("deleted n\n");
+    expect((await mpreg(["kv", "delete", "n"])).stdout).toMatch(/^deleted n( \(revision \d+\))?\n$/);
     expect(await mpreg(["kv", "get", "n"])).toMatchObject({ code: 1, stdout: "", stderr: "n: not found\n" });
     expect((await mpreg(["kv", "frob", "x"])).code).toBe(2);
   });
