@@ -5,9 +5,10 @@
 //  - fan-out: one publisher on A, 100 subscribers (half on A, half on B), every publish
 //    delivered to all of them.
 // Payloads are 100-byte binary buffers on both systems. Flow control is the same for both: at
-// most `window` messages are outstanding (published and not yet delivered to every
-// subscriber). That also bounds MPREG's unacknowledged publishes (the ack leaves the node before
-// the forward); core NATS has no publish ack, so a delivery window is the one bound both share.
+// most `window` messages are outstanding, a message being outstanding until it was delivered to
+// every subscriber and, for MPREG, until its publish was acknowledged too (so unacknowledged
+// publishes never pass the window). Core NATS has no publish ack: there the deliveries alone
+// count.
 //
 //   node src/pubsub.mjs [--smoke] [--write-docs] [--duration=ms] [--reps=n] [--only=mpreg,nats]
 //                       [--cases=cross,same,fanout] [--profile=DIR]
@@ -90,7 +91,9 @@ const MAX_SAMPLES = 5_000_000;
 /**
  * Publishes `publish(seq)` keeping at most `window` messages outstanding, each expected by
  * `fanout` subscribers, until `durationMs` has passed or `count` messages were published; then
- * waits for the outstanding ones. Latency samples: publish → each delivery.
+ * waits for the outstanding ones. When `publish` returns a promise (the publish ack), a message
+ * is outstanding until that settles too, so unacknowledged publishes never pass `window`.
+ * Latency samples: publish → each delivery.
  */
 function runFlow({ window, fanout, durationMs, count, publish }) {
   return new Promise((resolve, reject) => {
@@ -101,6 +104,8 @@ function runFlow({ window, fanout, durationMs, count, publish }) {
     let next = 0;
     let outstanding = 0;
     let delivered = 0;
+    let unacked = 0;
+    let maxUnacked = 0;
     let stopping = false;
     let finished = false;
     let lastDelivery = performance.now();
@@ -113,12 +118,31 @@ function runFlow({ window, fanout, durationMs, count, publish }) {
           break;
         }
         const seq = next++;
-        remaining[seq & (RING - 1)] = fanout;
-        sentAt[seq & (RING - 1)] = performance.now();
+        const slot = seq & (RING - 1);
+        remaining[slot] = fanout + 1; // + 1: the publish itself (acked, or sent when there is no ack)
+        sentAt[slot] = performance.now();
         outstanding++;
-        publish(seq);
+        const acked = publish(seq);
+        if (acked === undefined) {
+          part(slot); // no publish ack (core NATS): only the deliveries count
+        } else {
+          if (++unacked > maxUnacked) maxUnacked = unacked;
+          acked.then(() => settle(slot), fail);
+        }
       }
       if (stopping && outstanding === 0) done();
+    };
+    /** One part of message `slot` done (a delivery or its publish ack). */
+    const part = (slot) => {
+      if (--remaining[slot] === 0) {
+        outstanding--;
+        pump();
+      }
+    };
+    const settle = (slot) => {
+      if (finished) return;
+      unacked--;
+      part(slot);
     };
     const watchdog = setInterval(() => {
       if (performance.now() - lastDelivery > STALL_MS) fail(new Error(`stalled: ${outstanding} messages outstanding, none delivered for ${STALL_MS} ms`));
@@ -131,7 +155,7 @@ function runFlow({ window, fanout, durationMs, count, publish }) {
       current = undefined;
       const lat = Float64Array.from(samples.subarray(0, nSamples)).sort();
       const elapsedMs = lastDelivery - start;
-      resolve({ delivered, published: next, elapsedMs, rate: (delivered * 1000) / elapsedMs, p50Us: quantile(lat, 0.5), p99Us: quantile(lat, 0.99) });
+      resolve({ delivered, published: next, elapsedMs, rate: (delivered * 1000) / elapsedMs, maxUnacked, p50Us: quantile(lat, 0.5), p99Us: quantile(lat, 0.99) });
     };
     const fail = (err) => {
       if (finished) return;
@@ -154,10 +178,7 @@ function runFlow({ window, fanout, durationMs, count, publish }) {
           samples = bigger;
         }
         if (nSamples < samples.length) samples[nSamples++] = (t - sentAt[slot]) * 1000;
-        if (--remaining[slot] === 0) {
-          outstanding--;
-          pump();
-        }
+        part(slot);
       },
     };
     try {
@@ -245,11 +266,10 @@ async function startMpregCluster() {
       const pub = await connect(urls[pubNode]);
       const subs = await Promise.all(subNodes.map((n) => connect(urls[n])));
       await Promise.all(subs.map((c, i) => c.subscribe(TOPIC, { callback: (m) => onMessage(i, m.payload) })));
-      const fail = (e) => current?.fail(e);
       const publishProbe = () => void pub.publish(TOPIC, payload(0, 0)).catch(() => {});
       await untilAllSubscribed(subs.length, publishProbe, "MPREG");
       return {
-        publish: (seq) => void pub.publish(TOPIC, payload(1, seq)).catch(fail),
+        publish: (seq) => pub.publish(TOPIC, payload(1, seq)),
         close: () => Promise.all([pub, ...subs].map((c) => c.close().catch(() => {}))),
       };
     },
@@ -375,7 +395,7 @@ for (const c of CASES) {
       if (res.delivered !== res.published * c.subNodes.length) throw new Error(`${s.name}: ${res.delivered} delivered of ${res.published * c.subNodes.length}`);
       perSystem.get(s.name).push(res);
       const cpu = res.cpuMs.map((ms) => ((ms * 1000) / res.delivered).toFixed(1)).join(" / ");
-      console.log(`  ${s.name} ${c.label} window ${c.window}: ${Math.round(res.rate)} msgs/s p50 ${Math.round(res.p50Us)} µs p99 ${Math.round(res.p99Us)} µs; CPU µs/msg A / B / clients ${cpu}`);
+      console.log(`  ${s.name} ${c.label} window ${c.window}: ${Math.round(res.rate)} msgs/s p50 ${Math.round(res.p50Us)} µs p99 ${Math.round(res.p99Us)} µs; CPU µs/msg A / B / clients ${cpu}; max unacked ${s.name === "NATS" ? "n/a (no publish ack)" : res.maxUnacked}`);
     }
   }
   for (const { ses } of sessions) await ses.close();
@@ -419,13 +439,18 @@ ${natsVersion ?? "nats-server"}, \`nats\` npm client 2.x; load average at the en
 Every MPREG node and every \`nats-server\` is its own process: a 2-node MPREG cluster (A, B) and a
 2-server NATS cluster joined by routes (A, B). The publisher and the subscribers are clients in
 the benchmark process (one connection each). Payload: 100 bytes of binary. Window: at most that
-many messages outstanding (published, not yet delivered to every subscriber), the same flow
-control on both systems; for MPREG this also bounds the publishes not yet acknowledged (core
-NATS has no publish ack). msgs/s counts deliveries (a fan-out publish counts once per
-subscriber); latency is publish call → delivery to the subscriber's callback. Median of
-${reps} runs of ${durationMs} ms, the two systems interleaved run by run.
+many messages outstanding, the same flow control on both systems: a message is outstanding until
+every subscriber got it and, on MPREG, until its publish was acknowledged (core NATS has no
+publish ack). msgs/s counts deliveries (a fan-out publish counts once per subscriber); latency
+is publish call → delivery to the subscriber's callback. Median of ${reps} runs of ${durationMs} ms,
+the two systems interleaved run by run. CPU is user + system time of each process during the
+runs (from /proc), divided by the messages delivered.
 
 ${table}
+
+CPU µs per delivered message, by process (A and B: the servers; clients: the benchmark process):
+
+${cpuTable}
 
 Both sides do the same client work in one Node process (encode, decode, callbacks); what differs
 is the servers: two single-threaded Node processes for MPREG against two multi-threaded Go
