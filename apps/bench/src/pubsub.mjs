@@ -463,9 +463,9 @@ What is compared: two single-threaded Node processes (MPREG) against two multi-t
 processes (NATS), and \`@mpreg/client\` (a publish is a request with an ack; each notification
 carries ids and the subscription) against the \`nats\` client, all on ${os.cpus().length} shared cores. The NATS
 rows are those of a windowed JavaScript publisher and subscriber in one process; the ~528k
-msgs/s quoted for NATS in issue 10 was measured another way, so compare within this table. With a window, the processes mostly take
-turns (the window travels as a batch: publisher, A, B, subscriber), so the rate is close to one
-divided by the summed CPU per message. Where MPREG's time goes: docs/pubsub.md, "Performance".`);
+msgs/s quoted for NATS in issue 10 was measured another way, so compare within this table.
+All processes share the ${os.cpus().length} cores, so a rate cannot pass ${os.cpus().length} cores divided by the summed CPU
+per message (the "total" columns). Where MPREG's time goes: docs/pubsub.md, "Performance".`);
   console.log("docs/benchmarks.md updated");
 }
 process.exit(0);
