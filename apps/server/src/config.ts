@@ -32,6 +32,8 @@ export const NodeConfigSchema = Type.Object({
   clusterSecret: Type.Optional(Type.String({ minLength: 1 })),
   maxFrameBytes: Type.Integer({ minimum: 1024 }),
   maxInflightPerConnection: Type.Integer({ minimum: 1 }),
+  /** Node-wide budget of unsent reply bytes over all connections; the largest holders are cut first. */
+  maxTotalBufferedBytes: Type.Integer({ minimum: 1 }),
   defaultTimeoutMs: Type.Integer({ minimum: 1 }),
   pingIntervalMs: Type.Integer({ minimum: 10 }),
   /** How long a graceful shutdown waits for in-flight requests before failing them. */
@@ -86,6 +88,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   authTokens: [],
   maxFrameBytes: 20 * 1024 * 1024,
   maxInflightPerConnection: 1024,
+  maxTotalBufferedBytes: 256 * 1024 * 1024,
   defaultTimeoutMs: 30_000,
   pingIntervalMs: 30_000,
   shutdownGraceMs: 5_000,
@@ -128,6 +131,7 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   clusterSecret: "string",
   maxFrameBytes: "int",
   maxInflightPerConnection: "int",
+  maxTotalBufferedBytes: "int",
   defaultTimeoutMs: "int",
   pingIntervalMs: "int",
   shutdownGraceMs: "int",
@@ -160,6 +164,7 @@ const OPTION_HELP: Partial<Record<keyof NodeConfig, string>> = {
   clusterSecret: "HMAC secret of the peer handshake",
   maxFrameBytes: "largest inbound frame (bytes)",
   maxInflightPerConnection: "requests in flight per connection before 1007",
+  maxTotalBufferedBytes: "unsent bytes held for all connections together; beyond, the largest holder is closed (1008)",
   defaultTimeoutMs: "request timeout when the client gives none (ms)",
   pingIntervalMs: "WebSocket ping period (ms)",
   shutdownGraceMs: "how long SIGTERM waits for in-flight requests (ms)",

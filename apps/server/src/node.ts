@@ -19,7 +19,7 @@ import {
 import { Fabric, PEER_UPGRADE_HEADER } from "@mpreg/fabric";
 import { PubsubService } from "@mpreg/pubsub";
 import { FunctionRegistry, RpcService, type Executor, type Handler, type RegisterOptions } from "@mpreg/rpc";
-import { InflightLimiter, createWsListener, type Connection, type UpgradeInfo, type WsListener } from "@mpreg/transport";
+import { InflightLimiter, OutboundBudget, createWsListener, type Connection, type UpgradeInfo, type WsListener } from "@mpreg/transport";
 import { registerBuiltins } from "./builtins.js";
 import { RaftGroup } from "./raft-group.js";
 import type { NodeConfig } from "./config.js";
@@ -71,6 +71,7 @@ export class MpregNode implements FunctionModuleNode {
   private readonly executor: Executor<Session>;
   private readonly listener: WsListener;
   private monitoring: MonitoringServer | undefined;
+  private readonly outboundBudget: OutboundBudget;
   private raft: RaftGroup | undefined;
   private services: NodeServices | undefined;
   private readonly sessions = new Set<Session>();
@@ -83,7 +84,10 @@ export class MpregNode implements FunctionModuleNode {
   constructor(readonly config: NodeConfig) {
     this.nodeId = config.name ?? `${hostname()}-${newId().slice(-10).toLowerCase()}`;
     this.clusterId = config.clusterId;
+    // One budget of unsent bytes for every connection, accepted or dialed (docs/security.md).
+    this.outboundBudget = new OutboundBudget(config.maxTotalBufferedBytes);
     this.fabric = new Fabric({
+      outboundBudget: this.outboundBudget,
       nodeId: this.nodeId,
       clusterId: this.clusterId,
       region: config.region,
@@ -107,6 +111,7 @@ export class MpregNode implements FunctionModuleNode {
     this.listener = createWsListener({
       maxFrameBytes: config.maxFrameBytes,
       pingIntervalMs: config.pingIntervalMs,
+      outboundBudget: this.outboundBudget,
       authTokens: this.access.tokens,
       // Peers authenticate by the cluster secret, not by client tokens (both options together).
       acceptWithoutToken: (info) => config.clusterSecret !== undefined && info.headers[PEER_UPGRADE_HEADER] === "1",
@@ -180,6 +185,12 @@ export class MpregNode implements FunctionModuleNode {
           this.fabric.stats,
           [
             ...statsLines("pubsub", this.pubsub.exchange.stats()),
+            // Refusals under abuse (docs/security.md): a rise is an attack or a limit set too low.
+            ...statsLines("listener", this.listener.stats),
+            ...statsLines("outbound", { usedBytes: this.outboundBudget.usedBytes, limitBytes: this.outboundBudget.limitBytes, cutOffs: this.outboundBudget.cutOffs }),
+            ...statsLines("executor", this.executor.stats),
+            ...statsLines("gossip", this.fabric.gossip.stats),
+            ...statsLines("gossip_claims_refused", Object.entries(this.fabric.gossip.stats.claimsRefused).map(([reason, n]) => ({ label: "reason", value: reason, stats: { total: n } }))),
             ...statsLines("cache", (this.services?.cache.namespaceNames() ?? []).map((ns) => ({ label: "namespace", value: ns, stats: this.services!.cache.stats({ namespace: ns }) }))),
           ],
         ),

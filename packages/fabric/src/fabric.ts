@@ -14,7 +14,7 @@ import {
 } from "@mpreg/envelope";
 import { GossipNode, redirectable, type GossipConfig, type GossipEvent, type GossipMessage } from "@mpreg/gossip";
 import { LINKS_KEY_PREFIX, LinkOverlay } from "@mpreg/router";
-import { CloseCode, DEFAULT_MAX_FRAME_BYTES, backoffDelay, connectWs, type Connection, type FrameData, type Unsubscribe } from "@mpreg/transport";
+import { CloseCode, DEFAULT_MAX_FRAME_BYTES, backoffDelay, connectWs, type Connection, type FrameData, type OutboundBudget, type Unsubscribe } from "@mpreg/transport";
 import { PEER_PROTOCOL_VERSION, confirmMac, helloMac, macOk, newNonce, welcomeMac } from "./handshake.js";
 import { PeerLinks } from "./peer-links.js";
 import type { FabricMessageHandler, MembershipEvent, OutboundMessage, ServicePort } from "./service-port.js";
@@ -94,6 +94,11 @@ export interface FabricOptions {
   handshakeTimeoutMs?: number;
   /** Opens an outbound link; default a reconnecting WebSocket (`connectWs`). */
   dial?: (url: string) => Promise<DialedConnection>;
+  /**
+   * The node-wide budget of unsent bytes that dialed links share with the listener's
+   * connections (a peer that stops reading is cut off like a slow client). Default: none.
+   */
+  outboundBudget?: OutboundBudget;
 }
 
 /** What gossip carries about a member besides its id. */
@@ -169,7 +174,11 @@ export class Fabric implements ServicePort {
     this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     // The header lets a listener that requires client tokens accept the upgrade as a peer-only
     // connection: peers authenticate by the cluster secret in the handshake instead.
-    this.dial = opts.dial ?? ((url) => connectWs(url, { reconnect: { initialDelayMs: 200, maxDelayMs: 5000 }, headers: { [PEER_UPGRADE_HEADER]: "1" } }));
+    this.dial = opts.dial ?? ((url) => connectWs(url, {
+          reconnect: { initialDelayMs: 200, maxDelayMs: 5000 },
+          headers: { [PEER_UPGRADE_HEADER]: "1" },
+          ...(opts.outboundBudget ? { outboundBudget: opts.outboundBudget } : {}),
+        }));
     // Liveness comes from gossip membership (a dead or departed node's entries are removed at
     // once), so the TTL is only a backstop: a long one keeps refresh traffic, which grows with
     // the number of entries in the cluster, small on an idle cluster.
