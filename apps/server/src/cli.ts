@@ -9,6 +9,8 @@ const USAGE = `usage: mpreg start [--config file.json] [--port 0] [--host 127.0.
                    [--functions ./module.js]... [--data-dir dir] [--monitoring-port p]
                    [--auth-tokens t1,t2] [--cluster-secret s] [--max-frame-bytes n]
                    [--max-inflight-per-connection n] [--default-timeout-ms n]
+                   [--tls-cert server.crt --tls-key server.key [--tls-ca ca.crt]
+                    [--tls-require-client-cert]]
 
 Every option can also come from the config file (camelCase keys) or the environment
 (MPREG_PORT, MPREG_CLUSTER_ID, ...). Flags override the file, which overrides the environment.`;

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { Type, type Static } from "typebox";
 import { Compile } from "typebox/compile";
+import { resolveTlsPaths, tlsFromFile } from "./tls-config.js";
 
 /**
  * Node configuration. Sources, strongest first: command-line flags, the `--config` JSON file,
@@ -63,6 +64,14 @@ export const NodeConfigSchema = Type.Object({
    * ttl_ms, scope, l2}}, replication: {...}}`, checked by @mpreg/cache (docs/cache.md).
    */
   cache: Type.Optional(Type.Unknown()),
+  /** TLS (docs/security.md, "TLS"): PEM certificate file; with `tlsKey` the node serves wss://. */
+  tlsCert: Type.Optional(Type.String({ minLength: 1 })),
+  /** PEM private key file of `tlsCert`. */
+  tlsKey: Type.Optional(Type.String({ minLength: 1 })),
+  /** PEM CA file: peers' certificates must chain to it (and clients' with `tlsRequireClientCert`). */
+  tlsCa: Type.Optional(Type.String({ minLength: 1 })),
+  /** Mutual TLS: every client and peer must present a certificate signed by `tlsCa`. */
+  tlsRequireClientCert: Type.Optional(Type.Boolean()),
 });
 
 export type NodeConfig = Static<typeof NodeConfigSchema>;
@@ -130,6 +139,10 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   raftTickMs: "int",
   repairWal: "bool",
   cache: "object",
+  tlsCert: "string",
+  tlsKey: "string",
+  tlsCa: "string",
+  tlsRequireClientCert: "bool",
 };
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -195,6 +208,10 @@ export function configFromFile(path: string): Partial_ {
       }
       continue;
     }
+    if (k === "tls") {
+      Object.assign(out, tlsFromFile(v, path));
+      continue;
+    }
     if (!(k in OPTIONS)) throw new ConfigError(`config file ${path}: unknown option "${k}"`);
     out[k] = v;
   }
@@ -203,6 +220,7 @@ export function configFromFile(path: string): Partial_ {
     out.functions = out.functions.map((f) => (typeof f === "string" ? resolve(base, f) : f));
   }
   if (typeof out.dataDir === "string") out.dataDir = resolve(base, out.dataDir);
+  resolveTlsPaths(out, base);
   return out as Partial_;
 }
 
@@ -227,6 +245,8 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
     if (eq >= 0) {
       value = flag.slice(eq + 1);
       flag = flag.slice(0, eq);
+    } else if (OPTIONS[byFlag.get(flag) ?? "host"] === "bool" && (argv[i + 1] === undefined || argv[i + 1]!.startsWith("--"))) {
+      value = "true"; // a boolean flag alone means true (`--tls-require-client-cert`)
     } else {
       value = argv[++i];
     }

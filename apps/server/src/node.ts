@@ -28,6 +28,7 @@ import { NodeMetrics, statsLines } from "./metrics.js";
 import { AccessPolicy } from "./access.js";
 import { MonitoringServer } from "./monitoring.js";
 import { openServices, type NodeServices } from "./services.js";
+import { loadNodeTls } from "./tls-config.js";
 
 const log = createLogger("server");
 
@@ -82,6 +83,8 @@ export class MpregNode implements FunctionModuleNode {
   constructor(readonly config: NodeConfig) {
     this.nodeId = config.name ?? `${hostname()}-${newId().slice(-10).toLowerCase()}`;
     this.clusterId = config.clusterId;
+    // TLS files are read (and checked) here, at start: a bad file fails now, naming its flag.
+    const tls = loadNodeTls(config);
     this.fabric = new Fabric({
       nodeId: this.nodeId,
       clusterId: this.clusterId,
@@ -93,6 +96,7 @@ export class MpregNode implements FunctionModuleNode {
       gossip: { probeIntervalMs: config.gossipProbeIntervalMs, probeTimeoutMs: config.gossipProbeTimeoutMs },
       urls: () => (this.url ? [this.url] : []),
       maxFrameBytes: config.maxFrameBytes,
+      ...(tls ? { tls: tls.peer } : {}),
     });
     this.rpc = new RpcService<Session>({
       port: this.fabric,
@@ -109,6 +113,7 @@ export class MpregNode implements FunctionModuleNode {
       authTokens: this.access.tokens,
       // Peers authenticate by the cluster secret, not by client tokens (both options together).
       acceptWithoutToken: (info) => config.clusterSecret !== undefined && info.headers[PEER_UPGRADE_HEADER] === "1",
+      ...(tls ? { tls: tls.listener } : {}),
     });
     this.listener.onConnection((conn, info) => this.accept(conn, info));
   }
@@ -119,7 +124,7 @@ export class MpregNode implements FunctionModuleNode {
     this.registry.register(name, handler as Handler<Session>, { ...options, resources });
   }
 
-  /** The client URL (`ws://host:port`) once started, else "". */
+  /** The client URL (`ws://host:port`, `wss://` with TLS) once started, else "". */
   get listenUrl(): string {
     return this.url;
   }
@@ -161,7 +166,7 @@ export class MpregNode implements FunctionModuleNode {
     const addr = await this.listener.listen({ host: this.config.host, port: this.config.port });
     this.url = addr.url;
     log.info(`node ${this.nodeId} listening on ${addr.url}`);
-    const warning = this.access.exposureWarning(this.config.host, this.config.clusterSecret !== undefined);
+    const warning = this.access.exposureWarning(this.config.host, this.config.clusterSecret !== undefined, this.config.tlsCert !== undefined);
     if (warning) log.warn(warning);
     this.fabric.start();
     if (this.config.monitoringPort === undefined) return { url: addr.url };
