@@ -42,7 +42,8 @@ async function main(argv: string[]): Promise<number> {
     if (node.monitoringUrl) process.stdout.write(`MPREG_MONITORING_URL=${node.monitoringUrl}\n`);
   } catch (e) {
     process.stderr.write(`mpreg: could not start: ${(e as Error).message}\n`);
-    return 1;
+    // A configuration found wrong only at start (a TLS file) is still a configuration error.
+    return e instanceof ConfigError ? 2 : 1;
   }
   return await new Promise<number>((resolve) => {
     let stopping = false;
