@@ -120,9 +120,11 @@ describe.skipIf(missing !== undefined)(`a cluster over wss://${missing ? ` (skip
     expect(map.nodes.map((n) => n.node_id).sort()).toEqual(["A", "B"]);
   });
 
-  it("refuses to start with a TLS file it cannot use, naming the flag", async () => {
+  it("refuses to start with a TLS file it cannot use, naming the flag (exit 2)", async () => {
     const f = certs.files;
+    // Exit code 2: a configuration error, found when the node starts.
     await expect(start("C", "", ["--tls-cert", f.serverCert, "--tls-key", f.clientKey])).rejects.toMatchObject({
+      message: expect.stringMatching(/code 2,/),
       details: { stderr: expect.stringMatching(/--tls-key \(tlsKey\) .*client\.key: tls\.key is not the private key of tls\.cert/) },
     });
     await expect(start("C", "", ["--tls-cert", join(dir, "none.crt"), "--tls-key", f.serverKey])).rejects.toMatchObject({
