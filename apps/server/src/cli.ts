@@ -1,36 +1,38 @@
 #!/usr/bin/env node
-/** The `mpreg` command (PROTOCOL section 7). */
-import { ConfigError, resolveConfig } from "./config.js";
+/**
+ * The `mpreg` command (PROTOCOL section 7). `start` and `config` need the node's own code and
+ * live here; every other command is a client of a running node, in `@mpreg/cli`.
+ */
+import { runCli } from "@mpreg/cli";
+import { configUsage, ConfigError, resolveConfig, type NodeConfig } from "./config.js";
+import { configCommand } from "./config-command.js";
 import { startNode } from "./embed.js";
 import type { MpregNode } from "./node.js";
 
-const USAGE = `usage: mpreg start [--config file.json] [--port 0] [--host 127.0.0.1] [--name n]
-                   [--cluster-id c] [--region r] [--peers ws://a,ws://b] [--resources gpu,cpu]
-                   [--functions ./module.js]... [--data-dir dir] [--monitoring-port p]
-                   [--auth-tokens t1,t2] [--cluster-secret s] [--max-frame-bytes n]
-                   [--max-inflight-per-connection n] [--default-timeout-ms n]
-                   [--tls-cert server.crt --tls-key server.key [--tls-ca ca.crt]
-                    [--tls-require-client-cert]]
-
-Every option can also come from the config file (camelCase keys) or the environment
-(MPREG_PORT, MPREG_CLUSTER_ID, ...). Flags override the file, which overrides the environment.`;
+const out = (s: string) => void process.stdout.write(s);
+const err = (s: string) => void process.stderr.write(s);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return command === undefined ? 2 : 0;
+  if (command === "start") return start(rest);
+  if (command === "config") return configCommand(rest, { stdout: out, stderr: err, env: process.env });
+  const stop = new AbortController();
+  process.once("SIGINT", () => stop.abort());
+  process.once("SIGTERM", () => stop.abort());
+  return runCli(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: stop.signal });
+}
+
+async function start(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    out(`${configUsage()}\n`);
+    return 0;
   }
-  if (command !== "start") {
-    process.stderr.write(`mpreg: unknown command "${command}"\n${USAGE}\n`);
-    return 2;
-  }
-  let config;
+  let config: NodeConfig;
   try {
-    config = resolveConfig(rest, process.env);
+    config = resolveConfig(argv, process.env, (m) => err(`mpreg: warning: ${m}\n`));
   } catch (e) {
     if (e instanceof ConfigError) {
-      process.stderr.write(`mpreg: ${e.message}\n`);
+      err(`mpreg: ${e.message}\n`);
       return 2;
     }
     throw e;
@@ -38,10 +40,10 @@ async function main(argv: string[]): Promise<number> {
   let node: MpregNode;
   try {
     node = await startNode(config);
-    process.stdout.write(`MPREG_URL=${node.listenUrl}\n`);
-    if (node.monitoringUrl) process.stdout.write(`MPREG_MONITORING_URL=${node.monitoringUrl}\n`);
+    out(`MPREG_URL=${node.listenUrl}\n`);
+    if (node.monitoringUrl) out(`MPREG_MONITORING_URL=${node.monitoringUrl}\n`);
   } catch (e) {
-    process.stderr.write(`mpreg: could not start: ${(e as Error).message}\n`);
+    err(`mpreg: could not start: ${startError(e as NodeJS.ErrnoException & { listener?: string }, config)}\n`);
     // A configuration found wrong only at start (a TLS file) is still a configuration error.
     return e instanceof ConfigError ? 2 : 1;
   }
@@ -50,11 +52,11 @@ async function main(argv: string[]): Promise<number> {
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
-      process.stderr.write(`mpreg: ${signal} received, shutting down\n`);
+      err(`mpreg: ${signal} received, shutting down\n`);
       node.stop().then(
         () => resolve(0),
         (e: unknown) => {
-          process.stderr.write(`mpreg: shutdown failed: ${(e as Error).message}\n`);
+          err(`mpreg: shutdown failed: ${(e as Error).message}\n`);
           resolve(1);
         },
       );
@@ -64,10 +66,16 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
+/** "Address in use" names the listener and how to pick another port; the monitoring one words itself. */
+function startError(e: NodeJS.ErrnoException & { listener?: string }, config: NodeConfig): string {
+  if (e.code !== "EADDRINUSE" || e.listener === "monitoring") return e.message;
+  return `client port ${config.port} on ${config.host} is already in use (another mpreg node?): pick another with --port N (or MPREG_PORT; 0 picks a free port)`;
+}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
-    process.stderr.write(`mpreg: ${(e as Error)?.stack ?? String(e)}\n`);
+    err(`mpreg: ${(e as Error)?.stack ?? String(e)}\n`);
     process.exit(1);
   },
 );

@@ -2,11 +2,12 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, DEFAULT_CONFIG, configEnvName, parseFlags, resolveConfig } from "./config.js";
+import fc from "fast-check";
+import { ConfigError, DEFAULT_CONFIG, configEnvName, configFromObject, configUsage, parseFlags, redactConfig, resolveConfig } from "./config.js";
 
-function configFile(content: unknown): string {
+function configFile(content: unknown, name = "mpreg.json"): string {
   const dir = mkdtempSync(join(tmpdir(), "mpreg-config-"));
-  const path = join(dir, "mpreg.json");
+  const path = join(dir, name);
   writeFileSync(path, typeof content === "string" ? content : JSON.stringify(content));
   return path;
 }
@@ -78,7 +79,77 @@ describe("configuration", () => {
   it("refuses unreadable, non-JSON and unknown-key config files", () => {
     expect(() => resolveConfig(["--config", "/no/such/file.json"], {})).toThrow(/cannot read config file/);
     expect(() => resolveConfig(["--config", configFile("{oops")], {})).toThrow(/not valid JSON/);
-    expect(() => resolveConfig(["--config", configFile([1])], {})).toThrow(/JSON object/);
+    expect(() => resolveConfig(["--config", configFile([1])], {})).toThrow(/must hold an object of options/);
     expect(() => resolveConfig(["--config", configFile({ prot: 1 })], {})).toThrow(/unknown option "prot"/);
+  });
+
+  it("reads YAML files (comments, nested raft section); an empty file is all defaults", () => {
+    const yaml = configFile(
+      ["# a node of the demo cluster", "port: 7001", "clusterId: east   # the cluster", "peers:", "  - ws://127.0.0.1:7002", "raft:", "  group: kv", "  members: [a, b, c]", ""].join("\n"),
+      "node.yaml",
+    );
+    expect(resolveConfig(["--config", yaml], {})).toMatchObject({ port: 7001, clusterId: "east", peers: ["ws://127.0.0.1:7002"], raftGroup: "kv", raftMembers: ["a", "b", "c"] });
+    expect(resolveConfig(["--config", configFile("region: eu\n", "n.yml")], {}).region).toBe("eu");
+    expect(resolveConfig(["--config", configFile("# nothing yet\n", "empty.yaml")], {})).toEqual(DEFAULT_CONFIG);
+    expect(() => resolveConfig(["--config", configFile("port: [1\n", "bad.yaml")], {})).toThrow(/is not valid YAML/);
+    expect(() => resolveConfig(["--config", configFile("port: 1\nport: 2\n", "dup.yaml")], {})).toThrow(/not valid YAML.*unique/s);
+  });
+
+  it("refuses unknown keys with their path and a close match", () => {
+    expect(() => resolveConfig(["--config", configFile("prot: 1\n", "a.yaml")], {})).toThrow('unknown option "prot"; did you mean "port"?');
+    expect(() => resolveConfig(["--config", configFile({ raft: { gruop: "kv" } })], {})).toThrow('unknown option "raft.gruop"; did you mean "raft.group"?');
+    expect(() => resolveConfig(["--config", configFile({ zzzzzzzz: 1 })], {})).toThrow(/unknown option "zzzzzzzz"$/);
+    expect(() => configFromObject({ clusterid: "x" } as never)).toThrow('unknown configuration key "clusterid"; did you mean "clusterId"?');
+  });
+
+  it("suggests the close flag for an unknown one, and names flag and variable of a bad value", () => {
+    expect(() => parseFlags(["--prot", "1"])).toThrow(/unknown option --prot; did you mean --port\?/);
+    expect(() => parseFlags(["--monitoring-prot", "1"])).toThrow(/did you mean --monitoring-port\?/);
+    expect(() => resolveConfig(["--port", "70000"], {})).toThrow(/invalid configuration for port \(--port, MPREG_PORT\): must be/);
+  });
+
+  it("takes a boolean flag alone as true", () => {
+    expect(parseFlags(["--raft-join"]).options.raftJoin).toBe(true);
+    expect(parseFlags(["--raft-join", "--port", "1"]).options).toEqual({ raftJoin: true, port: 1 });
+    expect(parseFlags(["--raft-join", "false"]).options.raftJoin).toBe(false);
+  });
+
+  it("warns about an unknown MPREG_* variable with a suggestion, and about nothing else", () => {
+    const warnings: string[] = [];
+    resolveConfig([], { MPREG_PROT: "1", MPREG_PORT: "0", MPREG_URL: "ws://x", MPREG_DEBUG: "*", HOME: "/root" }, (m) => warnings.push(m));
+    expect(warnings).toEqual(["unknown environment variable MPREG_PROT is ignored; did you mean MPREG_PORT?"]);
+  });
+
+  it("lists every flag in the usage, with the real defaults and variables", () => {
+    const usage = configUsage();
+    for (const key of Object.keys(DEFAULT_CONFIG).concat(["name", "dataDir", "monitoringPort", "clusterSecret", "raftGroup"])) {
+      expect(usage).toContain(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} `);
+      expect(usage).toContain(configEnvName(key));
+    }
+    expect(usage).toMatch(/--port N .*default 6666/);
+    expect(usage).toMatch(/--raft-tick-ms N .*default 50/);
+    expect(usage).toMatch(/--monitoring-host S .*default 127\.0\.0\.1/);
+  });
+
+  it("binds the monitoring API to loopback by default, whatever the client host", () => {
+    expect(resolveConfig(["--host", "0.0.0.0"], {}).monitoringHost).toBe("127.0.0.1");
+    expect(resolveConfig(["--monitoring-host", "0.0.0.0"], {}).monitoringHost).toBe("0.0.0.0");
+  });
+
+  it("redacts secrets for printing", () => {
+    const c = resolveConfig(["--auth-tokens", "abc,def:client", "--cluster-secret", "s"], {});
+    expect(redactConfig(c)).toMatchObject({ authTokens: ["***", "***:client"], clusterSecret: "***" });
+  });
+
+  it("precedence holds for any combination of sources (property)", () => {
+    fc.assert(
+      fc.property(fc.option(fc.integer({ min: 1, max: 9999 })), fc.option(fc.integer({ min: 1, max: 9999 })), fc.option(fc.integer({ min: 1, max: 9999 })), (flag, file, env) => {
+        const argv = flag === null ? [] : ["--port", String(flag)];
+        if (file !== null) argv.push("--config", configFile({ port: file }));
+        const c = resolveConfig(argv, env === null ? {} : { MPREG_PORT: String(env) });
+        expect(c.port).toBe(flag ?? file ?? env ?? DEFAULT_CONFIG.port);
+      }),
+      { numRuns: 40 },
+    );
   });
 });

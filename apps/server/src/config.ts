@@ -1,14 +1,17 @@
 import { parseCacheConfig } from "@mpreg/cache";
 import { AccessPolicy } from "./access.js";
+import { didYouMean } from "@mpreg/envelope";
 import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { dirname, extname, resolve } from "node:path";
 import { Type, type Static } from "typebox";
 import { Compile } from "typebox/compile";
+import { parse as parseYaml } from "yaml";
 import { resolveTlsPaths, tlsFromFile } from "./tls-config.js";
 
 /**
- * Node configuration. Sources, strongest first: command-line flags, the `--config` JSON file,
- * `MPREG_*` environment variables, defaults (PROTOCOL section 7).
+ * Node configuration: one schema for the whole node. Sources, strongest first: command-line
+ * flags, the `--config` file (JSON or YAML), `MPREG_*` environment variables, defaults
+ * (PROTOCOL section 7). Unknown keys are refused with their path and a close match.
  */
 export const NodeConfigSchema = Type.Object({
   host: Type.String({ minLength: 1 }),
@@ -22,6 +25,8 @@ export const NodeConfigSchema = Type.Object({
   functions: Type.Array(Type.String({ minLength: 1 }), { maxItems: 256 }),
   dataDir: Type.Optional(Type.String({ minLength: 1 })),
   monitoringPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  /** Address the monitoring API binds: loopback unless asked, since it tells a lot about the node. */
+  monitoringHost: Type.String({ minLength: 1 }),
   /** Bearer tokens accepted at the WebSocket upgrade; empty means no authentication. */
   authTokens: Type.Array(Type.String({ minLength: 1 })),
   /** HMAC key for the peer handshake; absent means peers are not authenticated. */
@@ -86,6 +91,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   peers: [],
   resources: [],
   functions: [],
+  monitoringHost: "127.0.0.1",
   authTokens: [],
   maxFrameBytes: 20 * 1024 * 1024,
   maxInflightPerConnection: 1024,
@@ -108,7 +114,11 @@ export class ConfigError extends Error {
 }
 
 type Partial_ = Partial<NodeConfig>;
-type Kind = "string" | "int" | "list" | "bool" | "object";
+/**
+ * How an option is written: `section` options are objects, set in the file only (no flag or
+ * environment variable) and merged key by key over their defaults.
+ */
+type Kind = "string" | "int" | "list" | "bool" | "section";
 
 /** Option name → kind; the same names serve flags (kebab-case), env (MPREG_SNAKE) and file. */
 const OPTIONS: Record<keyof NodeConfig, Kind> = {
@@ -122,6 +132,7 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   functions: "list",
   dataDir: "string",
   monitoringPort: "int",
+  monitoringHost: "string",
   authTokens: "list",
   clusterSecret: "string",
   maxFrameBytes: "int",
@@ -138,26 +149,63 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   raftFsync: "string",
   raftTickMs: "int",
   repairWal: "bool",
-  cache: "object",
+  cache: "section",
   tlsCert: "string",
   tlsKey: "string",
   tlsCa: "string",
   tlsRequireClientCert: "bool",
 };
 
+/** One line of usage per option; an option without a line is listed with its kind only. */
+const OPTION_HELP: Partial<Record<keyof NodeConfig, string>> = {
+  host: "address the client listener binds",
+  port: "client WebSocket port (0 picks a free one)",
+  name: "node id (default: <hostname>-<random>)",
+  clusterId: "cluster this node belongs to",
+  region: "region label, advertised to peers",
+  peers: "peer URLs to dial, comma-separated (ws://a:6666,ws://b:6666)",
+  resources: "resources of this node, added to every function's",
+  functions: "function module(s) to load; repeatable",
+  dataDir: "directory for durable state (Raft log, queues)",
+  monitoringPort: "HTTP monitoring port (0 picks a free one; unset: off)",
+  monitoringHost: "address the monitoring API binds",
+  authTokens: "client bearer tokens (token or token:admin|client); empty: no auth",
+  clusterSecret: "HMAC secret of the peer handshake",
+  maxFrameBytes: "largest inbound frame (bytes)",
+  maxInflightPerConnection: "requests in flight per connection before 1007",
+  defaultTimeoutMs: "request timeout when the client gives none (ms)",
+  pingIntervalMs: "WebSocket ping period (ms)",
+  shutdownGraceMs: "how long SIGTERM waits for in-flight requests (ms)",
+  maxPeerLinks: "most peer links kept",
+  gossipProbeIntervalMs: "SWIM probe period (ms)",
+  gossipProbeTimeoutMs: "direct probe ack wait (ms)",
+  raftGroup: "Raft group this node serves (mpreg.kv.*)",
+  raftMembers: "node ids of the group's first voters, this node included",
+  raftJoin: "join a running group instead of founding one",
+  raftFsync: "Raft fsync policy: batch or always",
+  raftTickMs: "Raft tick (ms)",
+  tlsCert: "PEM certificate file: serve wss:// (with --tls-key)",
+  tlsKey: "PEM private key file of --tls-cert",
+  tlsCa: "PEM CA file: trusted for peer dials, verifies client certificates",
+  tlsRequireClientCert: "mutual TLS: clients and peers need a certificate from --tls-ca",
+};
+
+/** Non-option variables that are known, so they are not warned about. */
+const OTHER_ENV = new Set(["MPREG_CONFIG", "MPREG_URL", "MPREG_TOKEN", "MPREG_DEBUG", "MPREG_LOG_LEVEL", "MPREG_MONITORING_URL", "MPREG_CLI", "MPREG_LONG"]);
+
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const envName = (k: string) => `MPREG_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 
 function convert(key: keyof NodeConfig, raw: string, source: string): unknown {
   switch (OPTIONS[key]) {
+    case "section":
+      throw new ConfigError(`${source}: ${key} is set in the config file only`);
     case "int": {
       if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${source}: expected an integer, got "${raw}"`);
       return Number(raw.trim());
     }
     case "list":
       return raw.split(",").map((s) => s.trim()).filter(Boolean);
-    case "object":
-      throw new ConfigError(`${source}: this option is set in the config file only`);
     case "bool": {
       const v = raw.trim().toLowerCase();
       if (v === "true" || v === "1") return true;
@@ -169,17 +217,35 @@ function convert(key: keyof NodeConfig, raw: string, source: string): unknown {
   }
 }
 
-/** Reads `MPREG_*` variables. */
-export function configFromEnv(env: NodeJS.ProcessEnv): Partial_ {
+/**
+ * Reads `MPREG_*` variables. An `MPREG_*` variable that names no option is reported through
+ * `warn` (with a close match), rather than silently ignored.
+ */
+export function configFromEnv(env: NodeJS.ProcessEnv, warn: (message: string) => void = () => {}): Partial_ {
   const out: Record<string, unknown> = {};
+  const known = new Set(OTHER_ENV);
   for (const key of Object.keys(OPTIONS) as (keyof NodeConfig)[]) {
+    if (OPTIONS[key] === "section") continue;
+    known.add(envName(key));
     const v = env[envName(key)];
     if (v !== undefined && v !== "") out[key] = convert(key, v, envName(key));
+  }
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith("MPREG_") || known.has(name)) continue;
+    const close = didYouMean(name, known);
+    warn(`unknown environment variable ${name} is ignored${close ? `; did you mean ${close}?` : ""}`);
   }
   return out as Partial_;
 }
 
-/** Reads a JSON config file; relative `functions` and `dataDir` are relative to the file. */
+/** The file's spelling of the raft* options: `raft: {group, members, join?, fsync?, tickMs?}`. */
+const RAFT_KEYS: Record<string, keyof NodeConfig> = { group: "raftGroup", members: "raftMembers", join: "raftJoin", fsync: "raftFsync", tickMs: "raftTickMs" };
+
+/**
+ * Reads a config file: YAML when it ends in `.yaml`/`.yml` (or is not `.json` and is not valid
+ * JSON), else JSON. Keys are the option names (camelCase), as in `config print`; relative
+ * `functions` and `dataDir` are relative to the file. Unknown keys are refused with their path.
+ */
 export function configFromFile(path: string): Partial_ {
   let text: string;
   try {
@@ -187,34 +253,31 @@ export function configFromFile(path: string): Partial_ {
   } catch (e) {
     throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
   }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
-  }
-  if (typeof data !== "object" || data === null || Array.isArray(data)) {
-    throw new ConfigError(`config file ${path} must hold a JSON object`);
+  const data = parseConfigText(path, text);
+  if (data === null || data === undefined) return {}; // an empty (or all-comments) file
+  if (typeof data !== "object" || Array.isArray(data)) {
+    throw new ConfigError(`config file ${path} must hold an object of options (key: value)`);
   }
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(data)) {
     if (k === "raft") {
-      // `raft: {group, members, join?, fsync?, tickMs?}` is the file's spelling of the raft* options.
       if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ConfigError(`config file ${path}: raft must be an object`);
       for (const [rk, rv] of Object.entries(v)) {
-        const flat = { group: "raftGroup", members: "raftMembers", join: "raftJoin", fsync: "raftFsync", tickMs: "raftTickMs" }[rk];
-        if (!flat) throw new ConfigError(`config file ${path}: unknown option "raft.${rk}"`);
+        const flat = RAFT_KEYS[rk];
+        if (!flat) throw new ConfigError(`config file ${path}: ${unknownKey(`raft.${rk}`, rk, Object.keys(RAFT_KEYS), "raft.")}`);
         out[flat] = rv;
       }
       continue;
     }
     if (k === "tls") {
+      // `tls: {certFile, keyFile, caFile, requireClientCert}` is the file's spelling of the tls* options.
       Object.assign(out, tlsFromFile(v, path));
       continue;
     }
-    if (!(k in OPTIONS)) throw new ConfigError(`config file ${path}: unknown option "${k}"`);
     out[k] = v;
   }
+  const unknown = findUnknownKey(out, NodeConfigSchema, "");
+  if (unknown) throw new ConfigError(`config file ${path}: ${unknown}`);
   const base = dirname(resolve(path));
   if (Array.isArray(out.functions)) {
     out.functions = out.functions.map((f) => (typeof f === "string" ? resolve(base, f) : f));
@@ -224,16 +287,58 @@ export function configFromFile(path: string): Partial_ {
   return out as Partial_;
 }
 
+function parseConfigText(path: string, text: string): unknown {
+  const ext = extname(path).toLowerCase();
+  if (ext === ".json") {
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+  try {
+    // YAML 1.2 reads JSON too; duplicate keys are refused rather than silently overwritten.
+    return parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 });
+  } catch (e) {
+    const kind = ext === ".yaml" || ext === ".yml" ? "YAML" : "JSON or YAML";
+    throw new ConfigError(`config file ${path} is not valid ${kind}: ${(e as Error).message}`);
+  }
+}
+
+function unknownKey(path: string, key: string, known: readonly string[], prefix: string): string {
+  const close = didYouMean(key, known);
+  return `unknown option "${path}"${close === undefined ? "" : `; did you mean "${prefix}${close}"?`}`;
+}
+
+/**
+ * The first key of `value` (recursively, through object-typed options such as sections) that
+ * the schema does not know, worded with its dotted path and a close match; undefined if none.
+ */
+function findUnknownKey(value: unknown, schema: unknown, prefix: string): string | undefined {
+  const props = (schema as { properties?: Record<string, unknown> }).properties;
+  if (props === undefined || typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const known = Object.keys(props);
+  for (const [k, v] of Object.entries(value)) {
+    if (!(k in props)) return unknownKey(`${prefix}${k}`, k, known, prefix);
+    const nested = findUnknownKey(v, props[k], `${prefix}${k}.`);
+    if (nested) return nested;
+  }
+  return undefined;
+}
+
 /** Parsed `mpreg start` flags: the options given plus `--config`. */
 export interface ParsedFlags {
   config?: string;
   options: Partial_;
 }
 
-/** Parses `mpreg start` flags. `--functions` may repeat; lists also accept commas. */
+/**
+ * Parses `mpreg start` flags. `--functions` may repeat; lists also accept commas; a boolean
+ * flag alone (`--raft-join`) means true. An unknown flag names the close match.
+ */
 export function parseFlags(argv: readonly string[]): ParsedFlags {
   const byFlag = new Map<string, keyof NodeConfig>();
-  for (const key of Object.keys(OPTIONS) as (keyof NodeConfig)[]) byFlag.set(kebab(key), key);
+  for (const key of Object.keys(OPTIONS) as (keyof NodeConfig)[]) if (OPTIONS[key] !== "section") byFlag.set(kebab(key), key);
   const options: Record<string, unknown> = {};
   let config: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -245,18 +350,22 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
     if (eq >= 0) {
       value = flag.slice(eq + 1);
       flag = flag.slice(0, eq);
-    } else if (OPTIONS[byFlag.get(flag) ?? "host"] === "bool" && (argv[i + 1] === undefined || argv[i + 1]!.startsWith("--"))) {
-      value = "true"; // a boolean flag alone means true (`--tls-require-client-cert`)
-    } else {
-      value = argv[++i];
+    }
+    const key = flag === "config" ? undefined : byFlag.get(flag);
+    if (flag !== "config" && key === undefined) {
+      const close = didYouMean(flag, [...byFlag.keys(), "config"]);
+      throw new ConfigError(`unknown option --${flag}${close ? `; did you mean --${close}?` : ""} (mpreg start --help lists them)`);
+    }
+    if (value === undefined) {
+      const next = argv[i + 1];
+      if (key !== undefined && OPTIONS[key] === "bool" && (next === undefined || next.startsWith("--"))) value = "true";
+      else value = argv[++i];
     }
     if (value === undefined) throw new ConfigError(`--${flag} needs a value`);
-    if (flag === "config") {
+    if (key === undefined) {
       config = value;
       continue;
     }
-    const key = byFlag.get(flag);
-    if (!key) throw new ConfigError(`unknown option --${flag}`);
     const converted = convert(key, value, `--${flag}`);
     if (OPTIONS[key] === "list") {
       options[key] = [...((options[key] as string[] | undefined) ?? []), ...(converted as string[])];
@@ -270,13 +379,16 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
   return config === undefined ? { options: options as Partial_ } : { config, options: options as Partial_ };
 }
 
-/** Merges the sources (flags > file > env > defaults) and validates the result. */
-export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): NodeConfig {
+/**
+ * Merges the sources (flags > file > env > defaults) and validates the result. `warn` receives
+ * the warnings that do not stop the node (unknown `MPREG_*` variables).
+ */
+export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv, warn?: (message: string) => void): NodeConfig {
   const flags = parseFlags(argv);
-  const fromEnv = configFromEnv(env);
+  const fromEnv = configFromEnv(env, warn);
   const configPath = flags.config ?? env.MPREG_CONFIG;
   const fromFile = configPath ? configFromFile(configPath) : {};
-  return validateConfig({ ...DEFAULT_CONFIG, ...fromEnv, ...fromFile, ...flags.options });
+  return validateConfig(mergeLayers(DEFAULT_CONFIG, fromEnv, fromFile, flags.options) as NodeConfig);
 }
 
 /**
@@ -284,11 +396,61 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
  * it; throws ConfigError naming the first problem.
  */
 export function configFromObject(options: Partial_): NodeConfig {
-  for (const key of Object.keys(options)) {
-    if (!(key in OPTIONS)) throw new ConfigError(`unknown configuration key "${key}"`);
-  }
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-  return validateConfig({ ...DEFAULT_CONFIG, ...defined });
+  const unknown = findUnknownKey(defined, NodeConfigSchema, "");
+  if (unknown) throw new ConfigError(unknown.replace(/^unknown option/, "unknown configuration key"));
+  return validateConfig(mergeLayers(DEFAULT_CONFIG, defined) as NodeConfig);
+}
+
+/** Validates one config file on its own (over the defaults, without environment or flags). */
+export function checkConfigFile(path: string): NodeConfig {
+  return validateConfig(mergeLayers(DEFAULT_CONFIG, configFromFile(path)) as NodeConfig);
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Later layers win; plain objects (sections) merge key by key, arrays and values replace. */
+function mergeLayers(...layers: object[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const layer of layers) {
+    for (const [k, v] of Object.entries(layer)) {
+      out[k] = isPlainObject(v) && isPlainObject(out[k]) ? mergeLayers(out[k], v) : v;
+    }
+  }
+  return out;
+}
+
+/**
+ * The `mpreg start` usage: every flag with its real default and environment variable,
+ * generated from the option table so it cannot fall behind.
+ */
+export function configUsage(): string {
+  const rows: [string, string][] = [["--config FILE", "config file, JSON or YAML (env MPREG_CONFIG)"]];
+  for (const key of Object.keys(OPTIONS) as (keyof NodeConfig)[]) {
+    const kind = OPTIONS[key];
+    if (kind === "section") continue;
+    const arg = { string: "S", int: "N", list: "A,B", bool: "[BOOL]", section: "" }[kind];
+    const def = (DEFAULT_CONFIG as Record<string, unknown>)[key];
+    const shown = def === undefined || (Array.isArray(def) && def.length === 0) ? "" : `, default ${Array.isArray(def) ? def.join(",") : String(def)}`;
+    rows.push([`--${kebab(key)} ${arg}`, `${OPTION_HELP[key] ?? key} (env ${envName(key)}${shown})`]);
+  }
+  const width = Math.max(...rows.map(([f]) => f.length)) + 2;
+  return [
+    "usage: mpreg start [options]",
+    "",
+    ...rows.map(([f, h]) => `  ${f.padEnd(width)}${h}`),
+    "",
+    "Flags override the config file, which overrides the environment, which overrides the defaults.",
+    "The config file uses the option names in camelCase (mpreg config print shows one).",
+  ].join("\n");
+}
+
+/** The configuration with secrets replaced, for printing. */
+export function redactConfig(config: NodeConfig): NodeConfig {
+  const out = { ...config };
+  if (out.authTokens.length > 0) out.authTokens = out.authTokens.map((t) => (t.includes(":") ? `***:${t.slice(t.lastIndexOf(":") + 1)}` : "***"));
+  if (out.clusterSecret !== undefined) out.clusterSecret = "***";
+  return out;
 }
 
 function validateConfig(merged: NodeConfig): NodeConfig {
@@ -308,8 +470,12 @@ function validateConfig(merged: NodeConfig): NodeConfig {
   }
   if (!checkConfig.Check(merged)) {
     const first = checkConfig.Errors(merged)[0];
-    const where = first?.instancePath ?? "";
-    throw new ConfigError(`invalid configuration${where ? ` at ${where}` : ""}: ${first?.message ?? "unknown error"}`);
+    const path = (first?.instancePath ?? "").split("/").filter(Boolean);
+    const top = path[0] as keyof NodeConfig | undefined;
+    // Name the option as a person sets it: the dotted key, and its flag and variable when it has them.
+    const spelled = top !== undefined && path.length === 1 && OPTIONS[top] !== undefined && OPTIONS[top] !== "section" ? ` (--${kebab(top)}, ${envName(top)})` : "";
+    const where = path.length > 0 ? ` for ${path.join(".")}${spelled}` : "";
+    throw new ConfigError(`invalid configuration${where}: ${first?.message ?? "unknown error"}`);
   }
   return merged;
 }

@@ -1,15 +1,80 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import { errorCodeName } from "@mpreg/envelope";
 import type { FabricStats } from "@mpreg/fabric";
 
-/** Counters of one node, rendered in Prometheus text format by the monitoring API. */
+/** Sampling period of the event-loop delay (ms); the samples include it, so it is subtracted. */
+const LOOP_RESOLUTION_MS = 20;
+
+/** Upper bounds (seconds) of the request latency histogram's buckets. */
+export const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+
+/**
+ * Most distinct function labels counted one by one; later names are counted under
+ * `fun="(other)"`, so a client inventing names cannot grow the metrics without bound.
+ */
+export const MAX_FUNCTION_LABELS = 256;
+
+/**
+ * Counters of one node, rendered in Prometheus text format by the monitoring API
+ * (docs/operations.md lists every metric).
+ *
+ * What the node calls:
+ * - `countError(code)` for each error reply (any role);
+ * - `observeRequest(fun, ms, code)` once per finished `rpc` request;
+ * - `close()` on shutdown (stops the event-loop delay sampler).
+ */
 export class NodeMetrics {
   connectionsOpened = 0;
   framesIn = 0;
   requests = 0;
   private readonly errors = new Map<number, number>();
+  /** Cumulative bucket counts, one per bound of LATENCY_BUCKETS_S, then +Inf. */
+  private readonly buckets = new Array<number>(LATENCY_BUCKETS_S.length + 1).fill(0);
+  private latencySumS = 0;
+  private latencyCount = 0;
+  /** `fun` → code → count (code 0: success). */
+  private readonly calls = new Map<string, Map<number, number>>();
+  private readonly loopDelay: IntervalHistogram;
+
+  constructor() {
+    // Sampled every 20 ms by libuv; the timer does not keep the process alive.
+    this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+    this.loopDelay.enable();
+  }
 
   countError(code: number): void {
     this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
+  }
+
+  /**
+   * Records one finished `rpc` request: its latency (ingress to reply) in the latency histogram
+   * and a count under its function and outcome.
+   *
+   * @param fun the function of a single-command request; for a multi-command request, pass
+   *   `"(multi)"` (or the first command's function, if that reads better for you)
+   * @param ms time from receiving the request to sending the reply, in milliseconds
+   * @param code the reply's error code, or 0 for success. Does not count into
+   *   `mpreg_errors_total` (call `countError` for that, as today).
+   */
+  observeRequest(fun: string, ms: number, code: number): void {
+    const s = Math.max(0, ms) / 1000;
+    this.latencySumS += s;
+    this.latencyCount++;
+    let i = 0;
+    while (i < LATENCY_BUCKETS_S.length && s > LATENCY_BUCKETS_S[i]!) i++;
+    this.buckets[i]!++;
+    const label = this.calls.has(fun) || this.calls.size < MAX_FUNCTION_LABELS ? fun : "(other)";
+    let byCode = this.calls.get(label);
+    if (byCode === undefined) {
+      byCode = new Map();
+      this.calls.set(label, byCode);
+    }
+    byCode.set(code, (byCode.get(code) ?? 0) + 1);
+  }
+
+  /** Stops the event-loop delay sampler. */
+  close(): void {
+    this.loopDelay.disable();
   }
 
   /**
@@ -49,7 +114,34 @@ export class NodeMetrics {
     for (const [code, n] of [...this.errors].sort((a, b) => a[0] - b[0])) {
       lines.push(`mpreg_errors_total{code="${code}",name="${errorCodeName(code)}"} ${n}`);
     }
-    lines.push("# TYPE process_resident_memory_bytes gauge", `process_resident_memory_bytes ${process.memoryUsage.rss()}`);
+    lines.push("# HELP mpreg_request_duration_seconds Time from an rpc request's arrival to its reply.");
+    lines.push("# TYPE mpreg_request_duration_seconds histogram");
+    let cumulative = 0;
+    for (let i = 0; i < LATENCY_BUCKETS_S.length; i++) {
+      cumulative += this.buckets[i]!;
+      lines.push(`mpreg_request_duration_seconds_bucket{le="${LATENCY_BUCKETS_S[i]}"} ${cumulative}`);
+    }
+    lines.push(`mpreg_request_duration_seconds_bucket{le="+Inf"} ${this.latencyCount}`);
+    lines.push(`mpreg_request_duration_seconds_sum ${this.latencySumS}`);
+    lines.push(`mpreg_request_duration_seconds_count ${this.latencyCount}`);
+    lines.push("# TYPE mpreg_function_requests_total counter");
+    for (const [fun, byCode] of [...this.calls].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+      for (const [code, n] of [...byCode].sort((a, b) => a[0] - b[0])) {
+        const outcome = code === 0 ? "ok" : errorCodeName(code);
+        lines.push(`mpreg_function_requests_total{fun="${escapeLabel(fun)}",outcome="${outcome}"} ${n}`);
+      }
+    }
+    // Event-loop delay since the previous scrape (then reset), as prom-client reports it.
+    const h = this.loopDelay;
+    // Microsecond precision: finer digits are noise of the subtraction.
+    const seconds = (ns: number) => (Number.isFinite(ns) ? Math.max(0, Math.round((ns / 1e3 - LOOP_RESOLUTION_MS * 1e3)) / 1e6) : 0);
+    lines.push("# HELP mpreg_event_loop_delay_seconds Event-loop delay since the previous scrape.");
+    lines.push("# TYPE mpreg_event_loop_delay_seconds gauge");
+    for (const q of [50, 90, 99]) lines.push(`mpreg_event_loop_delay_seconds{quantile="${q / 100}"} ${seconds(h.percentile(q))}`);
+    lines.push(`mpreg_event_loop_delay_seconds{quantile="1"} ${seconds(h.max)}`);
+    h.reset();
+    lines.push("# TYPE mpreg_process_resident_memory_bytes gauge");
+    lines.push(`mpreg_process_resident_memory_bytes ${process.memoryUsage.rss()}`);
     lines.push(...services);
     return `${lines.join("\n")}\n`;
   }
@@ -67,11 +159,16 @@ export function statsLines(service: string, stats: object | { label: string; val
     for (const [key, value] of Object.entries(set.stats)) {
       if (typeof value !== "number" || !Number.isFinite(value)) continue;
       const name = `mpreg_${service}_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
-      const labels = set.label ? `{${set.label}="${set.value.replace(/["\\\n]/g, "_")}"}` : "";
+      const labels = set.label ? `{${set.label}="${escapeLabel(set.value)}"}` : "";
       const lines = byName.get(name) ?? [];
       lines.push(`${name}${labels} ${value}`);
       byName.set(name, lines);
     }
   }
   return [...byName].flatMap(([name, lines]) => [`# TYPE ${name} gauge`, ...lines]);
+}
+
+/** A Prometheus label value: backslash, double quote and newline escaped. */
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }

@@ -1,58 +1,108 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+
+/** `/ready`'s answer: ready, or the reasons it is not (e.g. "raft group kv has no leader"). */
+export interface Readiness {
+  ready: boolean;
+  reasons: string[];
+}
 
 /** What the monitoring API reads from the node; each call returns a fresh view. */
 export interface MonitoringSource {
   health(): { status: "ok" | "stopping"; node_id: string; cluster_id: string; uptime_ms: number };
+  /**
+   * Whether the node should receive traffic. Absent: ready whenever it answers (the monitoring
+   * API listens only after the client listener does).
+   */
+  ready?(): Readiness;
   /** Prometheus text exposition format. */
   metrics(): string;
+  /** Clusters, nodes and links as JSON (see `topologyView` in `@mpreg/cli`). */
   topology(): unknown;
   catalog(): unknown;
 }
 
+/** Options of {@link MonitoringServer}. */
+export interface MonitoringOptions {
+  /**
+   * When given, every request must carry a token it accepts, as `Authorization: Bearer <token>`
+   * or `?token=<token>` (for a browser); otherwise 401. Pass it when client tokens are
+   * configured; absent, the API is open to whoever can reach its (loopback by default) address.
+   */
+  checkToken?: (token: string) => boolean;
+}
+
 /**
- * The HTTP monitoring API: `GET /health`, `/metrics`, `/topology`, `/catalog`. Read-only, so it
- * never changes what the node does; anything else is 404.
+ * The HTTP monitoring API: `GET /health`, `/ready`, `/metrics`, `/topology`, `/catalog`.
+ * Read-only, so it never changes what the node does; anything else is 404.
  */
 export class MonitoringServer {
   private server: Server | undefined;
 
-  constructor(private readonly source: MonitoringSource) {}
+  constructor(
+    private readonly source: MonitoringSource,
+    private readonly options: MonitoringOptions = {},
+  ) {}
 
   async listen(host: string, port: number): Promise<string> {
     const server = createServer((req, res) => {
-      const path = (req.url ?? "/").split("?")[0];
+      const [path, query] = splitUrl(req.url ?? "/");
       if (req.method !== "GET") {
         res.writeHead(405, { allow: "GET" }).end();
         return;
       }
+      const check = this.options.checkToken;
+      if (check !== undefined) {
+        const token = bearer(req) ?? new URLSearchParams(query).get("token") ?? undefined;
+        if (token === undefined || !safeCheck(check, token)) {
+          res.writeHead(401, { "content-type": "application/json", "www-authenticate": 'Bearer realm="mpreg"' });
+          res.end(JSON.stringify({ error: "unauthorized: send Authorization: Bearer <token>" }));
+          return;
+        }
+      }
+      const json = (status: number, body: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
       try {
         switch (path) {
           case "/health": {
             const h = this.source.health();
-            res.writeHead(h.status === "ok" ? 200 : 503, { "content-type": "application/json" });
-            res.end(JSON.stringify(h));
+            json(h.status === "ok" ? 200 : 503, h);
+            return;
+          }
+          case "/ready": {
+            const r = this.source.ready?.() ?? { ready: true, reasons: [] };
+            const stopping = this.source.health().status !== "ok";
+            const answer = stopping ? { ready: false, reasons: ["node is stopping", ...r.reasons] } : r;
+            json(answer.ready ? 200 : 503, answer);
             return;
           }
           case "/metrics":
             res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(this.source.metrics());
             return;
           case "/topology":
-            res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(this.source.topology()));
+            json(200, this.source.topology());
             return;
           case "/catalog":
-            res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(this.source.catalog()));
+            json(200, this.source.catalog());
             return;
           default:
-            res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: "not found" }));
+            json(404, { error: "not found", endpoints: ["/health", "/ready", "/metrics", "/topology", "/catalog"] });
         }
       } catch (e) {
-        res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: String(e) }));
+        json(500, { error: String(e) });
       }
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
+      server.once("error", (e: NodeJS.ErrnoException) => {
+        if (e.code !== "EADDRINUSE") return reject(e);
+        // Say which listener: the client port is a different one, and the fix differs.
+        const err = new Error(
+          `monitoring port ${port} on ${host} is already in use: pick another with --monitoring-port N (or MPREG_MONITORING_PORT; 0 picks a free port)`,
+        ) as NodeJS.ErrnoException & { listener: string };
+        err.code = "EADDRINUSE";
+        err.listener = "monitoring";
+        reject(err);
+      });
       server.listen(port, host, () => resolve());
     });
     const addr = server.address() as AddressInfo;
@@ -64,7 +114,26 @@ export class MonitoringServer {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
+    if (!server.listening) return;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+function splitUrl(url: string): [string, string] {
+  const q = url.indexOf("?");
+  return q < 0 ? [url, ""] : [url.slice(0, q), url.slice(q + 1)];
+}
+
+function bearer(req: IncomingMessage): string | undefined {
+  const auth = req.headers.authorization;
+  return typeof auth === "string" && auth.startsWith("Bearer ") ? auth.slice(7).trim() : undefined;
+}
+
+function safeCheck(check: (token: string) => boolean, token: string): boolean {
+  try {
+    return check(token);
+  } catch {
+    return false;
   }
 }

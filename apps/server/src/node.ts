@@ -27,6 +27,7 @@ import { loadFunctionModules, type FunctionModuleNode } from "./function-module.
 import { NodeMetrics, statsLines } from "./metrics.js";
 import { AccessPolicy } from "./access.js";
 import { MonitoringServer } from "./monitoring.js";
+import { topologyView, type PeerEntry } from "@mpreg/cli";
 import { openServices, type NodeServices } from "./services.js";
 import { loadNodeTls } from "./tls-config.js";
 
@@ -152,6 +153,7 @@ export class MpregNode implements FunctionModuleNode {
         members: this.config.raftMembers,
         join: this.config.raftJoin,
         fsync: this.config.raftFsync,
+        repair: this.config.repairWal,
         nodeId: this.nodeId,
         clusterId: this.clusterId,
         dataDir: this.config.dataDir,
@@ -186,10 +188,12 @@ export class MpregNode implements FunctionModuleNode {
             ...statsLines("cache", (this.services?.cache.namespaceNames() ?? []).map((ns) => ({ label: "namespace", value: ns, stats: this.services!.cache.stats({ namespace: ns }) }))),
           ],
         ),
-      topology: () => this.clusterMap(),
+      ready: () => this.readiness(),
+      topology: () => topologyView(this.clusterMap() as Parameters<typeof topologyView>[0], this.fabric.peers() as PeerEntry[], this.nodeId),
       catalog: () => this.fabric.catalog.snapshot(Date.now()),
     });
-    const monitoringUrl = await this.monitoring.listen(this.config.host, this.config.monitoringPort);
+    // Monitoring stays on its own (loopback by default) address even when clients come from anywhere.
+    const monitoringUrl = await this.monitoring.listen(this.config.monitoringHost, this.config.monitoringPort);
     this.monitoringAddress = monitoringUrl;
     return { url: addr.url, monitoringUrl };
   }
@@ -216,6 +220,15 @@ export class MpregNode implements FunctionModuleNode {
     await this.services?.close();
     await this.listener.close();
     await this.monitoring?.close();
+    this.metrics.close();
+  }
+
+  /** `/ready`: whether this node should receive traffic, and if not, why. */
+  readiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (this.config.peers.length > 0 && this.fabric.linkCount === 0) reasons.push("no peer link yet");
+    if (this.raft !== undefined && this.raft.kv.node.leaderId == null) reasons.push(`raft group ${this.config.raftGroup} has no leader`);
+    return { ready: reasons.length === 0, reasons };
   }
 
   /** `cluster_map`: every live node of the cluster, this one included. */
@@ -380,6 +393,8 @@ export class MpregNode implements FunctionModuleNode {
       return;
     }
     const u = req.u;
+    const started = performance.now();
+    const fun = req.cmds.length === 1 ? req.cmds[0]!.fun : "(multi)";
     this.executor
       .execute({
         cmds: req.cmds,
@@ -402,6 +417,7 @@ export class MpregNode implements FunctionModuleNode {
           // The common reply goes through the template encoder (same bytes, fewer cycles).
           const plain = encoding === "msgpack" && reply.intermediate_results === undefined && reply.execution_summary === undefined;
           this.send(session, reply, encoding, plain ? () => encodeRpcResult(u, result.r) : undefined);
+          this.metrics.observeRequest(fun, performance.now() - started, 0);
         },
         (e: unknown) => {
           const err = isMpregError(e)
@@ -409,6 +425,7 @@ export class MpregNode implements FunctionModuleNode {
             : new MpregError(ErrorCode.EXECUTION_FAILED, String((e as Error)?.message ?? e), { reason: "internal error" });
           this.metrics.countError(err.code);
           this.send(session, rpcErrorReply(u, err), encoding);
+          this.metrics.observeRequest(fun, performance.now() - started, err.code);
         },
       )
       .finally(() => {

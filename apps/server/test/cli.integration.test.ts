@@ -24,7 +24,7 @@ describe("mpreg start", () => {
       expect(metrics).toMatch(/mpreg_rpc_requests_total [1-9]/);
       expect(metrics).toMatch(/mpreg_relay_dropped_total\{reason="no_route"\} 0/);
       const topology = await (await fetch(`${node.monitoringUrl}/topology`)).json();
-      expect(topology.nodes.map((n: { node_id: string }) => n.node_id)).toEqual(["mon"]);
+      expect(topology.clusters.flatMap((c: { nodes: { node_id: string }[] }) => c.nodes.map((n) => n.node_id))).toEqual(["mon"]);
       expect((await fetch(`${node.monitoringUrl}/nope`)).status).toBe(404);
       await client.close();
     } finally {

@@ -154,7 +154,7 @@ describe("pub/sub on one node", () => {
     expect(await metric(a, "mpreg_pubsub_dropped")).toBeGreaterThan(0);
     // 100k notifications of ~150 B held for the stalled reader would be ~15 MB of queue plus
     // their objects; the bound keeps the queue to its limit and the node well under 400 MB.
-    expect(await metric(a, "process_resident_memory_bytes")).toBeLessThan(400 * 1024 * 1024);
+    expect(await metric(a, "mpreg_process_resident_memory_bytes")).toBeLessThan(400 * 1024 * 1024);
     expect(await metric(a, "mpreg_pubsub_queued_bytes")).toBeLessThanOrEqual(64 * 1024 * 1024);
     ws.terminate();
   }, 120_000);

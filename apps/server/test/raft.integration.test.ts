@@ -81,7 +81,7 @@ it("elects one leader, serves writes from any node, survives a SIGKILLed leader,
   const put = (await clients.get(follower)!.call("mpreg.kv.put", ["greeting", { hello: "world" }])) as { version: number };
   expect(put.version).toBeGreaterThan(0);
   for (const n of NAMES) {
-    expect(await clients.get(n)!.call("mpreg.kv.get", ["greeting"])).toEqual({ found: true, value: { hello: "world" }, version: put.version });
+    expect(await clients.get(n)!.call("mpreg.kv.get", ["greeting"])).toMatchObject({ found: true, value: { hello: "world" }, version: put.version });
   }
   const acknowledged: number[] = [];
   for (let i = 0; i < 20; i++) {

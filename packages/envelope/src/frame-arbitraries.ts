@@ -205,17 +205,21 @@ export const frameArbitraries: { [R in Role]: fc.Arbitrary<Frame> } = {
       { requiredKeys: ["message_id", "receipt", "body", "receive_count", "sent_at"] },
     ),
   }),
-  "kv-event": fc.record({
-    role: fc.constant("kv-event" as const),
-    watch_id: text,
-    events: fc.array(
-      fc.oneof(
-        fc.record({ type: fc.constant("put" as const), key: text, value: wireValue, mod_revision: count }),
-        fc.record({ type: fc.constant("delete" as const), key: text, mod_revision: count }),
+  "kv-event": fc.record(
+    {
+      role: fc.constant("kv-event" as const),
+      watch_id: text,
+      events: fc.array(
+        fc.record(
+          { type: fc.constantFrom("put" as const, "delete" as const), key: text, value: wireValue, mod_revision: count },
+          { requiredKeys: ["type", "key", "mod_revision"] },
+        ),
+        { maxLength: 3 },
       ),
-      { maxLength: 3 },
-    ),
-  }),
+      error: wireError,
+    },
+    { requiredKeys: ["role", "watch_id", "events"] },
+  ),
   "peer-hello": fc.record(
     { role: fc.constant("peer-hello" as const), ...peerIdentity },
     { requiredKeys: ["role", "node_id", "cluster_id", "region", "urls", "protocol_version", "nonce"] },

@@ -49,3 +49,4 @@ export {
   validateTopic,
   type InternalTopicKind,
 } from "./topics.js";
+export { didYouMean, editDistance } from "./did-you-mean.js";

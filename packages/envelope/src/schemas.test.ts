@@ -70,15 +70,8 @@ const EXAMPLES: { [R in Role]: Frame[] } = {
     { role: "queue-delivery", subscription_id: "q1", message: { message_id: "m", receipt: "r", body: {}, receive_count: 2, sent_at: 5, group_id: "g", priority: 9 } },
   ],
   "kv-event": [
-    { role: "kv-event", watch_id: "w1", events: [] },
-    {
-      role: "kv-event",
-      watch_id: "w1",
-      events: [
-        { type: "put", key: "a/1", value: { x: 1 }, mod_revision: 7 },
-        { type: "delete", key: "a/2", mod_revision: 7 },
-      ],
-    },
+    { role: "kv-event", watch_id: "w1", events: [{ type: "put", key: "a", value: { x: 1 }, mod_revision: 3 }, { type: "delete", key: "b", mod_revision: 3 }] },
+    { role: "kv-event", watch_id: "w1", events: [], error: { code: 1002, message: "compacted", details: { reason: "compacted", compact_revision: 9 } } },
   ],
   "peer-hello": [
     { role: "peer-hello", node_id: "n1", cluster_id: "c1", region: "", urls: [], protocol_version: 1, nonce: "x" },

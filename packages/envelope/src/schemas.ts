@@ -237,21 +237,24 @@ export type QueueDelivery = Static<typeof QueueDelivery>;
 // Replicated key-value store (section 10)
 // ---------------------------------------------------------------------------------------------
 
-/** One change delivered by a KV watch; `value` is absent on a delete. */
+/** One change a watch reports: `value` only on puts. */
 export const KvWatchEvent = Type.Object({
-  type: Type.Enum(["put", "delete"]),
+  type: Type.Union([Type.Literal("put"), Type.Literal("delete")]),
   key: Type.String(),
   value: Type.Optional(Type.Unknown()),
-  /** The store revision of the write that made this change. */
   mod_revision: NonNegativeInteger,
 });
 export type KvWatchEvent = Static<typeof KvWatchEvent>;
 
-/** `kv-event`: a push to the connection that owns the watch `watch_id` (`mpreg.kv.watch`). */
+/**
+ * `kv-event`: a push to the connection that owns the watch (`mpreg.kv.watch`). A frame with
+ * `error` is the last one of a watch that ended on its own (e.g. its history was compacted).
+ */
 export const KvEvent = Type.Object({
   role: Type.Literal("kv-event"),
   watch_id: Type.String(),
   events: Type.Array(KvWatchEvent),
+  error: Type.Optional(WireErrorSchema),
 });
 export type KvEvent = Static<typeof KvEvent>;
 

@@ -20,7 +20,7 @@ import { createLogger, type MpregError } from "@mpreg/envelope";
 import type { AppendLog, KVStore, Snapshot, SnapshotStore, StorageBackend } from "./interfaces.js";
 import { MemState, type StateOp } from "./state.js";
 import { StateKV, StateLog, type StateHost } from "./state-stores.js";
-import { storeFor } from "./validate.js";
+import { MAX_SNAPSHOT_BYTES, storeFor } from "./validate.js";
 import { ioError, storageError } from "./errors.js";
 import { DAMAGE_SCAN_BYTES, encodeFrame, findIntactFrame, FRAME_HEADER_BYTES, intactFrameAt, readFrame } from "./frame.js";
 import { decodeOp, decodeValue, encodeOp, encodeValue } from "./wal-codec.js";
@@ -736,7 +736,8 @@ export class FileBackend implements StorageBackend, StateHost {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw ioError(`cannot read snapshot ${file}`, e);
     }
-    const f = readFrame(buf, 0);
+    // One frame: the data plus a small header (magic, namespace, index, metadata).
+    const f = readFrame(buf, 0, MAX_SNAPSHOT_BYTES + 1024 * 1024);
     const corrupt = (why: string) => storageError("corrupt", `snapshot file ${file} is damaged (${why})`, { file, namespace: ns });
     if (typeof f === "string" || f.end !== buf.length) throw corrupt(typeof f === "string" ? f : "trailing bytes");
     const v = decodeValue(f.payload);

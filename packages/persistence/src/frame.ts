@@ -32,13 +32,14 @@ export interface FrameAt {
 
 /**
  * Reads the frame at `offset`; returns the reason instead when the bytes there are not a
- * complete, intact frame.
+ * complete, intact frame. `maxPayload`: larger claimed lengths count as damage (a snapshot file
+ * holds one larger frame).
  */
-export function readFrame(buf: Uint8Array, offset: number): FrameAt | FrameStop {
+export function readFrame(buf: Uint8Array, offset: number, maxPayload = MAX_FRAME_PAYLOAD): FrameAt | FrameStop {
   if (buf.length - offset < FRAME_HEADER_BYTES) return "incomplete";
   const view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const len = view.readUInt32LE(offset);
-  if (len > MAX_FRAME_PAYLOAD) return "bad-length";
+  if (len > maxPayload) return "bad-length";
   const start = offset + FRAME_HEADER_BYTES;
   const end = start + len;
   if (end > buf.length) return "incomplete";

@@ -3,7 +3,7 @@ export { MemoryBackend, MemoryVolume, type MemoryBackendOptions } from "./memory
 export { storageError, storageErrorKind, type StorageErrorKind } from "./errors.js";
 export { crc32c } from "./crc32c.js";
 export { compareBytes, prefixEnd } from "./bytes.js";
-export { MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_NAMESPACE_LENGTH } from "./validate.js";
+export { MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_SNAPSHOT_BYTES, MAX_NAMESPACE_LENGTH } from "./validate.js";
 export {
   complianceCases,
   runComplianceSuite,

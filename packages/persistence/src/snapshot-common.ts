@@ -1,7 +1,7 @@
 /** Checks shared by every SnapshotStore implementation. */
 
 import { decode, encode } from "@msgpack/msgpack";
-import { checkIndex, checkValue } from "./validate.js";
+import { MAX_SNAPSHOT_BYTES, checkIndex, checkValue } from "./validate.js";
 import { storageError } from "./errors.js";
 import { copyBytes } from "./bytes.js";
 
@@ -17,7 +17,7 @@ export function checkSnapshotInput(s: unknown): SnapshotInput {
   if (typeof s !== "object" || s === null) throw storageError("invalid", "snapshot must be an object");
   const o = s as { index?: unknown; meta?: unknown; data?: unknown };
   const index = checkIndex(o.index, "snapshot index", 0);
-  const data = copyBytes(checkValue(o.data, "snapshot data"));
+  const data = copyBytes(checkValue(o.data, "snapshot data", MAX_SNAPSHOT_BYTES));
   const meta = o.meta ?? {};
   if (typeof meta !== "object" || meta === null || Array.isArray(meta)) {
     throw storageError("invalid", "snapshot meta must be a plain object");

@@ -1,5 +1,6 @@
 import { describe, it, expect } from "vitest";
 import fs from "node:fs/promises";
+import fsSync from "node:fs";
 import { SqliteBackend } from "./sqlite.js";
 import type { FsyncPolicy } from "./file.js";
 import { runComplianceSuite } from "./compliance.js";
@@ -47,6 +48,44 @@ describe("sqlite backend", () => {
     await Promise.all([a, c]);
     expect((await kv.range()).map((e) => e.key[0])).toEqual([1, 3]);
     await be.close();
+  });
+
+  it("maxBytes counts the WAL: database + WAL stay within it after every acknowledged write", async () => {
+    const dir = await tempDir();
+    const maxBytes = 256 * 1024;
+    for (const fsync of ["always", "batch", "none"] as FsyncPolicy[]) {
+      const be = await SqliteBackend.open({ dir, file: `wal-${fsync}.sqlite`, fsync, maxBytes });
+      const onDisk = () => {
+        const size = (f: string) => {
+          try {
+            return fsSync.statSync(f).size;
+          } catch {
+            return 0;
+          }
+        };
+        return size(be.file) + size(`${be.file}-wal`);
+      };
+      const kv = be.kv("w");
+      let stored = 0;
+      let err: unknown;
+      let maxSeen = 0;
+      // Overwrites (the WAL grows, the database does not), then batches of new keys until full.
+      for (let i = 0; i < 1000 && err === undefined; i++) {
+        try {
+          if (i < 60) await kv.batch([0, 1, 2].map((j) => ({ type: "put" as const, key: new Uint8Array([1, j]), value: new Uint8Array(300).fill(i) })));
+          else await kv.batch(Array.from({ length: 10 }, (_, j) => ({ type: "put" as const, key: new Uint8Array([2, i >> 8, i & 0xff, j]), value: new Uint8Array(300) })));
+          stored++;
+        } catch (e) {
+          err = e;
+        }
+        maxSeen = Math.max(maxSeen, onDisk());
+      }
+      expect(storageErrorKind(err)).toBe("full");
+      expect(stored).toBeGreaterThan(80);
+      expect(maxSeen).toBeLessThanOrEqual(maxBytes);
+      expect(maxSeen).toBeGreaterThan(maxBytes * 0.75); // it did fill up
+      await be.close();
+    }
   });
 
   it("rejects writes past maxBytes with a full error and keeps earlier data", async () => {

@@ -12,6 +12,7 @@
  *   crash, not a machine crash).
  */
 
+import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { Database as Db, Statement } from "better-sqlite3";
@@ -54,8 +55,12 @@ export interface SqliteBackendOptions {
   /** A group commits as soon as it holds this many writes (default 1000). */
   batchMaxOps?: number;
   /**
-   * Cap on the database size (bytes, rounded down to whole pages; the WAL file is not counted).
-   * A write that would pass it fails with a `full` error and changes nothing.
+   * Cap on the bytes on disk: the database file plus its write-ahead log. The WAL gets an
+   * allowance (an eighth of `maxBytes`, at least 4 pages, at most 64 MiB) and is checkpointed
+   * and truncated after any commit that leaves it larger; the database gets the rest (whole
+   * pages). So after every acknowledged write, database + WAL <= `maxBytes` (one transaction in
+   * progress may briefly hold more in the WAL). A write that would grow the database past its
+   * share fails with a `full` error and changes nothing.
    */
   maxBytes?: number;
   /** Create the directory when missing (default true). */
@@ -101,6 +106,8 @@ export class SqliteBackend implements StorageBackend {
   private groupWaiters: Waiter[] = [];
   private groupTimer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined;
   private readonly runTxn: (fn: () => unknown) => unknown;
+  /** Bytes the WAL may hold after a commit (set with `maxBytes`). */
+  private readonly walAllowance: number | undefined;
   private readonly logMeta = new Map<string, { first: number; last: number }>();
   private readonly rangeStmts = new Map<string, Statement>();
   private readonly st: Record<string, Statement>;
@@ -109,8 +116,9 @@ export class SqliteBackend implements StorageBackend {
   private readonly logs = new Map<string, AppendLog>();
   private readonly snaps = new Map<string, SnapshotStore>();
 
-  private constructor(file: string, db: Db, o: SqliteBackendOptions) {
+  private constructor(file: string, db: Db, o: SqliteBackendOptions, walAllowance: number | undefined) {
     this.file = file;
+    this.walAllowance = walAllowance;
     this.db = db;
     this.fsync = o.fsync ?? "batch";
     this.batchDelayMs = o.batchDelayMs ?? 0;
@@ -151,11 +159,17 @@ export class SqliteBackend implements StorageBackend {
       }
       db.exec(SCHEMA);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      let walAllowance: number | undefined;
       if (opts.maxBytes !== undefined) {
         const pageSize = db.pragma("page_size", { simple: true }) as number;
-        db.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxBytes / pageSize))}`);
+        walAllowance = Math.min(64 * 1024 * 1024, Math.max(4 * pageSize, Math.floor(opts.maxBytes / 8)));
+        db.pragma(`max_page_count = ${Math.max(1, Math.floor((opts.maxBytes - walAllowance) / pageSize))}`);
+        // Checkpoint well before the allowance (frames carry a 24-byte header); after a
+        // checkpoint the WAL file is cut back to the allowance.
+        db.pragma(`wal_autocheckpoint = ${Math.max(1, Math.floor(walAllowance / (pageSize + 24) / 2))}`);
+        db.pragma(`journal_size_limit = ${walAllowance}`);
       }
-      const be = new SqliteBackend(file, db, opts);
+      const be = new SqliteBackend(file, db, opts, walAllowance);
       openFiles.add(file);
       return be;
     } catch (e) {
@@ -188,7 +202,9 @@ export class SqliteBackend implements StorageBackend {
     }
     if (this.fsync !== "batch") {
       try {
-        return Promise.resolve(this.runTxn(fn) as T);
+        const result = this.runTxn(fn) as T;
+        this.capWal();
+        return Promise.resolve(result);
       } catch (e) {
         return Promise.reject(this.mapError(e));
       }
@@ -228,6 +244,7 @@ export class SqliteBackend implements StorageBackend {
     const waiters = this.groupWaiters.splice(0);
     try {
       this.db.exec("COMMIT");
+      this.capWal();
     } catch (e) {
       this.fail(this.mapError(e));
       if (this.db.inTransaction) this.db.exec("ROLLBACK");
@@ -235,6 +252,21 @@ export class SqliteBackend implements StorageBackend {
       return;
     }
     for (const w of waiters) w.resolve();
+  }
+
+  /**
+   * With `maxBytes`: after a commit, a WAL larger than its allowance is checkpointed into the
+   * database and truncated, so database + WAL stays within `maxBytes` (see the option).
+   */
+  private capWal(): void {
+    if (this.walAllowance === undefined) return;
+    let size = 0;
+    try {
+      size = fs.statSync(`${this.file}-wal`).size;
+    } catch {
+      return; // no WAL file (yet)
+    }
+    if (size > this.walAllowance) this.db.pragma("wal_checkpoint(TRUNCATE)");
   }
 
   private clearGroupTimer(): void {

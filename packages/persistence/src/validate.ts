@@ -6,6 +6,11 @@ import { storageError } from "./errors.js";
 export const MAX_KEY_BYTES = 64 * 1024;
 /** Largest value or log record accepted (bytes). */
 export const MAX_VALUE_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest snapshot accepted (bytes): a replicated state machine's whole image (the Raft KV's
+ * quota is checked against it). Under SQLite's default maximum BLOB size (10^9 bytes).
+ */
+export const MAX_SNAPSHOT_BYTES = 512 * 1024 * 1024;
 /** Longest namespace name (UTF-16 code units). */
 export const MAX_NAMESPACE_LENGTH = 200;
 
@@ -37,10 +42,10 @@ export function checkKey(key: unknown): Uint8Array {
   return key;
 }
 
-export function checkValue(value: unknown, what = "value"): Uint8Array {
+export function checkValue(value: unknown, what = "value", max = MAX_VALUE_BYTES): Uint8Array {
   if (!(value instanceof Uint8Array)) throw storageError("invalid", `${what} must be a Uint8Array`);
-  if (value.byteLength > MAX_VALUE_BYTES) {
-    throw storageError("invalid", `${what} is ${value.byteLength} bytes, the limit is ${MAX_VALUE_BYTES}`);
+  if (value.byteLength > max) {
+    throw storageError("invalid", `${what} is ${value.byteLength} bytes, the limit is ${max}`);
   }
   return value;
 }

@@ -1,8 +1,8 @@
 // Crash-test writer: plain JS (Node runs it directly) on the built package. It writes with
-// fsync "always" from several concurrent writers and prints one line per write *after* its
+// fsync "always" (or the policy given) from several concurrent writers and prints one line per write *after* its
 // promise resolved; the parent kills it with SIGKILL at a random moment and checks that every
-// printed write survived. Usage: node crash-child.mjs <dir> <round> [<module url>] [file|sqlite]
-const [dir, roundArg, entry = "../dist/index.js", backend = "file"] = process.argv.slice(2);
+// printed write survived. Usage: node crash-child.mjs <dir> <round> [<module url>] [file|sqlite] [always|batch]
+const [dir, roundArg, entry = "../dist/index.js", backend = "file", fsync = "always"] = process.argv.slice(2);
 // The parent may pass a private copy of the build, so a concurrent rebuild of dist/ cannot
 // pull the module out from under a long run.
 const { openBackend } = await import(entry);
@@ -14,7 +14,7 @@ const td = new TextDecoder();
 const say = (line) => process.stdout.write(line + "\n");
 
 const be = await openBackend(
-  backend === "file" ? { backend, dir, fsync: "always", compactBytes: 48 * 1024 } : { backend, dir, fsync: "always" },
+  backend === "file" ? { backend, dir, fsync, compactBytes: 48 * 1024 } : { backend, dir, fsync },
 );
 const kv = be.kv("crash");
 const log = be.log("crash");

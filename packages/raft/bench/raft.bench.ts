@@ -14,6 +14,11 @@ import { rng } from "../test/core-net.js";
  *    electionTick 10 = 100-200 ms randomized timeout, heartbeat every tick).
  * BENCH_SECONDS (default 3) and BENCH_CLIENTS (default 64) tune the write runs; each storage
  * also gets a single-client run (the latency-bound case etcd publishes too).
+ *
+ * "kv benchmarks" (run alone with `-t kv`): transactions per second, watch event throughput
+ * (events delivered per second to a watch on a follower while clients write 10-key
+ * transactions), and the catch-up time of a member from a large snapshot (BENCH_CATCHUP_MIB,
+ * default 100) while writes go on.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 64);
@@ -121,4 +126,93 @@ it("raft benchmarks", async () => {
     rows.push(`| ${members} | ${e.mean.toFixed(0)} | ${e.p50} | ${e.p99} | ${e.max} |`);
   }
   console.log(`\nRaft benchmark (${CLIENTS} clients, ${SECONDS}s per write run, node ${process.version})\n\n${rows.join("\n")}\n`);
+});
+
+/** A 3-member memory cluster delivering messages through setImmediate, 10 ms ticks. */
+async function liveCluster(extra: ConstructorParameters<typeof LocalCluster>[1] = {}) {
+  const c = new LocalCluster(3, { autoDeliver: true, tickMs: 10, electionTick: 50, requestTimeoutTicks: 1000, snapshotEvery: 20_000, ...extra });
+  await c.start();
+  const t0 = Date.now();
+  while (!c.leader()) {
+    await new Promise((r) => setTimeout(r, 5));
+    if (Date.now() - t0 > 10_000) throw new Error("no leader");
+  }
+  return c;
+}
+
+async function txnWatchRun(clients: number) {
+  const c = await liveCluster();
+  const leader = c.leader()!;
+  const follower = [...c.nodes.values()].find((k) => k && k !== leader)!;
+  let events = 0;
+  await follower.watch("bench", "", undefined, { deliver: (e) => void (events += e.length), end: () => undefined });
+  let txns = 0;
+  let stop = false;
+  const start = performance.now();
+  const client = async (k: number) => {
+    for (let i = 0; !stop; i++) {
+      await leader.txn({ success: Array.from({ length: 10 }, (_, j) => ({ put: [`w/${k}/${j}`, i] as [string, unknown] })) });
+      txns++;
+    }
+  };
+  const runs = Array.from({ length: clients }, (_, k) => client(k));
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  stop = true;
+  await Promise.all(runs);
+  const elapsed = (performance.now() - start) / 1000;
+  const expected = txns * 10;
+  // Let the watch drain (it trails the leader by the follower's apply).
+  const t0 = Date.now();
+  while (events < expected && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 10));
+  const drained = (performance.now() - start) / 1000;
+  for (const kv of c.nodes.values()) await kv?.stop();
+  return { txns: txns / elapsed, events: events / drained, delivered: events, expected };
+}
+
+async function catchUpRun(mib: number) {
+  const c = await liveCluster({ snapshotEvery: 100 });
+  const leader = c.leader()!;
+  const lagger = c.ids.find((id) => id !== leader.node.id)!;
+  c.isolate(lagger);
+  const value = new Uint8Array(512 * 1024);
+  const n = Math.ceil((mib * 1024 * 1024) / value.length);
+  for (let i = 0; i < n; i += 8) await Promise.all(Array.from({ length: Math.min(8, n - i) }, (_, j) => leader.put(`big/${i + j}`, value)));
+  for (let i = 0; i < 120; i++) await leader.put(`small/${i}`, i);
+  let stop = false;
+  let writes = 0;
+  const writer = (async () => {
+    while (!stop) {
+      await leader.put(`during/${writes % 100}`, writes);
+      writes++;
+    }
+  })();
+  const t0 = performance.now();
+  c.heal();
+  const lag = c.nodes.get(lagger)!;
+  while (lag.node.status().snapshotIndex <= n) await new Promise((r) => setTimeout(r, 10));
+  const installed = performance.now() - t0;
+  while (lag.node.status().applied < leader.node.status().commit - 5) await new Promise((r) => setTimeout(r, 10));
+  const following = performance.now() - t0;
+  stop = true;
+  await writer;
+  const bytes = lag.state.byteSize;
+  for (const kv of c.nodes.values()) await kv?.stop();
+  return { installed, following, writes, bytes, chunks: c.snapChunks.get(lagger) ?? 0 };
+}
+
+it("kv benchmarks", async () => {
+  const rows: string[] = [];
+  rows.push(`| clients | 10-key txns/s | watch events/s (on a follower) | delivered / written |`);
+  rows.push(`|---|---|---|---|`);
+  for (const clients of [1, CLIENTS]) {
+    const r = await txnWatchRun(clients);
+    rows.push(`| ${clients} | ${Math.round(r.txns)} | ${Math.round(r.events)} | ${r.delivered} / ${r.expected} |`);
+  }
+  const mib = Number(process.env.BENCH_CATCHUP_MIB ?? 100);
+  const cu = await catchUpRun(mib);
+  rows.push("");
+  rows.push(`| snapshot | chunks (1 MiB) | installed after | following the log after | writes served meanwhile |`);
+  rows.push(`|---|---|---|---|---|`);
+  rows.push(`| ${(cu.bytes / 1024 / 1024).toFixed(0)} MiB | ${cu.chunks} | ${(cu.installed / 1000).toFixed(1)} s | ${(cu.following / 1000).toFixed(1)} s | ${cu.writes} |`);
+  console.log(`\nRaft KV benchmark (3 members, memory storage, ${SECONDS}s per run, node ${process.version})\n\n${rows.join("\n")}\n`);
 });

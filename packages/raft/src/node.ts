@@ -39,6 +39,8 @@ export interface RaftNodeOptions extends Omit<RaftConfig, "random"> {
   maxInbox?: number;
   /** Called after each Ready is processed (for metrics and tests). */
   onReady?: (rd: Ready) => void;
+  /** Called on each tick, after the core ticked (the KV store checks its leases here). */
+  onTick?: () => void;
 }
 
 interface PendingProposal {
@@ -84,6 +86,7 @@ export class RaftNode {
   private snapIndex: number;
   private inbox: (() => void)[] = [];
   private pumping: Promise<void> | undefined;
+  private pumpActive = false;
   private failure: unknown;
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<string, PendingRead>();
@@ -223,6 +226,7 @@ export class RaftNode {
     this.inbox.push(() => {
       this.core.tick();
       this.ageRequests();
+      this.opts.onTick?.();
     });
     this.schedule();
   }
@@ -367,16 +371,21 @@ export class RaftNode {
   }
 
   private schedule(): void {
-    if (this.pumping || this.failure) return;
+    // `pumpActive` is set before `pump()` runs: an input queued while the loop runs its first
+    // synchronous part (a proposal made by `onTick`, say) must not start a second loop.
+    if (this.pumpActive || this.failure) return;
+    this.pumpActive = true;
     this.pumping = this.pump().then(
       () => {
         this.pumping = undefined;
+        this.pumpActive = false;
         // An input queued after the loop's last check (by a callback it resolved) still runs.
         if (this.inbox.length > 0) this.schedule();
       },
       (e: unknown) => {
         // A storage failure: stop taking part (safer than acting on state we could not persist).
         this.pumping = undefined;
+        this.pumpActive = false;
         this.failure = e;
         this.stopped = true;
         if (this.timer) clearInterval(this.timer);

@@ -40,6 +40,21 @@ export interface RaftConfig {
   maxPendingReads?: number;
   /** Most committed entries handed out in one Ready. Default 1024. */
   maxApplyBatch?: number;
+  /**
+   * A snapshot travels to a lagging follower in chunks of at most this many bytes (each chunk is
+   * one message, so it must fit a transport frame). Default 1 MiB.
+   */
+  maxSnapshotChunkBytes?: number;
+  /** Most snapshot chunks sent but not acknowledged per follower (flow control). Default 4. */
+  maxSnapshotInflight?: number;
+  /** Largest snapshot a follower accepts (it holds the chunks in memory until the last). Default 1 GiB. */
+  maxSnapshotBytes?: number;
+  /**
+   * While a snapshot is on its way to a follower, the leader keeps the log after that snapshot
+   * (so the follower can continue from the log once it is installed, even if the leader
+   * compacted meanwhile), up to this many entries. Default 100,000.
+   */
+  maxRetainedEntries?: number;
   /** Random source in [0,1) for election timeouts (inject a seeded one for determinism). */
   random: () => number;
 }
@@ -67,8 +82,27 @@ interface Progress {
   inflights: number[];
   recentActive: boolean;
   pendingSnapshot: number;
-  /** Ticks since the snapshot was sent; the snapshot is resent when its answer is lost. */
+  /** Ticks since the snapshot transfer last made progress; then it goes back to the last acknowledged byte. */
   snapshotTicks: number;
+  /** The snapshot being sent (kept even if the leader takes a newer one, so the transfer can finish). */
+  snap: Snapshot | undefined;
+  /** Offset of the next chunk to send. */
+  snapNext: number;
+  /** Bytes the follower acknowledged holding (contiguous from 0). */
+  snapAcked: number;
+  /** Every chunk was sent at least once since the last rewind. */
+  snapSentAll: boolean;
+  /** Offset of the last rewind caused by a gap (at most one rewind per acknowledged offset). */
+  snapRewound: number;
+}
+
+/** A snapshot arriving in chunks (follower side). */
+interface IncomingSnapshot {
+  index: number;
+  term: number;
+  total: number;
+  received: number;
+  chunks: Uint8Array[];
 }
 
 interface ReadRequest {
@@ -131,6 +165,11 @@ export class RaftCore {
   private readonly maxUncommitted: number;
   private readonly maxPendingReads: number;
   private readonly maxApplyBatch: number;
+  private readonly maxSnapshotChunkBytes: number;
+  private readonly maxSnapshotInflight: number;
+  private readonly maxSnapshotBytes: number;
+  private readonly maxRetainedEntries: number;
+  private incoming: IncomingSnapshot | undefined;
   private readonly random: () => number;
 
   constructor(cfg: RaftConfig, init: RaftInitialState = {}) {
@@ -148,6 +187,13 @@ export class RaftCore {
     this.maxUncommitted = cfg.maxUncommitted ?? 8192;
     this.maxPendingReads = cfg.maxPendingReads ?? 4096;
     this.maxApplyBatch = cfg.maxApplyBatch ?? 1024;
+    this.maxSnapshotChunkBytes = cfg.maxSnapshotChunkBytes ?? 1024 * 1024;
+    this.maxSnapshotInflight = cfg.maxSnapshotInflight ?? 4;
+    this.maxSnapshotBytes = cfg.maxSnapshotBytes ?? 1024 * 1024 * 1024;
+    this.maxRetainedEntries = cfg.maxRetainedEntries ?? 100_000;
+    if (!(this.maxSnapshotChunkBytes >= 1 && this.maxSnapshotInflight >= 1)) {
+      throw MpregError.invalid("raft: maxSnapshotChunkBytes and maxSnapshotInflight must be >= 1", "maxSnapshotChunkBytes");
+    }
     this.random = cfg.random;
 
     const snap = init.snapshot;
@@ -284,7 +330,9 @@ export class RaftCore {
    */
   compact(index: number, data: Uint8Array): Snapshot {
     if (index > this.log.applied) throw MpregError.invalid("raft: cannot compact past the applied index", "index");
-    if (index <= this.log.snapIndex) throw MpregError.invalid("raft: already compacted to that index", "index");
+    if (index <= Math.max(this.log.snapIndex, this.snapshot?.meta.index ?? 0)) {
+      throw MpregError.invalid("raft: already compacted to that index", "index");
+    }
     const term = this.log.term(index)!;
     let conf = this.snapConf;
     for (const h of this.confHistory) if (h.index <= index) conf = h.conf;
@@ -292,7 +340,14 @@ export class RaftCore {
     this.snapConf = cloneConf(conf);
     const snap: Snapshot = { meta: { index, term, conf: cloneConf(conf) }, data };
     this.snapshot = snap;
-    this.log.compact(index, term);
+    // Keep the log after a snapshot still on its way to a follower: once installed, the
+    // follower continues from the log instead of needing yet another (newer) snapshot.
+    let keepFrom = index;
+    for (const pr of this.prs.values()) {
+      if (pr.state === "snapshot" && pr.snap) keepFrom = Math.min(keepFrom, pr.snap.meta.index);
+    }
+    if (index - keepFrom > this.maxRetainedEntries) keepFrom = index;
+    if (keepFrom > this.log.snapIndex) this.log.compact(keepFrom, this.log.term(keepFrom)!);
     return snap;
   }
 
@@ -470,6 +525,7 @@ export class RaftCore {
 
   private becomeLeader(): void {
     this.reset(this.term);
+    this.incoming = undefined;
     this.role = "leader";
     this.lead = this.id;
     const self = this.prs.get(this.id);
@@ -510,6 +566,11 @@ export class RaftCore {
       recentActive: id === this.id,
       pendingSnapshot: 0,
       snapshotTicks: 0,
+      snap: undefined,
+      snapNext: 0,
+      snapAcked: 0,
+      snapSentAll: false,
+      snapRewound: -1,
     };
   }
 
@@ -542,8 +603,17 @@ export class RaftCore {
     }
     for (const [id, pr] of this.prs) {
       if (id !== this.id && pr.state === "snapshot" && ++pr.snapshotTicks > this.electionTick) {
-        // The snapshot or its answer was lost: probe again (which resends it if still needed).
-        this.becomeProbe(pr);
+        pr.snapshotTicks = 0;
+        if (pr.recentActive) {
+          // Chunks or their answers were lost: go back to the last acknowledged byte. (After
+          // the last chunk, a follower that installed it answers with an append response.)
+          pr.snapNext = pr.snapAcked;
+          pr.snapSentAll = false;
+          this.sendSnapshotChunks(id, pr);
+        } else {
+          // The follower does not answer at all: probe again (which resends if still needed).
+          this.becomeProbe(pr);
+        }
       }
     }
     if (this.heartbeatElapsed >= this.heartbeatTick) {
@@ -699,6 +769,8 @@ export class RaftCore {
     }
     if (this.log.matchTerm(prev, m.logTerm ?? 0)) {
       const lastNew = this.log.maybeAppend(prev, m.entries ?? []);
+      // The log reached past a partial snapshot: it is of no use any more.
+      if (this.incoming && lastNew >= this.incoming.index) this.incoming = undefined;
       this.commitTo(Math.min(m.commit ?? 0, lastNew));
       this.send({ type: "appResp", to: m.from, index: lastNew });
       return;
@@ -723,10 +795,48 @@ export class RaftCore {
     this.msgs.push(resp);
   }
 
+  /**
+   * One chunk of a snapshot (`offset`, `total`; a message without them holds the whole
+   * snapshot). Chunks are taken in order only; each is answered with `snapResp{index, offset:
+   * bytes held}` (`reject` when a chunk is missing before this one), the last one with the
+   * append response of the installed snapshot. A partial transfer of the same snapshot is kept,
+   * so a transfer restarted by the leader resumes where it stopped.
+   */
   private handleSnapshot(m: Message): void {
     const s = m.snapshot;
     if (!s) return;
-    if (this.restore(s)) this.send({ type: "appResp", to: m.from, index: this.log.lastIndex() });
+    const offset = m.offset ?? 0;
+    const total = m.total ?? s.data.length;
+    const { index, term } = s.meta;
+    if (index <= this.log.committed || this.log.matchTerm(index, term)) {
+      // Nothing to install (restore only commits up to it): say how far we are.
+      this.incoming = undefined;
+      this.restore(s);
+      this.send({ type: "appResp", to: m.from, index: this.log.committed });
+      return;
+    }
+    if (total > this.maxSnapshotBytes || offset + s.data.length > total) return; // refused: too large or malformed
+    let inc = this.incoming;
+    if (!inc || inc.index !== index || inc.term !== term || inc.total !== total) {
+      if (offset !== 0) {
+        this.send({ type: "snapResp", to: m.from, index, offset: 0, reject: true });
+        return;
+      }
+      inc = this.incoming = { index, term, total, received: 0, chunks: [] };
+    }
+    if (offset !== inc.received) {
+      this.send({ type: "snapResp", to: m.from, index, offset: inc.received, reject: offset > inc.received });
+      return;
+    }
+    if (s.data.length > 0) inc.chunks.push(s.data);
+    inc.received += s.data.length;
+    if (inc.received < total) {
+      this.send({ type: "snapResp", to: m.from, index, offset: inc.received });
+      return;
+    }
+    this.incoming = undefined;
+    const data = inc.chunks.length === 1 ? inc.chunks[0]! : concatBytes(inc.chunks, total);
+    if (this.restore({ meta: s.meta, data })) this.send({ type: "appResp", to: m.from, index: this.log.lastIndex() });
     else this.send({ type: "appResp", to: m.from, index: this.log.committed });
   }
 
@@ -801,9 +911,40 @@ export class RaftCore {
       case "readIndex":
         if (m.context !== undefined) this.leaderRead(m.context, m.from, false);
         return;
+      case "snapResp":
+        this.handleSnapshotResponse(m, pr);
+        return;
       default:
         return;
     }
+  }
+
+  /** Flow control of a snapshot transfer: the follower says how many bytes it holds. */
+  private handleSnapshotResponse(m: Message, pr: Progress): void {
+    const snap = pr.snap;
+    if (pr.state !== "snapshot" || !snap || m.index !== snap.meta.index) return;
+    const total = snap.data.length;
+    const off = Math.min(m.offset ?? 0, total);
+    pr.snapshotTicks = 0;
+    if (m.reject) {
+      // A chunk was lost or reordered (the follower takes them in order), or the follower lost
+      // what it held (it restarted): go back to what it holds, once per offset. A stale
+      // rejection only costs a few chunks sent again.
+      if (pr.snapNext > off && pr.snapRewound !== off) {
+        pr.snapRewound = off;
+        pr.snapAcked = off;
+        pr.snapNext = off;
+        pr.snapSentAll = false;
+      }
+    } else if (off > pr.snapAcked) {
+      pr.snapAcked = off;
+      if (pr.snapNext < off) {
+        // The follower already held more (a transfer resumed): skip what it has.
+        pr.snapNext = off;
+        pr.snapSentAll = false;
+      }
+    }
+    this.sendSnapshotChunks(m.from, pr);
   }
 
   private handleAppendResponse(m: Message, pr: Progress): void {
@@ -824,6 +965,7 @@ export class RaftCore {
     if (!this.maybeUpdate(pr, idx)) return;
     if (pr.state === "probe") this.becomeReplicate(pr);
     else if (pr.state === "snapshot" && pr.match >= pr.pendingSnapshot) {
+      pr.snap = undefined; // installed: nothing to resume
       this.becomeProbe(pr);
       this.becomeReplicate(pr);
     } else if (pr.state === "replicate") {
@@ -922,16 +1064,45 @@ export class RaftCore {
   }
 
   private sendSnapshot(to: NodeId, pr: Progress): void {
-    const snap = this.snapshot;
+    // The snapshot of an interrupted transfer to this follower while the log after it is still
+    // here (the follower may hold part of it: it says so and the transfer resumes), else the latest.
+    const snap = pr.snap && pr.snap.meta.index >= this.log.snapIndex ? pr.snap : this.snapshot;
     if (!snap || !pr.recentActive) {
       // Do not push a (possibly large) snapshot to a peer that is not answering.
       return;
     }
-    this.msgs.push({ type: "snap", from: this.id, to, term: this.term, snapshot: snap });
     pr.state = "snapshot";
     pr.pendingSnapshot = snap.meta.index;
     pr.snapshotTicks = 0;
     pr.inflights = [];
+    pr.snap = snap;
+    pr.snapNext = 0;
+    pr.snapAcked = 0;
+    pr.snapSentAll = false;
+    pr.snapRewound = -1;
+    this.sendSnapshotChunks(to, pr);
+  }
+
+  /** Sends the next chunks of a snapshot, up to `maxSnapshotInflight` unacknowledged ones. */
+  private sendSnapshotChunks(to: NodeId, pr: Progress): void {
+    const snap = pr.snap;
+    if (!snap) return;
+    const total = snap.data.length;
+    const window = this.maxSnapshotInflight * this.maxSnapshotChunkBytes;
+    while (!pr.snapSentAll && pr.snapNext - pr.snapAcked < window) {
+      const end = Math.min(pr.snapNext + this.maxSnapshotChunkBytes, total);
+      this.msgs.push({
+        type: "snap",
+        from: this.id,
+        to,
+        term: this.term,
+        snapshot: { meta: snap.meta, data: snap.data.subarray(pr.snapNext, end) },
+        offset: pr.snapNext,
+        total,
+      });
+      pr.snapNext = end;
+      if (end >= total) pr.snapSentAll = true;
+    }
   }
 
   private bcastHeartbeat(context: string | undefined): void {
@@ -1052,6 +1223,16 @@ export class RaftCore {
 
 function hardEqual(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function concatBytes(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 function cloneConf(c: ConfState): ConfState {

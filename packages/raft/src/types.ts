@@ -61,7 +61,8 @@ export type MessageType =
   | "snap"
   | "timeoutNow"
   | "readIndex"
-  | "readIndexResp";
+  | "readIndexResp"
+  | "snapResp";
 
 /**
  * A Raft message. One flat shape for every type (as etcd does); fields not used by a type are
@@ -80,7 +81,12 @@ export interface Message {
   reject?: boolean;
   /** For a rejected append: the follower's guess of the last index that may match. */
   rejectHint?: number;
+  /** `snap`: the snapshot's metadata and one chunk of its data. */
   snapshot?: Snapshot;
+  /** `snap`: byte offset of the chunk; `snapResp`: bytes the follower holds (contiguous). */
+  offset?: number;
+  /** `snap`: the snapshot's total size in bytes. */
+  total?: number;
   /**
    * ReadIndex request id carried by heartbeats, `readIndex` (a follower asking the leader) and
    * `readIndexResp` (the leader's answer, with the read index in `index`); "transfer" on votes

@@ -3,7 +3,7 @@ import type { ConfChange, Entry, Message, MessageType, Snapshot } from "./types.
 
 const TYPES = new Set<MessageType>([
   "app", "appResp", "vote", "voteResp", "preVote", "preVoteResp", "heartbeat", "heartbeatResp", "snap", "timeoutNow",
-  "readIndex", "readIndexResp",
+  "readIndex", "readIndexResp", "snapResp",
 ]);
 const CC_TYPES = new Set(["addVoter", "addLearner", "remove"]);
 const MAX_ID = 256;
@@ -66,7 +66,7 @@ export function validateMessage(v: unknown, maxEntries = 10_000): Message {
   if (!id(x.from) || !id(x.to)) bad("from/to must be non-empty ids", "from");
   if (!uint(x.term)) bad("term must be an unsigned integer", "term");
   const m: Message = { type: x.type as MessageType, from: x.from as string, to: x.to as string, term: x.term as number };
-  for (const k of ["index", "logTerm", "commit", "rejectHint"] as const) {
+  for (const k of ["index", "logTerm", "commit", "rejectHint", "offset", "total"] as const) {
     if (x[k] !== undefined) {
       if (!uint(x[k])) bad(`${k} must be an unsigned integer`, k);
       m[k] = x[k] as number;

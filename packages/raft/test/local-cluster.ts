@@ -1,7 +1,7 @@
 import type { StorageBackend } from "@mpreg/persistence";
 import { MemoryBackend, MemoryVolume } from "@mpreg/persistence";
 import { RaftKV } from "../src/raft-kv.js";
-import type { RaftNodeOptions } from "../src/node.js";
+import type { RaftKVOptions } from "../src/raft-kv.js";
 import type { Message, NodeId } from "../src/types.js";
 import { rng } from "./core-net.js";
 
@@ -17,11 +17,14 @@ export class LocalCluster {
   readonly queue: Message[] = [];
   readonly cut = new Set<string>();
   sent: Message[] = [];
+  /** Snapshot chunks sent, per receiver, and the largest chunk seen (`sent` keeps only recent messages). */
+  readonly snapChunks = new Map<NodeId, number>();
+  maxSnapChunkBytes = 0;
   private gen = 0;
 
   constructor(
     n: number,
-    private readonly extra: Partial<Omit<RaftNodeOptions, "id" | "storage" | "send">> & {
+    private readonly extra: Partial<Omit<RaftKVOptions, "id" | "storage" | "send">> & {
       storage?: (id: NodeId) => Promise<StorageBackend>;
       autoDeliver?: boolean;
     } = {},
@@ -60,6 +63,10 @@ export class LocalCluster {
 
   private deliverLater(_to: NodeId, msg: Message): void {
     this.sent.push(msg);
+    if (msg.type === "snap") {
+      this.snapChunks.set(msg.to, (this.snapChunks.get(msg.to) ?? 0) + 1);
+      this.maxSnapChunkBytes = Math.max(this.maxSnapChunkBytes, msg.snapshot?.data.length ?? 0);
+    }
     if (this.sent.length > 10_000) this.sent = this.sent.slice(-5_000);
     if (this.extra.autoDeliver) {
       setImmediate(() => this.deliver(msg));

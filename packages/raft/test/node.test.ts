@@ -2,10 +2,17 @@ import { isMpregError, type MpregError } from "@mpreg/envelope";
 import { MemoryBackend, MemoryVolume } from "@mpreg/persistence";
 import type { StorageBackend } from "@mpreg/persistence";
 import { describe, expect, it } from "vitest";
+import { decodeValue } from "../src/kv.js";
 import { RaftKV } from "../src/raft-kv.js";
 import type { Message } from "../src/types.js";
 import { rng } from "./core-net.js";
 import { LocalCluster } from "./local-cluster.js";
+
+/** A key's value (decoded) and version as a member's state machine holds it. */
+function stored(kv: RaftKV, key: string): { value: unknown; version: number } | undefined {
+  const r = kv.state.get(key);
+  return r ? { value: decodeValue(r.value), version: r.version } : undefined;
+}
 
 async function rejection(p: Promise<unknown>): Promise<MpregError> {
   try {
@@ -31,14 +38,14 @@ describe("RaftNode + RaftKV", () => {
       await kv.node.idle();
     }
     expect(kv.node.role).toBe("leader");
-    console.log("A"); expect(await kv.put("a", "1")).toEqual({ version: 1 }); console.log("B");
-    expect(await kv.get("a")).toEqual({ value: "1", version: 1 });
-    expect(await kv.cas("a", 5, "x")).toEqual({ ok: false, version: 1 });
-    expect(await kv.cas("a", 1, "2")).toEqual({ ok: true, version: 2 });
-    expect(await kv.cas("b", 0, "new")).toEqual({ ok: true, version: 1 });
-    expect(await kv.delete("a")).toEqual({ deleted: true });
-    expect(await kv.delete("a")).toEqual({ deleted: false });
-    expect(await kv.get("a")).toBeUndefined();
+    expect(await kv.put("a", "1")).toEqual({ version: 1, revision: 1 });
+    expect(await kv.get("a")).toEqual({ found: true, value: "1", version: 1, mod_revision: 1 });
+    expect(await kv.cas("a", 5, "x")).toEqual({ ok: false, version: 1, revision: 1 });
+    expect(await kv.cas("a", 1, "2")).toEqual({ ok: true, version: 2, revision: 2 });
+    expect(await kv.cas("b", 0, "new")).toEqual({ ok: true, version: 1, revision: 3 });
+    expect(await kv.delete("a")).toEqual({ deleted: true, revision: 4 });
+    expect(await kv.delete("a")).toEqual({ deleted: false, revision: 4 });
+    expect(await kv.get("a")).toEqual({ found: false });
   });
 
   it("followers reject writes with the leader's id and serve linearizable reads themselves", async () => {
@@ -52,15 +59,15 @@ describe("RaftNode + RaftKV", () => {
     expect(e.details.leader).toBe(leader.node.id);
     const ok = leader.put("k", "v");
     await c.settle();
-    expect(await ok).toEqual({ version: 1 });
+    expect(await ok).toMatchObject({ version: 1 });
     // The follower's read asks the leader for a confirmed read index, waits until it has
     // applied that index, and answers from its own state machine.
     const read = follower.get("k");
     await c.settle();
-    expect(await read).toEqual({ value: "v", version: 1 });
+    expect(await read).toMatchObject({ value: "v", version: 1 });
     const own = leader.get("k");
     await c.settle();
-    expect(await own).toEqual({ value: "v", version: 1 });
+    expect(await own).toMatchObject({ value: "v", version: 1 });
   });
 
   it("a follower read sees a write acknowledged just before it, even before its own log has it", async () => {
@@ -73,7 +80,7 @@ describe("RaftNode + RaftKV", () => {
       await p;
       const r = follower.get("x");
       await c.settle();
-      expect((await r)?.value).toBe(`v${i}`);
+      expect(await r).toMatchObject({ value: `v${i}` });
     }
   });
 
@@ -99,8 +106,8 @@ describe("RaftNode + RaftKV", () => {
     leader = await c.waitLeader();
     const reads = [0, 1, 2, 3].map((k) => leader.get(`k${k}`));
     await c.settle();
-    expect((await Promise.all(reads)).map((v) => v?.value)).toEqual(["v16", "v17", "v18", "v19"]);
-    for (const kv of c.nodes.values()) expect(kv!.state.get("k3")).toEqual({ value: "v19", version: 5 });
+    expect((await Promise.all(reads)).map((v) => (v.found ? v.value : undefined))).toEqual(["v16", "v17", "v18", "v19"]);
+    for (const kv of c.nodes.values()) expect(stored(kv!, "k3")).toEqual({ value: "v19", version: 5 });
   });
 
   it("a lagging node catches up through InstallSnapshot and survives a restart afterwards", async () => {
@@ -116,16 +123,16 @@ describe("RaftNode + RaftKV", () => {
     c.heal();
     await c.tick(5);
     const lag = c.nodes.get(lagger)!;
-    expect(lag.state.get("x")).toEqual({ value: "29", version: 30 });
+    expect(stored(lag, "x")).toEqual({ value: "29", version: 30 });
     expect(c.sent.some((m) => m.type === "snap" && m.to === lagger)).toBe(true);
     c.crash(lagger);
     const again = await c.open(lagger);
-    expect(again.state.get("x")).toEqual({ value: "29", version: 30 });
+    expect(stored(again, "x")).toEqual({ value: "29", version: 30 });
     const p = leader.put("x", "after");
     await c.settle();
     await p;
     await c.tick(2);
-    expect(again.state.get("x")).toEqual({ value: "after", version: 31 });
+    expect(stored(again, "x")).toEqual({ value: "after", version: 31 });
   });
 
   it("persists the vote before the vote is sent", async () => {
@@ -234,7 +241,7 @@ describe("RaftNode + RaftKV", () => {
     await c.settle();
     await add;
     await c.tick(2);
-    expect(joiner.state.get("k")).toEqual({ value: "v", version: 1 });
+    expect(stored(joiner, "k")).toEqual({ value: "v", version: 1 });
     const promote = leader.node.proposeConfChange({ type: "addVoter", node: "n4" });
     await c.settle();
     await promote;
@@ -281,7 +288,7 @@ describe("RaftNode on the file backend", () => {
       const l2 = await again.waitLeader();
       const reads = [0, 1, 2].map((k) => l2.get(`k${k}`));
       await again.settle();
-      expect((await Promise.all(reads)).map((v) => v?.value)).toEqual(["v12", "v13", "v14"]);
+      expect((await Promise.all(reads)).map((v) => (v.found ? v.value : undefined))).toEqual(["v12", "v13", "v14"]);
       for (const kv of again.nodes.values()) await kv!.node.stop();
       for (const b of backends.splice(0)) await b.close();
     } finally {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RaftCore } from "../src/raft.js";
-import type { Entry, Message } from "../src/types.js";
+import type { Entry, Message, Snapshot } from "../src/types.js";
 import { CoreNet, rng } from "./core-net.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -302,6 +302,146 @@ describe("snapshots", () => {
     net.recover();
     net.tick(30);
     expect(net.get("c").log.committed).toBe(a.log.committed);
+  });
+});
+
+describe("chunked snapshots", () => {
+  const image = (i: number) => enc(`the image of every entry up to index ${i}, long enough for several chunks`);
+
+  /** A 3-node net where c lags behind a compacted leader a; chunks of 8 bytes, 2 in flight. */
+  function laggingNet(seed: number) {
+    const ids = ["a", "b", "c"];
+    const cores = ids.map((id, i) => new RaftCore({ id, random: rng(seed * 10 + i), electionTick: 10, maxSnapshotChunkBytes: 8, maxSnapshotInflight: 2 }, { bootstrap: { voters: ids, learners: [] } }));
+    const pool: Message[] = [];
+    const installed: Snapshot[] = [];
+    const proc = (c: RaftCore) => {
+      while (c.hasReady()) {
+        const rd = c.ready();
+        if (rd.snapshot && c.id === "c") installed.push(rd.snapshot);
+        pool.push(...rd.messages);
+        c.advance(rd);
+      }
+    };
+    const deliverAll = (ok: (m: Message) => boolean) => {
+      while (pool.length > 0) {
+        const m = pool.shift()!;
+        if (!ok(m)) continue;
+        const c = cores[ids.indexOf(m.to)]!;
+        c.step(m);
+        proc(c);
+      }
+    };
+    const a = cores[0]!;
+    a.campaign();
+    proc(a);
+    deliverAll(() => true);
+    for (let i = 0; i < 10; i++) {
+      a.propose(new Uint8Array([i]));
+      proc(a);
+      deliverAll((m) => m.to !== "c" && m.from !== "c");
+    }
+    a.compact(a.log.applied, image(a.log.applied));
+    return { ids, cores, pool, installed, proc };
+  }
+
+  it("a snapshot arrives in order, in chunks under the limit, through loss, duplication and reordering", () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const { ids, cores, pool, installed, proc } = laggingNet(seed);
+      const r = rng(seed);
+      let maxInflight = 0;
+      for (let s = 0; s < 5000 && installed.length === 0; s++) {
+        const inflight = pool.filter((m) => m.type === "snap").length;
+        maxInflight = Math.max(maxInflight, inflight);
+        if (pool.length === 0 || r() < 0.05) {
+          for (const c of cores) {
+            c.tick();
+            proc(c);
+          }
+          continue;
+        }
+        const m = pool.splice(Math.floor(r() * pool.length), 1)[0]!;
+        if (m.type === "snap") expect(m.snapshot!.data.length).toBeLessThanOrEqual(8);
+        if (r() < 0.1) continue; // lost
+        if (r() < 0.1) pool.push(structuredClone(m)); // duplicated
+        const c = cores[ids.indexOf(m.to)]!;
+        c.step(structuredClone(m));
+        proc(c);
+      }
+      expect(installed.length, `seed ${seed}`).toBe(1);
+      expect(new TextDecoder().decode(installed[0]!.data)).toBe(new TextDecoder().decode(image(installed[0]!.meta.index)));
+      // Flow control: never more than the window (plus duplicates and resends) in the network.
+      expect(maxInflight).toBeLessThanOrEqual(12);
+    }
+  });
+
+  it("a stalled transfer resumes from what the follower holds; a follower that restarted gets it from the start", () => {
+    const { ids, cores, pool, installed, proc } = laggingNet(3);
+    const a = cores[0]!;
+    const deliverTo = (id: string, keep: (m: Message) => boolean) => {
+      const batch = pool.splice(0);
+      for (const m of batch) {
+        if (m.to !== id || !keep(m)) continue;
+        const core = cores[ids.indexOf(id)]!;
+        core.step(m);
+        proc(core);
+      }
+    };
+    /** An election timeout without snapshot progress: other traffic flows; chunks sent meanwhile stay in the pool. */
+    const timeout = () => {
+      const held: Message[] = [];
+      for (let t = 0; t < 11; t++) {
+        a.tick();
+        proc(a);
+        for (let k = 0; k < 100 && pool.length > 0; k++) {
+          const m = pool.shift()!;
+          if (m.type === "snap") held.push(m);
+          if (m.type === "snap" || m.type === "snapResp") continue;
+          const core = cores[ids.indexOf(m.to)]!;
+          core.step(m);
+          proc(core);
+        }
+      }
+      expect(a.role).toBe("leader");
+      pool.push(...held);
+    };
+    // Heartbeats and probes until the leader starts sending the snapshot to c.
+    for (let i = 0; i < 50 && !pool.some((m) => m.type === "snap"); i++) {
+      a.tick();
+      proc(a);
+      for (let k = 0; k < 100 && pool.length > 0 && !pool.some((m) => m.type === "snap"); k++) {
+        const m = pool.shift()!;
+        const core = cores[ids.indexOf(m.to)]!;
+        core.step(m);
+        proc(core);
+      }
+    }
+    pool.splice(0, pool.length, ...pool.filter((m) => m.type === "snap"));
+    expect(pool.filter((m) => m.type === "snap").map((m) => m.offset)).toEqual([0, 8]);
+    // c takes the first two chunks but its answers are lost; the leader, without progress for an
+    // election timeout, sends from the last acknowledged byte (0) again.
+    deliverTo("c", (m) => m.type === "snap");
+    pool.splice(0);
+    timeout();
+    expect(pool.filter((m) => m.type === "snap").map((m) => m.offset)).toEqual([0, 8]);
+    // c answers the duplicates with what it holds (16 bytes): the leader continues from there.
+    deliverTo("c", (m) => m.type === "snap");
+    deliverTo("a", (m) => m.type === "snapResp");
+    expect(pool.filter((m) => m.type === "snap").map((m) => m.offset)).toEqual([16, 24]);
+    // c restarts (its partial transfer is gone): it refuses chunk 16 and the leader starts over.
+    const c = cores[2]!;
+    cores[2] = new RaftCore(
+      { id: "c", random: rng(99), electionTick: 10, maxSnapshotChunkBytes: 8, maxSnapshotInflight: 2 },
+      { hardState: c.hardState(), entries: c.log.entries.slice() },
+    );
+    deliverTo("c", (m) => m.type === "snap");
+    deliverTo("a", (m) => m.type === "snapResp");
+    expect(pool.filter((m) => m.type === "snap").map((m) => m.offset)).toEqual([0, 8]);
+    for (let i = 0; i < 100 && installed.length === 0; i++) {
+      deliverTo("c", () => true);
+      deliverTo("a", () => true);
+    }
+    expect(installed.length).toBe(1);
+    expect(new TextDecoder().decode(installed[0]!.data)).toBe(new TextDecoder().decode(image(installed[0]!.meta.index)));
   });
 });
 

@@ -1,7 +1,9 @@
 import { createLogger, isMpregError } from "@mpreg/envelope";
 import { MemoryBackend, MemoryVolume, type StorageBackend } from "@mpreg/persistence";
 import { checkLinearizable, type CheckResult, type Model, type Operation } from "@mpreg/testkit";
-import { RaftKV } from "../src/raft-kv.js";
+import type { KvLimits } from "../src/kv.js";
+import { RaftKV, type KvWatchEvent } from "../src/raft-kv.js";
+import { checkLeaseSafety, checkWatch, historyChecker, replay, type KvOp, type KvOpKind, type WatchRecord } from "./kv-checker.js";
 import { validateMessage } from "../src/validate.js";
 import type { Entry, Message, NodeId, Ready } from "../src/types.js";
 import { rng } from "./core-net.js";
@@ -9,8 +11,11 @@ import { rng } from "./core-net.js";
 /**
  * Deterministic simulation of a Raft KV cluster: seeded message loss, duplication, reordering
  * (random delays), partitions and crash-restarts from storage (the MemoryVolume survives, the
- * node object is dropped). A client workload runs against it; its history is checked for
- * linearizability and safety invariants are checked after every event.
+ * node object is dropped). A client workload runs against it: single-key get/put/delete/cas
+ * (checked for linearizability per key, Wing–Gong/Lowe), range reads, transactions and leases
+ * (checked against the replayed log at the revisions they report, in real-time order, see
+ * kv-checker.ts), and watches that resume on another member when theirs crashes (every change
+ * once, in order). Safety invariants are checked after every event.
  */
 // Simulated crashes make storage calls fail on purpose; the driver's error log would only be noise.
 createLogger("raft").setLevel("silent", false);
@@ -32,6 +37,10 @@ export interface SimOptions {
   snapshotEvery?: number;
   /** Chance per 100 ms that the leader is asked to transfer leadership. */
   transferRate?: number;
+  /** Share of client operations that are range reads, transactions and lease calls. Default 0.45. */
+  kvShare?: number;
+  /** Snapshot chunk size (small, so transfers take several messages). Default 64 bytes. */
+  snapshotChunkBytes?: number;
 }
 
 export type KvIn =
@@ -143,13 +152,34 @@ type Ev =
   | { t: number; seq: number; kind: "msg"; msg: Message }
   | { t: number; seq: number; kind: "tick"; node: NodeId }
   | { t: number; seq: number; kind: "client"; client: number }
-  | { t: number; seq: number; kind: "restart"; node: NodeId };
+  | { t: number; seq: number; kind: "restart"; node: NodeId }
+  | { t: number; seq: number; kind: "watch" };
 
 export interface SimResult {
   violations: string[];
   history: Operation<KvIn, KvOut>[];
   check: CheckResult<KvIn, KvOut>;
-  stats: { ops: number; ok: number; unknown: number; crashes: number; partitions: number; elections: number; snapshotsSent: number; msgs: number; transfers: number; followerReads: number };
+  stats: SimStats;
+}
+
+export interface SimStats {
+  ops: number;
+  ok: number;
+  unknown: number;
+  crashes: number;
+  partitions: number;
+  elections: number;
+  snapshotsSent: number;
+  msgs: number;
+  transfers: number;
+  followerReads: number;
+  ranges: number;
+  txns: number;
+  leaseGrants: number;
+  keepalives: number;
+  leasesExpired: number;
+  watchEvents: number;
+  watchResumes: number;
 }
 
 export async function runSimulation(o: SimOptions): Promise<SimResult> {
@@ -165,7 +195,11 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
   const TICK = 10;
   const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
   const violations: string[] = [];
-  const stats = { ops: 0, ok: 0, unknown: 0, crashes: 0, partitions: 0, elections: 0, snapshotsSent: 0, msgs: 0, transfers: 0, followerReads: 0 };
+  const stats: SimStats = {
+    ops: 0, ok: 0, unknown: 0, crashes: 0, partitions: 0, elections: 0, snapshotsSent: 0, msgs: 0, transfers: 0, followerReads: 0,
+    ranges: 0, txns: 0, leaseGrants: 0, keepalives: 0, leasesExpired: 0, watchEvents: 0, watchResumes: 0,
+  };
+  const limits: KvLimits = {};
 
   // ---- event queue (binary heap by time, then sequence)
   const heap: Ev[] = [];
@@ -206,7 +240,9 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
   // ---- invariant bookkeeping
   const leaderOfTerm = new Map<number, NodeId>();
   const entryAt = new Map<string, string>(); // "index/term" -> content
-  const appliedAt = new Map<number, string>(); // index -> "term/content"
+  const appliedTerm = new Map<number, string>(); // index -> "term/content"
+  const entriesByIndex = new Map<number, Entry>(); // the committed log, as first applied anywhere
+  const appliedAt = new Map<number, number>(); // index -> simulated ms it was first applied
   const content = (e: Entry) => `${e.type}:${e.conf ? JSON.stringify(e.conf) : ""}:${Buffer.from(e.data).toString("hex")}`;
   const observe = (id: NodeId) => (rd: Ready) => {
     for (const e of rd.entries) {
@@ -217,14 +253,18 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
       else if (prev !== c) violations.push(`log matching: ${id} holds a different entry at ${k}`);
     }
     for (const e of rd.committedEntries) {
+      if (!entriesByIndex.has(e.index)) {
+        entriesByIndex.set(e.index, e);
+        appliedAt.set(e.index, now);
+      }
       const c = `${e.term}/${content(e)}`;
-      const prev = appliedAt.get(e.index);
-      if (prev === undefined) appliedAt.set(e.index, c);
+      const prev = appliedTerm.get(e.index);
+      if (prev === undefined) appliedTerm.set(e.index, c);
       else if (prev !== c) violations.push(`state machine safety: ${id} applied a different entry at ${e.index}`);
     }
     if (rd.snapshot) {
       const k = `${rd.snapshot.meta.index}/${rd.snapshot.meta.term}`;
-      const prev = appliedAt.get(rd.snapshot.meta.index);
+      const prev = appliedTerm.get(rd.snapshot.meta.index);
       if (prev !== undefined && !prev.startsWith(`${rd.snapshot.meta.term}/`)) {
         violations.push(`state machine safety: ${id} installed a snapshot ${k} that disagrees with applied entries`);
       }
@@ -264,7 +304,11 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
       random: rng(o.seed * 7919 + ids.indexOf(n.id) * 104729 + stats.crashes),
       snapshotEvery: o.snapshotEvery ?? 25,
       requestTimeoutTicks: 60,
+      maxSnapshotChunkBytes: o.snapshotChunkBytes ?? 64,
       onReady: observe(n.id),
+      limits,
+      now: () => now,
+      watch: { defer: (fn) => queueMicrotask(fn) },
     });
   };
   for (const id of ids) {
@@ -275,13 +319,88 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
   }
 
   // ---- clients
-  const history: Operation<KvIn, KvOut>[] = [];
+  const history: Operation<KvIn, KvOut>[] = []; // single-key ops, for the per-key checker
+  const kvOps: KvOp[] = []; // every op that goes through the log or reports a revision
   let clock = 0; // logical time of calls and returns
+  let opSeq = 0;
   const guess: (NodeId | undefined)[] = Array.from({ length: nClients }, () => undefined);
+  const leases: ({ id: number; ttl: number } | undefined)[] = Array.from({ length: nClients }, () => undefined);
+  const leaseAcks = new Map<number, number[]>(); // lease -> call times of its grant and acknowledged keepalives
+  const kvShare = o.kvShare ?? 0.45;
   let clientsOn = true;
   for (let c = 0; c < nClients; c++) push({ t: 5 + Math.floor(r() * 20), kind: "client", client: c });
 
-  const startOp = (c: number) => {
+  /**
+   * Runs one client operation on a member: the leader the client believes in, or any member
+   * (`anyMember`, for reads every member serves). Records it in the histories; an operation cut
+   * by a crash stays pending (its outcome is unknown).
+   */
+  const issue = <T>(
+    c: number,
+    anyMember: boolean,
+    kind: KvOpKind | "get" | "range",
+    input: unknown,
+    fn: (kv: RaftKV) => Promise<T>,
+    opts: { wg?: { input: KvIn; out: (o: T) => KvOut }; ok?: (o: T) => void; fail?: (e: unknown) => void } = {},
+  ) => {
+    const target = (anyMember ? undefined : guess[c]) ?? ids[Math.floor(r() * ids.length)]!;
+    const n = nodes.get(target)!;
+    const next = () => {
+      if (clientsOn) push({ t: now + 1 + Math.floor(r() * 15), kind: "client", client: c });
+    };
+    if (!n.kv) {
+      // Nothing listening: a connection error, the op never started.
+      guess[c] = undefined;
+      next();
+      return;
+    }
+    const kv = n.kv;
+    const id = ++opSeq;
+    const call = ++clock;
+    const wop: Operation<KvIn, KvOut> | undefined = opts.wg ? { client: c, input: opts.wg.input, call } : undefined;
+    if (wop) history.push(wop);
+    const kop: KvOp | undefined = kind === "get" ? undefined : { client: c, kind: kind as KvOpKind, input, call, callTime: now };
+    if (kop) kvOps.push(kop);
+    stats.ops++;
+    n.inflight.add(id);
+    fn(kv).then(
+      (out) => {
+        if (!n.inflight.delete(id)) return;
+        const ret = ++clock;
+        if (wop) {
+          wop.output = opts.wg!.out(out);
+          wop.ret = ret;
+        }
+        if (kop) {
+          kop.output = out;
+          kop.ret = ret;
+        }
+        stats.ok++;
+        // Reads are served by every member (ReadIndex through the leader): count the others'.
+        if ((kind === "get" || kind === "range") && kv.node.role !== "leader") stats.followerReads++;
+        opts.ok?.(out);
+        next();
+      },
+      (err: unknown) => {
+        if (!n.inflight.delete(id)) return;
+        const d = isMpregError(err) ? err.details : {};
+        if (d.outcome === "unknown") {
+          stats.unknown++; // stays pending: it may or may not have happened
+        } else {
+          // A definite failure: removed from the histories below.
+          if (wop) wop.ret = -1;
+          if (kop) kop.ret = -1;
+        }
+        if (d.reason === "not_leader") guess[c] = (d.leader as NodeId | null) ?? undefined;
+        else guess[c] = undefined;
+        opts.fail?.(err);
+        next();
+      },
+    );
+  };
+
+  /** get/put/delete/cas on k0..k2 (keys nothing else writes: the per-key checker sees all their writes). */
+  const keyOp = (c: number) => {
     const key = `k${Math.floor(r() * nKeys)}`;
     const roll = r();
     let input: KvIn;
@@ -292,54 +411,152 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
     // Writes go to the leader the client believes in; half the reads go to any member (every
     // member serves linearizable reads), so followers' reads are checked too.
     const anyMember = input.op === "get" && r() < 0.5;
-    const target = (anyMember ? undefined : guess[c]) ?? ids[Math.floor(r() * ids.length)]!;
-    const n = nodes.get(target)!;
-    const op: Operation<KvIn, KvOut> = { client: c, input, call: ++clock };
-    const idx = history.push(op) - 1;
-    stats.ops++;
-    const next = () => {
-      if (clientsOn) push({ t: now + 1 + Math.floor(r() * 15), kind: "client", client: c });
+    const i = input;
+    switch (i.op) {
+      case "get":
+        issue(c, anyMember, "get", i, (kv) => kv.get(key), { wg: { input: i, out: (v) => (v.found ? { value: v.value as string, version: v.version } : null) } });
+        return;
+      case "put":
+        issue(c, false, "put", { key, tag: i.value }, (kv) => kv.put(key, i.value), { wg: { input: i, out: (v) => ({ version: v.version }) } });
+        return;
+      case "delete":
+        issue(c, false, "delete", { key }, (kv) => kv.delete(key), { wg: { input: i, out: (v) => ({ deleted: v.deleted }) } });
+        return;
+      case "cas":
+        issue(c, false, "cas", { key, tag: i.value }, (kv) => kv.cas(key, i.version, i.value), { wg: { input: i, out: (v) => ({ ok: v.ok, version: v.version }) } });
+        return;
+    }
+  };
+
+  /** A transaction on t0..t2: a compare, then writes (each branch writes a unique tag) and reads. */
+  const txnOp = (c: number) => {
+    const t = () => `t${Math.floor(r() * 3)}`;
+    const a = t();
+    const target = (["version", "mod_revision", "value"] as const)[Math.floor(r() * 3)]!;
+    const op = (["==", "!=", "<", ">"] as const)[Math.floor(r() * 4)]!;
+    const value = target === "value" ? (r() < 0.5 ? "x" : `y${Math.floor(r() * 3)}`) : Math.floor(r() * 4);
+    const tag = `x${c}.${clock}`;
+    const req = {
+      compare: [{ key: a, target, op, value }],
+      success: [{ put: [t(), tag] as [string, unknown] }, ...(r() < 0.3 ? [{ delete: t() }] : []), { get: a }, ...(r() < 0.3 ? [{ put: [t(), `y${Math.floor(r() * 3)}`] as [string, unknown] }] : [])],
+      failure: [{ put: [t(), `${tag}f`] as [string, unknown] }, { get: t() }],
     };
-    if (!n.kv) {
-      // Nothing listening: a connection error, the op never started.
-      history.pop();
-      guess[c] = undefined;
-      next();
+    stats.txns++;
+    issue(c, false, "txn", { tag, req }, (kv) => kv.txn(req));
+  };
+
+  /** Grants, keyed writes, keepalives, revokes, or forgetting a lease (it then expires). */
+  const leaseOp = (c: number) => {
+    const mine = leases[c];
+    if (!mine) {
+      const ttl = 150 + Math.floor(r() * 250);
+      const callTime = now;
+      stats.leaseGrants++;
+      issue(c, false, "grant", { ttl }, (kv) => kv.leaseGrant(ttl), {
+        ok: (g) => {
+          leases[c] = { id: g.lease_id, ttl: g.ttl_ms };
+          leaseAcks.set(g.lease_id, [callTime]);
+        },
+      });
       return;
     }
-    const kv = n.kv;
-    n.inflight.add(idx);
-    const p: Promise<KvOut> =
-      input.op === "get"
-        ? kv.get(key).then((v) => (v ? { value: v.value, version: v.version } : null))
-        : input.op === "put"
-          ? kv.put(key, input.value)
-          : input.op === "delete"
-            ? kv.delete(key)
-            : kv.cas(key, input.version, input.value);
-    p.then(
-      (out) => {
-        if (!n.inflight.delete(idx)) return;
-        op.output = out;
-        op.ret = ++clock;
-        stats.ok++;
-        // Reads are served by every member (ReadIndex through the leader): count the others'.
-        if (input.op === "get" && kv.node.role !== "leader") stats.followerReads++;
-        next();
-      },
-      (err: unknown) => {
-        if (!n.inflight.delete(idx)) return;
-        const d = isMpregError(err) ? err.details : {};
-        if (d.outcome === "unknown") {
-          stats.unknown++; // stays pending: it may or may not have happened
-        } else {
-          op.ret = -1; // a definite failure: removed from the history below
-        }
-        if (d.reason === "not_leader") guess[c] = (d.leader as NodeId | null) ?? undefined;
-        else guess[c] = undefined;
-        next();
-      },
-    );
+    const roll = r();
+    if (roll < 0.45) {
+      const tag = `L${c}.${clock}`;
+      const key = `l/${c}.${clock}`;
+      issue(c, false, "lput", { key, tag }, (kv) => kv.put(key, tag, { lease: mine.id }), {
+        fail: (e) => {
+          if (isMpregError(e) && e.code === 1001) leases[c] = undefined;
+        },
+      });
+    } else if (roll < 0.8) {
+      const callTime = now;
+      issue(c, false, "keepalive", { id: mine.id }, (kv) => kv.leaseKeepAlive(mine.id), {
+        ok: () => {
+          stats.keepalives++;
+          leaseAcks.get(mine.id)?.push(callTime);
+        },
+        fail: (e) => {
+          if (isMpregError(e) && e.code === 1001) leases[c] = undefined;
+        },
+      });
+    } else if (roll < 0.88) {
+      leases[c] = undefined;
+      issue(c, false, "revoke", { id: mine.id }, (kv) => kv.leaseRevoke(mine.id));
+    } else {
+      leases[c] = undefined; // forgotten: no more keepalives, it expires
+      push({ t: now + 1 + Math.floor(r() * 15), kind: "client", client: c });
+    }
+  };
+
+  const startOp = (c: number) => {
+    const roll = r();
+    if (roll >= kvShare) keyOp(c);
+    else if (roll < kvShare * 0.2) {
+      stats.ranges++;
+      issue(c, r() < 0.5, "range", {}, (kv) => kv.range(""));
+    } else if (roll < kvShare * 0.45) txnOp(c);
+    else leaseOp(c);
+  };
+
+  // ---- watches: one on everything from revision 1, one on "t" from the next revision; each
+  // resumes on another member (from the revision after the last it saw) when its member dies.
+  interface SimWatch {
+    rec: WatchRecord;
+    prefix: string;
+    /** Where to resume (undefined: "the next revision", before the first attach). */
+    from: number | undefined;
+    on: { node: SimNode; inc: Incarnation } | undefined;
+    attaching: boolean;
+  }
+  const watchRecords: WatchRecord[] = [];
+  const watches: SimWatch[] = [
+    { rec: { prefix: "", start: 1, events: [] }, prefix: "", from: 1, on: undefined, attaching: false },
+    { rec: { prefix: "t", start: 0, events: [] }, prefix: "t", from: undefined, on: undefined, attaching: false },
+  ];
+  for (const w of watches) watchRecords.push(w.rec);
+  push({ t: 20, kind: "watch" });
+  const attachWatches = () => {
+    for (const w of watches) {
+      if (w.attaching || (w.on && !w.on.inc.dead && w.on.node.kv && w.on.node.inc === w.on.inc)) continue;
+      if (w.on && w.rec.events.length > 0) stats.watchResumes++;
+      w.on = undefined;
+      const up = ids.map((id) => nodes.get(id)!).filter((n) => n.kv && !n.inc.dead);
+      const n = up[Math.floor(r() * up.length)];
+      if (!n?.kv) continue;
+      const inc = n.inc;
+      w.attaching = true;
+      w.on = { node: n, inc }; // events may come before the creation's answer is seen here
+      const deliver = (events: KvWatchEvent[]) => {
+        // A dead process delivers nothing; a watch moved elsewhere ignores its old member.
+        if (inc.dead || w.on?.inc !== inc) return;
+        w.rec.events.push(...events);
+        stats.watchEvents += events.length;
+        w.from = events[events.length - 1]!.mod_revision + 1;
+      };
+      n.kv
+        .watch(`sim-${w.prefix}`, w.prefix, w.from, {
+          deliver,
+          end: (e) => {
+            if (w.on?.inc !== inc) return;
+            w.on = undefined;
+            if (e.details.reason === "compacted") violations.push(`watch "${w.prefix}" compacted under it: ${e.message}`);
+          },
+        })
+        .then(
+          (res) => {
+            w.attaching = false;
+            if (w.from === undefined) {
+              w.from = res.revision + 1;
+              w.rec.start = w.from;
+            }
+          },
+          () => {
+            w.attaching = false; // no leader, timed out...: try again later
+            if (w.on?.inc === inc) w.on = undefined;
+          },
+        );
+    }
   };
 
   const checkLeaders = () => {
@@ -352,7 +569,7 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
         leaderOfTerm.set(core.term, n.id);
         stats.elections++;
         // Leader completeness: the new leader holds every entry applied anywhere.
-        for (const [idx, c] of appliedAt) {
+        for (const [idx, c] of appliedTerm) {
           if (idx <= core.log.snapIndex) continue;
           const t = core.log.term(idx);
           if (t === undefined || !c.startsWith(`${t}/`)) {
@@ -447,6 +664,11 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
         if (!n.kv) await open(n);
         break;
       }
+      case "watch":
+        attachWatches();
+        await settle();
+        push({ t: now + 50, kind: "watch" });
+        break;
     }
     for (const n of nodes.values()) {
       if (n.kv && n.inc.dead) {
@@ -467,15 +689,31 @@ export async function runSimulation(o: SimOptions): Promise<SimResult> {
   // ---- convergence: every node applied the same state
   const states = [...nodes.values()].map((n) => {
     const st = n.kv!.state;
-    return JSON.stringify(Array.from({ length: nKeys }, (_, k) => st.get(`k${k}`) ?? null));
+    const keys = st.range("", undefined, 100_000).items.map(([k, rec]) => [k, Buffer.from(rec.value).toString("hex"), rec.version, rec.mod_revision, rec.lease]);
+    return JSON.stringify({ keys, leases: st.leaseList().sort(), revision: st.revision });
   });
   if (violations.length === 0 && new Set(states).size !== 1) {
     const detail = [...nodes.values()].map((n) => `${n.id}:${JSON.stringify(n.kv!.node.status())}`).join(" ");
     violations.push(`replicas did not converge after healing: ${states.join(" | ")} ${detail}`);
   }
+  // Lease liveness: every client stopped at the end of the faults, so every lease expired since.
+  for (const n of nodes.values()) {
+    const left = n.kv!.state.leaseList();
+    if (violations.length === 0 && left.length > 0) violations.push(`${n.id} still holds leases ${JSON.stringify(left)} ${2000} ms after the clients stopped`);
+  }
 
   const finished = history.filter((op) => op.ret !== -1);
   const check = checkLinearizable(kvModel, finished, { maxSteps: 2_000_000 });
   if (check.result === "illegal") violations.push("history is not linearizable");
+
+  // Range reads, transactions, leases and watches: against the replayed log (kv-checker.ts).
+  if (violations.length === 0) {
+    const hc = historyChecker(kvOps.filter((op) => op.ret !== -1));
+    const rep = replay(entriesByIndex, limits, hc.checksAt);
+    violations.push(...rep.violations, ...hc.finish(rep));
+    for (const w of watchRecords) violations.push(...checkWatch(w, rep));
+    violations.push(...checkLeaseSafety(rep, leaseAcks, appliedAt));
+    stats.leasesExpired = rep.expired.size;
+  }
   return { violations, history: finished, check, stats };
 }

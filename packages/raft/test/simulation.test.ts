@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { runSimulation } from "./sim.js";
 
 /**
- * Seeded simulations: `pnpm test` runs SEEDS_3 + SEEDS_5 seeds; MPREG_LONG=1 runs thousands.
+ * Seeded simulations (see sim.ts and kv-checker.ts for what is checked): `pnpm test` runs
+ * SEEDS_3 + SEEDS_5 seeds; MPREG_LONG=1 runs thousands.
  * MPREG_SIM_SEED=<n> reruns one seed (prints its stats); MPREG_SIM_OFFSET=<k> shifts the seed ranges.
  */
 const LONG = process.env.MPREG_LONG === "1";
@@ -20,8 +21,10 @@ async function runSeeds(nodes: number, count: number, first: number): Promise<vo
   let transfers = 0;
   let snaps = 0;
   let followerReads = 0;
+  const kv = { ranges: 0, txns: 0, keepalives: 0, leasesExpired: 0, watchEvents: 0, watchResumes: 0 };
   for (let s = first; s < first + count; s++) {
     const res = await runSimulation({ seed: s, nodes });
+    for (const k of Object.keys(kv) as (keyof typeof kv)[]) kv[k] += res.stats[k];
     ops += res.stats.ops;
     crashes += res.stats.crashes;
     unknown += res.stats.unknown;
@@ -39,6 +42,14 @@ async function runSeeds(nodes: number, count: number, first: number): Promise<vo
   expect(snaps).toBeGreaterThan(0);
   expect(followerReads).toBeGreaterThan(count); // reads served by followers are checked too
   expect(unknown).toBeGreaterThan(0); // crashes leave operations of unknown outcome in the history
+  // Range reads, transactions, leases (kept alive and expired) and watches (resumed after their
+  // member crashed) all happen.
+  expect(kv.ranges).toBeGreaterThan(count * 10);
+  expect(kv.txns).toBeGreaterThan(count * 10);
+  expect(kv.keepalives).toBeGreaterThan(count);
+  expect(kv.leasesExpired).toBeGreaterThan(count * 5);
+  expect(kv.watchEvents).toBeGreaterThan(count * 50);
+  expect(kv.watchResumes).toBeGreaterThan(count / 20);
 }
 
 describe("deterministic simulation (loss, duplication, reordering, partitions, crash-restart)", () => {

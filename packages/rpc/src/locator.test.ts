@@ -136,6 +136,28 @@ describe("createCatalogLocator", () => {
     await expect(p).rejects.toMatchObject({ code: 1001, details: { command: "z", fun: "nope" } });
   });
 
+  it("words an unknown function for a person: the cluster and a close match, never the command name", () => {
+    const { locate } = fabric(specs);
+    const err = (() => {
+      try {
+        locate(cmd("sahred", { name: "sahred@01ABCDEF" }));
+      } catch (e) {
+        return e as MpregError;
+      }
+      throw new Error("expected a refusal");
+    })();
+    expect(err.code).toBe(1001);
+    expect(err.message).toBe("no function `sahred` in cluster `c1`; did you mean `shared`?");
+    expect(err.message).not.toContain("@01ABCDEF");
+    expect(() => locate(cmd("zzzzzz"))).toThrow(/^no function `zzzzzz` in cluster `c1`$/);
+    expect(() => locate(cmd("fra", { target_cluster: "c2" }))).toThrow("no function `fra` in cluster `c2`; did you mean `far`?");
+    // A known name whose filters match nothing keeps the precise reason.
+    expect(() => locate(cmd("tensor", { locs: ["tpu"] }))).toThrow(/no endpoint of tensor matches/);
+    const local = new FunctionRegistry();
+    local.register("echo", () => 1);
+    expect(() => createLocalLocator(local, { clusterId: "default" })(cmd("ech"))).toThrow("no function `ech` in cluster `default`; did you mean `echo`?");
+  });
+
   it("remembers a 'runs here' decision while the registry is unchanged and this node is not excluded", async () => {
     const catalog = new Catalog({ nodeId: "A", clusterId: "c1" });
     const registry = new FunctionRegistry();

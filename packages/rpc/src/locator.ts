@@ -1,5 +1,5 @@
 /** Locators: where each command of a request runs. */
-import { ErrorCode, MpregError } from "@mpreg/envelope";
+import { ErrorCode, MpregError, didYouMean } from "@mpreg/envelope";
 import { parseConstraint, type Constraint, type FunctionEntry, type FunctionQuery } from "@mpreg/catalog";
 import { selectEndpoint, type PlanCommand } from "@mpreg/router";
 import type { Location, Locator } from "./executor.js";
@@ -37,7 +37,7 @@ export function createLocalLocator<Ctx>(registry: FunctionRegistry<Ctx>, options
       throw notFound(
         registry.has(cmd.fun)
           ? `no version of ${cmd.fun} matches the function_id, version constraint and resources`
-          : `function ${cmd.fun} is not registered`,
+          : unknownFunction(cmd.fun, registry.list().map((f) => f.name), options.clusterId),
       );
     }
     return { kind: "local", fn };
@@ -146,12 +146,26 @@ export function createCatalogLocator<Ctx>(options: CatalogLocatorOptions<Ctx>): 
       sel = select(new Set([...(excluded ?? []), self]));
     }
     if (sel === null) {
+      const now = options.now === undefined ? {} : { now: options.now() };
+      const inScope = { ...(targetCluster === undefined ? {} : { cluster_id: targetCluster }), ...now };
       const reason =
-        candidates.length === 0
-          ? `no endpoint of ${cmd.fun} matches the function_id, version constraint, resources and cluster`
-          : `no reachable endpoint of ${cmd.fun}`;
+        candidates.length > 0
+          ? `no reachable endpoint of ${cmd.fun}`
+          : options.catalog.queryFunctions({ name: cmd.fun, ...inScope }).length === 0
+            ? unknownFunction(cmd.fun, options.catalog.queryFunctions(inScope).map((f) => f.name), targetCluster ?? options.selfClusterId)
+            : `no endpoint of ${cmd.fun} matches the function_id, version constraint, resources and cluster`;
       throw new MpregError(ErrorCode.NOT_FOUND, reason, { command: cmd.name, fun: cmd.fun, reason });
     }
     return { kind: "remote", node_id: sel.nodeId, cluster_id: sel.clusterId };
   };
+}
+
+/**
+ * The words for a function name nobody serves: "no function `ech` in cluster `default`; did
+ * you mean `echo`?" (computed on the error path only).
+ */
+function unknownFunction(fun: string, known: Iterable<string>, clusterId: string | undefined): string {
+  const where = clusterId === undefined ? "on this node" : `in cluster \`${clusterId}\``;
+  const close = didYouMean(fun, new Set(known));
+  return `no function \`${fun}\` ${where}${close === undefined ? "" : `; did you mean \`${close}\`?`}`;
 }
