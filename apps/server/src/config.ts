@@ -6,6 +6,7 @@ import { dirname, extname, resolve } from "node:path";
 import { Type, type Static } from "typebox";
 import { Compile } from "typebox/compile";
 import { parse as parseYaml } from "yaml";
+import { resolveTlsPaths, tlsFromFile } from "./tls-config.js";
 
 /**
  * Node configuration: one schema for the whole node. Sources, strongest first: command-line
@@ -70,6 +71,14 @@ export const NodeConfigSchema = Type.Object({
    * ttl_ms, scope, l2}}, replication: {...}}`, checked by @mpreg/cache (docs/cache.md).
    */
   cache: Type.Optional(Type.Unknown()),
+  /** TLS (docs/security.md, "TLS"): PEM certificate file; with `tlsKey` the node serves wss://. */
+  tlsCert: Type.Optional(Type.String({ minLength: 1 })),
+  /** PEM private key file of `tlsCert`. */
+  tlsKey: Type.Optional(Type.String({ minLength: 1 })),
+  /** PEM CA file: peers' certificates must chain to it (and clients' with `tlsRequireClientCert`). */
+  tlsCa: Type.Optional(Type.String({ minLength: 1 })),
+  /** Mutual TLS: every client and peer must present a certificate signed by `tlsCa`. */
+  tlsRequireClientCert: Type.Optional(Type.Boolean()),
 });
 
 export type NodeConfig = Static<typeof NodeConfigSchema>;
@@ -145,6 +154,10 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   raftTickMs: "int",
   repairWal: "bool",
   cache: "section",
+  tlsCert: "string",
+  tlsKey: "string",
+  tlsCa: "string",
+  tlsRequireClientCert: "bool",
 };
 
 /** One line of usage per option; an option without a line is listed with its kind only. */
@@ -176,6 +189,10 @@ const OPTION_HELP: Partial<Record<keyof NodeConfig, string>> = {
   raftJoin: "join a running group instead of founding one",
   raftFsync: "Raft fsync policy: batch or always",
   raftTickMs: "Raft tick (ms)",
+  tlsCert: "PEM certificate file: serve wss:// (with --tls-key)",
+  tlsKey: "PEM private key file of --tls-cert",
+  tlsCa: "PEM CA file: trusted for peer dials, verifies client certificates",
+  tlsRequireClientCert: "mutual TLS: clients and peers need a certificate from --tls-ca",
 };
 
 /** Non-option variables that are known, so they are not warned about. */
@@ -257,6 +274,11 @@ export function configFromFile(path: string): Partial_ {
       }
       continue;
     }
+    if (k === "tls") {
+      // `tls: {certFile, keyFile, caFile, requireClientCert}` is the file's spelling of the tls* options.
+      Object.assign(out, tlsFromFile(v, path));
+      continue;
+    }
     out[k] = v;
   }
   const unknown = findUnknownKey(out, NodeConfigSchema, "");
@@ -266,6 +288,7 @@ export function configFromFile(path: string): Partial_ {
     out.functions = out.functions.map((f) => (typeof f === "string" ? resolve(base, f) : f));
   }
   if (typeof out.dataDir === "string") out.dataDir = resolve(base, out.dataDir);
+  resolveTlsPaths(out, base);
   return out as Partial_;
 }
 

@@ -29,6 +29,7 @@ import { AccessPolicy } from "./access.js";
 import { MonitoringServer } from "./monitoring.js";
 import { topologyView, type PeerEntry } from "@mpreg/cli";
 import { openServices, type NodeServices } from "./services.js";
+import { loadNodeTls } from "./tls-config.js";
 
 const log = createLogger("server");
 
@@ -84,6 +85,8 @@ export class MpregNode implements FunctionModuleNode {
   constructor(readonly config: NodeConfig) {
     this.nodeId = config.name ?? `${hostname()}-${newId().slice(-10).toLowerCase()}`;
     this.clusterId = config.clusterId;
+    // TLS files are read (and checked) here, at start: a bad file fails now, naming its flag.
+    const tls = loadNodeTls(config);
     // One budget of unsent bytes for every connection, accepted or dialed (docs/security.md).
     this.outboundBudget = new OutboundBudget(config.maxTotalBufferedBytes);
     this.fabric = new Fabric({
@@ -98,6 +101,7 @@ export class MpregNode implements FunctionModuleNode {
       gossip: { probeIntervalMs: config.gossipProbeIntervalMs, probeTimeoutMs: config.gossipProbeTimeoutMs },
       urls: () => (this.url ? [this.url] : []),
       maxFrameBytes: config.maxFrameBytes,
+      ...(tls ? { tls: tls.peer } : {}),
     });
     this.rpc = new RpcService<Session>({
       port: this.fabric,
@@ -115,6 +119,7 @@ export class MpregNode implements FunctionModuleNode {
       authTokens: this.access.tokens,
       // Peers authenticate by the cluster secret, not by client tokens (both options together).
       acceptWithoutToken: (info) => config.clusterSecret !== undefined && info.headers[PEER_UPGRADE_HEADER] === "1",
+      ...(tls ? { tls: tls.listener } : {}),
     });
     this.listener.onConnection((conn, info) => this.accept(conn, info));
   }
@@ -125,7 +130,7 @@ export class MpregNode implements FunctionModuleNode {
     this.registry.register(name, handler as Handler<Session>, { ...options, resources });
   }
 
-  /** The client URL (`ws://host:port`) once started, else "". */
+  /** The client URL (`ws://host:port`, `wss://` with TLS) once started, else "". */
   get listenUrl(): string {
     return this.url;
   }
@@ -168,7 +173,7 @@ export class MpregNode implements FunctionModuleNode {
     const addr = await this.listener.listen({ host: this.config.host, port: this.config.port });
     this.url = addr.url;
     log.info(`node ${this.nodeId} listening on ${addr.url}`);
-    const warning = this.access.exposureWarning(this.config.host, this.config.clusterSecret !== undefined);
+    const warning = this.access.exposureWarning(this.config.host, this.config.clusterSecret !== undefined, this.config.tlsCert !== undefined);
     if (warning) log.warn(warning);
     this.fabric.start();
     if (this.config.monitoringPort === undefined) return { url: addr.url };
