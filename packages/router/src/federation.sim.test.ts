@@ -165,6 +165,7 @@ describe("simulation: a flapping link", () => {
       undamped.link(a, b);
       undamped.runUntilQuiet();
     }
+    console.log(`path-vector flapping ${a}-${b}: ${total} updates in 30 cycles with damping, ${undamped.messages - m0} without`);
     expect(undamped.messages - m0).toBeGreaterThan(total * 5);
 
     // Stable again: once the penalty decays (at most maxSuppressMs), the link is used again.
