@@ -189,7 +189,9 @@ function nonNegInt(v: number, name: string): number {
  * `bruteForceBestRoutes`), change links, run again.
  */
 export class FederationSim {
+  /** The simulated clusters' ids. */
   readonly ids: readonly string[];
+  /** The routing mode every cluster runs. */
   readonly mode: SimMode;
   private readonly speakers = new Map<string, SimSpeaker>();
   /** Links up, by pair key, in the order they came up. */
