@@ -18,12 +18,12 @@
 // at publish and one at delivery; every MPREG node and NATS server is its own child process.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import os from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { killAllStarted, startNode, startServer, stop } from "./children.mjs";
+import { killAllStarted, startServer, stop } from "./children.mjs";
+import { ensureNatsServer, freePort, natsVersion as readNatsVersion, startNatsServer } from "./nats.mjs";
 import { MPREG_CLI, REPO_ROOT, loadMpregClient, mpregAvailability } from "./deps.mjs";
 import { median, quantile } from "./load.mjs";
 import { writeSection } from "./report.mjs";
@@ -279,52 +279,12 @@ async function startMpregCluster() {
 
 // --- NATS ----------------------------------------------------------------------------------
 
-function ensureNatsServer() {
-  const has = () => {
-    try {
-      execFileSync("which", ["nats-server"], { stdio: "ignore" });
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (has()) return;
-  console.log("nats-server not found: apt-get install -y nats-server");
-  try {
-    execFileSync("apt-get", ["install", "-y", "nats-server"], { stdio: "inherit" });
-  } catch {
-    execFileSync("apt-get", ["update"], { stdio: "inherit" });
-    execFileSync("apt-get", ["install", "-y", "nats-server"], { stdio: "inherit" });
-  }
-  if (!has()) throw new Error("nats-server is still missing after apt-get install");
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 async function startNatsCluster() {
   ensureNatsServer();
-  const version = execFileSync("nats-server", ["--version"], { encoding: "utf8" }).trim();
+  const version = readNatsVersion();
   const [p1, p2, c1, c2] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const start = async (label, port, cport, otherCport) => {
-    let ready;
-    const isReady = new Promise((r) => (ready = r));
-    const proc = startNode(label, ["-a", "127.0.0.1", "-p", String(port), "--cluster_name", "bench", "--cluster", `nats://127.0.0.1:${cport}`, "--routes", `nats://127.0.0.1:${otherCport}`], {
-      command: "nats-server",
-      onErrLine: (l) => l.includes("Server is ready") && ready(),
-    });
-    const outcome = await Promise.race([isReady.then(() => "ready"), proc.exited.then(() => "exited"), sleep(15_000).then(() => "timeout")]);
-    if (outcome !== "ready") throw new Error(`${label} ${outcome} before "Server is ready"\n${proc.stderrTail()}`);
-    return { proc, url: `nats://127.0.0.1:${port}` };
-  };
+  const start = (label, port, cport, otherCport) =>
+    startNatsServer(label, port, ["--cluster_name", "bench", "--cluster", `nats://127.0.0.1:${cport}`, "--routes", `nats://127.0.0.1:${otherCport}`]);
   const n1 = await start("nats-1", p1, c1, c2);
   const n2 = await start("nats-2", p2, c2, c1);
   const { connect } = await import("nats");
