@@ -10,6 +10,8 @@ import {
   isMpregError,
   isPeerRole,
   newId,
+  newTraceId,
+  traceIdFromTraceparent,
   rpcErrorReply,
   type Encoding,
   type Frame,
@@ -404,12 +406,16 @@ export class MpregNode implements FunctionModuleNode {
       return;
     }
     const u = req.u;
+    // One trace id for the whole request, on every hop (docs/operations.md, Tracing).
+    const trace_id = traceIdFromTraceparent(req.traceparent) ?? newTraceId();
+    if (log.getLevel() <= log.levels.DEBUG) log.debug(`rpc u=${u} ${req.cmds.map((c) => c.fun).join(",")} trace=${trace_id}`);
     const started = performance.now();
     const fun = req.cmds.length === 1 ? req.cmds[0]!.fun : "(multi)";
     this.executor
       .execute({
         cmds: req.cmds,
         request_id: u,
+        trace_id,
         timeout_ms: req.timeout_ms,
         return_all: req.return_all,
         return_intermediate_results: req.return_intermediate_results,

@@ -1,5 +1,6 @@
 export { ErrorCode, MpregError, errorCodeName, isMpregError, type WireError } from "./errors.js";
 export { createLogger, type Logger } from "./logger.js";
+export { newTraceId, traceIdFromTraceparent } from "./trace-context.js";
 export type { BuiltinContext, ServiceBuiltin } from "./builtin.js";
 export { idTime, newId } from "./ids.js";
 export { estimateEncodedSize, tallyEncodedSize, type SizeTally } from "./encoded-size.js";

@@ -73,6 +73,11 @@ export const RpcRequest = Type.Object({
   return_intermediate_results: Type.Optional(Type.Boolean()),
   include_execution_summary: Type.Optional(Type.Boolean()),
   stream_progress: Type.Optional(Type.Boolean()),
+  /**
+   * W3C Trace Context `traceparent` (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`):
+   * the request joins that trace; absent or malformed, the node starts a new one (docs/protocol.md).
+   */
+  traceparent: Type.Optional(Type.String({ maxLength: 256 })),
 });
 export type RpcRequest = Static<typeof RpcRequest>;
 

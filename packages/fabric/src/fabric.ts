@@ -707,9 +707,10 @@ export class Fabric implements ServicePort {
     if (step.action === "drop") {
       if (step.reason === "loop") this.stats.droppedLoop++;
       else this.stats.droppedHops++;
-      log.debug(`dropped message ${msg.message_id} for ${target}: ${step.reason} (path ${msg.headers.routing_path.join(">")})`);
+      log.debug(`dropped message ${msg.message_id} for ${target}: ${step.reason} (path ${msg.headers.routing_path.join(">")}) trace=${msg.headers.trace_id}`);
       return;
     }
+    if (log.getLevel() <= log.levels.DEBUG) log.debug(`relay ${msg.topic} ${msg.headers.source_node} -> ${target} trace=${msg.headers.trace_id}`);
     try {
       if (this.send(target, step.message)) this.stats.relayed++;
     } catch {

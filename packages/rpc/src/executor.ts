@@ -45,6 +45,8 @@ export interface DispatchRequest {
   node_id: string;
   cluster_id: string;
   request_id: string;
+  /** The request's trace id (W3C, 32 hex), carried to the node that runs the command. */
+  trace_id?: string | undefined;
   /**
    * Aborted when the request fails or times out. From the executor it is created only when
    * read: dispatchers that can should use `cancellation` instead.
@@ -94,6 +96,8 @@ export interface ExecutionSummary {
 export interface ExecuteRequest<Ctx = unknown> {
   cmds: readonly PlanCommand[];
   request_id: string;
+  /** Trace id of the request (docs/operations.md, Tracing): handed to every dispatch. */
+  trace_id?: string | undefined;
   /** Whole-request timeout, ms. Default the executor's `defaultTimeoutMs` (30 000). */
   timeout_ms?: number | undefined;
   return_all?: boolean | undefined;
@@ -533,6 +537,7 @@ class Run<Ctx> implements SignalSource, Cancellation {
         node_id: loc.node_id,
         cluster_id: loc.cluster_id,
         request_id: this.req.request_id,
+        trace_id: this.req.trace_id,
         get signal() {
           return run.signal();
         },

@@ -116,7 +116,7 @@ export class RemoteDispatcher implements Dispatcher {
         source_cluster: this.opts.clusterId,
         target_node: req.node_id,
         target_cluster: req.cluster_id,
-        trace_id: req.request_id,
+        trace_id: req.trace_id ?? req.request_id,
       },
     });
     const id = msg.headers.correlation_id;
@@ -287,6 +287,7 @@ export class RemoteCallHandler<Ctx = unknown> {
     }
     const controller = new AbortController();
     this.running.set(id, controller);
+    if (log.getLevel() <= log.levels.DEBUG) log.debug(`run ${cmd.fun} for ${caller} trace=${msg.headers.trace_id}`);
     this.opts.executor
       .executeLocal({
         command: cmd,
