@@ -74,7 +74,8 @@ export class PubsubService {
       for (const nodeId of reply.publish.forwardTo) {
         const msg = port.message({ topic: PUBSUB_DELIVER_TOPIC, message_type: "pubsub", payload: reply.publish.message });
         try {
-          if (!port.send(nodeId, msg)) log.debug(`publish ${reply.publish.message.message_id} not forwarded to ${nodeId}: no route`);
+          // The topic is checked against the policies of a route to another cluster.
+          if (!port.send(nodeId, msg, { kind: "topic", name: reply.publish.message.topic })) log.debug(`publish ${reply.publish.message.message_id} not forwarded to ${nodeId}: no route`);
         } catch (e) {
           log.warn(`publish ${reply.publish.message.message_id} not forwarded to ${nodeId}: ${(e as Error).message}`);
         }

@@ -1,9 +1,9 @@
-import { entryKey } from "@mpreg/catalog";
+import { entryKey, type FunctionQuery } from "@mpreg/catalog";
 import type { ServicePort } from "@mpreg/fabric";
 import { Executor } from "./executor.js";
 import { createCatalogLocator } from "./locator.js";
 import type { FunctionRegistry, RegisteredFunction } from "./registry.js";
-import { RemoteCallHandler, RemoteDispatcher } from "./remote.js";
+import { RPC_CALL_TOPIC, RemoteCallHandler, RemoteDispatcher } from "./remote.js";
 
 /** Topic prefix of every RPC message on the fabric (`mpreg.rpc.call`, `.result`, `.cancel`). */
 export const RPC_TOPIC_PREFIX = "mpreg.rpc";
@@ -37,8 +37,11 @@ export class RpcService<Ctx> {
     const { port, registry } = opts;
     const send = (nodeId: string, msg: Parameters<ServicePort["send"]>[1]) => port.send(nodeId, msg);
     this.dispatcher = new RemoteDispatcher({ nodeId: port.nodeId, clusterId: port.clusterId, send });
+    // With federation, other clusters' functions are candidates too (ranked after this cluster's).
+    const foreign = port.foreign;
+    const catalog = foreign === undefined ? port.catalog : { queryFunctions: (q: FunctionQuery) => [...port.catalog.queryFunctions(q), ...foreign.queryFunctions(q)] };
     const locate = createCatalogLocator({
-      catalog: port.catalog,
+      catalog,
       registry,
       selfNodeId: port.nodeId,
       selfClusterId: port.clusterId,
@@ -65,6 +68,10 @@ export class RpcService<Ctx> {
       port.onMembership((e) => {
         if (e.type === "down") this.dispatcher.nodeGone(e.nodeId, e.reason);
       }),
+      // A call a relay could not carry to another cluster fails now, with the relay's reason.
+      port.onUndeliverable?.((n) => {
+        if (n.topic === RPC_CALL_TOPIC) this.dispatcher.fail(n.correlation_id, n.error);
+      }) ?? (() => undefined),
     );
     for (const fn of registry.list()) port.announce(this.functionEntry(fn));
     this.detach.push(
