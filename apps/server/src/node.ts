@@ -22,7 +22,7 @@ import { FunctionRegistry, RpcService, type Executor, type Handler, type Registe
 import { InflightLimiter, createWsListener, type Connection, type UpgradeInfo, type WsListener } from "@mpreg/transport";
 import { registerBuiltins } from "./builtins.js";
 import { RaftGroup } from "./raft-group.js";
-import type { NodeConfig } from "./config.js";
+import { federationOptions, type NodeConfig } from "./config.js";
 import { loadFunctionModules, type FunctionModuleNode } from "./function-module.js";
 import { NodeMetrics, statsLines } from "./metrics.js";
 import { AccessPolicy } from "./access.js";
@@ -94,6 +94,7 @@ export class MpregNode implements FunctionModuleNode {
       gossip: { probeIntervalMs: config.gossipProbeIntervalMs, probeTimeoutMs: config.gossipProbeTimeoutMs },
       urls: () => (this.url ? [this.url] : []),
       maxFrameBytes: config.maxFrameBytes,
+      federation: federationOptions(config),
     });
     this.rpc = new RpcService<Session>({
       port: this.fabric,
@@ -180,6 +181,7 @@ export class MpregNode implements FunctionModuleNode {
           this.fabric.stats,
           [
             ...statsLines("pubsub", this.pubsub.exchange.stats()),
+            ...(this.fabric.federation === undefined ? [] : statsLines("federation", { ...this.fabric.federation.stats, ...this.fabric.federation.foreign.stats() })),
             ...statsLines("cache", (this.services?.cache.namespaceNames() ?? []).map((ns) => ({ label: "namespace", value: ns, stats: this.services!.cache.stats({ namespace: ns }) }))),
           ],
         ),
