@@ -75,6 +75,8 @@ export const NodeConfigSchema = Type.Object({
    * of the federation links), `permissive` (any cluster). See docs/federation.md.
    */
   federationMode: Type.Union([Type.Literal("strict"), Type.Literal("explicit"), Type.Literal("permissive")]),
+  /** In explicit mode, clusters that may link to this node besides those of the federation links. */
+  federationAllow: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 1024 }),
   /** Nodes of other clusters to dial, `clusterId=ws://host:port`; added to `federation.links`. */
   federationLinks: Type.Array(Type.String({ pattern: "^[^=]+=wss?://" }), { maxItems: 1024 }),
   /**
@@ -112,6 +114,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   raftTickMs: 50,
   repairWal: false,
   federationMode: "strict",
+  federationAllow: [],
   federationLinks: [],
 };
 
@@ -158,6 +161,7 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   repairWal: "bool",
   cache: "section",
   federationMode: "string",
+  federationAllow: "list",
   federationLinks: "list",
   federation: "section",
 };
@@ -191,6 +195,7 @@ const OPTION_HELP: Partial<Record<keyof NodeConfig, string>> = {
   raftFsync: "Raft fsync policy: batch or always",
   raftTickMs: "Raft tick (ms)",
   federationMode: "links from other clusters: strict (none), explicit (the configured clusters) or permissive",
+  federationAllow: "clusters that may link to this node in explicit mode (besides the linked ones)",
   federationLinks: "nodes of other clusters to dial, cluster=ws://host:port, comma-separated",
 };
 
@@ -467,7 +472,7 @@ function validateConfig(merged: NodeConfig): NodeConfig {
   }
   if (checkConfig.Check(merged)) {
     const fed = federationConfig(merged);
-    if (merged.federationMode === "strict" && (fed.links ?? []).length > 0) {
+    if (merged.federationMode === "strict" && ((fed.links ?? []).length > 0 || merged.federationAllow.length > 0)) {
       throw new ConfigError("federation links need federationMode explicit or permissive (--federation-mode); strict refuses every other cluster");
     }
   }
@@ -508,7 +513,7 @@ export function federationConfig(config: NodeConfig): FederationConfig {
 /** What the fabric needs to federate; undefined in strict mode. */
 export function federationOptions(config: NodeConfig): FederationOptions | undefined {
   if (config.federationMode === "strict") return undefined;
-  return { mode: config.federationMode, config: federationConfig(config) };
+  return { mode: config.federationMode, config: federationConfig(config), allow: config.federationAllow };
 }
 
 /** The environment-variable name of an option (for docs and errors). */

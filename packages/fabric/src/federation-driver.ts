@@ -77,6 +77,11 @@ export interface FederationOptions {
   mode: Exclude<FederationMode, "strict">;
   /** The `federation` section, validated with `validateFederationConfig`. */
   config: FederationConfig;
+  /**
+   * In `explicit` mode, clusters whose nodes may also link to this node (besides the clusters of
+   * `config.links`), e.g. neighbours that dial this node and are not dialed by it.
+   */
+  allow?: readonly string[];
   /** Incarnation of this node's routing state; must grow across restarts. Default `Date.now()`. */
   epoch?: number;
   /** Most entries of one other cluster accepted (export or gateway announcement). Default 10 000. */
@@ -201,6 +206,7 @@ export class FederationDriver {
   ) {
     this.mode = opts.mode;
     this.federation = createFederation(opts.config, { localCluster: host.clusterId, epoch: opts.epoch ?? Date.now() });
+    for (const c of opts.allow ?? []) this.configured.set(c, 1);
     for (const l of this.federation.links) this.configured.set(l.clusterId, l.cost ?? 1);
     const maxEntries = opts.maxEntriesPerCluster ?? 10_000;
     this.limits = {
