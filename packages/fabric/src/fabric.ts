@@ -19,7 +19,7 @@ import { PEER_PROTOCOL_VERSION, confirmMac, helloMac, macOk, newNonce, welcomeMa
 import { FEDERATION_CONTROL_PREFIX, FederationDriver, type FederationDecision, type FederationOptions, type ServiceTag } from "./federation-driver.js";
 import { GATEWAY_KEY_PREFIX, type GatewayAnnouncement } from "./gateway-announcement.js";
 import { PeerLinks } from "./peer-links.js";
-import type { FabricMessageHandler, MembershipEvent, OutboundMessage, ServicePort, UndeliverableNotice } from "./service-port.js";
+import type { FabricMessageHandler, HandleOptions, MembershipEvent, OutboundMessage, ServicePort, UndeliverableNotice } from "./service-port.js";
 
 const log = createLogger("fabric");
 
@@ -61,6 +61,8 @@ export interface FabricStats {
   unhandled: number;
   /** Handshakes refused (wrong MAC, other cluster, bad version, no confirm in time). */
   handshakesRefused: number;
+  /** Messages from another cluster refused: no handler takes foreign messages, or the export policy. */
+  droppedForeign: number;
 }
 
 /** An outbound connection as the fabric needs it (a reconnecting `ClientConnection` fits). */
@@ -159,6 +161,7 @@ export class Fabric implements ServicePort {
     droppedForged: 0,
     unhandled: 0,
     handshakesRefused: 0,
+    droppedForeign: 0,
   };
   private readonly links = new PeerLinks();
   /** Links to nodes of other clusters (federation): data-plane and control messages only, no gossip. */
@@ -167,7 +170,7 @@ export class Fabric implements ServicePort {
   readonly federation: FederationDriver | undefined;
   private readonly undeliverableListeners = new Set<(n: UndeliverableNotice) => void>();
   private readonly dialers = new Map<string, Dialer>();
-  private readonly handlers = new Map<string, FabricMessageHandler>();
+  private readonly handlers = new Map<string, { handler: FabricMessageHandler; options: HandleOptions }>();
   private readonly membershipListeners = new Set<(e: MembershipEvent) => void>();
   private readonly catalogListeners = new Set<(c: CatalogChange) => void>();
   /** Nodes reachable at the last check; `down`/`up` events are the differences. */
@@ -233,11 +236,12 @@ export class Fabric implements ServicePort {
   // Service port
   // ---------------------------------------------------------------------------------------
 
-  handle(prefix: string, handler: FabricMessageHandler): () => void {
+  handle(prefix: string, handler: FabricMessageHandler, options: HandleOptions = {}): () => void {
     if (this.handlers.has(prefix)) throw MpregError.invalid(`fabric topic prefix ${prefix} already has a handler`, "prefix");
-    this.handlers.set(prefix, handler);
+    const entry = { handler, options };
+    this.handlers.set(prefix, entry);
     return () => {
-      if (this.handlers.get(prefix) === handler) this.handlers.delete(prefix);
+      if (this.handlers.get(prefix) === entry) this.handlers.delete(prefix);
     };
   }
 
@@ -826,14 +830,19 @@ export class Fabric implements ServicePort {
       this.onUndeliverableNotice(msg);
       return;
     }
-    const handler = this.handlerFor(msg.topic);
-    if (handler === undefined) {
+    const entry = this.handlerFor(msg.topic);
+    if (entry === undefined) {
       this.stats.unhandled++;
       log.debug(`unhandled fabric message ${msg.topic}`);
       return;
     }
+    if (h.federation_path.some((c) => c !== this.clusterId) && !this.admitsForeign(msg, entry.options)) {
+      this.stats.droppedForeign++;
+      log.debug(`dropped ${msg.topic} from cluster ${h.source_cluster}: not accepted from another cluster`);
+      return;
+    }
     try {
-      handler(msg, from);
+      entry.handler(msg, from);
     } catch (e) {
       log.warn(`handler of ${msg.topic} threw: ${(e as Error).message}`);
     }
@@ -857,8 +866,20 @@ export class Fabric implements ServicePort {
     }
   }
 
+  /** Whether a message that crossed clusters may reach a handler (its option, then the export policy). */
+  private admitsForeign(msg: UnifiedMessage, options: HandleOptions): boolean {
+    if (this.federation === undefined || options.acceptForeign === undefined) return false;
+    let verdict: ReturnType<NonNullable<HandleOptions["acceptForeign"]>>;
+    try {
+      verdict = options.acceptForeign(msg);
+    } catch {
+      return false;
+    }
+    return typeof verdict === "boolean" ? verdict : this.federation.admits(msg, verdict);
+  }
+
   /** The handler of the longest registered prefix of `topic` (whole segments). */
-  private handlerFor(topic: string): FabricMessageHandler | undefined {
+  private handlerFor(topic: string): { handler: FabricMessageHandler; options: HandleOptions } | undefined {
     let t = topic;
     for (;;) {
       const h = this.handlers.get(t);

@@ -81,10 +81,15 @@ class MemNet {
 /** Answers `test.ping` with `test.pong` to the sender; records what it got. */
 function echoService(f: Fabric): UnifiedMessage[] {
   const got: UnifiedMessage[] = [];
-  f.handle("test", (msg) => {
-    got.push(msg);
-    if (msg.topic === "test.ping") f.send(msg.headers.source_node, f.message({ topic: "test.pong", payload: msg.payload, correlation_id: msg.headers.correlation_id }));
-  });
+  f.handle(
+    "test",
+    (msg) => {
+      got.push(msg);
+      if (msg.topic === "test.ping") f.send(msg.headers.source_node, f.message({ topic: "test.pong", payload: msg.payload, correlation_id: msg.headers.correlation_id }));
+    },
+    // The payload names the function the message is for (when it is a string).
+    { acceptForeign: (msg) => (typeof msg.payload === "string" ? { kind: "function", name: msg.payload } : true) },
+  );
   return got;
 }
 
@@ -107,12 +112,11 @@ async function line(extra: { a2?: Partial<FabricOptions> } = {}) {
   net = new MemNet();
   const b1 = net.node("b1", "B", { mode: "explicit", fed: { links: [link("a1", "A"), link("c1", "C")] } });
   const a1 = net.node("a1", "A", { mode: "explicit", fed: { links: [link("b1", "B")] } });
-  const c1 = net.node("c1", "C", {
-    mode: "explicit",
-    fed: { links: [link("b1", "B")], export: [{ neighbour: "B", functions: { allow: ["api."] }, topics: { allow: ["alerts."] } }] },
-  });
+  // Every node of C has C's policies; only the gateway has the link.
+  const cExport = [{ neighbour: "B", functions: { allow: ["api."] }, topics: { allow: ["alerts."] } }];
+  const c1 = net.node("c1", "C", { mode: "explicit", fed: { links: [link("b1", "B")], export: cExport } });
   const a2 = net.node("a2", "A", { mode: "explicit", seeds: ["ws://a1"], ...extra.a2 });
-  const c2 = net.node("c2", "C", { mode: "explicit", seeds: ["ws://c1"] });
+  const c2 = net.node("c2", "C", { mode: "explicit", seeds: ["ws://c1"], fed: { export: cExport } });
   const echoKey = c2.announce(fn("api.echo"));
   c2.announce(fn("admin.reset"));
   await waitFor(() => (a2.foreign?.queryFunctions({ name: "api.echo" }).length ?? 0) === 1, { timeoutMs: 10_000, description: "a2 sees C's api.echo" });
@@ -134,6 +138,20 @@ describe("federation over in-memory links", () => {
     expect(h.hops_remaining).toBe(8 - 3);
     expect(pongs[0]!.payload).toBe(42);
     expect(pongs[0]!.headers.federation_path).toEqual(["C", "B", "A"]);
+  });
+
+  it("gives a handler another cluster's messages only when it says so, and only for what this cluster offers", async () => {
+    const { a2, c2 } = await line();
+    const got = echoService(c2);
+    const plain: UnifiedMessage[] = [];
+    c2.handle("plain", (m) => plain.push(m));
+    a2.send("c2", a2.message({ topic: "plain.x", payload: 1 }));
+    // C offers B (hence A) only `api.` functions: admin.reset is refused at c2, api.echo is not.
+    a2.send("c2", a2.message({ topic: "test.ping", payload: "admin.reset" }));
+    a2.send("c2", a2.message({ topic: "test.ping", payload: "api.echo" }));
+    await waitFor(() => got.length === 1 && c2.stats.droppedForeign === 2, { timeoutMs: 5000, description: "one admitted, two refused" });
+    expect(got[0]!.payload).toBe("api.echo");
+    expect(plain).toEqual([]);
   });
 
   it("shows a node exactly the foreign entries the policies let through, and none of its own cluster's", async () => {

@@ -19,12 +19,15 @@ import type { CatalogChange, CatalogEntry } from "@mpreg/catalog";
 import { createLogger, createUnifiedMessage, type UnifiedMessage } from "@mpreg/envelope";
 import {
   OFFER_ALL,
+  RoutePolicySet,
+  applyRule,
   catalogEntryAllowed,
   compareRoutes,
   createFederation,
   isClusterId,
   nextClusterHop,
   pathTouches,
+  serviceAllows,
   serviceFilter,
   serviceFilterToOffers,
   type ClusterRoute,
@@ -193,6 +196,9 @@ export class FederationDriver {
   /** Latest accepted key announcement per cluster (sent to each new neighbour). */
   private readonly keyAnnouncements = new Map<string, KeyAnnouncement>();
   private readonly limits: GatewayLimits;
+  /** The policies and own offers, to check what arrives from another cluster (path-vector). */
+  private readonly policies: RoutePolicySet | undefined;
+  private readonly offers: ServiceFilter;
   private readonly maxLearned: number;
   private candidates = new Map<string, Candidate[]>();
   private viaOf = new Map<ClusterRoute, string>();
@@ -216,6 +222,9 @@ export class FederationDriver {
       maxPathLength: opts.config.maxPathLength ?? 32,
     };
     this.maxLearned = opts.maxLearnedNodes ?? 10_000;
+    const c = opts.config;
+    this.policies = this.federation.mode === "path-vector" ? RoutePolicySet.compile({ ...(c.import === undefined ? {} : { import: c.import }), ...(c.export === undefined ? {} : { export: c.export }) }, "federation") : undefined;
+    this.offers = serviceFilter(c.offers, "federation.offers");
     this.foreign = new ForeignCatalog(host.nodeId, host.clusterId, opts.maxForeignEntries ?? 100_000);
   }
 
@@ -641,6 +650,21 @@ export class FederationDriver {
     this.stats.forwarded++;
     // Always the same node of the next cluster: messages from one sender stay in order.
     return { action: "link", nodeId: n.session, nextCluster: d.nextCluster, message: d.message };
+  }
+
+  /**
+   * Whether this cluster offers `service` to the neighbour cluster a message entered it from
+   * (the one before this cluster in `federation_path`): this cluster's `offers` narrowed by its
+   * export rule for that neighbour. Link-state mode has no policies: true.
+   */
+  admits(msg: UnifiedMessage, service: ServiceTag): boolean {
+    if (this.policies === undefined) return true;
+    const fed = msg.headers.federation_path;
+    const at = fed.indexOf(this.host.clusterId);
+    const entry = at > 0 ? fed[at - 1] : at === -1 ? fed[fed.length - 1] : undefined;
+    if (entry === undefined) return true;
+    const res = applyRule(this.policies.exportRule(entry), this.host.clusterId, this.offers, 0);
+    return res !== undefined && serviceAllows(res.offers, service.kind, service.name);
   }
 
   // ---------------------------------------------------------------- inspection

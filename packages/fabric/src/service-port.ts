@@ -10,6 +10,20 @@ import type { ServiceTag } from "./federation-driver.js";
 export type FabricMessageHandler = (msg: UnifiedMessage, from: string) => void;
 
 /**
+ * Whether a handler takes messages that come from another cluster (federation), and for which
+ * service: `true` takes the message as it is; a {@link ServiceTag} takes it only when this
+ * cluster offers that service to the neighbour cluster it entered from (the export policy);
+ * `false` drops it. Without this option a handler never sees another cluster's messages.
+ */
+export type ForeignAcceptance = (msg: UnifiedMessage) => ServiceTag | boolean;
+
+/** Options of {@link ServicePort.handle}. */
+export interface HandleOptions {
+  /** Messages from other clusters (default: dropped, counted in `stats.droppedForeign`). */
+  acceptForeign?: ForeignAcceptance;
+}
+
+/**
  * A change of what this node can reach. `up`: a node became reachable (a live member with a
  * link or a route over other links). `down`: it stopped being reachable (declared dead, left,
  * or neither link nor route leads to it any more); messages in flight to it may be lost.
@@ -61,7 +75,7 @@ export interface ServicePort {
    * Registers the handler of messages whose topic is `prefix` or starts with `prefix.`; the
    * longest registered prefix wins. Throws when the prefix is taken. Returns the unregister.
    */
-  handle(prefix: string, handler: FabricMessageHandler): () => void;
+  handle(prefix: string, handler: FabricMessageHandler, options?: HandleOptions): () => void;
   /** Builds a message from this node (routing headers filled in), ready for `send`. */
   message(out: OutboundMessage): UnifiedMessage;
   /**
