@@ -226,6 +226,7 @@ export class Fabric implements ServicePort {
               localEntries: () => this.localExports(),
               publishGateway: (ann) => this.publishGateway(ann),
               isLive: (id) => this.isLive(id),
+              canReach: (id) => this.links.get(id) !== undefined || this.overlay.route(id) !== undefined,
               emitCatalog: (change) => this.emitCatalog(change, false),
             },
             opts.federation,

@@ -107,6 +107,8 @@ export interface FederationHost {
   publishGateway(announcement: GatewayAnnouncement): void;
   /** Whether a node of this cluster is a live member. */
   isLive(nodeId: string): boolean;
+  /** Whether a node of this cluster can be sent to now (a link, or a route over links). */
+  canReach(nodeId: string): boolean;
   /** A foreign entry appeared, changed or went: the services' catalog listeners hear it. */
   emitCatalog(change: CatalogChange): void;
 }
@@ -630,8 +632,9 @@ export class FederationDriver {
     const routes: ClusterRouteSource = {
       routesTo: (d, avoid) =>
         (this.candidates.get(d) ?? [])
-          // A gateway the message already passed is no way forward (it would loop).
-          .filter((c) => (c.via === self || !path.includes(c.via)) && (avoid === undefined || !pathTouches(c.route, avoid)))
+          // A gateway the message already passed is no way forward (it would loop), nor one that
+          // cannot be reached now (e.g. it just died and gossip has not said so yet).
+          .filter((c) => (c.via === self || (!path.includes(c.via) && this.host.canReach(c.via))) && (avoid === undefined || !pathTouches(c.route, avoid)))
           .map((c) => c.route),
     };
     const d = nextClusterHop({ message, self: { nodeId: self, clusterId: this.host.clusterId }, routes, relay, ...(service === undefined ? {} : { service }) });
