@@ -181,7 +181,7 @@ export class MpregNode implements FunctionModuleNode {
           this.fabric.stats,
           [
             ...statsLines("pubsub", this.pubsub.exchange.stats()),
-            ...(this.fabric.federation === undefined ? [] : statsLines("federation", { ...this.fabric.federation.stats, ...this.fabric.federation.foreign.stats() })),
+            ...(this.fabric.federation === undefined ? [] : statsLines("federation", this.fabric.federation.counters())),
             ...statsLines("cache", (this.services?.cache.namespaceNames() ?? []).map((ns) => ({ label: "namespace", value: ns, stats: this.services!.cache.stats({ namespace: ns }) }))),
           ],
         ),

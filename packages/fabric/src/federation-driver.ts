@@ -672,6 +672,14 @@ export class FederationDriver {
 
   // ---------------------------------------------------------------- inspection
 
+  /** Every counter as a flat number (drops as `dropped_<reason>`), with the foreign entries held. */
+  counters(): Record<string, number> {
+    const { dropped, ...rest } = this.stats;
+    const out: Record<string, number> = { ...rest, foreignEntries: this.foreign.size, foreignRefused: this.foreign.stats().refused, neighbours: this.neighbours.size };
+    for (const [reason, n] of Object.entries(dropped)) out[`dropped_${reason}`] = n;
+    return out;
+  }
+
   /** A view for `federation_status` and `/topology`. */
   status(): unknown {
     const self = this.host.nodeId;
