@@ -8,6 +8,7 @@ import { dirname, extname, resolve } from "node:path";
 import { Type, type Static } from "typebox";
 import { Compile } from "typebox/compile";
 import { parse as parseYaml } from "yaml";
+import { resolveTlsPaths, tlsFromFile } from "./tls-config.js";
 
 /**
  * Node configuration: one schema for the whole node. Sources, strongest first: command-line
@@ -34,6 +35,8 @@ export const NodeConfigSchema = Type.Object({
   clusterSecret: Type.Optional(Type.String({ minLength: 1 })),
   maxFrameBytes: Type.Integer({ minimum: 1024 }),
   maxInflightPerConnection: Type.Integer({ minimum: 1 }),
+  /** Node-wide budget of unsent reply bytes over all connections; the largest holders are cut first. */
+  maxTotalBufferedBytes: Type.Integer({ minimum: 1 }),
   defaultTimeoutMs: Type.Integer({ minimum: 1 }),
   pingIntervalMs: Type.Integer({ minimum: 10 }),
   /** How long a graceful shutdown waits for in-flight requests before failing them. */
@@ -84,6 +87,14 @@ export const NodeConfigSchema = Type.Object({
    * timers; checked by @mpreg/router's validateFederationConfig (docs/federation.md).
    */
   federation: Type.Optional(Type.Unknown()),
+  /** TLS (docs/security.md, "TLS"): PEM certificate file; with `tlsKey` the node serves wss://. */
+  tlsCert: Type.Optional(Type.String({ minLength: 1 })),
+  /** PEM private key file of `tlsCert`. */
+  tlsKey: Type.Optional(Type.String({ minLength: 1 })),
+  /** PEM CA file: peers' certificates must chain to it (and clients' with `tlsRequireClientCert`). */
+  tlsCa: Type.Optional(Type.String({ minLength: 1 })),
+  /** Mutual TLS: every client and peer must present a certificate signed by `tlsCa`. */
+  tlsRequireClientCert: Type.Optional(Type.Boolean()),
 });
 
 export type NodeConfig = Static<typeof NodeConfigSchema>;
@@ -102,6 +113,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   authTokens: [],
   maxFrameBytes: 20 * 1024 * 1024,
   maxInflightPerConnection: 1024,
+  maxTotalBufferedBytes: 256 * 1024 * 1024,
   defaultTimeoutMs: 30_000,
   pingIntervalMs: 30_000,
   shutdownGraceMs: 5_000,
@@ -147,6 +159,7 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   clusterSecret: "string",
   maxFrameBytes: "int",
   maxInflightPerConnection: "int",
+  maxTotalBufferedBytes: "int",
   defaultTimeoutMs: "int",
   pingIntervalMs: "int",
   shutdownGraceMs: "int",
@@ -164,6 +177,10 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   federationAllow: "list",
   federationLinks: "list",
   federation: "section",
+  tlsCert: "string",
+  tlsKey: "string",
+  tlsCa: "string",
+  tlsRequireClientCert: "bool",
 };
 
 /** One line of usage per option; an option without a line is listed with its kind only. */
@@ -183,6 +200,7 @@ const OPTION_HELP: Partial<Record<keyof NodeConfig, string>> = {
   clusterSecret: "HMAC secret of the peer handshake",
   maxFrameBytes: "largest inbound frame (bytes)",
   maxInflightPerConnection: "requests in flight per connection before 1007",
+  maxTotalBufferedBytes: "unsent bytes held for all connections together; beyond, the largest holder is closed (1008)",
   defaultTimeoutMs: "request timeout when the client gives none (ms)",
   pingIntervalMs: "WebSocket ping period (ms)",
   shutdownGraceMs: "how long SIGTERM waits for in-flight requests (ms)",
@@ -197,6 +215,10 @@ const OPTION_HELP: Partial<Record<keyof NodeConfig, string>> = {
   federationMode: "links from other clusters: strict (none), explicit (the configured clusters) or permissive",
   federationAllow: "clusters that may link to this node in explicit mode (besides the linked ones)",
   federationLinks: "nodes of other clusters to dial, cluster=ws://host:port, comma-separated",
+  tlsCert: "PEM certificate file: serve wss:// (with --tls-key)",
+  tlsKey: "PEM private key file of --tls-cert",
+  tlsCa: "PEM CA file: trusted for peer dials, verifies client certificates",
+  tlsRequireClientCert: "mutual TLS: clients and peers need a certificate from --tls-ca",
 };
 
 /** Non-option variables that are known, so they are not warned about. */
@@ -278,6 +300,11 @@ export function configFromFile(path: string): Partial_ {
       }
       continue;
     }
+    if (k === "tls") {
+      // `tls: {certFile, keyFile, caFile, requireClientCert}` is the file's spelling of the tls* options.
+      Object.assign(out, tlsFromFile(v, path));
+      continue;
+    }
     out[k] = v;
   }
   const unknown = findUnknownKey(out, NodeConfigSchema, "");
@@ -287,6 +314,7 @@ export function configFromFile(path: string): Partial_ {
     out.functions = out.functions.map((f) => (typeof f === "string" ? resolve(base, f) : f));
   }
   if (typeof out.dataDir === "string") out.dataDir = resolve(base, out.dataDir);
+  resolveTlsPaths(out, base);
   return out as Partial_;
 }
 
