@@ -21,6 +21,11 @@ export function registerBuiltins(node: MpregNode): void {
     opts("Catalog search: {entry_type, ...filters, limit?, page_token?}"),
   );
   node.registry.register(
+    "federation_status",
+    () => node.fabric.federation?.status() ?? { mode: "strict", cluster_id: node.clusterId, node_id: node.nodeId },
+    opts("This node's federation: neighbours, routes to other clusters and via whom, counters"),
+  );
+  node.registry.register(
     "rpc_list",
     ({ args }) => {
       const filter = objectArg(args[0], "rpc_list");

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { ConfigError, DEFAULT_CONFIG, configEnvName, configFromObject, configUsage, parseFlags, redactConfig, resolveConfig } from "./config.js";
+import { generateRouteKey } from "@mpreg/router";
+import { ConfigError, DEFAULT_CONFIG, configEnvName, configFromObject, configUsage, federationOptions, parseFlags, redactConfig, resolveConfig } from "./config.js";
 
 function configFile(content: unknown, name = "mpreg.json"): string {
   const dir = mkdtempSync(join(tmpdir(), "mpreg-config-"));
@@ -134,6 +135,32 @@ describe("configuration", () => {
   it("binds the monitoring API to loopback by default, whatever the client host", () => {
     expect(resolveConfig(["--host", "0.0.0.0"], {}).monitoringHost).toBe("127.0.0.1");
     expect(resolveConfig(["--monitoring-host", "0.0.0.0"], {}).monitoringHost).toBe("0.0.0.0");
+  });
+
+  it("federation: flags add links to the file's section; a bad key is refused with its path", () => {
+    const file = configFile({ federation: { import: [{ neighbour: "b", functions: { deny: ["admin."] } }], refreshIntervalMs: 500 } });
+    const c = resolveConfig(["--config", file, "--federation-mode", "explicit", "--federation-links", "b=ws://127.0.0.1:7001,c=ws://127.0.0.1:7002"], {});
+    const fed = federationOptions(c)!;
+    expect(fed.mode).toBe("explicit");
+    expect(fed.config.links).toEqual([
+      { clusterId: "b", url: "ws://127.0.0.1:7001" },
+      { clusterId: "c", url: "ws://127.0.0.1:7002" },
+    ]);
+    expect(fed.config.refreshIntervalMs).toBe(500);
+    expect(federationOptions(resolveConfig([], {}))).toBeUndefined();
+    const bad = configFile({ federationMode: "explicit", federation: { export: [{ neighbour: "b" }, { neighbour: "c", metricAdd: -1 }] } });
+    expect(() => resolveConfig(["--config", bad], {})).toThrow(/federation\.export\[1\]\.metricAdd/);
+    expect(() => resolveConfig(["--config", configFile({ federation: { modes: "x" } })], {})).toThrow(/at federation\.modes/);
+    expect(() => resolveConfig(["--federation-mode", "open"], {})).toThrow(ConfigError);
+    // Links without a mode that accepts other clusters are a mistake, not silently ignored.
+    expect(() => resolveConfig(["--federation-links", "b=ws://x:1"], {})).toThrow(/federationMode explicit or permissive/);
+    expect(() => resolveConfig(["--federation-links", "ws://x:1"], {})).toThrow(ConfigError);
+  });
+
+  it("redacts the federation signing key for printing", () => {
+    const seed = generateRouteKey().seed;
+    const c = configFromObject({ federation: { keys: { signingKey: seed } } });
+    expect(JSON.stringify(redactConfig(c))).not.toContain(seed);
   });
 
   it("redacts secrets for printing", () => {

@@ -1,4 +1,6 @@
 import { parseCacheConfig } from "@mpreg/cache";
+import type { FederationOptions } from "@mpreg/fabric";
+import { validateFederationConfig, type FederationConfig } from "@mpreg/router";
 import { AccessPolicy } from "./access.js";
 import { didYouMean } from "@mpreg/envelope";
 import { readFileSync } from "node:fs";
@@ -71,6 +73,20 @@ export const NodeConfigSchema = Type.Object({
    * ttl_ms, scope, l2}}, replication: {...}}`, checked by @mpreg/cache (docs/cache.md).
    */
   cache: Type.Optional(Type.Unknown()),
+  /**
+   * Who may link from other clusters: `strict` (nobody; the default), `explicit` (the clusters
+   * of the federation links), `permissive` (any cluster). See docs/federation.md.
+   */
+  federationMode: Type.Union([Type.Literal("strict"), Type.Literal("explicit"), Type.Literal("permissive")]),
+  /** In explicit mode, clusters that may link to this node besides those of the federation links. */
+  federationAllow: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 1024 }),
+  /** Nodes of other clusters to dial, `clusterId=ws://host:port`; added to `federation.links`. */
+  federationLinks: Type.Array(Type.String({ pattern: "^[^=]+=wss?://" }), { maxItems: 1024 }),
+  /**
+   * The federation section (config file only): links, offers, import/export policies, keys,
+   * timers; checked by @mpreg/router's validateFederationConfig (docs/federation.md).
+   */
+  federation: Type.Optional(Type.Unknown()),
   /** TLS (docs/security.md, "TLS"): PEM certificate file; with `tlsKey` the node serves wss://. */
   tlsCert: Type.Optional(Type.String({ minLength: 1 })),
   /** PEM private key file of `tlsCert`. */
@@ -109,6 +125,9 @@ export const DEFAULT_CONFIG: NodeConfig = {
   raftFsync: "batch",
   raftTickMs: 50,
   repairWal: false,
+  federationMode: "strict",
+  federationAllow: [],
+  federationLinks: [],
 };
 
 /** Thrown for any configuration mistake; the CLI prints the message and exits 2. */
@@ -154,6 +173,10 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   raftTickMs: "int",
   repairWal: "bool",
   cache: "section",
+  federationMode: "string",
+  federationAllow: "list",
+  federationLinks: "list",
+  federation: "section",
   tlsCert: "string",
   tlsKey: "string",
   tlsCa: "string",
@@ -189,6 +212,9 @@ const OPTION_HELP: Partial<Record<keyof NodeConfig, string>> = {
   raftJoin: "join a running group instead of founding one",
   raftFsync: "Raft fsync policy: batch or always",
   raftTickMs: "Raft tick (ms)",
+  federationMode: "links from other clusters: strict (none), explicit (the configured clusters) or permissive",
+  federationAllow: "clusters that may link to this node in explicit mode (besides the linked ones)",
+  federationLinks: "nodes of other clusters to dial, cluster=ws://host:port, comma-separated",
   tlsCert: "PEM certificate file: serve wss:// (with --tls-key)",
   tlsKey: "PEM private key file of --tls-cert",
   tlsCa: "PEM CA file: trusted for peer dials, verifies client certificates",
@@ -455,6 +481,8 @@ export function redactConfig(config: NodeConfig): NodeConfig {
   const out = { ...config };
   if (out.authTokens.length > 0) out.authTokens = out.authTokens.map((t) => (t.includes(":") ? `***:${t.slice(t.lastIndexOf(":") + 1)}` : "***"));
   if (out.clusterSecret !== undefined) out.clusterSecret = "***";
+  const fed = out.federation as { keys?: { signingKey?: unknown } } | undefined;
+  if (isPlainObject(fed) && isPlainObject(fed.keys) && fed.keys.signingKey !== undefined) out.federation = { ...fed, keys: { ...fed.keys, signingKey: "***" } };
   return out;
 }
 
@@ -470,6 +498,12 @@ function validateConfig(merged: NodeConfig): NodeConfig {
     const path = (e as { details?: { path?: string } }).details?.path;
     throw new ConfigError(`invalid cache configuration${path ? ` at cache.${path}` : ""}: ${(e as Error).message}`);
   }
+  if (checkConfig.Check(merged)) {
+    const fed = federationConfig(merged);
+    if (merged.federationMode === "strict" && ((fed.links ?? []).length > 0 || merged.federationAllow.length > 0)) {
+      throw new ConfigError("federation links need federationMode explicit or permissive (--federation-mode); strict refuses every other cluster");
+    }
+  }
   if (merged.raftGroup !== undefined && merged.raftMembers.length === 0 && merged.raftJoin !== true) {
     throw new ConfigError("raftGroup needs raftMembers (the node ids of the group's first voters) or raftJoin");
   }
@@ -483,6 +517,31 @@ function validateConfig(merged: NodeConfig): NodeConfig {
     throw new ConfigError(`invalid configuration${where}: ${first?.message ?? "unknown error"}`);
   }
   return merged;
+}
+
+/**
+ * The `federation` section with the `federationLinks` added, validated.
+ * @throws {ConfigError} naming the bad key (`federation.export[1].metricAdd`).
+ */
+export function federationConfig(config: NodeConfig): FederationConfig {
+  const raw = config.federation;
+  const links = config.federationLinks.map((l) => {
+    const eq = l.indexOf("=");
+    return { clusterId: l.slice(0, eq), url: l.slice(eq + 1) };
+  });
+  const merged = links.length === 0 || !isPlainObject(raw ?? {}) ? raw : { ...((raw ?? {}) as object), links: [...(((raw as { links?: unknown[] } | undefined)?.links ?? []) as unknown[]), ...links] };
+  try {
+    return validateFederationConfig(merged, "federation");
+  } catch (e) {
+    const path = (e as { details?: { path?: string } }).details?.path;
+    throw new ConfigError(`invalid federation configuration${path ? ` at ${path}` : ""}: ${(e as Error).message}`);
+  }
+}
+
+/** What the fabric needs to federate; undefined in strict mode. */
+export function federationOptions(config: NodeConfig): FederationOptions | undefined {
+  if (config.federationMode === "strict") return undefined;
+  return { mode: config.federationMode, config: federationConfig(config), allow: config.federationAllow };
 }
 
 /** The environment-variable name of an option (for docs and errors). */

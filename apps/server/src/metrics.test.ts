@@ -12,6 +12,7 @@ const relay = {
   droppedForged: 0,
   unhandled: 0,
   handshakesRefused: 0,
+  droppedForeign: 0,
 };
 const render = (m: NodeMetrics) => m.render({ connections: 1, functions: 2, peerLinks: 0 }, relay as never);
 

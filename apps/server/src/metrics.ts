@@ -99,6 +99,7 @@ export class NodeMetrics {
       `mpreg_relay_dropped_total{reason="no_route"} ${relay.droppedNoRoute}`,
       `mpreg_relay_dropped_total{reason="too_large"} ${relay.droppedTooLarge}`,
       `mpreg_relay_dropped_total{reason="forged_path"} ${relay.droppedForged}`,
+      `mpreg_relay_dropped_total{reason="foreign"} ${relay.droppedForeign}`,
       "# TYPE mpreg_fabric_unhandled_total counter",
       `mpreg_fabric_unhandled_total ${relay.unhandled}`,
       "# TYPE mpreg_peer_handshakes_refused_total counter",

@@ -24,7 +24,7 @@ import { FunctionRegistry, RpcService, type Executor, type Handler, type Registe
 import { InflightLimiter, OutboundBudget, createWsListener, type Connection, type UpgradeInfo, type WsListener } from "@mpreg/transport";
 import { registerBuiltins } from "./builtins.js";
 import { RaftGroup } from "./raft-group.js";
-import type { NodeConfig } from "./config.js";
+import { federationOptions, type NodeConfig } from "./config.js";
 import { loadFunctionModules, type FunctionModuleNode } from "./function-module.js";
 import { NodeMetrics, statsLines } from "./metrics.js";
 import { AccessPolicy } from "./access.js";
@@ -103,6 +103,7 @@ export class MpregNode implements FunctionModuleNode {
       gossip: { probeIntervalMs: config.gossipProbeIntervalMs, probeTimeoutMs: config.gossipProbeTimeoutMs },
       urls: () => (this.url ? [this.url] : []),
       maxFrameBytes: config.maxFrameBytes,
+      federation: federationOptions(config),
       ...(tls ? { tls: tls.peer } : {}),
     });
     this.rpc = new RpcService<Session>({
@@ -192,6 +193,7 @@ export class MpregNode implements FunctionModuleNode {
           this.fabric.stats,
           [
             ...statsLines("pubsub", this.pubsub.exchange.stats()),
+            ...(this.fabric.federation === undefined ? [] : statsLines("federation", this.fabric.federation.counters())),
             // Refusals under abuse (docs/security.md): a rise is an attack or a limit set too low.
             ...statsLines("listener", this.listener.stats),
             ...statsLines("outbound", { usedBytes: this.outboundBudget.usedBytes, limitBytes: this.outboundBudget.limitBytes, cutOffs: this.outboundBudget.cutOffs }),

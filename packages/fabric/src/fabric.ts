@@ -1,4 +1,4 @@
-import { Catalog, deltaToItem, itemToDelta, type CatalogChange, type CatalogDelta, type LocalEntryInput } from "@mpreg/catalog";
+import { Catalog, deltaToItem, itemToDelta, type CatalogChange, type CatalogDelta, type CatalogEntry, type LocalEntryInput } from "@mpreg/catalog";
 import {
   ErrorCode,
   MpregError,
@@ -13,7 +13,7 @@ import {
   type UnifiedMessage,
 } from "@mpreg/envelope";
 import { GossipNode, redirectable, type GossipConfig, type GossipEvent, type GossipMessage } from "@mpreg/gossip";
-import { LINKS_KEY_PREFIX, LinkOverlay } from "@mpreg/router";
+import { LINKS_KEY_PREFIX, LinkOverlay, federationDropError, type FederationDropReason } from "@mpreg/router";
 import {
   CloseCode,
   DEFAULT_MAX_FRAME_BYTES,
@@ -27,13 +27,21 @@ import {
   type Unsubscribe,
 } from "@mpreg/transport";
 import { PEER_PROTOCOL_VERSION, confirmMac, helloMac, macOk, newNonce, welcomeMac } from "./handshake.js";
+import { FEDERATION_CONTROL_PREFIX, FederationDriver, type FederationDecision, type FederationOptions, type ServiceTag } from "./federation-driver.js";
+import { GATEWAY_KEY_PREFIX, type GatewayAnnouncement } from "./gateway-announcement.js";
 import { PeerLinks } from "./peer-links.js";
-import type { FabricMessageHandler, MembershipEvent, OutboundMessage, ServicePort } from "./service-port.js";
+import type { FabricMessageHandler, HandleOptions, MembershipEvent, OutboundMessage, ServicePort, UndeliverableNotice } from "./service-port.js";
 
 const log = createLogger("fabric");
 
 /** Topic of a gossip message relayed inside a `fabric-message` to a member without a link. */
 export const GOSSIP_RELAY_TOPIC = "mpreg.gossip.relay";
+
+/**
+ * Topic of the notice a relay sends to the originator of a message it could not forward to
+ * another cluster (payload `{message_id, correlation_id, topic, error}`, error 1005).
+ */
+export const UNDELIVERABLE_TOPIC = "mpreg.fabric.undeliverable";
 
 /** Upgrade header a dialing peer sends (value `1`): it asks for a peer-only connection. */
 export const PEER_UPGRADE_HEADER = "x-mpreg-peer";
@@ -64,6 +72,8 @@ export interface FabricStats {
   unhandled: number;
   /** Handshakes refused (wrong MAC, other cluster, bad version, no confirm in time). */
   handshakesRefused: number;
+  /** Messages from another cluster refused: no handler takes foreign messages, or the export policy. */
+  droppedForeign: number;
 }
 
 /** An outbound connection as the fabric needs it (a reconnecting `ClientConnection` fits). */
@@ -113,6 +123,11 @@ export interface FabricOptions {
   /** Opens an outbound link; default a reconnecting WebSocket (`connectWs`). */
   dial?: (url: string) => Promise<DialedConnection>;
   /**
+   * Federation with other clusters (docs/federation.md). Absent: `strict`, every peer of another
+   * cluster is refused at the handshake.
+   */
+  federation?: FederationOptions;
+  /**
    * The node-wide budget of unsent bytes that dialed links share with the listener's
    * connections (a peer that stops reading is cut off like a slow client). Default: none.
    */
@@ -130,6 +145,8 @@ interface Dialer {
   conn: DialedConnection | undefined;
   stop: boolean;
   seed: boolean;
+  /** A configured federation link: the cluster expected at the other end. */
+  cluster?: string;
 }
 
 /** A node as `cluster_map` shows it. */
@@ -167,10 +184,16 @@ export class Fabric implements ServicePort {
     droppedForged: 0,
     unhandled: 0,
     handshakesRefused: 0,
+    droppedForeign: 0,
   };
   private readonly links = new PeerLinks();
+  /** Links to nodes of other clusters (federation): data-plane and control messages only, no gossip. */
+  private readonly fedLinks = new PeerLinks();
+  /** Federation with other clusters; undefined in strict mode. */
+  readonly federation: FederationDriver | undefined;
+  private readonly undeliverableListeners = new Set<(n: UndeliverableNotice) => void>();
   private readonly dialers = new Map<string, Dialer>();
-  private readonly handlers = new Map<string, FabricMessageHandler>();
+  private readonly handlers = new Map<string, { handler: FabricMessageHandler; options: HandleOptions }>();
   private readonly membershipListeners = new Set<(e: MembershipEvent) => void>();
   private readonly catalogListeners = new Set<(c: CatalogChange) => void>();
   /** Nodes reachable at the last check; `down`/`up` events are the differences. */
@@ -222,17 +245,37 @@ export class Fabric implements ServicePort {
       // Sizes as encoded on the wire, so messages respect the gossip byte budget.
       itemSize: (item) => encodeFrame(item as object, "msgpack").length,
     });
+    this.federation =
+      opts.federation === undefined
+        ? undefined
+        : new FederationDriver(
+            {
+              nodeId: this.nodeId,
+              clusterId: this.clusterId,
+              sendOnLink: (nodeId, msg) => {
+                const conn = this.fedLinks.get(nodeId);
+                return conn !== undefined && trySend(conn, this.encodeForPeer(msg));
+              },
+              localEntries: () => this.localExports(),
+              publishGateway: (ann) => this.publishGateway(ann),
+              isLive: (id) => this.isLive(id),
+              canReach: (id) => this.links.get(id) !== undefined || this.overlay.route(id) !== undefined,
+              emitCatalog: (change) => this.emitCatalog(change, false),
+            },
+            opts.federation,
+          );
   }
 
   // ---------------------------------------------------------------------------------------
   // Service port
   // ---------------------------------------------------------------------------------------
 
-  handle(prefix: string, handler: FabricMessageHandler): () => void {
+  handle(prefix: string, handler: FabricMessageHandler, options: HandleOptions = {}): () => void {
     if (this.handlers.has(prefix)) throw MpregError.invalid(`fabric topic prefix ${prefix} already has a handler`, "prefix");
-    this.handlers.set(prefix, handler);
+    const entry = { handler, options };
+    this.handlers.set(prefix, entry);
     return () => {
-      if (this.handlers.get(prefix) === handler) this.handlers.delete(prefix);
+      if (this.handlers.get(prefix) === entry) this.handlers.delete(prefix);
     };
   }
 
@@ -252,22 +295,33 @@ export class Fabric implements ServicePort {
     });
   }
 
-  send(nodeId: string, msg: UnifiedMessage): boolean {
+  send(nodeId: string, msg: UnifiedMessage, service?: ServiceTag): boolean {
     if (nodeId === this.nodeId) {
       // A service may address its own node (e.g. the owner of a queue is here): deliver in turn.
       queueMicrotask(() => this.deliver(msg, this.nodeId));
       return true;
     }
+    const fed = this.federation;
+    const tc = msg.headers.target_cluster;
+    if (fed !== undefined && tc !== undefined && tc !== this.clusterId) return this.sendToCluster(nodeId, tc, msg, service);
     let conn = this.links.get(nodeId);
     if (!conn) {
       const route = this.overlay.route(nodeId);
       conn = route && !msg.headers.routing_path.includes(route.next) ? this.links.get(route.next) : undefined;
       if (!conn) {
+        // Not a node of this cluster: of another one, when federation knows it.
+        const cluster = fed?.clusterOf(nodeId);
+        if (cluster !== undefined && cluster !== this.clusterId) return this.sendToCluster(nodeId, cluster, msg, service);
         this.stats.droppedNoRoute++;
         return false;
       }
       if (msg.headers.target_node !== nodeId) msg = { ...msg, headers: { ...msg.headers, target_node: nodeId } };
     }
+    return trySend(conn, this.encodeForPeer(msg));
+  }
+
+  /** Encodes a fabric-message frame; throws 1002 `message_too_large` past the peer frame limit. */
+  private encodeForPeer(msg: UnifiedMessage): Uint8Array {
     let data: Uint8Array;
     try {
       data = encodeFrame({ role: "fabric-message", payload: msg }, "msgpack") as Uint8Array;
@@ -283,6 +337,46 @@ export class Fabric implements ServicePort {
         limit: this.maxFrameBytes,
       });
     }
+    return data;
+  }
+
+  /**
+   * Originates a message for `nodeId` of cluster `clusterId` (headers set to both). Throws the
+   * 1005 UNREACHABLE of the drop reason (`no_route`, `loop`, `hop_budget_exhausted`,
+   * `denied`) when it cannot leave this node towards that cluster.
+   */
+  private sendToCluster(nodeId: string, clusterId: string, msg: UnifiedMessage, service?: ServiceTag): boolean {
+    const h = msg.headers;
+    if (h.target_cluster !== clusterId || h.target_node !== nodeId) msg = { ...msg, headers: { ...h, target_cluster: clusterId, target_node: nodeId } };
+    const d = (this.federation as FederationDriver).decide(msg, false, service);
+    if (d.action === "drop") throw federationDropError(d.reason, clusterId);
+    return this.carry(d, msg);
+  }
+
+  /**
+   * Carries out a federation decision: over a federation link, or to a gateway of this
+   * cluster (directly or through the next hop; the message keeps its final `target_node`).
+   */
+  private carry(d: Exclude<FederationDecision, { action: "drop" }>, original: UnifiedMessage): boolean {
+    if (d.action === "deliver") {
+      // The target cluster is this one after all: the usual in-cluster path.
+      this.onFabricMessage(d.message, this.nodeId);
+      return true;
+    }
+    const data = this.encodeForPeer(d.message);
+    if (d.action === "link") {
+      const conn = this.fedLinks.get(d.nodeId);
+      return conn !== undefined && trySend(conn, data);
+    }
+    let conn = this.links.get(d.nodeId);
+    if (!conn) {
+      const route = this.overlay.route(d.nodeId);
+      conn = route && !original.headers.routing_path.includes(route.next) ? this.links.get(route.next) : undefined;
+    }
+    if (!conn) {
+      this.stats.droppedNoRoute++;
+      return false;
+    }
     return trySend(conn, data);
   }
 
@@ -296,7 +390,20 @@ export class Fabric implements ServicePort {
       // Lowest id among reachable owners: every node picks the same one.
       if (best === undefined || e.node_id < best) best = e.node_id;
     }
+    if (best !== undefined || this.federation === undefined || kind !== "queue") return best;
+    // None in this cluster: the owner in another cluster, as its export says (same rule).
+    for (const e of this.federation.foreign.catalog.queues({ name })) if (best === undefined || e.node_id < best) best = e.node_id;
     return best;
+  }
+
+  /** Other clusters' entries this node may use (federation); undefined in strict mode. */
+  get foreign(): Catalog | undefined {
+    return this.federation?.foreign.catalog;
+  }
+
+  onUndeliverable(listener: (n: UndeliverableNotice) => void): () => void {
+    this.undeliverableListeners.add(listener);
+    return () => this.undeliverableListeners.delete(listener);
   }
 
   broadcast(msg: UnifiedMessage, filter?: (nodeId: string) => boolean): number {
@@ -351,11 +458,13 @@ export class Fabric implements ServicePort {
   announce(entry: LocalEntryInput): string {
     const delta = this.catalog.registerLocal(entry, Date.now());
     this.publish(delta);
+    this.federation?.localChanged();
     return delta.key;
   }
 
   withdraw(key: string): void {
     this.publish(this.catalog.unregisterLocal(key, Date.now()));
+    this.federation?.localChanged();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -377,6 +486,7 @@ export class Fabric implements ServicePort {
     });
     this.announceLinks();
     for (const url of this.opts.seeds ?? []) this.dialUrl(url, true);
+    for (const l of this.federation?.links ?? []) this.dialUrl(l.url, true, l.clusterId);
     this.onTimer();
   }
 
@@ -389,18 +499,24 @@ export class Fabric implements ServicePort {
     this.gossip.leave(Date.now());
     this.flush();
     const goodbye = encodeFrame({ role: "peer-goodbye", reason: "shutdown" }, "msgpack");
-    for (const c of this.links.all()) trySend(c, goodbye);
+    for (const c of [...this.links.all(), ...this.fedLinks.all()]) trySend(c, goodbye);
     for (const d of this.dialers.values()) {
       d.stop = true;
       d.conn?.close(CloseCode.GOING_AWAY, "shutdown");
     }
-    for (const c of this.links.all()) c.close(CloseCode.GOING_AWAY, "shutdown");
+    for (const c of [...this.links.all(), ...this.fedLinks.all()]) c.close(CloseCode.GOING_AWAY, "shutdown");
     this.links.clear();
+    this.fedLinks.clear();
   }
 
-  /** Number of nodes this node has a link to. */
+  /** Number of nodes of this cluster this node has a link to. */
   get linkCount(): number {
     return this.links.size;
+  }
+
+  /** Number of nodes of other clusters this node has a federation link to. */
+  get federationLinkCount(): number {
+    return this.fedLinks.size;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -479,7 +595,9 @@ export class Fabric implements ServicePort {
     if (hello.protocol_version !== PEER_PROTOCOL_VERSION) return refuse(`unsupported protocol_version ${hello.protocol_version}`);
     if (!macOk(secret, hello.mac, () => helloMac(secret!, hello))) return refuse("peer authentication failed");
     if (hello.node_id === this.nodeId) return refuse("same node id");
-    if (hello.cluster_id !== this.clusterId) return refuse(`cluster ${hello.cluster_id} is not ${this.clusterId}`);
+    // Another cluster's node links only to a federated node that accepts that cluster.
+    const foreign = hello.cluster_id !== this.clusterId ? hello.cluster_id : undefined;
+    if (foreign !== undefined && this.federation?.acceptsLink(foreign) !== true) return refuse(`cluster ${hello.cluster_id} is not ${this.clusterId}`);
     const fields = this.identity(newNonce());
     const welcome: PeerWelcome = {
       role: "peer-welcome",
@@ -496,7 +614,7 @@ export class Fabric implements ServicePort {
       const frame = decodePeerFrame(data, isBinary);
       if (frame === undefined) return;
       if (linked) {
-        this.onPeerFrame(hello.node_id, frame);
+        this.onPeerFrame(hello.node_id, frame, foreign);
         return;
       }
       clearTimeout(timeout);
@@ -509,19 +627,19 @@ export class Fabric implements ServicePort {
         return;
       }
       linked = true;
-      this.addLink(hello.node_id, conn);
+      this.addLink(hello.node_id, conn, foreign);
     });
     conn.onClose(() => {
       clearTimeout(timeout);
-      if (linked) this.linkClosed(hello.node_id, conn);
+      if (linked) this.linkClosed(hello.node_id, conn, foreign);
     });
     return true;
   }
 
   /** Keeps an outbound link to `url` up: dial, handshake, re-handshake after each reconnect. */
-  private dialUrl(url: string, seed: boolean): void {
+  private dialUrl(url: string, seed: boolean, cluster?: string): void {
     if (this.dialers.has(url) || this.stopped || this.opts.urls().includes(url)) return;
-    const d: Dialer = { conn: undefined, stop: false, seed };
+    const d: Dialer = { conn: undefined, stop: false, seed, ...(cluster === undefined ? {} : { cluster }) };
     this.dialers.set(url, d);
     const attempt = async (n: number): Promise<void> => {
       if (d.stop) return;
@@ -547,6 +665,7 @@ export class Fabric implements ServicePort {
 
   private handshake(url: string, conn: DialedConnection, d: Dialer): void {
     let peerId: string | undefined;
+    let foreign: string | undefined;
     let nonce = "";
     const secret = this.opts.secret;
     const sendHello = () => {
@@ -565,22 +684,28 @@ export class Fabric implements ServicePort {
       const frame = decodePeerFrame(data, isBinary);
       if (frame === undefined) return;
       if (peerId !== undefined) {
-        this.onPeerFrame(peerId, frame);
+        this.onPeerFrame(peerId, frame, foreign);
         return;
       }
       if (frame.role !== "peer-welcome") return;
       if (!macOk(secret, frame.mac, () => welcomeMac(secret!, frame, nonce, this.nodeId))) return giveUp("welcome failed authentication");
-      if (frame.cluster_id !== this.clusterId) return giveUp(`it is in cluster ${frame.cluster_id}`);
+      if (frame.cluster_id !== this.clusterId) {
+        if (this.federation?.acceptsLink(frame.cluster_id, d.cluster) !== true) return giveUp(`it is in cluster ${frame.cluster_id}${d.cluster === undefined ? "" : `, not ${d.cluster}`}`);
+      } else if (d.cluster !== undefined) {
+        return giveUp(`it is in this cluster, not in ${d.cluster}`);
+      }
       if (frame.protocol_version !== PEER_PROTOCOL_VERSION) return giveUp(`unsupported protocol_version ${frame.protocol_version}`);
       const mac = secret === undefined ? {} : { mac: confirmMac(secret, this.nodeId, frame.node_id, nonce, frame.nonce) };
       trySend(conn, encodeFrame({ role: "peer-confirm", ...mac }, "msgpack"));
       peerId = frame.node_id;
-      this.addLink(peerId, conn);
+      foreign = frame.cluster_id !== this.clusterId ? frame.cluster_id : undefined;
+      this.addLink(peerId, conn, foreign);
     });
     conn.onOpen(() => sendHello());
     conn.onClose((code, reason, willReconnect) => {
-      if (peerId !== undefined) this.linkClosed(peerId, conn);
+      if (peerId !== undefined) this.linkClosed(peerId, conn, foreign);
       peerId = undefined;
+      foreign = undefined;
       if (code === CloseCode.PEER_UNAUTHORIZED) {
         log.warn(`peer at ${url} refused our handshake (${reason || "authentication failed"}); not retrying`);
         d.stop = true;
@@ -602,7 +727,13 @@ export class Fabric implements ServicePort {
     };
   }
 
-  private addLink(nodeId: string, conn: Connection): void {
+  private addLink(nodeId: string, conn: Connection, foreignCluster?: string): void {
+    if (foreignCluster !== undefined) {
+      // A federation link: no gossip, no overlay; the driver runs the routing session.
+      if (this.fedLinks.add(nodeId, conn)) this.federation?.linkUp(nodeId, foreignCluster, Date.now());
+      this.schedule();
+      return;
+    }
     this.invalidateRoutes();
     if (this.links.add(nodeId, conn)) this.overlay.linksChanged();
     this.gossip.linkOpened(nodeId, Date.now());
@@ -610,7 +741,12 @@ export class Fabric implements ServicePort {
     this.checkReachability();
   }
 
-  private linkClosed(nodeId: string, conn: Connection): void {
+  private linkClosed(nodeId: string, conn: Connection, foreignCluster?: string): void {
+    if (foreignCluster !== undefined) {
+      if (this.fedLinks.remove(nodeId, conn)) this.federation?.linkDown(nodeId, Date.now());
+      this.schedule();
+      return;
+    }
     this.invalidateRoutes();
     if (this.links.remove(nodeId, conn)) this.overlay.linksChanged();
     // Calls waiting on a node that just became unreachable fail now, not at their deadline.
@@ -622,23 +758,33 @@ export class Fabric implements ServicePort {
   // Inbound frames
   // ---------------------------------------------------------------------------------------
 
-  /** A frame on an established peer link from `nodeId`. */
-  private onPeerFrame(nodeId: string, frame: Frame): void {
+  /** A frame on an established peer link from `nodeId` (of another cluster: `foreignCluster`). */
+  private onPeerFrame(nodeId: string, frame: Frame, foreignCluster?: string): void {
     switch (frame.role) {
       case "fabric-message": {
         const msg = frame.payload;
         const path = msg.headers.routing_path;
-        // A link speaks for its own node: the last hop of every message it carries is that node.
-        if (path[path.length - 1] !== nodeId) {
+        const fed = msg.headers.federation_path;
+        // A link speaks for its own node: the last hop of every message it carries is that node
+        // (and, across clusters, the last cluster is that node's).
+        const forged = path[path.length - 1] !== nodeId || (foreignCluster !== undefined && fed[fed.length - 1] !== foreignCluster);
+        if (forged) {
           this.stats.droppedForged++;
-          log.warn(`dropped message ${msg.message_id} from link ${nodeId}: routing_path ends with ${String(path[path.length - 1])}`);
+          log.warn(`dropped message ${msg.message_id} from link ${nodeId}: routing_path ends with ${String(path[path.length - 1])}, federation_path with ${String(fed[fed.length - 1])}`);
+          return;
+        }
+        if (foreignCluster !== undefined && msg.topic.startsWith(`${FEDERATION_CONTROL_PREFIX}.`)) {
+          this.federation?.receiveControl(msg, nodeId, Date.now());
+          this.schedule();
           return;
         }
         this.onFabricMessage(msg, nodeId);
         return;
       }
       case "fabric-gossip":
-        this.onGossip(nodeId, frame.payload);
+        // Membership and the catalog stay inside a cluster.
+        if (foreignCluster !== undefined) log.debug(`ignored gossip on the federation link from ${nodeId}`);
+        else this.onGossip(nodeId, frame.payload);
         return;
       case "peer-goodbye":
         log.info(`peer ${nodeId} says goodbye`);
@@ -659,6 +805,11 @@ export class Fabric implements ServicePort {
   }
 
   private onFabricMessage(msg: UnifiedMessage, from: string): void {
+    const tc = msg.headers.target_cluster;
+    if (this.federation !== undefined && tc !== undefined && tc !== this.clusterId) {
+      this.relayToCluster(msg);
+      return;
+    }
     const target = msg.headers.target_node;
     if (target !== undefined && target !== this.nodeId) {
       this.forward(msg, target);
@@ -667,26 +818,102 @@ export class Fabric implements ServicePort {
     this.deliver(msg, from);
   }
 
+  /** Relays a message for another cluster; tells its originator when it cannot. */
+  private relayToCluster(msg: UnifiedMessage): void {
+    const d = (this.federation as FederationDriver).decide(msg, true);
+    if (d.action === "drop") {
+      log.debug(`dropped message ${msg.message_id} for cluster ${String(msg.headers.target_cluster)}: ${d.reason}`);
+      this.notifyUndeliverable(msg, d.reason);
+      return;
+    }
+    try {
+      if (this.carry(d, msg)) this.stats.relayed++;
+      else this.notifyUndeliverable(msg, "no_route");
+    } catch {
+      // too large for a peer frame: counted by encodeForPeer
+    }
+  }
+
+  /** Sends the originator of a message this node could not forward the 1005 of the reason. */
+  private notifyUndeliverable(msg: UnifiedMessage, reason: FederationDropReason): void {
+    if (msg.topic === UNDELIVERABLE_TOPIC || msg.topic.startsWith(`${FEDERATION_CONTROL_PREFIX}.`)) return;
+    const h = msg.headers;
+    const notice = createUnifiedMessage({
+      topic: UNDELIVERABLE_TOPIC,
+      message_type: "control",
+      payload: { message_id: msg.message_id, correlation_id: h.correlation_id, topic: msg.topic, error: federationDropError(reason, h.target_cluster).toWire() },
+      headers: { source_node: this.nodeId, source_cluster: this.clusterId, target_node: h.source_node, target_cluster: h.source_cluster, correlation_id: h.correlation_id, trace_id: h.trace_id },
+    });
+    try {
+      this.send(h.source_node, notice);
+    } catch {
+      // The originator is unreachable too: its call ends at its deadline.
+    }
+  }
+
   private deliver(msg: UnifiedMessage, from: string): void {
+    const h = msg.headers;
+    if (h.source_cluster !== this.clusterId) this.federation?.noteSource(h.source_node, h.source_cluster);
     if (msg.topic === GOSSIP_RELAY_TOPIC) {
+      // Gossip never comes from another cluster.
+      if (h.federation_path.some((c) => c !== this.clusterId)) return;
       this.onGossip(msg.headers.source_node, msg.payload);
       return;
     }
-    const handler = this.handlerFor(msg.topic);
-    if (handler === undefined) {
+    if (msg.topic === UNDELIVERABLE_TOPIC) {
+      this.onUndeliverableNotice(msg);
+      return;
+    }
+    const entry = this.handlerFor(msg.topic);
+    if (entry === undefined) {
       this.stats.unhandled++;
       log.debug(`unhandled fabric message ${msg.topic}`);
       return;
     }
+    if (h.federation_path.some((c) => c !== this.clusterId) && !this.admitsForeign(msg, entry.options)) {
+      this.stats.droppedForeign++;
+      log.debug(`dropped ${msg.topic} from cluster ${h.source_cluster}: not accepted from another cluster`);
+      return;
+    }
     try {
-      handler(msg, from);
+      entry.handler(msg, from);
     } catch (e) {
       log.warn(`handler of ${msg.topic} threw: ${(e as Error).message}`);
     }
   }
 
+  private onUndeliverableNotice(msg: UnifiedMessage): void {
+    const p = msg.payload as { message_id?: unknown; correlation_id?: unknown; topic?: unknown; error?: { code?: unknown; message?: unknown; details?: Record<string, unknown> } } | null;
+    if (p === null || typeof p !== "object" || typeof p.correlation_id !== "string" || typeof p.topic !== "string") return;
+    const e = p.error;
+    const error =
+      e !== undefined && typeof e.code === "number" && typeof e.message === "string"
+        ? MpregError.fromWire({ code: e.code, message: e.message, details: e.details ?? {} })
+        : new MpregError(ErrorCode.UNREACHABLE, "federation: undeliverable", { reason: "undeliverable" });
+    const notice: UndeliverableNotice = { message_id: typeof p.message_id === "string" ? p.message_id : "", correlation_id: p.correlation_id, topic: p.topic, error };
+    for (const l of this.undeliverableListeners) {
+      try {
+        l(notice);
+      } catch (err) {
+        log.warn(`undeliverable listener threw: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** Whether a message that crossed clusters may reach a handler (its option, then the export policy). */
+  private admitsForeign(msg: UnifiedMessage, options: HandleOptions): boolean {
+    if (this.federation === undefined || options.acceptForeign === undefined) return false;
+    let verdict: ReturnType<NonNullable<HandleOptions["acceptForeign"]>>;
+    try {
+      verdict = options.acceptForeign(msg);
+    } catch {
+      return false;
+    }
+    return typeof verdict === "boolean" ? verdict : this.federation.admits(msg, verdict);
+  }
+
   /** The handler of the longest registered prefix of `topic` (whole segments). */
-  private handlerFor(topic: string): FabricMessageHandler | undefined {
+  private handlerFor(topic: string): { handler: FabricMessageHandler; options: HandleOptions } | undefined {
     let t = topic;
     for (;;) {
       const h = this.handlers.get(t);
@@ -739,7 +966,9 @@ export class Fabric implements ServicePort {
       for (const change of this.catalog.expire(now)) this.emitCatalog(change);
       this.unreachableCache = undefined;
       this.reachDirty = true;
+      this.federation?.tick(now);
     }
+    if (this.federation?.due) this.federation.pump(now);
     // Link changes are coalesced to one announcement per tick.
     if (this.overlay.announcementDue) this.announceLinks();
     this.flush();
@@ -754,6 +983,8 @@ export class Fabric implements ServicePort {
     let due = Math.min(this.gossip.nextDueAt(), this.nextMaintenanceAt);
     // Coalesce link announcements and reachability checks into one pass a few ms later.
     if (this.overlay.announcementDue || this.reachDirty) due = Math.min(due, now + 5);
+    // Catalog exports and the federation view follow changes within a few ms, coalesced.
+    if (this.federation?.due) due = Math.min(due, now + 10);
     if (this.timer !== undefined && due >= this.timerAt) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timerAt = due;
@@ -783,6 +1014,10 @@ export class Fabric implements ServicePort {
     switch (e.type) {
       case "item-updated": {
         if (this.overlay.onItem(e.key, e.data)) return;
+        if (e.key.startsWith(GATEWAY_KEY_PREFIX)) {
+          this.federation?.onGossipItem(e.key, e.data);
+          return;
+        }
         const result = this.catalog.applyDelta(itemToDelta({ key: e.key, version: e.version, data: e.data }), now);
         // A stale entry of our own (from before a restart) is answered with a newer one.
         if (result.correction) this.publish(result.correction);
@@ -793,6 +1028,9 @@ export class Fabric implements ServicePort {
       case "member-updated": {
         // Its announcement may have arrived before it was a live member (or while it was dead).
         this.overlay.memberUp(e.id, this.gossip.item(LINKS_KEY_PREFIX + e.id));
+        const gw = this.federation === undefined ? undefined : this.gossip.item(GATEWAY_KEY_PREFIX + e.id);
+        if (gw !== undefined) this.federation?.onGossipItem(gw.key, gw.data);
+        this.federation?.memberChanged(e.id);
         this.maybeDial(e.id);
         return;
       }
@@ -800,6 +1038,7 @@ export class Fabric implements ServicePort {
       case "member-left": {
         log.info(`member ${e.id} is ${e.type === "member-dead" ? "dead" : "gone"}`);
         this.overlay.memberGone(e.id);
+        this.federation?.memberChanged(e.id);
         for (const change of this.catalog.removeNode(e.id)) this.emitCatalog(change);
         for (const c of this.links.linksTo(e.id)) c.close(CloseCode.GOING_AWAY, "member gone");
         this.checkReachability(e.type === "member-dead" ? "node declared dead" : "node left");
@@ -835,7 +1074,9 @@ export class Fabric implements ServicePort {
     }
   }
 
-  private emitCatalog(c: CatalogChange): void {
+  /** Tells the catalog listeners; a change of this cluster's catalog (`local`) is exported anew. */
+  private emitCatalog(c: CatalogChange, local = true): void {
+    if (local) this.federation?.localChanged();
     for (const l of this.catalogListeners) {
       try {
         l(c);
@@ -902,6 +1143,24 @@ export class Fabric implements ServicePort {
 
   private meta(): MemberMeta {
     return { cluster_id: this.clusterId, region: this.opts.region ?? "", urls: this.opts.urls() };
+  }
+
+  /** This cluster's entries that other clusters may see (federation exports). */
+  private localExports(): CatalogEntry[] {
+    const now = Date.now();
+    return [...this.catalog.queryFunctions({ now }), ...this.catalog.queues({ now }), ...this.catalog.topics({ now })];
+  }
+
+  /** Publishes this node's gateway announcement (`fed/<node id>`) to its cluster. */
+  private publishGateway(ann: GatewayAnnouncement): void {
+    const key = GATEWAY_KEY_PREFIX + this.nodeId;
+    const version = Math.max((this.gossip.item(key)?.version ?? 0) + 1, Date.now());
+    try {
+      this.gossip.publish({ key, version, data: ann });
+    } catch (e) {
+      log.warn(`cannot announce federation routes: ${(e as Error).message}`);
+    }
+    this.schedule();
   }
 
   private publish(delta: CatalogDelta | null): void {

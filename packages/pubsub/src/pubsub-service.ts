@@ -45,14 +45,19 @@ export class PubsubService {
     this.exchange = new TopicExchange({ ...(opts.exchange ?? {}), nodeId: port.nodeId, now: opts.now ?? Date.now });
     this.exchange.resetRemoteInterest(port.catalog.topics());
     this.detach.push(
-      port.handle(PUBSUB_DELIVER_TOPIC, (msg) => {
-        try {
-          this.exchange.deliverRemote(msg.payload);
-        } catch (e) {
-          log.warn(`dropped a malformed publish from ${msg.headers.source_node}: ${(e as Error).message}`);
-        }
-        this.armRetry();
-      }),
+      port.handle(
+        PUBSUB_DELIVER_TOPIC,
+        (msg) => {
+          try {
+            this.exchange.deliverRemote(msg.payload);
+          } catch (e) {
+            log.warn(`dropped a malformed publish from ${msg.headers.source_node}: ${(e as Error).message}`);
+          }
+          this.armRetry();
+        },
+        // From another cluster: only topics this cluster offers to the cluster it came through.
+        { acceptForeign: (msg) => ({ kind: "topic", name: String((msg.payload as { topic?: unknown } | null)?.topic) }) },
+      ),
       port.onCatalogChange((change) => this.exchange.applyCatalogChange(change)),
     );
   }
@@ -74,7 +79,8 @@ export class PubsubService {
       for (const nodeId of reply.publish.forwardTo) {
         const msg = port.message({ topic: PUBSUB_DELIVER_TOPIC, message_type: "pubsub", payload: reply.publish.message });
         try {
-          if (!port.send(nodeId, msg)) log.debug(`publish ${reply.publish.message.message_id} not forwarded to ${nodeId}: no route`);
+          // The topic is checked against the policies of a route to another cluster.
+          if (!port.send(nodeId, msg, { kind: "topic", name: reply.publish.message.topic })) log.debug(`publish ${reply.publish.message.message_id} not forwarded to ${nodeId}: no route`);
         } catch (e) {
           log.warn(`publish ${reply.publish.message.message_id} not forwarded to ${nodeId}: ${(e as Error).message}`);
         }

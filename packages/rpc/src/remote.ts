@@ -150,7 +150,8 @@ export class RemoteDispatcher implements Dispatcher {
         sent = this.opts.send(req.node_id, msg);
       } catch (e) {
         this.take(id);
-        reject(isMpregError(e) ? e : unreachable(String(e)));
+        // A refusal by the fabric (too large, no route to the cluster) names the command too.
+        reject(isMpregError(e) ? (e.details.command === undefined ? new MpregError(e.code, e.message, { command: req.command.name, ...e.details }) : e) : unreachable(String(e)));
         return;
       }
       if (!sent) {
@@ -173,6 +174,17 @@ export class RemoteDispatcher implements Dispatcher {
       const e = (payload as { error: WireError }).error;
       p.reject(MpregError.fromWire({ code: e?.code ?? ErrorCode.UNREACHABLE, message: e?.message ?? "remote error", details: e?.details ?? {} }));
     }
+    return true;
+  }
+
+  /**
+   * Fails the call with this correlation id (e.g. a relay reported it undeliverable); the
+   * error gets the command's name. False when no such call waits.
+   */
+  fail(correlationId: string, error: MpregError): boolean {
+    const p = this.take(correlationId);
+    if (!p) return false;
+    p.reject(new MpregError(error.code, error.message, { command: p.command.name, node_id: p.nodeId, ...error.details }));
     return true;
   }
 

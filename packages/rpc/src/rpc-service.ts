@@ -1,9 +1,21 @@
-import { entryKey } from "@mpreg/catalog";
-import type { ServicePort } from "@mpreg/fabric";
+import { entryKey, type FunctionQuery } from "@mpreg/catalog";
+import type { ServicePort, ServiceTag } from "@mpreg/fabric";
 import { Executor } from "./executor.js";
 import { createCatalogLocator } from "./locator.js";
 import type { FunctionRegistry, RegisteredFunction } from "./registry.js";
-import { RemoteCallHandler, RemoteDispatcher } from "./remote.js";
+import { RPC_CALL_TOPIC, RemoteCallHandler, RemoteDispatcher } from "./remote.js";
+
+/**
+ * The service a remote call is for, as federation policies name it: the queue for a queue
+ * built-in that names one (`mpreg.queue.send("jobs", ...)`), else the function.
+ */
+function callService(payload: unknown): ServiceTag | false {
+  const cmd = (payload as { command?: { fun?: unknown; args?: unknown } } | null)?.command;
+  if (typeof cmd?.fun !== "string") return false;
+  const first = Array.isArray(cmd.args) ? (cmd.args as unknown[])[0] : undefined;
+  if (cmd.fun.startsWith("mpreg.queue.") && typeof first === "string") return { kind: "queue", name: first };
+  return { kind: "function", name: cmd.fun };
+}
 
 /** Topic prefix of every RPC message on the fabric (`mpreg.rpc.call`, `.result`, `.cancel`). */
 export const RPC_TOPIC_PREFIX = "mpreg.rpc";
@@ -37,8 +49,11 @@ export class RpcService<Ctx> {
     const { port, registry } = opts;
     const send = (nodeId: string, msg: Parameters<ServicePort["send"]>[1]) => port.send(nodeId, msg);
     this.dispatcher = new RemoteDispatcher({ nodeId: port.nodeId, clusterId: port.clusterId, send });
+    // With federation, other clusters' functions are candidates too (ranked after this cluster's).
+    const foreign = port.foreign;
+    const catalog = foreign === undefined ? port.catalog : { queryFunctions: (q: FunctionQuery) => [...port.catalog.queryFunctions(q), ...foreign.queryFunctions(q)] };
     const locate = createCatalogLocator({
-      catalog: port.catalog,
+      catalog,
       registry,
       selfNodeId: port.nodeId,
       selfClusterId: port.clusterId,
@@ -57,14 +72,24 @@ export class RpcService<Ctx> {
     });
     this.callHandler = new RemoteCallHandler({ executor: this.executor, nodeId: port.nodeId, clusterId: port.clusterId, send });
     this.detach.push(
-      port.handle(RPC_TOPIC_PREFIX, (msg) => {
-        if (!this.dispatcher.handleResult(msg)) this.callHandler.handle(msg);
-      }),
+      port.handle(
+        RPC_TOPIC_PREFIX,
+        (msg) => {
+          if (!this.dispatcher.handleResult(msg)) this.callHandler.handle(msg);
+        },
+        // From another cluster: a call only for what this cluster offers to the cluster it came
+        // through (export policy); results and cancels answer calls made from here.
+        { acceptForeign: (msg) => (msg.topic === RPC_CALL_TOPIC ? callService(msg.payload) : true) },
+      ),
       // Calls in flight to a node that can no longer be reached fail now (not retried: the
       // handler may have run), instead of at their deadline.
       port.onMembership((e) => {
         if (e.type === "down") this.dispatcher.nodeGone(e.nodeId, e.reason);
       }),
+      // A call a relay could not carry to another cluster fails now, with the relay's reason.
+      port.onUndeliverable?.((n) => {
+        if (n.topic === RPC_CALL_TOPIC) this.dispatcher.fail(n.correlation_id, n.error);
+      }) ?? (() => undefined),
     );
     for (const fn of registry.list()) port.announce(this.functionEntry(fn));
     this.detach.push(

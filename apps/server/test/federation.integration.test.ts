@@ -1,0 +1,195 @@
+/**
+ * Federation across real node processes (docs/federation.md): three clusters in a line
+ * A–B–C (no A–C link), a diamond A–B–D / A–C–D, and strict nodes. Cross-cluster RPC through a
+ * transit cluster, `target_cluster`, policies, pub/sub exactly once and in order, a queue owned
+ * in another cluster, re-convergence after a transit dies, and strict mode's 1001.
+ */
+import { MpregClient, type Subscription } from "@mpreg/client";
+import { startNode, waitFor, type NodeProcess } from "@mpreg/testkit";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CLI } from "./node-harness.js";
+
+const FUNCS = fileURLToPath(new URL("./fixtures/federation-functions.mjs", import.meta.url));
+const FAST = ["--gossip-probe-interval-ms", "200", "--gossip-probe-timeout-ms", "100"];
+const dir = mkdtempSync(join(tmpdir(), "mpreg-federation-"));
+
+const nodes: NodeProcess[] = [];
+const clients: MpregClient[] = [];
+
+/** A config file holding `federation` (policies and timers have no flags). */
+function configFile(name: string, federation: unknown): string {
+  const path = join(dir, `${name}.json`);
+  writeFileSync(path, JSON.stringify({ federation }));
+  return path;
+}
+
+async function start(name: string, cluster: string, funcs: string, extra: string[] = []): Promise<NodeProcess> {
+  const n = await startNode({
+    bin: CLI,
+    args: ["start", "--port", "0", "--name", name, "--cluster-id", cluster, "--functions", FUNCS, ...FAST, ...extra],
+    env: { MPREG_TEST_FUNCS: funcs },
+    waitForMonitoring: extra.includes("--monitoring-port"),
+  });
+  nodes.push(n);
+  return n;
+}
+
+async function connect(n: NodeProcess): Promise<MpregClient> {
+  const c = await MpregClient.connect(n.url, { reconnect: false });
+  clients.push(c);
+  return c;
+}
+
+/** Polls a call until it answers (any error counts as "not yet"). */
+async function answers(c: MpregClient, fun: string, args: unknown[] = [], description = `${fun} answers`): Promise<unknown> {
+  let out: unknown;
+  await waitFor(
+    async () => {
+      try {
+        out = await c.call(fun, args, { timeout_ms: 2000 });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { timeoutMs: 20_000, description },
+  );
+  return out;
+}
+
+interface Status {
+  routes: { destination: string; path: string[]; via: string }[];
+}
+
+async function routeTo(c: MpregClient, destination: string): Promise<string> {
+  const s = (await c.call("federation_status")) as Status;
+  return s.routes.find((r) => r.destination === destination)?.path.join(">") ?? "";
+}
+
+function collect(sub: Subscription): unknown[] {
+  const got: unknown[] = [];
+  void (async () => {
+    for await (const m of sub) got.push(m.payload);
+  })();
+  return got;
+}
+
+afterAll(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
+  await Promise.all(nodes.splice(0).map((n) => n.kill()));
+});
+
+describe("three clusters in a line A–B–C (no A–C link)", () => {
+  let a2: MpregClient;
+  let b1: MpregClient;
+  let c2: MpregClient;
+  let bNode: NodeProcess;
+
+  beforeAll(async () => {
+    // B is the transit: it dials nobody and lets A and C link to it.
+    bNode = await start("b1", "B", "where,b_only,admin.reset", ["--federation-mode", "explicit", "--federation-allow", "A,C", "--monitoring-port", "0"]);
+    const link = ["--federation-mode", "explicit", "--federation-links", `B=${bNode.url}`];
+    // A's import policy keeps C's (and anyone's) admin functions out of A.
+    const aConfig = configFile("a1", { import: [{ neighbour: "B", functions: { deny: ["admin."] } }] });
+    const [a1n, c1n] = await Promise.all([start("a1", "A", "where", [...link, "--config", aConfig]), start("c1", "C", "", link)]);
+    // a2 and c2 have no federation link: they reach other clusters through a1 and c1.
+    const [a2n, c2n] = await Promise.all([
+      start("a2", "A", "", ["--federation-mode", "explicit", "--peers", a1n.url]),
+      start("c2", "C", "where,c_only,api.echo,admin.reset", ["--federation-mode", "explicit", "--peers", c1n.url]),
+    ]);
+    [a2, b1, c2] = [await connect(a2n), await connect(bNode), await connect(c2n)];
+    await answers(a2, "c_only", [], "A reaches C's function");
+  }, 60_000);
+
+  it("answers an RPC from A for a function only in C through B, also inside a multi-command request", async () => {
+    expect(await a2.call("c_only")).toBe("C/c2");
+    expect(await routeTo(a2, "C")).toBe("A>B>C");
+    const reply = await a2.request([
+      { name: "x", fun: "c_only" },
+      { name: "y", fun: "echo", args: [{ ran: "x" }] },
+    ]);
+    expect(reply.r).toEqual({ y: { ran: "C/c2" } });
+  });
+
+  it("pins the cluster with target_cluster; an unknown cluster is 1001", async () => {
+    expect(await a2.call("where")).toBe("A/a1");
+    expect(await a2.call("where", [], { target_cluster: "C" })).toBe("C/c2");
+    expect(await a2.call("where", [], { target_cluster: "B" })).toBe("B/b1");
+    expect(await c2.call("where", [], { target_cluster: "A" })).toBe("A/a1");
+    await expect(a2.call("where", [], { target_cluster: "Z" })).rejects.toMatchObject({ code: 1001 });
+  });
+
+  it("keeps a denied prefix unreachable from the denied cluster, and reachable elsewhere", async () => {
+    expect(await a2.call("api.echo", ["hi"])).toBe("hi");
+    await expect(a2.call("admin.reset", [], { target_cluster: "C" })).rejects.toMatchObject({ code: 1001 });
+    // A's own import denies B's admin.reset as well; B itself and C are not affected.
+    await expect(a2.call("admin.reset")).rejects.toMatchObject({ code: 1001 });
+    expect(await b1.call("admin.reset", [], { target_cluster: "C" })).toBe("reset");
+  });
+
+  it("delivers a publish in A to a subscriber in C exactly once and in order", async () => {
+    const sub = await c2.subscribe(["alerts.#"]);
+    const got = collect(sub);
+    // Interest crosses two clusters: publish probes until one arrives.
+    await waitFor(
+      async () => {
+        await a2.publish("alerts.probe", "probe");
+        return got.length > 0;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, description: "C's subscription is known in A" },
+    );
+    const N = 200;
+    for (let i = 0; i < N; i++) await a2.publish(`alerts.n${i % 7}`, i);
+    await waitFor(() => got.filter((x) => typeof x === "number").length >= N, { timeoutMs: 15_000, description: `${N} messages in C` });
+    await new Promise((r) => setTimeout(r, 200)); // duplicates, if any, would arrive now
+    expect(got.filter((x) => typeof x === "number")).toEqual(Array.from({ length: N }, (_, i) => i));
+    await sub.unsubscribe();
+  });
+
+  it("uses a queue owned in C from A (send, receive, ack)", async () => {
+    expect(await c2.call("mpreg.queue.create", ["jobs"])).toMatchObject({ name: "jobs" });
+    await answers(a2, "mpreg.queue.send", ["jobs", { n: 1 }], "A can send to C's queue");
+    const msgs = (await a2.call("mpreg.queue.receive", ["jobs", { max: 10 }])) as { receipt: string; body: unknown }[];
+    expect(msgs.map((m) => m.body)).toEqual([{ n: 1 }]);
+    expect(await a2.call("mpreg.queue.ack", ["jobs", msgs[0]!.receipt])).toEqual({ ok: true });
+    expect(await c2.call("mpreg.queue.stats", ["jobs"])).toMatchObject({ sent: 1, acked: 1, visible: 0 });
+    // The queue lives in C only: A did not make one of its own.
+    expect(((await a2.call("mpreg.queue.list")) as unknown[]).length).toBe(0);
+  });
+
+  it("strict mode: another cluster's node is refused at the handshake and its functions are 1001", async () => {
+    const s = await start("s1", "S", "s_only", ["--peers", bNode.url]);
+    const cs = await connect(s);
+    const refused = async () => {
+      const text = await (await fetch(`${bNode.monitoringUrl}/metrics`)).text();
+      return Number(/^mpreg_peer_handshakes_refused_total (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    await waitFor(async () => (await refused()) >= 1, { timeoutMs: 10_000, description: "B refuses the strict node's cluster" });
+    await expect(cs.call("b_only")).rejects.toMatchObject({ code: 1001 });
+    await expect(cs.call("where", [], { target_cluster: "B" })).rejects.toMatchObject({ code: 1001 });
+    expect(await cs.call("federation_status")).toMatchObject({ mode: "strict" });
+  });
+});
+
+describe("a diamond A–B–D, A–C–D", () => {
+  it("keeps answering after B is killed (re-converges through C)", async () => {
+    const d = await start("d1", "D", "d_only", ["--federation-mode", "explicit", "--federation-allow", "B,C"]);
+    const [b, c] = await Promise.all([
+      start("db1", "B", "", ["--federation-mode", "explicit", "--federation-links", `D=${d.url}`, "--federation-allow", "A"]),
+      start("dc1", "C", "", ["--federation-mode", "explicit", "--federation-links", `D=${d.url}`, "--federation-allow", "A"]),
+    ]);
+    const a = await start("da1", "A", "", ["--federation-mode", "explicit", "--federation-links", `B=${b.url},C=${c.url}`]);
+    const ca = await connect(a);
+    expect(await answers(ca, "d_only")).toBe("D/d1");
+    // Equal routes: the smaller next-hop cluster id wins.
+    await waitFor(async () => (await routeTo(ca, "D")) === "A>B>D", { timeoutMs: 10_000, description: "A routes to D through B" });
+    await b.kill();
+    await waitFor(async () => (await routeTo(ca, "D")) === "A>C>D", { timeoutMs: 10_000, description: "A routes to D through C" });
+    expect(await answers(ca, "d_only", [], "D answers through C")).toBe("D/d1");
+    for (let i = 0; i < 20; i++) expect(await ca.call("d_only")).toBe("D/d1");
+  }, 60_000);
+});
