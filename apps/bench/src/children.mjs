@@ -9,13 +9,14 @@ const running = new Set();
 const STDERR_LINES = 40;
 
 /**
- * Start `node <args>` and collect its stdout lines. `onLine` sees each stdout line.
+ * Start `node <args>` (or `opts.command <args>`) and collect its stdout lines. `onLine` sees
+ * each stdout line, `onErrLine` each stderr line.
  * @param {string} label
  * @param {string[]} args
- * @param {{ cwd?: string, onLine?: (line: string) => void }} [opts]
+ * @param {{ cwd?: string, command?: string, onLine?: (line: string) => void, onErrLine?: (line: string) => void }} [opts]
  */
 export function startNode(label, args, opts = {}) {
-  const child = spawn(process.execPath, args, {
+  const child = spawn(opts.command ?? process.execPath, args, {
     cwd: opts.cwd,
     stdio: ["pipe", "pipe", "pipe"],
     env: { ...process.env, FORCE_COLOR: "0" },
@@ -27,6 +28,7 @@ export function startNode(label, args, opts = {}) {
   createInterface({ input: child.stderr }).on("line", (l) => {
     stderr.push(l);
     if (stderr.length > STDERR_LINES) stderr.shift();
+    opts.onErrLine?.(l);
   });
   createInterface({ input: child.stdout }).on("line", (l) => opts.onLine?.(l));
   const exited = new Promise((resolve) => {

@@ -3,7 +3,10 @@
 //  - Raft writes (mpreg.kv.put) through the leader of 3- and 5-member groups, memory and file
 //    storage, and the time to elect a new leader after the leader is killed with SIGKILL.
 //
-//   node src/cluster.mjs [--smoke] [--write-docs] [--duration=ms] [--only=remote,raft]
+//   node src/cluster.mjs [--smoke] [--write-docs] [--duration=ms] [--only=remote,raft] [--no-nats]
+//
+// Beside the remote call: NATS request/reply (client → nats-server → responder process and
+// back), the same shape as client → ingress → second node, in the same run (not in --smoke).
 //
 // The client runs in this process; every node is its own child process.
 import { mkdtempSync, rmSync } from "node:fs";
@@ -15,6 +18,7 @@ import { killAllStarted, startServer, stop } from "./children.mjs";
 import { MPREG_CLI, REPO_ROOT, SRC_DIR, loadMpregClient, mpregAvailability } from "./deps.mjs";
 import { closedLoop, median, summarize } from "./load.mjs";
 import { writeSection } from "./report.mjs";
+import { ensureNatsServer, freePort, natsVersion, startNatsServer } from "./nats.mjs";
 
 const HEADING = "## Cluster: remote calls and Raft across processes (issues 4 and 5)";
 const { values: flags } = parseArgs({
@@ -23,6 +27,7 @@ const { values: flags } = parseArgs({
     "write-docs": { type: "boolean", default: false },
     duration: { type: "string" },
     only: { type: "string" },
+    "no-nats": { type: "boolean", default: false },
   },
 });
 const parts = new Set((flags.only ?? "remote,raft").split(","));
@@ -69,6 +74,7 @@ async function measure(op, inFlight) {
 }
 
 const rows = [];
+let natsLabel;
 const row = (label, inFlight, r) => {
   rows.push({ label, inFlight, ...r });
   console.log(`  ${label} @${inFlight}: ${Math.round(r.rps)}/s p50 ${Math.round(r.p50Us)} µs p99 ${Math.round(r.p99Us)} µs`);
@@ -91,6 +97,26 @@ if (parts.has("remote")) {
   }
   await client.close();
   await Promise.all([stop(a.proc), stop(b.proc)]);
+  if (!smoke && !flags["no-nats"]) await measureNats();
+}
+
+/** NATS request/reply through one nats-server to a responder in its own process. */
+async function measureNats() {
+  ensureNatsServer();
+  natsLabel = natsVersion();
+  const server = await startNatsServer("nats", await freePort());
+  const responder = await startServer("nats-responder", [join(SRC_DIR, "nats-responder.mjs"), server.url, "echo"], "NATS_RESPONDER=", 20_000, REPO_ROOT);
+  const { connect } = await import("nats");
+  const nc = await connect({ servers: server.url, maxReconnectAttempts: 0 });
+  const ping = new TextEncoder().encode("ping");
+  for (const inFlight of [1, 64]) {
+    row("NATS request/reply (client → nats-server → responder process)", inFlight, await measure(async () => {
+      const m = await nc.request("echo", ping, { timeout: 5000 });
+      if (m.data.length !== ping.length) throw new Error("bad NATS reply");
+    }, inFlight));
+  }
+  await nc.close();
+  await Promise.all([stop(responder.proc), stop(server.proc)]);
 }
 
 // --- Raft ---------------------------------------------------------------------------------
@@ -147,7 +173,17 @@ const electionTable = [
   "|---:|---|---:|",
   ...elections.map((e) => `| ${e.members} | ${e.storage} | ${int(e.ms)} ms |`),
 ].join("\n");
-console.log(`\n${table}\n\n${electionTable}\n`);
+// Ratios at the same in-flight count, from this run.
+const rate = (prefix, inFlight) => rows.find((r) => r.label.startsWith(prefix) && r.inFlight === inFlight)?.rps;
+const ratioRows = [1, 64].flatMap((n) => {
+  const local = rate("local call", n);
+  const remote = rate("remote call", n);
+  const nats = rate("NATS request/reply", n);
+  if (!local || !remote) return [];
+  return [`| ${n} | ${(remote / local).toFixed(2)} | ${nats ? (remote / nats).toFixed(2) : "—"} |`];
+});
+const ratioTable = ratioRows.length === 0 ? "" : ["| in-flight | remote / local | remote / NATS request-reply |", "|---:|---:|---:|", ...ratioRows].join("\n");
+console.log(`\n${table}\n\n${ratioTable}\n\n${electionTable}\n`);
 if (smoke) {
   console.log("cluster smoke OK (numbers from a smoke run mean nothing)");
 } else if (flags["write-docs"] && parts.size === 2) {
@@ -160,6 +196,10 @@ client writes through the leader; file storage is the file backend with fsync \`
 (\`--raft-fsync\`).
 
 ${table}
+
+${ratioTable}
+
+${natsLabel ? `NATS: Debian's ${natsLabel}, \`nats\` npm client 2.x, one server, the responder in its own process.` : "NATS: not measured in this run."}
 
 ${electionTable}
 

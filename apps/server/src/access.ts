@@ -37,14 +37,26 @@ export class AccessPolicy {
     return this.scopes.get(token) === "admin";
   }
 
-  /** A loud warning for a node reachable beyond loopback without client tokens, else undefined. */
-  exposureWarning(host: string, hasSecret: boolean): string | undefined {
-    if (isLoopback(host) || this.scopes.size > 0) return undefined;
-    return (
-      `SECURITY: listening on ${host} without --auth-tokens: anyone who can reach this port may call every function` +
-      (hasSecret ? "" : ", and without --cluster-secret anyone may join as a peer") +
-      " (administrative functions stay loopback-only). See docs/security.md."
-    );
+  /**
+   * A loud warning for a node reachable beyond loopback without client tokens (anyone may call),
+   * without a cluster secret as well (anyone may join as a peer), or without TLS (anyone on the
+   * path may read and change the traffic, tokens included); undefined when none applies.
+   */
+  exposureWarning(host: string, hasSecret: boolean, hasTls = false): string | undefined {
+    if (isLoopback(host)) return undefined;
+    const problems: string[] = [];
+    if (this.scopes.size === 0) {
+      problems.push(
+        "without --auth-tokens: anyone who can reach this port may call every function" +
+          (hasSecret ? "" : ", and without --cluster-secret anyone may join as a peer") +
+          " (administrative functions stay loopback-only)",
+      );
+    }
+    if (!hasTls) {
+      problems.push(`without --tls-cert/--tls-key: traffic is plaintext ws://, anyone on the path may read and change it${this.scopes.size > 0 ? " (client tokens included)" : ""}`);
+    }
+    if (problems.length === 0) return undefined;
+    return `SECURITY: listening on ${host} ${problems.join("; ")}. See docs/security.md.`;
   }
 }
 

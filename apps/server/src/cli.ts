@@ -44,7 +44,8 @@ async function start(argv: string[]): Promise<number> {
     if (node.monitoringUrl) out(`MPREG_MONITORING_URL=${node.monitoringUrl}\n`);
   } catch (e) {
     err(`mpreg: could not start: ${startError(e as NodeJS.ErrnoException & { listener?: string }, config)}\n`);
-    return 1;
+    // A configuration found wrong only at start (a TLS file) is still a configuration error.
+    return e instanceof ConfigError ? 2 : 1;
   }
   return await new Promise<number>((resolve) => {
     let stopping = false;

@@ -6,6 +6,7 @@ import { dirname, extname, resolve } from "node:path";
 import { Type, type Static } from "typebox";
 import { Compile } from "typebox/compile";
 import { parse as parseYaml } from "yaml";
+import { resolveTlsPaths, tlsFromFile } from "./tls-config.js";
 
 /**
  * Node configuration: one schema for the whole node. Sources, strongest first: command-line
@@ -32,6 +33,8 @@ export const NodeConfigSchema = Type.Object({
   clusterSecret: Type.Optional(Type.String({ minLength: 1 })),
   maxFrameBytes: Type.Integer({ minimum: 1024 }),
   maxInflightPerConnection: Type.Integer({ minimum: 1 }),
+  /** Node-wide budget of unsent reply bytes over all connections; the largest holders are cut first. */
+  maxTotalBufferedBytes: Type.Integer({ minimum: 1 }),
   defaultTimeoutMs: Type.Integer({ minimum: 1 }),
   pingIntervalMs: Type.Integer({ minimum: 10 }),
   /** How long a graceful shutdown waits for in-flight requests before failing them. */
@@ -68,6 +71,14 @@ export const NodeConfigSchema = Type.Object({
    * ttl_ms, scope, l2}}, replication: {...}}`, checked by @mpreg/cache (docs/cache.md).
    */
   cache: Type.Optional(Type.Unknown()),
+  /** TLS (docs/security.md, "TLS"): PEM certificate file; with `tlsKey` the node serves wss://. */
+  tlsCert: Type.Optional(Type.String({ minLength: 1 })),
+  /** PEM private key file of `tlsCert`. */
+  tlsKey: Type.Optional(Type.String({ minLength: 1 })),
+  /** PEM CA file: peers' certificates must chain to it (and clients' with `tlsRequireClientCert`). */
+  tlsCa: Type.Optional(Type.String({ minLength: 1 })),
+  /** Mutual TLS: every client and peer must present a certificate signed by `tlsCa`. */
+  tlsRequireClientCert: Type.Optional(Type.Boolean()),
 });
 
 export type NodeConfig = Static<typeof NodeConfigSchema>;
@@ -86,6 +97,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   authTokens: [],
   maxFrameBytes: 20 * 1024 * 1024,
   maxInflightPerConnection: 1024,
+  maxTotalBufferedBytes: 256 * 1024 * 1024,
   defaultTimeoutMs: 30_000,
   pingIntervalMs: 30_000,
   shutdownGraceMs: 5_000,
@@ -128,6 +140,7 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   clusterSecret: "string",
   maxFrameBytes: "int",
   maxInflightPerConnection: "int",
+  maxTotalBufferedBytes: "int",
   defaultTimeoutMs: "int",
   pingIntervalMs: "int",
   shutdownGraceMs: "int",
@@ -141,6 +154,10 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   raftTickMs: "int",
   repairWal: "bool",
   cache: "section",
+  tlsCert: "string",
+  tlsKey: "string",
+  tlsCa: "string",
+  tlsRequireClientCert: "bool",
 };
 
 /** One line of usage per option; an option without a line is listed with its kind only. */
@@ -160,6 +177,7 @@ const OPTION_HELP: Partial<Record<keyof NodeConfig, string>> = {
   clusterSecret: "HMAC secret of the peer handshake",
   maxFrameBytes: "largest inbound frame (bytes)",
   maxInflightPerConnection: "requests in flight per connection before 1007",
+  maxTotalBufferedBytes: "unsent bytes held for all connections together; beyond, the largest holder is closed (1008)",
   defaultTimeoutMs: "request timeout when the client gives none (ms)",
   pingIntervalMs: "WebSocket ping period (ms)",
   shutdownGraceMs: "how long SIGTERM waits for in-flight requests (ms)",
@@ -171,6 +189,10 @@ const OPTION_HELP: Partial<Record<keyof NodeConfig, string>> = {
   raftJoin: "join a running group instead of founding one",
   raftFsync: "Raft fsync policy: batch or always",
   raftTickMs: "Raft tick (ms)",
+  tlsCert: "PEM certificate file: serve wss:// (with --tls-key)",
+  tlsKey: "PEM private key file of --tls-cert",
+  tlsCa: "PEM CA file: trusted for peer dials, verifies client certificates",
+  tlsRequireClientCert: "mutual TLS: clients and peers need a certificate from --tls-ca",
 };
 
 /** Non-option variables that are known, so they are not warned about. */
@@ -252,6 +274,11 @@ export function configFromFile(path: string): Partial_ {
       }
       continue;
     }
+    if (k === "tls") {
+      // `tls: {certFile, keyFile, caFile, requireClientCert}` is the file's spelling of the tls* options.
+      Object.assign(out, tlsFromFile(v, path));
+      continue;
+    }
     out[k] = v;
   }
   const unknown = findUnknownKey(out, NodeConfigSchema, "");
@@ -261,6 +288,7 @@ export function configFromFile(path: string): Partial_ {
     out.functions = out.functions.map((f) => (typeof f === "string" ? resolve(base, f) : f));
   }
   if (typeof out.dataDir === "string") out.dataDir = resolve(base, out.dataDir);
+  resolveTlsPaths(out, base);
   return out as Partial_;
 }
 

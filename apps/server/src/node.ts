@@ -19,7 +19,7 @@ import {
 import { Fabric, PEER_UPGRADE_HEADER } from "@mpreg/fabric";
 import { PubsubService } from "@mpreg/pubsub";
 import { FunctionRegistry, RpcService, type Executor, type Handler, type RegisterOptions } from "@mpreg/rpc";
-import { InflightLimiter, createWsListener, type Connection, type UpgradeInfo, type WsListener } from "@mpreg/transport";
+import { InflightLimiter, OutboundBudget, createWsListener, type Connection, type UpgradeInfo, type WsListener } from "@mpreg/transport";
 import { registerBuiltins } from "./builtins.js";
 import { RaftGroup } from "./raft-group.js";
 import type { NodeConfig } from "./config.js";
@@ -30,6 +30,7 @@ import { Dashboard } from "./dashboard.js";
 import { MonitoringServer, tokenChecker } from "./monitoring.js";
 import { topologyView, type PeerEntry } from "@mpreg/cli";
 import { openServices, type NodeServices } from "./services.js";
+import { loadNodeTls } from "./tls-config.js";
 
 const log = createLogger("server");
 
@@ -72,6 +73,7 @@ export class MpregNode implements FunctionModuleNode {
   private readonly executor: Executor<Session>;
   private readonly listener: WsListener;
   private monitoring: MonitoringServer | undefined;
+  private readonly outboundBudget: OutboundBudget;
   private raft: RaftGroup | undefined;
   private services: NodeServices | undefined;
   private readonly sessions = new Set<Session>();
@@ -84,7 +86,12 @@ export class MpregNode implements FunctionModuleNode {
   constructor(readonly config: NodeConfig) {
     this.nodeId = config.name ?? `${hostname()}-${newId().slice(-10).toLowerCase()}`;
     this.clusterId = config.clusterId;
+    // TLS files are read (and checked) here, at start: a bad file fails now, naming its flag.
+    const tls = loadNodeTls(config);
+    // One budget of unsent bytes for every connection, accepted or dialed (docs/security.md).
+    this.outboundBudget = new OutboundBudget(config.maxTotalBufferedBytes);
     this.fabric = new Fabric({
+      outboundBudget: this.outboundBudget,
       nodeId: this.nodeId,
       clusterId: this.clusterId,
       region: config.region,
@@ -95,6 +102,7 @@ export class MpregNode implements FunctionModuleNode {
       gossip: { probeIntervalMs: config.gossipProbeIntervalMs, probeTimeoutMs: config.gossipProbeTimeoutMs },
       urls: () => (this.url ? [this.url] : []),
       maxFrameBytes: config.maxFrameBytes,
+      ...(tls ? { tls: tls.peer } : {}),
     });
     this.rpc = new RpcService<Session>({
       port: this.fabric,
@@ -108,9 +116,11 @@ export class MpregNode implements FunctionModuleNode {
     this.listener = createWsListener({
       maxFrameBytes: config.maxFrameBytes,
       pingIntervalMs: config.pingIntervalMs,
+      outboundBudget: this.outboundBudget,
       authTokens: this.access.tokens,
       // Peers authenticate by the cluster secret, not by client tokens (both options together).
       acceptWithoutToken: (info) => config.clusterSecret !== undefined && info.headers[PEER_UPGRADE_HEADER] === "1",
+      ...(tls ? { tls: tls.listener } : {}),
     });
     this.listener.onConnection((conn, info) => this.accept(conn, info));
   }
@@ -121,7 +131,7 @@ export class MpregNode implements FunctionModuleNode {
     this.registry.register(name, handler as Handler<Session>, { ...options, resources });
   }
 
-  /** The client URL (`ws://host:port`) once started, else "". */
+  /** The client URL (`ws://host:port`, `wss://` with TLS) once started, else "". */
   get listenUrl(): string {
     return this.url;
   }
@@ -164,7 +174,7 @@ export class MpregNode implements FunctionModuleNode {
     const addr = await this.listener.listen({ host: this.config.host, port: this.config.port });
     this.url = addr.url;
     log.info(`node ${this.nodeId} listening on ${addr.url}`);
-    const warning = this.access.exposureWarning(this.config.host, this.config.clusterSecret !== undefined);
+    const warning = this.access.exposureWarning(this.config.host, this.config.clusterSecret !== undefined, this.config.tlsCert !== undefined);
     if (warning) log.warn(warning);
     this.fabric.start();
     if (this.config.monitoringPort === undefined) return { url: addr.url };
@@ -181,6 +191,12 @@ export class MpregNode implements FunctionModuleNode {
           this.fabric.stats,
           [
             ...statsLines("pubsub", this.pubsub.exchange.stats()),
+            // Refusals under abuse (docs/security.md): a rise is an attack or a limit set too low.
+            ...statsLines("listener", this.listener.stats),
+            ...statsLines("outbound", { usedBytes: this.outboundBudget.usedBytes, limitBytes: this.outboundBudget.limitBytes, cutOffs: this.outboundBudget.cutOffs }),
+            ...statsLines("executor", this.executor.stats),
+            ...statsLines("gossip", this.fabric.gossip.stats),
+            ...statsLines("gossip_claims_refused", Object.entries(this.fabric.gossip.stats.claimsRefused).map(([reason, n]) => ({ label: "reason", value: reason, stats: { total: n } }))),
             ...statsLines("cache", (this.services?.cache.namespaceNames() ?? []).map((ns) => ({ label: "namespace", value: ns, stats: this.services!.cache.stats({ namespace: ns }) }))),
           ],
         ),

@@ -155,6 +155,31 @@ describe("mpreg kv", () => {
   });
 });
 
+describe("mpreg kv range, watch and lock", () => {
+  it("range lists a prefix in key order; watch prints committed changes as JSON lines; lock holds and releases", async () => {
+    await waitFor(async () => (await mpreg(["kv", "put", "r/a", "1"])).code === 0, { description: "the group has a leader" });
+    expect((await mpreg(["kv", "put", "r/c", "3"])).code).toBe(0);
+    expect((await mpreg(["kv", "put", "r/b", "2"])).code).toBe(0);
+    expect((await mpreg(["kv", "put", "s/x", "9"])).code).toBe(0);
+    const range = await mpreg(["kv", "range", "r/"]);
+    expect(range).toMatchObject({ code: 0, stdout: "r/a 1\nr/b 2\nr/c 3\n" });
+    expect((await mpreg(["kv", "range", "r/", "--limit", "1", "--json"])).stdout).toMatch(/"more":\s*true/);
+
+    // Watch from the revision of the first put: replays r/a, r/c, r/b in revision order.
+    const first = JSON.parse((await mpreg(["kv", "get", "r/a", "--json"])).stdout) as { mod_revision: number };
+    const watch = await mpreg(["kv", "watch", "r/", "--start-revision", String(first.mod_revision), "--count", "3"]);
+    expect(watch.code).toBe(0);
+    const events = watch.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; key: string });
+    expect(events.map((e) => `${e.type} ${e.key}`)).toEqual(["put r/a", "put r/c", "put r/b"]);
+
+    const lock = await mpreg(["kv", "lock", "cli-job", "--ttl-ms", "2000", "--hold-ms", "50"]);
+    expect(lock).toMatchObject({ code: 0, stdout: "locked cli-job\n" });
+    expect(lock.stderr).toMatch(/released cli-job/);
+    // Released: a second holder gets it at once.
+    expect((await mpreg(["kv", "lock", "cli-job", "--hold-ms", "0"])).code).toBe(0);
+  });
+});
+
 describe("mpreg bench", () => {
   it("makes N calls with C in flight and prints rate and percentiles", async () => {
     const r = await mpreg(["bench", "add", "1", "2", "--requests", "300", "--concurrency", "8", "--json"]);

@@ -21,6 +21,7 @@ import {
   DEFAULT_BACKOFF,
   connectWs,
   type Connection,
+  type ClientTlsOptions,
   type ConnectOptions,
   type FrameData,
   type RandomSource,
@@ -84,6 +85,12 @@ export interface ClientOptions {
    * still due on it, while new requests already go to another node. Default 10 000.
    */
   drainTimeoutMs?: number;
+  /**
+   * Node only, for `wss://` URLs: the CA that signed the nodes' certificates (when it is not a
+   * public one), a client certificate and key when the nodes require one (mutual TLS),
+   * `rejectUnauthorized` (default true), `servername`. A browser uses its own trust store.
+   */
+  tls?: ClientTlsOptions;
   /** Further transport options (ping period, frame limit, WebSocket constructor, jitter source...). */
   transport?: Omit<ConnectOptions, "token" | "reconnect">;
 }
@@ -256,6 +263,7 @@ export class MpregClient {
         connectWs(url, {
           ...options.transport,
           ...(options.token !== undefined ? { token: options.token } : {}),
+          ...(options.tls !== undefined ? { tls: options.tls } : {}),
           reconnect: false,
         }),
       reconnect: r === false ? null : { ...DEFAULT_BACKOFF, stableAfterMs: 5000, ...(r === true ? {} : r) },

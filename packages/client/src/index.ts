@@ -13,6 +13,7 @@ export {
   type PushFrame,
   type RequestOptions,
 } from "./client.js";
+export type { ClientTlsOptions, PemInput } from "@mpreg/transport";
 export type { KvEvent, KvWatchEvent, PubsubNotificationMessage, QueueMessage, SubscriptionBacklog } from "@mpreg/envelope";
 export { Subscription, DEDUP_WINDOW, DEFAULT_MAX_BUFFERED, type SubscribeOptions } from "./subscription.js";
 export { PushStream, type OverflowPolicy, type PushStreamOptions } from "./push-stream.js";

@@ -1,4 +1,5 @@
 import { MpregError } from "@mpreg/envelope";
+import { checkClientTlsShape } from "@mpreg/transport";
 import type { ClientOptions } from "./client.js";
 
 function bad(reason: string, path: string): never {
@@ -36,6 +37,10 @@ export function checkClientOptions(o: ClientOptions): void {
     nonNegative(r.maxDelayMs, "reconnect.maxDelayMs");
     nonNegative(r.maxAttempts, "reconnect.maxAttempts", true);
     nonNegative(r.stableAfterMs, "reconnect.stableAfterMs");
+  }
+  if (o.tls !== undefined) {
+    if (o.transport?.tls !== undefined) bad("give tls or transport.tls, not both", "tls");
+    checkClientTlsShape(o.tls, "tls");
   }
   const d = o.discovery;
   if (d !== undefined && typeof d !== "boolean") {

@@ -14,7 +14,18 @@ import {
 } from "@mpreg/envelope";
 import { GossipNode, redirectable, type GossipConfig, type GossipEvent, type GossipMessage } from "@mpreg/gossip";
 import { LINKS_KEY_PREFIX, LinkOverlay } from "@mpreg/router";
-import { CloseCode, DEFAULT_MAX_FRAME_BYTES, backoffDelay, connectWs, type Connection, type FrameData, type Unsubscribe } from "@mpreg/transport";
+import {
+  CloseCode,
+  DEFAULT_MAX_FRAME_BYTES,
+  backoffDelay,
+  checkClientTls,
+  connectWs,
+  type ClientTlsOptions,
+  type Connection,
+  type FrameData,
+  type OutboundBudget,
+  type Unsubscribe,
+} from "@mpreg/transport";
 import { PEER_PROTOCOL_VERSION, confirmMac, helloMac, macOk, newNonce, welcomeMac } from "./handshake.js";
 import { PeerLinks } from "./peer-links.js";
 import type { FabricMessageHandler, MembershipEvent, OutboundMessage, ServicePort } from "./service-port.js";
@@ -92,8 +103,20 @@ export interface FabricOptions {
   catalogTtlMs?: number;
   /** How long a listener waits for `peer-confirm`. Default 10 s. */
   handshakeTimeoutMs?: number;
+  /**
+   * TLS options of the default dialer for `wss://` peer URLs: the CA the peers' certificates
+   * must chain to, and this node's own certificate and key, presented when a peer's listener
+   * asks for one (mutual TLS). Checked when the fabric is built (1002 naming `tls.…`).
+   * Ignored with `dial` and for `ws://` URLs.
+   */
+  tls?: ClientTlsOptions;
   /** Opens an outbound link; default a reconnecting WebSocket (`connectWs`). */
   dial?: (url: string) => Promise<DialedConnection>;
+  /**
+   * The node-wide budget of unsent bytes that dialed links share with the listener's
+   * connections (a peer that stops reading is cut off like a slow client). Default: none.
+   */
+  outboundBudget?: OutboundBudget;
 }
 
 /** What gossip carries about a member besides its id. */
@@ -169,7 +192,17 @@ export class Fabric implements ServicePort {
     this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     // The header lets a listener that requires client tokens accept the upgrade as a peer-only
     // connection: peers authenticate by the cluster secret in the handshake instead.
-    this.dial = opts.dial ?? ((url) => connectWs(url, { reconnect: { initialDelayMs: 200, maxDelayMs: 5000 }, headers: { [PEER_UPGRADE_HEADER]: "1" } }));
+    // A certificate or key that cannot be loaded fails here, at start, not at every dial.
+    const tls = opts.tls === undefined ? undefined : checkClientTls(opts.tls, "tls");
+    this.dial =
+      opts.dial ??
+      ((url) =>
+        connectWs(url, {
+          reconnect: { initialDelayMs: 200, maxDelayMs: 5000 },
+          headers: { [PEER_UPGRADE_HEADER]: "1" },
+          ...(tls === undefined ? {} : { tls }),
+          ...(opts.outboundBudget ? { outboundBudget: opts.outboundBudget } : {}),
+        }));
     // Liveness comes from gossip membership (a dead or departed node's entries are removed at
     // once), so the TTL is only a backstop: a long one keeps refresh traffic, which grows with
     // the number of entries in the cluster, small on an idle cluster.

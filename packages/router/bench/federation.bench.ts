@@ -2,15 +2,18 @@ import { SeededRandom } from "@mpreg/testkit";
 import { test } from "vitest";
 import { KeyRegistry } from "../src/key-registry.js";
 import { RouteSigner } from "../src/route-signing.js";
-import { FederationSim, clusterIds, randomConnectedGraph, type SimMode } from "../test/federation-sim.js";
+import { FederationSim, clusterIds, randomClusterGraph, type SimMode } from "../src/testing/index.js";
 
 /**
- * Federation convergence benchmark on the round-based simulation (one process, seeded):
- * random connected graphs of N clusters (average degree 4), path-vector and link-state.
- *  - start: rounds, control messages (one per neighbour per round at most) and route entries
- *    until no message is in flight, and the CPU time it took;
- *  - link failure: the same for re-convergence after one random link fails (averaged over
- *    FAILURES links, failed one after another), every route checked afterwards.
+ * Federation route convergence on the discrete-event simulation (`@mpreg/router/testing`'s
+ * FederationSim; one process, seeded): random connected graphs of N clusters, average degree 4,
+ * link costs 1–4, one-way link latencies 5–50 ms; path-vector and link-state.
+ *  - start: from every link coming up at once until no message is in flight: rounds (message
+ *    generations), simulated ms until the last delivery, control messages and route entries;
+ *  - link failure: the same after one random link fails, mean (and worst ms) over FAILURES
+ *    links failed one after another; every route is checked after each run (a route to every
+ *    reachable cluster, loop-free, shortest, none over the dead link).
+ * CPU ms is the whole federation's work in this one process.
  * Run: `pnpm --filter @mpreg/router bench` (MPREG_BENCH_SIZES=10,50 to choose sizes).
  */
 
@@ -26,66 +29,61 @@ interface Row {
   n: number;
   mode: string;
   links: number;
-  startRounds: number;
-  startMsgs: number;
-  startEntries: number;
-  startMs: number;
-  failRounds: number;
-  failMsgs: number;
-  failEntries: number;
-  failMs: number;
+  start: { rounds: number; ms: number; msgs: number; entries: number; cpu: number };
+  fail: { rounds: number; ms: number; maxMs: number; msgs: number; entries: number; cpu: number };
 }
 
 function measure(n: number, mode: SimMode, signed: boolean): Row {
   const random = new SeededRandom(1000 + n);
-  const ids = clusterIds(n);
-  const edges = randomConnectedGraph(ids, random, 4);
+  const graph = randomClusterGraph(clusterIds(n), random, { avgDegree: 4, minCost: 1, maxCost: 4 });
+  const lat = new Map(graph.links.map((l) => [`${l.a}|${l.b}`, 5 + random.int(46)]));
+  const latency = (a: string, b: string): number => lat.get(a < b ? `${a}|${b}` : `${b}|${a}`) ?? 10;
   let options;
   if (signed) {
-    const signers = new Map(ids.map((id) => [id, RouteSigner.generate(id)]));
-    const trusted = ids.map((id) => ({ clusterId: id, publicKey: signers.get(id)!.publicKey }));
+    const signers = new Map(graph.clusters.map((id) => [id, RouteSigner.generate(id)]));
+    const trusted = graph.clusters.map((id) => ({ clusterId: id, publicKey: signers.get(id)!.publicKey }));
     options = (id: string) => ({ signer: signers.get(id)!, keys: new KeyRegistry({ trusted }), requireSignatures: true });
   }
-  const sim = new FederationSim({ ids, edges, mode, ...(options ? { options } : {}) });
+  const sim = FederationSim.fromGraph(graph, { mode, latency, ...(options ? { options } : {}) });
   const c0 = process.cpuUsage();
-  const start = sim.runUntilQuiet(10_000);
-  const startMs = cpuMs(c0);
+  const start = sim.runUntilQuiet();
+  const startCpu = cpuMs(c0);
   if (!start.quiet) throw new Error(`${mode} ${n}: no convergence`);
   const bad = sim.check();
   if (bad.length > 0) throw new Error(`${mode} ${n}: ${bad.slice(0, 3).join("; ")}`);
-  let rounds = 0;
-  let msgs = 0;
-  let entries = 0;
-  let ms = 0;
+  const fail = { rounds: 0, ms: 0, maxMs: 0, msgs: 0, entries: 0, cpu: 0 };
   for (let i = 0; i < FAILURES; i++) {
-    const [a, b] = random.pick([...sim.edges]).split("|") as [string, string];
+    const [a, b] = random.pick(sim.links());
     const c1 = process.cpuUsage();
     sim.unlink(a, b);
-    const r = sim.runUntilQuiet(10_000);
-    ms += cpuMs(c1);
+    const r = sim.runUntilQuiet();
+    fail.cpu += cpuMs(c1);
     if (!r.quiet) throw new Error(`${mode} ${n}: no re-convergence`);
     const after = sim.check();
     if (after.length > 0) throw new Error(`${mode} ${n} after ${a}-${b}: ${after.slice(0, 3).join("; ")}`);
-    rounds += r.rounds;
-    msgs += r.messages;
-    entries += r.entries;
+    fail.rounds += r.rounds;
+    fail.ms += r.ms;
+    fail.maxMs = Math.max(fail.maxMs, r.ms);
+    fail.msgs += r.messages;
+    fail.entries += r.entries;
   }
   return {
     n,
     mode: signed ? `${mode} signed` : mode,
-    links: edges.length,
-    startRounds: start.rounds,
-    startMsgs: start.messages,
-    startEntries: start.entries,
-    startMs,
-    failRounds: rounds / FAILURES,
-    failMsgs: msgs / FAILURES,
-    failEntries: entries / FAILURES,
-    failMs: ms / FAILURES,
+    links: graph.links.length,
+    start: { rounds: start.rounds, ms: start.ms, msgs: start.messages, entries: start.entries, cpu: startCpu },
+    fail: {
+      rounds: fail.rounds / FAILURES,
+      ms: fail.ms / FAILURES,
+      maxMs: fail.maxMs,
+      msgs: fail.msgs / FAILURES,
+      entries: fail.entries / FAILURES,
+      cpu: fail.cpu / FAILURES,
+    },
   };
 }
 
-test("federation convergence benchmark", () => {
+test("federation route convergence benchmark", () => {
   const rows: Row[] = [];
   for (const n of SIZES) {
     rows.push(measure(n, "path-vector", false));
@@ -94,13 +92,16 @@ test("federation convergence benchmark", () => {
   }
   const f = (x: number, d = 0): string => x.toFixed(d);
   const lines = [
-    "| clusters | links | mode | start: rounds | msgs | entries | CPU ms | link failure: rounds | msgs | entries | CPU ms |",
-    "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| clusters | links | mode | start: rounds | sim ms | msgs | entries | CPU ms | link failure: rounds | sim ms (worst) | msgs | entries | CPU ms |",
+    "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map(
       (r) =>
-        `| ${r.n} | ${r.links} | ${r.mode} | ${r.startRounds} | ${r.startMsgs} | ${r.startEntries} | ${f(r.startMs)} | ` +
-        `${f(r.failRounds, 1)} | ${f(r.failMsgs, 1)} | ${f(r.failEntries, 1)} | ${f(r.failMs, 1)} |`,
+        `| ${r.n} | ${r.links} | ${r.mode} | ${r.start.rounds} | ${r.start.ms} | ${r.start.msgs} | ${r.start.entries} | ${f(r.start.cpu)} | ` +
+        `${f(r.fail.rounds, 1)} | ${f(r.fail.ms)} (${r.fail.maxMs}) | ${f(r.fail.msgs, 1)} | ${f(r.fail.entries, 1)} | ${f(r.fail.cpu, 1)} |`,
     ),
   ];
-  console.log(`\nFederation convergence (seeded random graphs, average degree 4; link failure: mean of ${FAILURES})\n${lines.join("\n")}\n`);
+  console.log(
+    `\nFederation route convergence (seeded random graphs, average degree 4, costs 1–4, latencies 5–50 ms; ` +
+      `link failure: mean of ${FAILURES})\n${lines.join("\n")}\n`,
+  );
 });

@@ -1,10 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FederationSim } from "../test/federation-sim.js";
 import { ClusterLinkState, adjacencySigningBytes, validateAdjacency, type AdjacencyAnnouncement } from "./cluster-link-state.js";
-import { compareRoutes, type ClusterRoute } from "./cluster-route.js";
 import { KeyRegistry } from "./key-registry.js";
 import { RouteSigner } from "./route-signing.js";
+import { FederationSim, bruteForceBestRoutes, clusterGraphArb, clusterIds, graphAdjacency } from "./testing/index.js";
 
 function ann(origin: string, seq: number, neighbours: [string, number][], extra: Partial<AdjacencyAnnouncement> = {}): AdjacencyAnnouncement {
   return { v: 1, origin, epoch: 1, seq, ttl_ms: 60_000, neighbours: neighbours.map(([cluster, cost]) => ({ cluster, cost })), ...extra };
@@ -112,50 +111,28 @@ describe("ClusterLinkState", () => {
    * way whatever the insertion order), and `avoid` is honoured.
    */
   it("shortest paths equal the best simple path under the documented order (property)", () => {
-    const names = ["a", "b", "c", "d", "e", "f"];
-    const arbEdges = fc.uniqueArray(fc.tuple(fc.constantFrom(...names), fc.constantFrom(...names), fc.integer({ min: 0, max: 3 })), {
-      selector: ([x, y]) => (x < y ? `${x}${y}` : `${y}${x}`),
-      maxLength: 12,
-    });
+    const arbGraph = clusterGraphArb({ minClusters: 6, maxClusters: 6, connected: false, maxExtraLinks: 12 });
     fc.assert(
-      fc.property(arbEdges, fc.subarray(names.slice(1)), (edges, avoidList) => {
-        const es = edges.filter(([x, y]) => x !== y);
-        const adj = new Map<string, Map<string, number>>(names.map((n) => [n, new Map()]));
-        for (const [x, y, c] of es) {
-          adj.get(x)!.set(y, c);
-          adj.get(y)!.set(x, c);
-        }
-        const s = ls();
-        for (const [n, c] of adj.get("a")!) s.linkUp(n, 0, { cost: c });
-        const anyNeighbour = [...adj.get("a")!.keys()][0];
+      fc.property(arbGraph, fc.subarray(clusterIds(6).slice(1)), (graph, avoidList) => {
+        const [self, ...others] = graph.clusters as [string, ...string[]];
+        const adj = graphAdjacency(graph);
+        const s = ls({ localCluster: self });
+        for (const [n, c] of adj.get(self)!) s.linkUp(n, 0, { cost: c });
+        const anyNeighbour = [...adj.get(self)!.keys()][0];
         if (anyNeighbour !== undefined) {
-          for (const o of names.slice(1)) {
+          for (const o of others) {
             const ns = [...adj.get(o)!].sort(([p], [q]) => (p < q ? -1 : 1));
             s.receive(anyNeighbour, ann(o, 1, ns), 0);
           }
         }
-        const brute = (avoid: Set<string>): Map<string, ClusterRoute> => {
-          const best = new Map<string, ClusterRoute>();
-          const walk = (path: string[], cost: number): void => {
-            const last = path[path.length - 1]!;
-            if (path.length > 1) {
-              const r: ClusterRoute = { destination: last, nextHop: path[1]!, path, metric: cost, offers: undefined as never };
-              const cur = best.get(last);
-              if (cur === undefined || compareRoutes(r, cur) < 0) best.set(last, r);
-            }
-            for (const [n, c] of adj.get(last)!) if (!path.includes(n) && !avoid.has(n)) walk([...path, n], cost + c);
-          };
-          walk(["a"], 0);
-          return best;
-        };
-        const want = brute(new Set());
-        for (const d of names.slice(1)) {
+        const want = bruteForceBestRoutes(graph, self);
+        for (const d of others) {
           const got = s.bestRoute(d);
           expect(got === undefined ? undefined : [got.path, got.metric]).toEqual(want.has(d) ? [want.get(d)!.path, want.get(d)!.metric] : undefined);
         }
         const avoid = new Set(avoidList);
-        const wantAvoid = brute(avoid);
-        for (const d of names.slice(1)) {
+        const wantAvoid = bruteForceBestRoutes(graph, self, { avoid });
+        for (const d of others) {
           const got = s.routesTo(d, avoid)[0];
           expect(got === undefined ? undefined : got.path).toEqual(wantAvoid.get(d)?.path);
         }

@@ -34,12 +34,15 @@ export interface BestRouteChange {
   current: ClusterRoute | undefined;
 }
 
+/** The attributes of a route that {@link compareRoutes} reads. */
+export type RouteOrderKey = Pick<ClusterRoute, "metric" | "path" | "nextHop">;
+
 /**
  * The preference order of routes, a total order: lower `metric`, then fewer hops (shorter
  * path), then the smaller next-hop cluster id, then the smaller path compared id by id. Ids
  * compare by UTF-16 code units (JavaScript `<`), so every node orders them the same way.
  */
-export function compareRoutes(a: ClusterRoute, b: ClusterRoute): number {
+export function compareRoutes(a: RouteOrderKey, b: RouteOrderKey): number {
   if (a.metric !== b.metric) return a.metric - b.metric;
   if (a.path.length !== b.path.length) return a.path.length - b.path.length;
   if (a.nextHop !== b.nextHop) return a.nextHop < b.nextHop ? -1 : 1;

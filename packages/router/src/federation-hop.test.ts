@@ -1,10 +1,10 @@
 import { createUnifiedMessage, forwardStep, type UnifiedMessage } from "@mpreg/envelope";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FederationSim } from "../test/federation-sim.js";
 import type { ClusterRoute, ClusterRouteSource } from "./cluster-route.js";
 import { federationDropError, nextClusterHop } from "./federation-hop.js";
 import { OFFER_ALL, serviceFilter } from "./service-filter.js";
+import { FederationSim } from "./testing/index.js";
 
 function msg(target: string | undefined, maxHops = 8, source = { node: "n-a", cluster: "a" }): UnifiedMessage {
   return createUnifiedMessage({

@@ -117,6 +117,7 @@ export {
   type BestRouteChange,
   type ClusterRoute,
   type ClusterRouteSource,
+  type RouteOrderKey,
 } from "./cluster-route.js";
 export {
   RouteTable,

@@ -9,22 +9,14 @@ import {
   prefixAllows,
   prefixFilter,
   prefixFilterToList,
-  type PrefixList,
 } from "./prefix-filter.js";
+import { naivePrefixAllows, prefixListArb, prefixWordArb } from "./testing/index.js";
 import { catalogEntryAllowed, intersectServiceFilters, serviceAllows, serviceFilter, serviceFilterToOffers } from "./service-filter.js";
 
 /** Names and prefixes over a tiny alphabet, so prefixes and names relate often. */
-const word = fc.string({ unit: fc.constantFrom("a", "b", "."), maxLength: 4 });
-const list: fc.Arbitrary<PrefixList> = fc.record(
-  { allow: fc.array(word, { maxLength: 4 }), deny: fc.array(word, { maxLength: 4 }) },
-  { requiredKeys: [] },
-);
-
-/** The meaning of a list, straight from its definition. */
-function naive(l: PrefixList, name: string): boolean {
-  const allow = l.allow ?? [""];
-  return allow.some((p) => name.startsWith(p)) && !(l.deny ?? []).some((p) => name.startsWith(p));
-}
+const word = prefixWordArb();
+const list = prefixListArb();
+const naive = naivePrefixAllows;
 
 describe("prefixFilter", () => {
   it("normalises: absent allow is everything, deny wins, covered entries go", () => {

@@ -1,13 +1,23 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FederationSim } from "../test/federation-sim.js";
 import { KeyRegistry } from "./key-registry.js";
-import { prefixFilter, prefixAllows, type PrefixList } from "./prefix-filter.js";
-import type { RoutePolicyRule } from "./route-policy.js";
+import type { RoutePolicies, RoutePolicyRule } from "./route-policy.js";
 import { RouteSigner } from "./route-signing.js";
 import { RouteTable, type RouteTableOptions } from "./route-table.js";
 import type { RouteEntry, RouteUpdate } from "./route-update.js";
-import { serviceAllows, type ServiceKind } from "./service-filter.js";
+import { SERVICE_KINDS, serviceAllows } from "./service-filter.js";
+import {
+  FederationSim,
+  naiveChainAllows,
+  naiveClusterAllowed,
+  offersArb,
+  prefixWordArb,
+  routeAnnouncementsArb,
+  routeEntryArb,
+  routePoliciesArb,
+  routePolicyRuleArb,
+  type RouteAnnouncement,
+} from "./testing/index.js";
 
 let seqCounter = 0;
 function upd(from: string, to: string, routes: RouteEntry[], extra: Partial<RouteUpdate> = {}): RouteUpdate {
@@ -230,25 +240,22 @@ describe("RouteTable: policies", () => {
 
   /**
    * End to end over a line c0-c1-c2-c3 with random offers and random export/import rules at
-   * every cluster: the filter c3 holds for c0 lets a name through exactly when every policy on
-   * the path does; a name any of them denies never passes; a denied destination has no route.
+   * every cluster (destination lists, prefix lists, metric additions): the filter c3 holds for
+   * c0 lets a name through exactly when every policy on the path does (naiveChainAllows); a
+   * name any of them denies never passes; a destination any rule denies has no route; the
+   * metric is the link costs plus every metricAdd.
    */
   it("policies never leak a denied prefix (property)", () => {
-    const kinds: ServiceKind[] = ["function", "topic", "queue"];
-    const word = fc.string({ unit: fc.constantFrom("a", "b", "."), maxLength: 3 });
-    const list: fc.Arbitrary<PrefixList> = fc.record({ allow: fc.array(word, { maxLength: 3 }), deny: fc.array(word, { maxLength: 3 }) }, { requiredKeys: [] });
-    const rule = fc.record(
-      { clusters: fc.record({ deny: fc.subarray(["c0"], { maxLength: 1 }) }), functions: list, topics: list, queues: list },
-      { requiredKeys: [] },
-    );
+    const word = prefixWordArb({ maxLength: 3 });
+    const rule = routePolicyRuleArb({ clusters: ["c0", "c1"], word, maxPrefixes: 3, maxMetricAdd: 5 });
     fc.assert(
       fc.property(
-        fc.record({ functions: list, topics: list, queues: list }, { requiredKeys: [] }),
+        offersArb({ word, maxPrefixes: 3 }),
         fc.array(fc.option(rule), { minLength: 6, maxLength: 6 }),
-        fc.array(fc.tuple(fc.constantFrom(...kinds), word), { maxLength: 12 }),
+        fc.array(fc.tuple(fc.constantFrom(...SERVICE_KINDS), word), { maxLength: 12 }),
         (offers, rules, names) => {
           // rules: export of c0, import of c1, export of c1, import of c2, export of c2, import of c3.
-          const r = (i: number): RoutePolicyRule[] => (rules[i] ? [{ neighbour: "*", ...rules[i] }] : []);
+          const r = (i: number): RoutePolicyRule[] => (rules[i] ? [rules[i]] : []);
           const ids = ["c0", "c1", "c2", "c3"];
           const sim = new FederationSim({
             ids,
@@ -261,15 +268,14 @@ describe("RouteTable: policies", () => {
           sim.runUntilQuiet();
           const route = sim.table("c3").bestRoute("c0");
           const applied = rules.filter((x) => x !== null);
-          const field = { function: "functions", topic: "topics", queue: "queues" } as const;
-          if (applied.some((x) => x.clusters?.deny?.includes("c0"))) {
+          if (!applied.every((x) => naiveClusterAllowed(x, "c0"))) {
             expect(route).toBeUndefined();
             return;
           }
           expect(route?.path).toEqual(["c3", "c2", "c1", "c0"]);
+          expect(route!.metric).toBe(3 + applied.reduce((m, x) => m + (x.metricAdd ?? 0), 0));
           for (const [kind, name] of names) {
-            const every = [offers[field[kind]], ...applied.map((x) => x[field[kind]])].every((l) => prefixAllows(prefixFilter(l), name));
-            expect(serviceAllows(route!.offers, kind, name)).toBe(every);
+            expect(serviceAllows(route!.offers, kind, name)).toBe(naiveChainAllows([offers, ...applied], kind, name));
           }
         },
       ),
@@ -314,10 +320,7 @@ describe("RouteTable: signatures", () => {
 
   /** Random updates; each is delivered unsigned, signed by an untrusted key, tampered, or signed: only the last may change anything. */
   it("a forged or unsigned update is refused when signing is required (property)", () => {
-    const dests = ["c", "e", "f"];
-    const entry = fc.record({ destination: fc.constantFrom(...dests), metric: fc.nat(100), mid: fc.boolean() }).map(
-      (x): RouteEntry => ({ destination: x.destination, path: x.mid ? ["b", "x", x.destination] : ["b", x.destination], metric: x.metric }),
-    );
+    const entry = routeEntryArb({ advertiser: "b", destinations: ["c", "e", "f"], transit: ["x"], maxTransit: 1, maxMetric: 100, offers: true });
     const stranger = RouteSigner.generate("b");
     fc.assert(
       fc.property(
@@ -355,47 +358,22 @@ describe("RouteTable: properties", () => {
   const neighbours = ["n1", "n2", "n3"];
   const clusters = ["n1", "n2", "n3", "d1", "d2", "d3", "me", "x"];
   // Updates from neighbours with paths that are usually well-formed, sometimes looped or wrong.
-  const arbUpdates = fc
-    .array(
-      fc.record({
-        from: fc.constantFrom(...neighbours),
-        full: fc.boolean(),
-        routes: fc.uniqueArray(
-          fc.record({ destination: fc.constantFrom(...clusters), mid: fc.array(fc.constantFrom(...clusters), { maxLength: 3 }), metric: fc.nat(20), junk: fc.nat(9) }),
-          { selector: (r) => r.destination, maxLength: 4 },
-        ),
-        withdrawn: fc.uniqueArray(fc.constantFrom(...clusters), { maxLength: 2 }),
-        epoch: fc.integer({ min: 1, max: 2 }),
-      }),
-      { maxLength: 14 },
-    )
-    .map((us) =>
-      us.map((u, i): [string, RouteUpdate] => {
-        const routes = u.routes.map((r) => ({
-          destination: r.destination,
-          // junk 0: a path that does not start at the advertiser.
-          path: r.junk === 0 ? [...r.mid, r.destination] : [u.from, ...r.mid, r.destination],
-          metric: r.metric,
-        }));
-        const withdrawn = u.withdrawn.filter((d) => !u.routes.some((r) => r.destination === d));
-        // Distinct seqs per update, so "newest" is always defined.
-        return [u.from, { v: 1, advertiser: u.from, to: "me", epoch: u.epoch, seq: i + 1, ttl_ms: 60_000, full: u.full, routes, withdrawn }];
-      }),
-    );
+  const arbUpdates = routeAnnouncementsArb({ receiver: "me", neighbours, destinations: clusters, adversarial: true, offers: { maxPrefixes: 2 } });
+  const arbPolicies = routePoliciesArb({ neighbours, clusters, maxPrefixes: 2 });
 
-  function run(updates: [string, RouteUpdate][]): RouteTable {
-    const t = new RouteTable({ localCluster: "me", epoch: 1, damping: false });
+  function run(updates: RouteAnnouncement[], policies?: RoutePolicies): RouteTable {
+    const t = new RouteTable({ localCluster: "me", epoch: 1, damping: false, ...(policies ? { policies } : {}) });
     for (const n of neighbours) t.linkUp(n, 0);
-    for (const [from, u] of updates) t.receive(from, u, 0);
+    for (const { from, update } of updates) t.receive(from, update, 0);
     return t;
   }
 
   it("route selection does not depend on the order updates arrive in (property)", () => {
     fc.assert(
-      fc.property(arbUpdates, fc.integer(), (updates, seed) => {
+      fc.property(arbUpdates, fc.option(arbPolicies, { nil: undefined }), fc.integer(), (updates, policies, seed) => {
         const shuffled = fc.sample(fc.shuffledSubarray(updates, { minLength: updates.length, maxLength: updates.length }), { seed, numRuns: 1 })[0]!;
-        const t1 = run(updates);
-        const t2 = run(shuffled);
+        const t1 = run(updates, policies);
+        const t2 = run(shuffled, policies);
         expect(t2.routes()).toEqual(t1.routes());
         for (const d of clusters) expect(t2.routesTo(d)).toEqual(t1.routesTo(d));
       }),

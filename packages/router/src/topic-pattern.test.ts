@@ -10,24 +10,10 @@ import {
   validatePattern,
   validateTopic,
 } from "./topic-pattern.js";
+import { matchingTopicArb, naiveTopicMatch, topicArb, topicPatternArb } from "./testing/index.js";
 
-/** Reference matcher: a regex over "." + topic, written independently of the implementation. */
-function referenceMatch(pattern: string, topic: string): boolean {
-  const body = pattern
-    .split(".")
-    .map((seg) => (seg === "*" ? "\\.[^.]+" : seg === "#" ? "(?:\\.[^.]+)*" : `\\.${seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`))
-    .join("");
-  return new RegExp(`^${body}$`).test(`.${topic}`);
-}
-
-const word = fc.constantFrom("a", "b", "c", "ab");
-const topicArb = fc.array(word, { minLength: 1, maxLength: 6 }).map((s) => s.join("."));
-const patternArb = fc
-  .array(fc.oneof({ weight: 3, arbitrary: word }, { weight: 1, arbitrary: fc.constant("*") }, { weight: 1, arbitrary: fc.constant("#") }), {
-    minLength: 1,
-    maxLength: 6,
-  })
-  .map((s) => s.join("."));
+const topics = topicArb();
+const patterns = topicPatternArb();
 
 function expect1002(fn: () => unknown): void {
   expect(fn).toThrowError(expect.objectContaining({ code: 1002 }));
@@ -97,22 +83,35 @@ describe("matchTopic", () => {
     ["a.#.*.#.d", "a.d", false],
   ])("%s vs %s → %s", (p, t, want) => {
     expect(matchTopic(p, t)).toBe(want);
-    expect(referenceMatch(p, t)).toBe(want);
+    expect(naiveTopicMatch(p, t)).toBe(want);
   });
 
-  it("agrees with the reference regex implementation", () => {
+  it("agrees with the brute-force reference (naiveTopicMatch)", () => {
     fc.assert(
-      fc.property(patternArb, topicArb, (p, t) => {
-        expect(matchTopic(p, t)).toBe(referenceMatch(p, t));
-        expect(compilePattern(p).testSegments(t.split("."))).toBe(referenceMatch(p, t));
+      fc.property(patterns, topics, (p, t) => {
+        expect(matchTopic(p, t)).toBe(naiveTopicMatch(p, t));
+        expect(compilePattern(p).testSegments(t.split("."))).toBe(naiveTopicMatch(p, t));
       }),
       { numRuns: 3000 },
     );
   });
 
+  it("a topic built to match a pattern matches it (property)", () => {
+    fc.assert(
+      fc.property(
+        patterns.chain((p) => fc.tuple(fc.constant(p), matchingTopicArb(p))),
+        ([p, t]) => {
+          expect(naiveTopicMatch(p, t)).toBe(true);
+          expect(matchTopic(p, t)).toBe(true);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
   it("a literal pattern matches exactly itself", () => {
     fc.assert(
-      fc.property(topicArb, topicArb, (a, b) => {
+      fc.property(topics, topics, (a, b) => {
         expect(compilePattern(a).literal).toBe(true);
         expect(matchTopic(a, b)).toBe(a === b);
       }),
@@ -164,9 +163,9 @@ describe("TopicTrie", () => {
   });
 
   it("agrees with scanning all patterns, through adds and removes", () => {
-    const op = fc.record({ add: fc.boolean(), pattern: patternArb, value: fc.nat(5) });
+    const op = fc.record({ add: fc.boolean(), pattern: patterns, value: fc.nat(5) });
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 40 }), fc.array(topicArb, { minLength: 1, maxLength: 10 }), (ops, topics) => {
+      fc.property(fc.array(op, { maxLength: 40 }), fc.array(topics, { minLength: 1, maxLength: 10 }), (ops, ts) => {
         const trie = new TopicTrie<number>();
         const model = new Map<string, { pattern: string; value: number }>();
         for (const o of ops) {
@@ -180,8 +179,8 @@ describe("TopicTrie", () => {
         }
         expect(trie.size).toBe(model.size);
         expect(trie.entries().length).toBe(model.size);
-        for (const t of topics) {
-          const expected = new Set([...model.values()].filter((m) => referenceMatch(m.pattern, t)).map((m) => m.value));
+        for (const t of ts) {
+          const expected = new Set([...model.values()].filter((m) => naiveTopicMatch(m.pattern, t)).map((m) => m.value));
           expect(trie.match(t)).toEqual(expected);
         }
       }),

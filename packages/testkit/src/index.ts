@@ -22,3 +22,4 @@ export {
   type Operation,
   type RegisterInput,
 } from "./linearizability.js";
+export { makeTestCertificates, opensslMissingReason, type TestCertificates } from "./test-certificates.js";

@@ -33,4 +33,5 @@ export {
   type ConnectOptions,
   type ReconnectOptions,
 } from "./client-connection.js";
+export { checkClientTlsShape, type ClientTlsOptions, type PemInput } from "./tls-options.js";
 export { createMemoryConnectionPair, type MemoryPairOptions } from "./memory-connection.js";

@@ -12,6 +12,7 @@ import {
   type MessageHandler,
   type Unsubscribe,
 } from "./connection.js";
+import { checkClientTlsShape, tlsDialError, type ClientTlsOptions, type PemInput } from "./tls-options.js";
 import { DEFAULT_MAX_BUFFERED_BYTES, WsConnection, type WsConnectionLimits } from "./ws-connection.js";
 
 const log = createLogger("transport");
@@ -35,6 +36,12 @@ export interface ConnectOptions extends WsConnectionLimits {
   maxFrameBytes?: number;
   /** Extra upgrade headers (Node only). */
   headers?: Record<string, string>;
+  /**
+   * Node only, for `wss://` URLs (ignored for `ws://`): the CA to trust, a client certificate
+   * and key for mutual TLS, `rejectUnauthorized` (default true), `servername`. Checked by
+   * `connectWs` (1002 naming `tls.…`); a browser uses its own trust store and refuses them.
+   */
+  tls?: ClientTlsOptions;
   /**
    * Use this WHATWG WebSocket constructor instead of `ws`. Defaults to the global
    * `WebSocket` outside Node; inside Node the `ws` package is used (it can cork the socket).
@@ -231,10 +238,19 @@ function safe(f: () => void): void {
 
 /**
  * Opens a client connection to `url` (`ws://` or `wss://`). Resolves once the first socket is
- * open; rejects with MpregError 1006 UNAUTHORIZED on HTTP 401 (Node) and 1005 UNREACHABLE on
- * any other failure. Later drops are retried according to `options.reconnect`.
+ * open; rejects with MpregError 1006 UNAUTHORIZED on HTTP 401 or when a `wss://` server refused
+ * the client certificate (Node), 1002 for bad `tls` options, and 1005 UNREACHABLE on any other
+ * failure (a server certificate that does not verify included: `details.tls_error` holds the
+ * reason, e.g. `SELF_SIGNED_CERT_IN_CHAIN`). Later drops are retried according to
+ * `options.reconnect`.
  */
 export async function connectWs(url: string, options: ConnectOptions = {}): Promise<ClientConnection> {
+  if (options.tls !== undefined) {
+    checkClientTlsShape(options.tls, "tls");
+    if (options.WebSocket !== undefined || !isNode()) {
+      throw MpregError.invalid("tls options are for the Node client only: a browser uses its own trust store and certificates", "tls");
+    }
+  }
   const first = await dial(url, options);
   return new ClientConnection(url, options, first);
 }
@@ -265,9 +281,10 @@ function dialNode(url: string, options: ConnectOptions): Promise<Connection> {
         perMessageDeflate: false,
         maxPayload: options.maxFrameBytes ?? 20 * 1024 * 1024,
         handshakeTimeout: options.connectTimeoutMs ?? 10_000,
+        ...tlsClientOptions(options.tls),
       });
     } catch (err) {
-      reject(unreachable(url, (err as Error).message));
+      reject(tlsDialError(url, err as Error) ?? unreachable(url, (err as Error).message));
       return;
     }
     let settled = false;
@@ -286,13 +303,26 @@ function dialNode(url: string, options: ConnectOptions): Promise<Connection> {
         fail(unreachable(url, `HTTP ${status}`));
       }
     });
-    ws.on("error", (err: Error) => fail(unreachable(url, err.message)));
+    ws.on("error", (err: Error) => fail(tlsDialError(url, err) ?? unreachable(url, err.message)));
     ws.once("open", () => {
       if (settled) return;
       settled = true;
       resolve(new WsConnection(ws, options));
     });
   });
+}
+
+/** `ws` passes these on to `tls.connect` for `wss://` URLs (and ignores them for `ws://`). */
+function tlsClientOptions(tls: ClientTlsOptions | undefined): Record<string, unknown> {
+  if (tls === undefined) return {};
+  const pem = (v: PemInput): string | Buffer => (typeof v === "string" ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+  return {
+    ...(tls.ca === undefined ? {} : { ca: pem(tls.ca) }),
+    ...(tls.cert === undefined ? {} : { cert: pem(tls.cert) }),
+    ...(tls.key === undefined ? {} : { key: pem(tls.key) }),
+    rejectUnauthorized: tls.rejectUnauthorized ?? true,
+    ...(tls.servername === undefined ? {} : { servername: tls.servername }),
+  };
 }
 
 function dialWhatwg(Ctor: WhatwgWebSocketCtor, url: string, options: ConnectOptions): Promise<Connection> {

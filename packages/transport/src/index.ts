@@ -50,4 +50,12 @@ export {
   type ConnectOptions,
   type ReconnectOptions,
 } from "./client-connection.js";
+export {
+  checkClientTlsShape,
+  checkListenerTlsShape,
+  type ClientTlsOptions,
+  type ListenerTlsOptions,
+  type PemInput,
+} from "./tls-options.js";
+export { checkClientTls, checkListenerTls } from "./tls.js";
 export { createMemoryConnectionPair, type MemoryPairOptions } from "./memory-connection.js";

@@ -1,12 +1,16 @@
 import { timingSafeEqual } from "node:crypto";
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
 import { MpregError, createLogger } from "@mpreg/envelope";
 import { WebSocketServer, type WebSocket } from "ws";
 import { addressKey } from "./address-key.js";
 import { CloseCode, type Connection } from "./connection.js";
 import { DEFAULT_MAX_TOTAL_BUFFERED_BYTES, OutboundBudget } from "./outbound-budget.js";
+import { checkListenerTls } from "./tls.js";
+import type { ListenerTlsOptions, PemInput } from "./tls-options.js";
 import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_HIGH_WATER_MARK_BYTES, DEFAULT_MAX_BUFFERED_BYTES, WsConnection, type WsConnectionLimits } from "./ws-connection.js";
 
 const log = createLogger("transport");
@@ -72,6 +76,13 @@ export interface WsListenerOptions extends WsConnectionLimits {
   maxTotalBufferedBytes?: number;
   /** Plain HTTP requests on the same port (e.g. monitoring). Default: 426 Upgrade Required. */
   onHttpRequest?: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * Serve `wss://` (and HTTPS for `onHttpRequest`) with this certificate and key; with
+   * `requestClientCert`, every connection must present a certificate signed by `ca` (mutual
+   * TLS). Validated when the listener is created (1002 naming `tls.cert`, `tls.key`, `tls.ca`).
+   * Default none: plain `ws://`.
+   */
+  tls?: ListenerTlsOptions;
 }
 
 /** What the HTTP upgrade request said, handed to the connection handler. */
@@ -83,9 +94,14 @@ export interface UpgradeInfo {
   remoteAddress: string | undefined;
   /** True when no tokens are configured or the upgrade carried a valid one. */
   authenticated: boolean;
+  /**
+   * With `tls.requestClientCert`: the client certificate the TLS handshake verified against the
+   * CA (its subject as `CN=…, O=…` and its SHA-256 fingerprint). Absent otherwise.
+   */
+  clientCertificate?: { subject: string; fingerprint256: string };
 }
 
-/** The bound address: `url` is `ws://HOST:PORT` with the real port. */
+/** The bound address: `url` is `ws://HOST:PORT` (`wss://` with TLS) with the real port. */
 export interface ListenAddress {
   host: string;
   port: number;
@@ -95,7 +111,7 @@ export interface ListenAddress {
 export type ConnectionHandler = (conn: Connection, info: UpgradeInfo) => void;
 
 /**
- * A WebSocket listener on a node `http.Server`. Each accepted socket becomes a `Connection`
+ * A WebSocket listener on a node `http.Server` (an `https.Server` with TLS). Each accepted socket becomes a `Connection`
  * handed to the `onConnection` handler. Created by `createWsListener`.
  */
 export interface WsListener {
@@ -107,8 +123,8 @@ export interface WsListener {
   readonly address: ListenAddress | null;
   /** Open connections. */
   readonly connections: ReadonlySet<Connection>;
-  /** The underlying HTTP server (shared port for HTTP endpoints). */
-  readonly httpServer: http.Server;
+  /** The underlying HTTP server (shared port for HTTP endpoints); an `https.Server` with `tls`. */
+  readonly httpServer: http.Server | https.Server;
   /** Stops accepting, closes every connection with 1001 and resolves when all are closed. */
   close(): Promise<void>;
   /**
@@ -138,6 +154,11 @@ export interface ListenerStats {
   probationRefused: number;
   /** Connections closed as slow consumers (1008), by their own limit or the node-wide budget. */
   slowConsumers: number;
+  /**
+   * TLS handshakes that failed (a client that does not trust our certificate, one without a
+   * valid client certificate under `requestClientCert`, plain HTTP on a TLS port, timeouts).
+   */
+  tlsHandshakeFailures: number;
 }
 
 /** Limits after defaults and validation. */
@@ -193,7 +214,7 @@ export function createWsListener(options: WsListenerOptions = {}): WsListener {
 }
 
 class WsListenerImpl implements WsListener {
-  readonly httpServer: http.Server;
+  readonly httpServer: http.Server | https.Server;
   readonly outboundBudget: OutboundBudget | null;
   readonly stats: ListenerStats = {
     refusedFull: 0,
@@ -202,6 +223,7 @@ class WsListenerImpl implements WsListener {
     firstFrameTimeouts: 0,
     probationRefused: 0,
     slowConsumers: 0,
+    tlsHandshakeFailures: 0,
   };
   private readonly wss: WebSocketServer;
   private readonly conns = new Set<WsConnection>();
@@ -212,6 +234,7 @@ class WsListenerImpl implements WsListener {
   private readonly connOptions: WsConnectionLimits;
   private readonly tokens: Buffer[] | null;
   private readonly opts: WsListenerOptions;
+  private readonly scheme: "ws" | "wss";
   private handler: ConnectionHandler | null = null;
   private pingTimer: ReturnType<typeof setInterval> | null = null;
   private bound: ListenAddress | null = null;
@@ -220,6 +243,8 @@ class WsListenerImpl implements WsListener {
   constructor(opts: WsListenerOptions) {
     this.opts = opts;
     this.limits = resolveLimits(opts);
+    const tls = opts.tls === undefined ? undefined : checkListenerTls(opts.tls, "tls");
+    this.scheme = tls === undefined ? "ws" : "wss";
     const maxFrame = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     const totalBuffered = opts.maxTotalBufferedBytes ?? DEFAULT_MAX_TOTAL_BUFFERED_BYTES;
     this.outboundBudget = opts.outboundBudget ?? (totalBuffered > 0 ? new OutboundBudget(totalBuffered) : null);
@@ -235,14 +260,35 @@ class WsListenerImpl implements WsListener {
       firstFrameMs > 0
         ? { headersTimeout: firstFrameMs, requestTimeout: Math.max(300_000, firstFrameMs), connectionsCheckingInterval: Math.min(1000, firstFrameMs) }
         : {};
-    this.httpServer = http.createServer(
-      serverOptions,
+    const onRequest =
       opts.onHttpRequest ??
-        ((_req, res) => {
-          res.writeHead(426, { "content-type": "text/plain", connection: "close" });
-          res.end("WebSocket upgrade required\n");
-        }),
-    );
+      ((_req: IncomingMessage, res: ServerResponse) => {
+        res.writeHead(426, { "content-type": "text/plain", connection: "close" });
+        res.end("WebSocket upgrade required\n");
+      });
+    if (tls === undefined) {
+      this.httpServer = http.createServer(serverOptions, onRequest);
+    } else {
+      const mutual = tls.requestClientCert === true;
+      this.httpServer = https.createServer(
+        {
+          ...serverOptions,
+          cert: buf(tls.cert),
+          key: buf(tls.key),
+          ...(tls.ca === undefined ? {} : { ca: buf(tls.ca) }),
+          // Mutual TLS: a connection without a certificate signed by the CA fails the handshake.
+          requestCert: mutual,
+          rejectUnauthorized: mutual,
+          // A TLS handshake that never completes holds a socket like dribbled headers do.
+          ...(firstFrameMs > 0 ? { handshakeTimeout: firstFrameMs } : {}),
+        },
+        onRequest,
+      );
+      this.httpServer.on("tlsClientError", (err: Error) => {
+        this.stats.tlsHandshakeFailures++;
+        log.debug(`TLS handshake failed: ${err.message}`);
+      });
+    }
     this.httpServer.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.handleUpgrade(req, socket, head),
     );
@@ -278,7 +324,7 @@ class WsListenerImpl implements WsListener {
         this.httpServer.off("error", onError);
         const a = this.httpServer.address() as AddressInfo;
         const h = a.family === "IPv6" || a.address.includes(":") ? `[${a.address}]` : a.address;
-        this.bound = { host: a.address, port: a.port, url: `ws://${h}:${a.port}` };
+        this.bound = { host: a.address, port: a.port, url: `${this.scheme}://${h}:${a.port}` };
         this.startPings();
         log.debug(`listening on ${this.bound.url}`);
         resolve(this.bound);
@@ -339,6 +385,14 @@ class WsListenerImpl implements WsListener {
       remoteAddress: req.socket.remoteAddress,
       authenticated: this.tokens === null || this.authorized(req, url),
     };
+    if (this.opts.tls?.requestClientCert === true) {
+      // The handshake already refused anything the CA did not sign: this is a verified certificate.
+      const cert = (req.socket as TLSSocket).getPeerCertificate?.();
+      if (cert && cert.fingerprint256) {
+        const subject = Object.entries(cert.subject ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(", ");
+        info.clientCertificate = { subject, fingerprint256: cert.fingerprint256 };
+      }
+    }
     if (!info.authenticated && this.opts.acceptWithoutToken?.(info) !== true) {
       this.stats.refusedUnauthorized++;
       log.debug("upgrade refused: missing or wrong token");
@@ -436,6 +490,10 @@ class WsListenerImpl implements WsListener {
 
 /** Close code of a connection that sent nothing within `firstFrameTimeoutMs` (like HTTP 408). */
 export const CLOSE_FIRST_FRAME_TIMEOUT = 4408;
+
+function buf(v: PemInput): string | Buffer {
+  return typeof v === "string" ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
 
 function refuse(socket: Duplex, status: number, text: string): void {
   if (!socket.writable) {
