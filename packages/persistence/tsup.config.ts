@@ -8,4 +8,6 @@ export default defineConfig({
   tsconfig: "tsconfig.build.json",
   sourcemap: true,
   clean: true,
+  // Optional and native: loaded at run time by the sqlite backend, never bundled.
+  external: ["better-sqlite3"],
 });

@@ -1,6 +1,10 @@
 import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { MonitoringServer, type MonitoringSource, type Readiness } from "./monitoring.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Dashboard } from "./dashboard.js";
+import { MonitoringServer, tokenChecker, type MonitoringSource, type Readiness } from "./monitoring.js";
 
 let servers: MonitoringServer[] = [];
 afterEach(async () => {
@@ -90,5 +94,62 @@ describe("MonitoringServer", () => {
     } finally {
       await new Promise<void>((r) => blocker.close(() => r()));
     }
+  });
+
+  it("tokenChecker accepts exactly the configured tokens", () => {
+    const check = tokenChecker(["alpha", "b"]);
+    expect([check("alpha"), check("b"), check("alph"), check("alphaa"), check(""), check("B")]).toEqual([true, true, false, false, false, false]);
+    expect(tokenChecker([])("anything")).toBe(false);
+  });
+
+  describe("/dashboard", () => {
+    let dir: string;
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    function dashboard(clientUrl = "ws://127.0.0.1:6666"): Dashboard {
+      dir = mkdtempSync(join(tmpdir(), "mpreg-dash-"));
+      writeFileSync(join(dir, "dashboard.js"), "export const page = 1;");
+      writeFileSync(join(dir, "mpreg-client.js"), "export const client = 1;");
+      return new Dashboard({ clientUrl: () => clientUrl, assetsDir: dir });
+    }
+
+    it("serves the page behind the token, with a strict CSP; the bundles without a token", async () => {
+      const url = await serve(source(), { checkToken: (t: string) => t === "s3cret", dashboard: dashboard('ws://h:1/"><script>') });
+      expect((await fetch(`${url}/dashboard`)).status).toBe(401);
+      const page = await fetch(`${url}/dashboard?token=s3cret`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+      expect(page.headers.get("content-security-policy")).toMatch(/script-src 'self';/);
+      expect(page.headers.get("referrer-policy")).toBe("no-referrer");
+      const html = await page.text();
+      expect(html).toContain('<script type="module" src="dashboard/dashboard.js"></script>');
+      // The client URL lands in an attribute, escaped: it cannot open a tag.
+      expect(html).toContain('data-client-url="ws://h:1/&#34;&#62;&#60;script&#62;"');
+      const js = await fetch(`${url}/dashboard/mpreg-client.js`);
+      expect([js.status, js.headers.get("content-type"), await js.text()]).toEqual([200, "text/javascript; charset=utf-8", "export const client = 1;"]);
+      expect((await fetch(`${url}/dashboard/dashboard.js`)).status).toBe(200);
+      // Only the two bundles: no path into the file system.
+      for (const p of ["/dashboard/..%2Fpackage.json", "/dashboard/../dashboard.js", "/dashboard/other.js"]) {
+        expect((await fetch(`${url}${p}`)).status, p).not.toBe(200);
+      }
+    });
+
+    it("/dashboard/ redirects to /dashboard keeping the query; without a dashboard it is 404", async () => {
+      const url = await serve(source(), { dashboard: dashboard() });
+      const r = await fetch(`${url}/dashboard/?token=x`, { redirect: "manual" });
+      expect([r.status, r.headers.get("location")]).toEqual([308, "../dashboard?token=x"]);
+      expect((await (await fetch(`${url}/nope`)).json()).endpoints).toContain("/dashboard");
+      const bare = await serve(source());
+      expect((await fetch(`${bare}/dashboard`)).status).toBe(404);
+      expect((await fetch(`${bare}/dashboard/dashboard.js`)).status).toBe(404);
+    });
+
+    it("missing bundles are a 503 that says to build", async () => {
+      const d = new Dashboard({ clientUrl: () => "ws://x", assetsDir: "/nonexistent-mpreg" });
+      dir = mkdtempSync(join(tmpdir(), "mpreg-dash-"));
+      const url = await serve(source(), { dashboard: d });
+      const r = await fetch(`${url}/dashboard/dashboard.js`);
+      expect([r.status, await r.text()]).toEqual([503, expect.stringContaining("run pnpm build")]);
+    });
   });
 });

@@ -1,5 +1,7 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { DASHBOARD_HEADERS, type Dashboard } from "./dashboard.js";
 
 /** `/ready`'s answer: ready, or the reasons it is not (e.g. "raft group kv has no leader"). */
 export interface Readiness {
@@ -30,11 +32,17 @@ export interface MonitoringOptions {
    * configured; absent, the API is open to whoever can reach its (loopback by default) address.
    */
   checkToken?: (token: string) => boolean;
+  /**
+   * Serves `GET /dashboard` (the page, behind the token like every endpoint) and its bundles
+   * `/dashboard/dashboard.js` and `/dashboard/mpreg-client.js` (code only, no data: served
+   * without a token so that the page's module imports work).
+   */
+  dashboard?: Dashboard;
 }
 
 /**
- * The HTTP monitoring API: `GET /health`, `/ready`, `/metrics`, `/topology`, `/catalog`.
- * Read-only, so it never changes what the node does; anything else is 404.
+ * The HTTP monitoring API: `GET /health`, `/ready`, `/metrics`, `/topology`, `/catalog`, and
+ * with a {@link Dashboard} `/dashboard`. Read-only, so it never changes what the node does; anything else is 404.
  */
 export class MonitoringServer {
   private server: Server | undefined;
@@ -51,6 +59,14 @@ export class MonitoringServer {
         res.writeHead(405, { allow: "GET" }).end();
         return;
       }
+      const dashboard = this.options.dashboard;
+      if (dashboard !== undefined && path.startsWith("/dashboard/") && path.length > "/dashboard/".length) {
+        const file = dashboard.asset(path.slice("/dashboard/".length));
+        if (file === undefined) res.writeHead(404, { "content-type": "text/plain" }).end("not found");
+        else if (file instanceof Error) res.writeHead(503, { "content-type": "text/plain" }).end(file.message);
+        else res.writeHead(200, { "content-type": file.contentType, "x-content-type-options": "nosniff" }).end(file.body);
+        return;
+      }
       const check = this.options.checkToken;
       if (check !== undefined) {
         const token = bearer(req) ?? new URLSearchParams(query).get("token") ?? undefined;
@@ -62,6 +78,16 @@ export class MonitoringServer {
       }
       const json = (status: number, body: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
       try {
+        if (dashboard !== undefined && path === "/dashboard") {
+          const page = dashboard.page();
+          res.writeHead(200, { "content-type": page.contentType, ...DASHBOARD_HEADERS }).end(page.body);
+          return;
+        }
+        if (dashboard !== undefined && path === "/dashboard/") {
+          // The page loads its script relative to its own URL: keep it at /dashboard.
+          res.writeHead(308, { location: `../dashboard${query === "" ? "" : `?${query}`}` }).end();
+          return;
+        }
         switch (path) {
           case "/health": {
             const h = this.source.health();
@@ -85,7 +111,10 @@ export class MonitoringServer {
             json(200, this.source.catalog());
             return;
           default:
-            json(404, { error: "not found", endpoints: ["/health", "/ready", "/metrics", "/topology", "/catalog"] });
+            json(404, {
+              error: "not found",
+              endpoints: ["/health", "/ready", "/metrics", "/topology", "/catalog", ...(dashboard !== undefined ? ["/dashboard"] : [])],
+            });
         }
       } catch (e) {
         json(500, { error: String(e) });
@@ -128,6 +157,20 @@ function splitUrl(url: string): [string, string] {
 function bearer(req: IncomingMessage): string | undefined {
   const auth = req.headers.authorization;
   return typeof auth === "string" && auth.startsWith("Bearer ") ? auth.slice(7).trim() : undefined;
+}
+
+/**
+ * A `checkToken` accepting any of `tokens`, compared in constant time (hashes of equal length,
+ * so neither the content nor the length of a token leaks through timing).
+ */
+export function tokenChecker(tokens: readonly string[]): (token: string) => boolean {
+  const digests = tokens.map((t) => createHash("sha256").update(t).digest());
+  return (token) => {
+    const d = createHash("sha256").update(token).digest();
+    let ok = false;
+    for (const want of digests) ok = timingSafeEqual(d, want) || ok;
+    return ok;
+  };
 }
 
 function safeCheck(check: (token: string) => boolean, token: string): boolean {

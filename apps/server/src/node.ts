@@ -28,7 +28,8 @@ import { federationOptions, type NodeConfig } from "./config.js";
 import { loadFunctionModules, type FunctionModuleNode } from "./function-module.js";
 import { NodeMetrics, statsLines } from "./metrics.js";
 import { AccessPolicy } from "./access.js";
-import { MonitoringServer } from "./monitoring.js";
+import { Dashboard } from "./dashboard.js";
+import { MonitoringServer, tokenChecker } from "./monitoring.js";
 import { topologyView, type PeerEntry } from "@mpreg/cli";
 import { openServices, type NodeServices } from "./services.js";
 import { loadNodeTls } from "./tls-config.js";
@@ -206,6 +207,9 @@ export class MpregNode implements FunctionModuleNode {
       ready: () => this.readiness(),
       topology: () => topologyView(this.clusterMap() as Parameters<typeof topologyView>[0], this.fabric.peers() as PeerEntry[], this.nodeId),
       catalog: () => this.fabric.catalog.snapshot(Date.now()),
+    }, {
+      ...(this.access.tokens.length > 0 ? { checkToken: tokenChecker(this.access.tokens) } : {}),
+      dashboard: new Dashboard({ clientUrl: () => this.url }),
     });
     // Monitoring stays on its own (loopback by default) address even when clients come from anywhere.
     const monitoringUrl = await this.monitoring.listen(this.config.monitoringHost, this.config.monitoringPort);

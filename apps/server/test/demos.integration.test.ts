@@ -27,6 +27,7 @@ describe("demos", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^ {2}rpc-chain /m);
     expect(r.stdout).toMatch(/^ {2}raft-kv /m);
+    for (const name of ["pubsub", "queue", "cache"]) expect(r.stdout).toMatch(new RegExp(`^ {2}${name} `, "m"));
   });
 
   it("rpc-chain: a four-step dependent request across two nodes", async () => {
@@ -46,9 +47,37 @@ describe("demos", () => {
     expect(r.stdout).toMatch(/get after from kv-\d → "the failover"/);
   });
 
+  it("pubsub: wildcard subscriptions on two nodes get exactly their messages", async () => {
+    const r = await demo("pubsub");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/→ east {2}\(orders\.\*\.created\) got orders\.eu\.created/);
+    expect(r.stdout).toMatch(/→ west {2}\(orders\.#\) got orders\.eu\.created\.express/);
+    expect(r.stdout).not.toMatch(/got metrics\.cpu/);
+    expect(r.stdout).toMatch(/demo pubsub completed/);
+  });
+
+  it("queue: two workers, a retried message dead-lettered after two receives", async () => {
+    const r = await demo("queue");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/jobs\.dlq holds "poison" \(reason max_receives, after 2 receives\)/);
+    expect(r.stdout).toMatch(/"dead_lettered":1,"sent":5,"acked":4/);
+  });
+
+  it("cache: replicated puts, dependency invalidation and TTL on three nodes", async () => {
+    const r = await demo("cache");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/cache-c reads page\.profile\.42 → "<h1>Ada<\/h1>" \(replicated\)/);
+    expect(r.stdout).toMatch(/invalidates dependency user\.42 → 2 entries/);
+    expect(r.stdout).toMatch(/cache-c reads page\.profile\.42 → miss/);
+    expect(r.stdout).toMatch(/gone on cache-a too/);
+  });
+
   it("an unknown demo names the known ones and exits 2", async () => {
     const r = await demo("nope");
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/no demo "nope"; there are: raft-kv, rpc-chain/);
+    expect(r.stderr).toMatch(/no demo "nope"; there are: cache, pubsub, queue, raft-kv, rpc-chain/);
   });
 });

@@ -14,7 +14,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import Database from "better-sqlite3";
+import type BetterSqlite3 from "better-sqlite3";
 import type { Database as Db, Statement } from "better-sqlite3";
 import { createLogger, type MpregError } from "@mpreg/envelope";
 import type {
@@ -77,6 +77,29 @@ CREATE TABLE IF NOT EXISTS snapshots (ns TEXT PRIMARY KEY, idx INTEGER NOT NULL,
 `;
 
 const openFiles = new Set<string>();
+
+/** What to do when the optional dependency is absent: said by every failed open. */
+export const SQLITE_MISSING_HINT =
+  "the sqlite backend needs the optional dependency better-sqlite3: install it beside @mpreg/persistence " +
+  "(npm install better-sqlite3; it builds a native module: where no prebuilt binary exists, set npm_config_nodedir " +
+  "to the Node headers, e.g. npm_config_nodedir=/usr), or use the file backend";
+
+let sqliteModule: Promise<typeof BetterSqlite3> | undefined;
+
+/**
+ * better-sqlite3 is an optional dependency (a native module that not every machine can build):
+ * loaded on the first open, so the memory and file backends work without it.
+ */
+function loadSqlite(): Promise<typeof BetterSqlite3> {
+  sqliteModule ??= import("better-sqlite3").then(
+    (m) => (m as { default: typeof BetterSqlite3 }).default,
+    (e: unknown) => {
+      sqliteModule = undefined;
+      throw storageError("config", SQLITE_MISSING_HINT, { cause: String((e as Error)?.message ?? e) });
+    },
+  );
+  return sqliteModule;
+}
 
 interface Waiter {
   resolve(): void;
@@ -142,6 +165,7 @@ export class SqliteBackend implements StorageBackend {
 
   /** Opens (creating if needed) `<dir>/<file>`. */
   static async open(opts: SqliteBackendOptions): Promise<SqliteBackend> {
+    const Database = await loadSqlite();
     const dir = await prepareDir(opts.dir, opts.createDir ?? true);
     const file = path.join(dir, opts.file ?? "mpreg.sqlite");
     if (openFiles.has(file)) throw storageError("config", `database ${file} is already open in this process`, { file });
