@@ -27,7 +27,7 @@ describe("demos", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^ {2}rpc-chain /m);
     expect(r.stdout).toMatch(/^ {2}raft-kv /m);
-    for (const name of ["pubsub", "queue", "cache"]) expect(r.stdout).toMatch(new RegExp(`^ {2}${name} `, "m"));
+    for (const name of ["pubsub", "queue", "cache", "federation"]) expect(r.stdout).toMatch(new RegExp(`^ {2}${name} `, "m"));
   });
 
   it("rpc-chain: a four-step dependent request across two nodes", async () => {
@@ -75,9 +75,18 @@ describe("demos", () => {
     expect(r.stdout).toMatch(/gone on cache-a too/);
   });
 
+  it("federation: three clusters in a line, RPC and pub/sub from A reach C through B", async () => {
+    const r = await demo("federation");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/A's route to C: A → B → C/);
+    expect(r.stdout).toMatch(/gets 5 through B/);
+    expect(r.stdout).toMatch(/C received, in order: one, two, three/);
+  });
+
   it("an unknown demo names the known ones and exits 2", async () => {
     const r = await demo("nope");
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/no demo "nope"; there are: cache, pubsub, queue, raft-kv, rpc-chain/);
+    expect(r.stderr).toMatch(/no demo "nope"; there are: cache, federation, pubsub, queue, raft-kv, rpc-chain/);
   });
 });
