@@ -30,6 +30,8 @@ const demo: Demo = {
         const r = await cc.cache.get("page.profile.42", shared);
         return r.hit ? r : undefined;
       });
+      // Replication is asynchronous: cache-b counts only the entries it already holds, so wait for both there too.
+      await kit.waitFor("the puts to reach cache-b", async () => (await cb.cache.get("user.42", shared)).hit && (await cb.cache.get("page.profile.42", shared)).hit);
       kit.say(`cache-c reads page.profile.42 → ${JSON.stringify(seen.value)} (replicated)`);
       const note = await cc.cache.get("local-note");
       kit.say(`cache-c reads local-note → ${note.hit ? "hit" : "miss"} (the default namespace is local)`);
