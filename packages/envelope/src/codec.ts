@@ -114,7 +114,8 @@ const POOLED_MAX = 2 * 1024;
 let slab = new ArrayBuffer(SLAB_BYTES);
 let slabOffset = 0;
 
-function allocOut(n: number): Uint8Array {
+/** @internal A slice of the shared slab (or a new buffer past POOLED_MAX) for an encoded frame. */
+export function allocOut(n: number): Uint8Array {
   if (n > POOLED_MAX) return new Uint8Array(n);
   if (slabOffset + n > SLAB_BYTES) {
     slab = new ArrayBuffer(SLAB_BYTES);

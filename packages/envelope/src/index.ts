@@ -24,6 +24,7 @@ export {
   type Encoding,
   type PeerRole,
 } from "./codec.js";
+export { encodeFabricMessage } from "./fabric-codec.js";
 export {
   DEFAULT_MAX_HOPS,
   createUnifiedMessage,

@@ -5,6 +5,7 @@ import {
   createLogger,
   createUnifiedMessage,
   decodeFrame,
+  encodeFabricMessage,
   encodeFrame,
   forwardStep,
   type Frame,
@@ -237,7 +238,7 @@ export class Fabric implements ServicePort {
     }
     let data: Uint8Array;
     try {
-      data = encodeFrame({ role: "fabric-message", payload: msg }, "msgpack") as Uint8Array;
+      data = encodeFabricMessage(msg);
     } catch (e) {
       throw MpregError.invalid(`message cannot be encoded: ${(e as Error).message}`, "payload");
     }
