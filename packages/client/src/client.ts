@@ -7,6 +7,7 @@ import {
   decodeFrame,
   encodeCallRequest,
   encodeFrame,
+  encodePublish,
   isMpregError,
   newId,
   type Frame,
@@ -378,12 +379,13 @@ export class MpregClient {
    * Publishes one message and resolves with its `message_id` once the node accepted it for
    * delivery. A refusal (bad topic: 1002, ...) rejects with the ack's error code.
    */
-  async publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<string> {
+  publish(topic: string, payload: unknown, options?: PublishOptions): Promise<string> {
     const message: { topic: string; payload: unknown; headers?: Record<string, unknown>; message_id?: string } = { topic, payload };
+    if (options === undefined) return this.core.pubsub({ role: "pubsub-publish", message }, false).then(ackMessageId);
     if (options.headers !== undefined) message.headers = options.headers;
     if (options.message_id !== undefined) message.message_id = options.message_id;
-    const ack = await this.core.pubsub({ role: "pubsub-publish", message }, options.idempotent === true);
-    return ack.message_id ?? options.message_id ?? "";
+    const id = options.message_id;
+    return this.core.pubsub({ role: "pubsub-publish", message }, options.idempotent === true).then((ack) => ack.message_id ?? id ?? "");
   }
 
   /**
@@ -854,11 +856,17 @@ export class MpregClient {
 }
 
 
+/** The message id a publish ack reports ("" when it names none). */
+function ackMessageId(ack: PubsubAck): string {
+  return ack.message_id ?? "";
+}
+
 function encodeOut(frame: OutFrame, plain: boolean, timeoutMs: number): Uint8Array {
   if (plain && frame.role === "rpc") {
     const cmd = frame.cmds[0]!;
     return encodeCallRequest(frame.u, cmd.name, cmd.fun, cmd.args as unknown[], timeoutMs);
   }
+  if (frame.role === "pubsub-publish") return encodePublish(frame);
   return encodeFrame(frame, "msgpack");
 }
 

@@ -4,15 +4,14 @@
  * and encoding the 17 constant keys of a UnifiedMessage and its headers.
  */
 import { Encoder } from "@msgpack/msgpack";
-import { MAX_NESTING_DEPTH, allocOut, encodeFrame } from "./codec.js";
+import { MAX_NESTING_DEPTH, encodeFrame } from "./codec.js";
 import type { UnifiedMessage } from "./schemas.js";
+import { begin, finish, keyCount, latin1, put, putByte, putNum, putStr, putStrArray } from "./template-writer.js";
 
 // The message's `payload` sits two levels below the frame (frame.payload.payload): this
 // encoder's depth limit is 2 lower, exactly what encodeFrame accepts.
 const payloadEncoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_NESTING_DEPTH + 1 - 2 });
 
-/** One byte per character (the templates hold MessagePack bytes, not UTF-8 text). */
-const latin1 = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 // map(2) "role": "fabric-message", "payload": map(7) "message_id"
 const HEAD = latin1("\x82\xa4role\xaefabric-message\xa7payload\x87\xaamessage_id");
 const K_TOPIC = latin1("\xa5topic");
@@ -32,110 +31,6 @@ const K_PRIORITY = latin1("\xa8priority");
 const K_TARGET_CLUSTER = latin1("\xaetarget_cluster");
 const K_TARGET_NODE = latin1("\xabtarget_node");
 
-// The scratch buffer the frame is assembled in, then copied out (encoding is synchronous).
-let buf = new Uint8Array(4096);
-let view = new DataView(buf.buffer);
-let pos = 0;
-
-function room(n: number): void {
-  if (pos + n <= buf.length) return;
-  const bigger = new Uint8Array(Math.max(buf.length * 2, pos + n));
-  bigger.set(buf.subarray(0, pos));
-  buf = bigger;
-  view = new DataView(bigger.buffer);
-}
-
-function put(t: Uint8Array): void {
-  room(t.length);
-  buf.set(t, pos);
-  pos += t.length;
-}
-
-/** Writes an ASCII string of at most 255 characters (fixstr or str8); false for anything else. */
-function putStr(s: unknown): boolean {
-  if (typeof s !== "string") return false;
-  const n = s.length;
-  if (n > 255) return false;
-  room(n + 2);
-  let at = pos;
-  if (n < 32) {
-    buf[at++] = 0xa0 | n;
-  } else {
-    buf[at++] = 0xd9;
-    buf[at++] = n;
-  }
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 0x7f) return false;
-    buf[at++] = c;
-  }
-  pos = at;
-  return true;
-}
-
-/** Writes a number in the form @msgpack/msgpack picks; false for the rare forms left to it. */
-function putNum(v: unknown): boolean {
-  if (typeof v !== "number") return false;
-  room(9);
-  if (Number.isSafeInteger(v)) {
-    if (v >= 0) {
-      if (v < 0x80) {
-        buf[pos++] = v;
-      } else if (v < 0x100) {
-        buf[pos++] = 0xcc;
-        buf[pos++] = v;
-      } else if (v < 0x10000) {
-        buf[pos++] = 0xcd;
-        view.setUint16(pos, v);
-        pos += 2;
-      } else if (v < 0x1_0000_0000) {
-        buf[pos++] = 0xce;
-        view.setUint32(pos, v);
-        pos += 4;
-      } else {
-        buf[pos++] = 0xcf;
-        view.setUint32(pos, v / 0x1_0000_0000);
-        view.setUint32(pos + 4, v);
-        pos += 8;
-      }
-    } else if (v >= -0x20) {
-      buf[pos++] = 0xe0 | (v + 0x20);
-    } else if (v >= -0x80) {
-      buf[pos++] = 0xd0;
-      view.setInt8(pos++, v);
-    } else if (v >= -0x8000) {
-      buf[pos++] = 0xd1;
-      view.setInt16(pos, v);
-      pos += 2;
-    } else if (v >= -0x8000_0000) {
-      buf[pos++] = 0xd2;
-      view.setInt32(pos, v);
-      pos += 4;
-    } else {
-      return false;
-    }
-  } else {
-    buf[pos++] = 0xcb;
-    view.setFloat64(pos, v);
-    pos += 8;
-  }
-  return true;
-}
-
-function putStrArray(a: unknown): boolean {
-  if (!Array.isArray(a) || a.length >= 16) return false;
-  room(1);
-  buf[pos++] = 0x90 | a.length;
-  for (let i = 0; i < a.length; i++) if (!putStr(a[i])) return false;
-  return true;
-}
-
-function keyCount(o: object): number {
-  let n = 0;
-  for (const k in o) if (k !== undefined) n++;
-  return n;
-}
-
 /** The template path; undefined when the message is not of the common shape. */
 function encodeTemplate(m: UnifiedMessage): Uint8Array | undefined {
   const h = m.headers as UnifiedMessage["headers"] | null | undefined;
@@ -151,7 +46,7 @@ function encodeTemplate(m: UnifiedMessage): Uint8Array | undefined {
   } catch {
     return undefined;
   }
-  pos = 0;
+  begin();
   put(HEAD);
   if (!putStr(m.message_id)) return undefined;
   put(K_TOPIC);
@@ -165,8 +60,7 @@ function encodeTemplate(m: UnifiedMessage): Uint8Array | undefined {
   put(K_TIMESTAMP);
   if (!putNum(m.timestamp)) return undefined;
   put(K_HEADERS);
-  room(1);
-  buf[pos++] = 0x80 | headerKeys;
+  putByte(0x80 | headerKeys);
   put(K_CORRELATION_ID);
   if (!putStr(h.correlation_id)) return undefined;
   put(K_TRACE_ID);
@@ -191,9 +85,7 @@ function encodeTemplate(m: UnifiedMessage): Uint8Array | undefined {
     put(K_TARGET_NODE);
     if (!putStr(tn)) return undefined;
   }
-  const out = allocOut(pos);
-  out.set(buf.subarray(0, pos));
-  return out;
+  return finish();
 }
 
 /**
