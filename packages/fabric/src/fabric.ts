@@ -28,6 +28,15 @@ export const GOSSIP_RELAY_TOPIC = "mpreg.gossip.relay";
 /** Upgrade header a dialing peer sends (value `1`): it asks for a peer-only connection. */
 export const PEER_UPGRADE_HEADER = "x-mpreg-peer";
 
+/**
+ * Frames of one event-loop turn written out together on a peer link (the transport's default,
+ * 16, suits a client's request/reply ping-pong). A node relays whole batches (64 calls in
+ * flight from a client become 64 call messages in one turn): measured with
+ * `cpu-probe.mjs remote 64`, 64 instead of 16 took CPU per remote call from ~51 to ~43 µs on
+ * the ingress and ~17.5 to ~13.5 µs on the callee.
+ */
+export const PEER_COALESCE_MAX_FRAMES = 64;
+
 /** Default TTL of this node's catalog entries (see `FabricOptions.catalogTtlMs`). */
 export const DEFAULT_CATALOG_TTL_MS = 600_000;
 
@@ -170,7 +179,7 @@ export class Fabric implements ServicePort {
     this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     // The header lets a listener that requires client tokens accept the upgrade as a peer-only
     // connection: peers authenticate by the cluster secret in the handshake instead.
-    this.dial = opts.dial ?? ((url) => connectWs(url, { reconnect: { initialDelayMs: 200, maxDelayMs: 5000 }, headers: { [PEER_UPGRADE_HEADER]: "1" } }));
+    this.dial = opts.dial ?? ((url) => connectWs(url, { reconnect: { initialDelayMs: 200, maxDelayMs: 5000 }, headers: { [PEER_UPGRADE_HEADER]: "1" }, coalesceMaxFrames: PEER_COALESCE_MAX_FRAMES }));
     // Liveness comes from gossip membership (a dead or departed node's entries are removed at
     // once), so the TTL is only a backstop: a long one keeps refresh traffic, which grows with
     // the number of entries in the cluster, small on an idle cluster.
@@ -448,6 +457,8 @@ export class Fabric implements ServicePort {
     if (!macOk(secret, hello.mac, () => helloMac(secret!, hello))) return refuse("peer authentication failed");
     if (hello.node_id === this.nodeId) return refuse("same node id");
     if (hello.cluster_id !== this.clusterId) return refuse(`cluster ${hello.cluster_id} is not ${this.clusterId}`);
+    // An accepted connection got the listener's client settings; a peer link writes in larger batches.
+    (conn as Partial<{ setCoalesceMaxFrames(frames: number): void }>).setCoalesceMaxFrames?.(PEER_COALESCE_MAX_FRAMES);
     const fields = this.identity(newNonce());
     const welcome: PeerWelcome = {
       role: "peer-welcome",

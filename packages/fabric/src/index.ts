@@ -3,6 +3,7 @@ export {
   GOSSIP_RELAY_TOPIC,
   PEER_UPGRADE_HEADER,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  PEER_COALESCE_MAX_FRAMES,
   type DialedConnection,
   type FabricOptions,
   type FabricStats,
