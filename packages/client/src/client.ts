@@ -7,6 +7,7 @@ import {
   decodeFrame,
   encodeCallRequest,
   encodeFrame,
+  encodePlainPublish,
   encodePublish,
   isMpregError,
   newId,
@@ -835,7 +836,9 @@ export class MpregClient {
       },
       pubsub: (frame, idempotent) => {
         const f = { ...frame, u: this.nextId() } as OutFrame;
-        return this.send(f, this.timeoutMs, [], undefined, undefined, false, idempotent, undefined) as Promise<PubsubAck>;
+        // A publish of just topic and payload has the fixed shape encodePlainPublish writes.
+        const plain = frame.role === "pubsub-publish" && frame.message.headers === undefined && frame.message.message_id === undefined;
+        return this.send(f, this.timeoutMs, [], undefined, undefined, plain, idempotent, undefined) as Promise<PubsubAck>;
       },
       route: (kind, id, handler) => this.addRoute(kind, id, handler),
       addResumable: (r) => {
@@ -866,7 +869,7 @@ function encodeOut(frame: OutFrame, plain: boolean, timeoutMs: number): Uint8Arr
     const cmd = frame.cmds[0]!;
     return encodeCallRequest(frame.u, cmd.name, cmd.fun, cmd.args as unknown[], timeoutMs);
   }
-  if (frame.role === "pubsub-publish") return encodePublish(frame);
+  if (frame.role === "pubsub-publish") return plain ? encodePlainPublish(frame.u, frame.message.topic, frame.message.payload) : encodePublish(frame);
   return encodeFrame(frame, "msgpack");
 }
 

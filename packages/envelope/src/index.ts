@@ -25,7 +25,7 @@ export {
   type PeerRole,
 } from "./codec.js";
 export { encodeFabricMessage } from "./fabric-codec.js";
-export { encodeNotification, encodePubsubAck, encodePublish } from "./pubsub-codec.js";
+export { encodeNotification, encodePlainPublish, encodePubsubAck, encodePublish } from "./pubsub-codec.js";
 export {
   DEFAULT_MAX_HOPS,
   createUnifiedMessage,

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { MAX_NESTING_DEPTH, decodeFrame, encodeFrame } from "./codec.js";
 import { isMpregError } from "./errors.js";
 import { frameArbitraries, wireObject, wireValue } from "./frame-arbitraries.js";
-import { encodeNotification, encodePubsubAck, encodePublish } from "./pubsub-codec.js";
+import { encodeNotification, encodePlainPublish, encodePubsubAck, encodePublish } from "./pubsub-codec.js";
 import type { PubsubAck, PubsubNotification, PubsubPublish } from "./schemas.js";
 
 const bytes = (b: Uint8Array) => Array.from(b);
@@ -85,6 +85,7 @@ describe("encodePublish", () => {
     fc.assert(
       fc.property(plain, (f) => {
         expect(bytes(encodePublish(f))).toEqual(bytes(encodeFrame(f, "msgpack")));
+        expect(bytes(encodePlainPublish(f.u, f.message.topic, f.message.payload))).toEqual(bytes(encodeFrame(f, "msgpack")));
       }),
       { numRuns: 500 },
     );

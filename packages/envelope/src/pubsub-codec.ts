@@ -102,15 +102,29 @@ export function encodePubsubAck(ack: PubsubAck): Uint8Array {
 export function encodePublish(frame: PubsubPublish): Uint8Array {
   const m = frame.message as PubsubPublish["message"] | null | undefined;
   if (typeof m === "object" && m !== null && keyCount(frame) === 3 && keyCount(m) === 2) {
-    begin();
-    put(PUB_HEAD);
-    if (putStr(m.topic)) {
-      put(K_PAYLOAD);
-      if (value(m.payload)) {
-        put(PUB_U);
-        if (putStr(frame.u)) return finish();
-      }
-    }
+    const out = publishTemplate(frame.u, m.topic, m.payload);
+    if (out !== undefined) return out;
   }
   return encodeFrame(frame, "msgpack");
+}
+
+/**
+ * `encodePublish` of `{role: "pubsub-publish", message: {topic, payload}, u}` from its parts,
+ * for a caller that built no frame object (the same bytes).
+ *
+ * @throws {MpregError} code 1002 when the frame cannot be encoded (as encodeFrame).
+ */
+export function encodePlainPublish(u: string, topic: string, payload: unknown): Uint8Array {
+  return publishTemplate(u, topic, payload) ?? encodeFrame({ role: "pubsub-publish", message: { topic, payload }, u }, "msgpack");
+}
+
+function publishTemplate(u: unknown, topic: unknown, payload: unknown): Uint8Array | undefined {
+  begin();
+  put(PUB_HEAD);
+  if (!putStr(topic)) return undefined;
+  put(K_PAYLOAD);
+  if (!value(payload)) return undefined;
+  put(PUB_U);
+  if (!putStr(u)) return undefined;
+  return finish();
 }
