@@ -4,13 +4,13 @@
  * and encoding the 17 constant keys of a UnifiedMessage and its headers.
  */
 import { Encoder } from "@msgpack/msgpack";
-import { MAX_NESTING_DEPTH, encodeFrame } from "./codec.js";
+import { MAX_NESTING_DEPTH, encodeFrame, fastEncoderStrings } from "./codec.js";
 import type { UnifiedMessage } from "./schemas.js";
 import { begin, finish, keyCount, latin1, put, putByte, putNum, putStr, putStrArray } from "./template-writer.js";
 
 // The message's `payload` sits two levels below the frame (frame.payload.payload): this
 // encoder's depth limit is 2 lower, exactly what encodeFrame accepts.
-const payloadEncoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_NESTING_DEPTH + 1 - 2 });
+const payloadEncoder = fastEncoderStrings(new Encoder({ ignoreUndefined: true, maxDepth: MAX_NESTING_DEPTH + 1 - 2 }));
 
 // map(2) "role": "fabric-message", "payload": map(7) "message_id"
 const HEAD = latin1("\x82\xa4role\xaefabric-message\xa7payload\x87\xaamessage_id");

@@ -4,12 +4,12 @@
  * (property-tested); anything else goes through `encodeFrame`.
  */
 import { Encoder } from "@msgpack/msgpack";
-import { MAX_NESTING_DEPTH, encodeFrame } from "./codec.js";
+import { MAX_NESTING_DEPTH, encodeFrame, fastEncoderStrings } from "./codec.js";
 import type { PubsubAck, PubsubNotification, PubsubPublish } from "./schemas.js";
 import { begin, finish, keyCount, latin1, put, putNum, putStr } from "./template-writer.js";
 
 // A notification's payload and headers sit two levels below the frame (frame.message.payload).
-const valueEncoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_NESTING_DEPTH + 1 - 2 });
+const valueEncoder = fastEncoderStrings(new Encoder({ ignoreUndefined: true, maxDepth: MAX_NESTING_DEPTH + 1 - 2 }));
 
 // map(3) "role": "pubsub-notification", "subscription_id"
 const NOTE_HEAD = latin1("\x83\xa4role\xb3pubsub-notification\xafsubscription_id");

@@ -1,10 +1,11 @@
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decodeFrame, encodeFrame, fastStringsActive } from "./codec.js";
+import { decodeFrame, encodeFrame, fastEncoderStringsActive, fastStringsActive } from "./codec.js";
 
 const stock = new Decoder();
 const encoder = new Encoder();
+const stockEncoder = new Encoder({ ignoreUndefined: true });
 const str = fc.oneof(
   fc.string({ maxLength: 80 }),
   fc.string({ unit: "grapheme", maxLength: 40 }),
@@ -32,6 +33,17 @@ describe("the codec's decoder (short strings on a fast path)", () => {
         // Decoded again (the key cache now holds its strings): the same.
         const again = decodeFrame(encoder.encode(frame), "msgpack");
         expect(again.ok && again.frame).toEqual(frame);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it("encodes every frame to exactly the bytes of the stock encoder (property)", () => {
+    expect(fastEncoderStringsActive).toBe(true);
+    fc.assert(
+      fc.property(fc.array(value, { maxLength: 4 }), (args) => {
+        const frame = { role: "rpc", u: "u", cmds: [{ name: "n", fun: "f", args }] };
+        expect(Array.from(encodeFrame(frame, "msgpack"))).toEqual(Array.from(stockEncoder.encode(frame)));
       }),
       { numRuns: 400 },
     );
