@@ -1,6 +1,6 @@
 // CPU cost per round trip, for profiling the RPC hot path (not part of `pnpm bench`).
 //
-//   node src/cpu-probe.mjs <mpreg|ws|remote> <in-flight> <round-trips> ["<node flags for the server>"]
+//   node src/cpu-probe.mjs <mpreg|ws|remote> <in-flight> <round-trips> ["<node flags for the server>"] ["<flags for the callee>"]
 //
 // `remote`: two MPREG nodes; the client calls `remote_echo`, registered only on the second, through
 // the first (the ingress), and the CPU of both nodes is printed.
@@ -17,7 +17,7 @@ import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { MPREG_CLI, SRC_DIR, loadDependency, loadMpregClient } from "./deps.mjs";
 
-const [system, inFlightArg, countArg, serverFlags] = process.argv.slice(2);
+const [system, inFlightArg, countArg, serverFlags, calleeFlags] = process.argv.slice(2);
 const inFlight = Number(inFlightArg);
 const count = Number(countArg);
 if (!["mpreg", "ws", "remote"].includes(system) || !(inFlight >= 1) || !(count >= 1)) {
@@ -25,6 +25,7 @@ if (!["mpreg", "ws", "remote"].includes(system) || !(inFlight >= 1) || !(count >
   process.exit(2);
 }
 const flags = serverFlags ? serverFlags.split(" ").filter(Boolean) : [];
+const bFlags = calleeFlags ? calleeFlags.split(" ").filter(Boolean) : [];
 
 function startChild(args) {
   const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"] });
@@ -47,7 +48,7 @@ const ingress = startChild(
 const url = await ingress.url;
 const servers = [ingress.child];
 if (system === "remote") {
-  const b = startChild([MPREG_CLI, "start", "--port", "0", "--name", "b", "--peers", url, "--functions", `${SRC_DIR}/fixtures/remote-functions.mjs`, ...FAST_GOSSIP]);
+  const b = startChild([...bFlags, MPREG_CLI, "start", "--port", "0", "--name", "b", "--peers", url, "--functions", `${SRC_DIR}/fixtures/remote-functions.mjs`, ...FAST_GOSSIP]);
   await b.url;
   servers.push(b.child);
 }
@@ -121,5 +122,6 @@ console.log(
     s.map((us, i) => `${names[i]} ${(us / count).toFixed(1)} µs, `).join("") +
     `client ${((c.user + c.system) / count).toFixed(1)} µs (user ${(c.user / count).toFixed(1)})`,
 );
-for (const child of servers) child.kill("SIGTERM");
+// Wait for the children to exit, so a --cpu-prof profile is written completely.
+await Promise.all(servers.map((child) => new Promise((resolve) => { child.once("exit", resolve); child.kill("SIGTERM"); })));
 process.exit(0);

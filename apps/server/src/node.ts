@@ -6,6 +6,8 @@ import {
   createLogger,
   decodeFrame,
   encodeFrame,
+  encodeNotification,
+  encodePubsubAck,
   encodeRpcResult,
   isMpregError,
   isPeerRole,
@@ -309,7 +311,7 @@ export class MpregNode implements FunctionModuleNode {
     this.pubsub.attach(conn.id, {
       // Notifications wait in their subscription's bounded queue while the socket is backed up.
       canWrite: () => conn.open && (conn.bufferedAmount ?? 0) < PUSH_HIGH_WATER_BYTES,
-      write: (n) => this.send(session, n, session.pushEncoding),
+      write: (n) => this.send(session, n, session.pushEncoding, session.pushEncoding === "msgpack" ? () => encodeNotification(n) : undefined),
     });
     conn.onMessage((data, isBinary) => this.onFrame(session, data, isBinary ? "msgpack" : "json"));
     conn.onClose(() => {
@@ -375,7 +377,7 @@ export class MpregNode implements FunctionModuleNode {
       case "pubsub-unsubscribe":
         this.pubsub.handle(session.conn.id, frame, (ack) => {
           if (ack.error) this.metrics.countError(ack.error.code);
-          this.send(session, ack, encoding);
+          this.send(session, ack, encoding, encoding === "msgpack" ? () => encodePubsubAck(ack) : undefined);
         });
         return;
       default: {

@@ -7,6 +7,8 @@ import {
   decodeFrame,
   encodeCallRequest,
   encodeFrame,
+  encodePlainPublish,
+  encodePublish,
   isMpregError,
   newId,
   type Frame,
@@ -386,12 +388,13 @@ export class MpregClient {
    * Publishes one message and resolves with its `message_id` once the node accepted it for
    * delivery. A refusal (bad topic: 1002, ...) rejects with the ack's error code.
    */
-  async publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<string> {
+  publish(topic: string, payload: unknown, options?: PublishOptions): Promise<string> {
     const message: { topic: string; payload: unknown; headers?: Record<string, unknown>; message_id?: string } = { topic, payload };
+    if (options === undefined) return this.core.pubsub({ role: "pubsub-publish", message }, false).then(ackMessageId);
     if (options.headers !== undefined) message.headers = options.headers;
     if (options.message_id !== undefined) message.message_id = options.message_id;
-    const ack = await this.core.pubsub({ role: "pubsub-publish", message }, options.idempotent === true);
-    return ack.message_id ?? options.message_id ?? "";
+    const id = options.message_id;
+    return this.core.pubsub({ role: "pubsub-publish", message }, options.idempotent === true).then((ack) => ack.message_id ?? id ?? "");
   }
 
   /**
@@ -841,7 +844,9 @@ export class MpregClient {
       },
       pubsub: (frame, idempotent) => {
         const f = { ...frame, u: this.nextId() } as OutFrame;
-        return this.send(f, this.timeoutMs, [], undefined, undefined, false, idempotent, undefined) as Promise<PubsubAck>;
+        // A publish of just topic and payload has the fixed shape encodePlainPublish writes.
+        const plain = frame.role === "pubsub-publish" && frame.message.headers === undefined && frame.message.message_id === undefined;
+        return this.send(f, this.timeoutMs, [], undefined, undefined, plain, idempotent, undefined) as Promise<PubsubAck>;
       },
       route: (kind, id, handler) => this.addRoute(kind, id, handler),
       addResumable: (r) => {
@@ -862,11 +867,17 @@ export class MpregClient {
 }
 
 
+/** The message id a publish ack reports ("" when it names none). */
+function ackMessageId(ack: PubsubAck): string {
+  return ack.message_id ?? "";
+}
+
 function encodeOut(frame: OutFrame, plain: boolean, timeoutMs: number): Uint8Array {
   if (plain && frame.role === "rpc") {
     const cmd = frame.cmds[0]!;
     return encodeCallRequest(frame.u, cmd.name, cmd.fun, cmd.args as unknown[], timeoutMs);
   }
+  if (frame.role === "pubsub-publish") return plain ? encodePlainPublish(frame.u, frame.message.topic, frame.message.payload) : encodePublish(frame);
   return encodeFrame(frame, "msgpack");
 }
 

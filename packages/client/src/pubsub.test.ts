@@ -3,6 +3,7 @@ import { createMemoryConnectionPair } from "@mpreg/transport";
 import { waitFor } from "@mpreg/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeCluster } from "../test/fake-cluster.js";
+import { DEDUP_WINDOW } from "./subscription.js";
 import { MpregClient } from "./index.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -129,5 +130,33 @@ describe("pub/sub", () => {
     const sub = await c.queue("q").subscribe();
     const first = await sub[Symbol.asyncIterator]().next();
     expect(first.value).toMatchObject({ message_id: "m1", body: "early", receipt: "r1" });
+  });
+
+  it("drops a message id seen among the last DEDUP_WINDOW (and at most twice as many)", async () => {
+    // A node that answers the subscribe, then pushes the ids the test hands it.
+    const [a, b] = createMemoryConnectionPair();
+    let sid = "";
+    b.onMessage((data, isBinary) => {
+      const res = decodeFrame(data, isBinary ? "msgpack" : "json");
+      if (!res.ok || res.frame.role !== "pubsub-subscribe") return;
+      sid = res.frame.subscription.subscription_id ?? "";
+      b.send(encodeFrame({ role: "pubsub-ack", u: res.frame.u, success: true, subscription_id: sid }, "msgpack"));
+    });
+    const c = new MpregClient(a);
+    cleanups.push(() => c.close());
+    const got: string[] = [];
+    await c.subscribe("t", { callback: (m) => got.push(m.message_id) });
+    const push = (id: string) =>
+      b.send(encodeFrame({ role: "pubsub-notification", subscription_id: sid, message: { topic: "t", payload: 1, headers: {}, message_id: id, publisher: "n", timestamp: 1 } }, "msgpack"));
+    const ids = Array.from({ length: 3 * DEDUP_WINDOW }, (_, i) => `m${i}`);
+    for (const id of ids) push(id);
+    // Every id again, newest first: the last DEDUP_WINDOW are all dropped.
+    for (const id of [...ids].reverse()) push(id);
+    await waitFor(() => got.length >= ids.length && got[got.length - 1] === "m0");
+    const again = got.slice(ids.length);
+    expect(got.slice(0, ids.length)).toEqual(ids);
+    for (const id of ids.slice(-DEDUP_WINDOW)) expect(again).not.toContain(id);
+    // Forgotten: the first DEDUP_WINDOW (more than twice the window back) come through again.
+    for (const id of ids.slice(0, DEDUP_WINDOW)) expect(again).toContain(id);
   });
 });

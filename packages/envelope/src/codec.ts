@@ -91,16 +91,106 @@ export function isPeerRole(role: unknown): role is PeerRole {
   return typeof role === "string" && peerRoleSet.has(role);
 }
 
-// One encoder and one decoder for the process: they keep their buffers and key caches warm.
-// Both are re-entrancy safe (a nested call clones), and both reset their state on each call.
-const encoder = new Encoder({
-  ignoreUndefined: true,
-  // Leaves sit one level below their container, so +1 lets through exactly what decodes.
-  maxDepth: MAX_NESTING_DEPTH + 1,
-});
 // The stock decoder builds plain `{}` objects for maps and refuses a `__proto__` key.
 const decoder = new Decoder();
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** @internal True when the shared decoder took the fast string path (for a test). */
+export let fastStringsActive = false;
+/** @internal True when the encoders took the fast string path (for a test). */
+export let fastEncoderStringsActive = false;
+
+/** The encoder's own state that `fastEncoderStrings` uses (@msgpack/msgpack 3.x). */
+interface EncoderInternals {
+  bytes: Uint8Array;
+  pos: number;
+  ensureBufferSizeToWrite(n: number): void;
+  encodeString(s: string): void;
+}
+
+/**
+ * Makes `e` write short ASCII strings (map keys above all) in one pass, header and bytes,
+ * instead of the library's UTF-8 count then encode: the same bytes. Other strings, and an
+ * encoder whose internals are not the expected ones, keep the library's path.
+ *
+ * @internal
+ */
+export function fastEncoderStrings(e: Encoder): Encoder {
+  const internal = e as unknown as EncoderInternals;
+  const original = internal.encodeString;
+  if (typeof original !== "function" || typeof internal.ensureBufferSizeToWrite !== "function" || !("pos" in internal)) return e;
+  internal.encodeString = function (this: EncoderInternals, str: string): void {
+    const n = str.length;
+    if (n >= 32) return original.call(this, str);
+    this.ensureBufferSizeToWrite(1 + n);
+    const b = this.bytes;
+    const at = this.pos;
+    for (let i = 0; i < n; i++) {
+      const c = str.charCodeAt(i);
+      // Not ASCII: the library's path writes the string over what was written here.
+      if (c > 0x7f) return original.call(this, str);
+      b[at + 1 + i] = c;
+    }
+    b[at] = 0xa0 | n;
+    this.pos = at + 1 + n;
+  };
+  fastEncoderStringsActive = true;
+  return e;
+}
+
+// One encoder and one decoder for the process: they keep their buffers and key caches warm.
+// Both are re-entrancy safe (a nested call clones), and both reset their state on each call.
+const encoder = fastEncoderStrings(
+  new Encoder({
+    ignoreUndefined: true,
+    // Leaves sit one level below their container, so +1 lets through exactly what decodes.
+    maxDepth: MAX_NESTING_DEPTH + 1,
+  }),
+);
+
+/** The decoder's own state that `fastStrings` reads (@msgpack/msgpack 3.x). */
+interface DecoderInternals {
+  bytes: Uint8Array;
+  pos: number;
+  keyDecoder: { decode(bytes: Uint8Array, offset: number, length: number): string } | null;
+  decodeUtf8String(byteLength: number, headerOffset: number): string;
+}
+
+/** Strings at most this long (in bytes) take the fast path of `fastStrings`. */
+const FAST_STRING_MAX = 64;
+
+/**
+ * Makes `d` decode short strings faster (same results): up to 16 bytes from the key cache
+ * the decoder already keeps for map keys (values such as topics, node ids and `message_type`
+ * repeat in every frame), and ASCII ones up to FAST_STRING_MAX bytes (ids) with one
+ * `String.fromCharCode` over the bytes instead of the library's array of code units, which it
+ * spreads into the call. Decoding strings was the largest single cost of decoding a
+ * notification or a fabric message. Anything else, and a decoder whose internals are not the
+ * expected ones, keeps the library's path (`fastStringsActive` tells which; a test checks it).
+ */
+function fastStrings(d: Decoder): Decoder {
+  const internal = d as unknown as DecoderInternals;
+  const original = internal.decodeUtf8String;
+  if (typeof original !== "function" || !("pos" in internal) || !("keyDecoder" in internal) || internal.keyDecoder === null) return d;
+  internal.decodeUtf8String = function (this: DecoderInternals, byteLength: number, headerOffset: number): string {
+    const bytes = this.bytes;
+    const at = this.pos + headerOffset;
+    const end = at + byteLength;
+    if (byteLength === 0 || byteLength > FAST_STRING_MAX || bytes.byteLength < end) return original.call(this, byteLength, headerOffset);
+    let s: string;
+    if (byteLength <= 16) {
+      s = this.keyDecoder!.decode(bytes, at, byteLength);
+    } else {
+      for (let i = at; i < end; i++) if (bytes[i]! > 0x7f) return original.call(this, byteLength, headerOffset);
+      s = String.fromCharCode.apply(null, bytes.subarray(at, end) as unknown as number[]);
+    }
+    this.pos = end;
+    return s;
+  };
+  fastStringsActive = true;
+  return d;
+}
+fastStrings(decoder);
 
 /**
  * Encoded frames up to POOLED_MAX bytes are copied into slices of a shared slab instead of
@@ -114,7 +204,8 @@ const POOLED_MAX = 2 * 1024;
 let slab = new ArrayBuffer(SLAB_BYTES);
 let slabOffset = 0;
 
-function allocOut(n: number): Uint8Array {
+/** @internal A slice of the shared slab (or a new buffer past POOLED_MAX) for an encoded frame. */
+export function allocOut(n: number): Uint8Array {
   if (n > POOLED_MAX) return new Uint8Array(n);
   if (slabOffset + n > SLAB_BYTES) {
     slab = new ArrayBuffer(SLAB_BYTES);
@@ -164,7 +255,7 @@ export function encodeFrame(frame: object, encoding: Encoding): Uint8Array | str
 
 // Encodes the `args` of encodeCallRequest. They sit 3 levels below the frame (frame, cmds,
 // command), so this encoder's depth limit is 3 lower: exactly what encodeFrame accepts.
-const argsEncoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_NESTING_DEPTH + 1 - 3 });
+const argsEncoder = fastEncoderStrings(new Encoder({ ignoreUndefined: true, maxDepth: MAX_NESTING_DEPTH + 1 - 3 }));
 /** One byte per character (the templates hold MessagePack bytes, not UTF-8 text). */
 const latin1 = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const CALL_HEAD = latin1("\x84\xa4role\xa3rpc\xa1u"); // map(4), "role": "rpc", "u"
@@ -243,7 +334,7 @@ export function encodeCallRequest(u: string, name: string, fun: string, args: un
 }
 
 // Encodes the `r` of encodeRpcResult, one level below the frame.
-const resultEncoder = new Encoder({ ignoreUndefined: true, maxDepth: MAX_NESTING_DEPTH + 1 - 1 });
+const resultEncoder = fastEncoderStrings(new Encoder({ ignoreUndefined: true, maxDepth: MAX_NESTING_DEPTH + 1 - 1 }));
 const REPLY_HEAD = latin1("\x84\xa4role\xacrpc-response\xa1u"); // map(4), "role": "rpc-response", "u"
 const REPLY_R = latin1("\xa1r");
 const REPLY_TAIL = latin1("\xa5error\xc0"); // "error": nil

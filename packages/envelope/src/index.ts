@@ -25,6 +25,8 @@ export {
   type Encoding,
   type PeerRole,
 } from "./codec.js";
+export { encodeFabricMessage } from "./fabric-codec.js";
+export { encodeNotification, encodePlainPublish, encodePubsubAck, encodePublish } from "./pubsub-codec.js";
 export {
   DEFAULT_MAX_HOPS,
   createUnifiedMessage,

@@ -5,6 +5,7 @@ import {
   createLogger,
   createUnifiedMessage,
   decodeFrame,
+  encodeFabricMessage,
   encodeFrame,
   forwardStep,
   type Frame,
@@ -45,6 +46,15 @@ export const UNDELIVERABLE_TOPIC = "mpreg.fabric.undeliverable";
 
 /** Upgrade header a dialing peer sends (value `1`): it asks for a peer-only connection. */
 export const PEER_UPGRADE_HEADER = "x-mpreg-peer";
+
+/**
+ * Frames of one event-loop turn written out together on a peer link (the transport's default,
+ * 16, suits a client's request/reply ping-pong). A node relays whole batches (64 calls in
+ * flight from a client become 64 call messages in one turn): measured with
+ * `cpu-probe.mjs remote 64`, 64 instead of 16 took CPU per remote call from ~51 to ~43 µs on
+ * the ingress and ~17.5 to ~13.5 µs on the callee.
+ */
+export const PEER_COALESCE_MAX_FRAMES = 64;
 
 /** Default TTL of this node's catalog entries (see `FabricOptions.catalogTtlMs`). */
 export const DEFAULT_CATALOG_TTL_MS = 600_000;
@@ -225,6 +235,7 @@ export class Fabric implements ServicePort {
           headers: { [PEER_UPGRADE_HEADER]: "1" },
           ...(tls === undefined ? {} : { tls }),
           ...(opts.outboundBudget ? { outboundBudget: opts.outboundBudget } : {}),
+          coalesceMaxFrames: PEER_COALESCE_MAX_FRAMES,
         }));
     // Liveness comes from gossip membership (a dead or departed node's entries are removed at
     // once), so the TTL is only a backstop: a long one keeps refresh traffic, which grows with
@@ -324,7 +335,7 @@ export class Fabric implements ServicePort {
   private encodeForPeer(msg: UnifiedMessage): Uint8Array {
     let data: Uint8Array;
     try {
-      data = encodeFrame({ role: "fabric-message", payload: msg }, "msgpack") as Uint8Array;
+      data = encodeFabricMessage(msg);
     } catch (e) {
       throw MpregError.invalid(`message cannot be encoded: ${(e as Error).message}`, "payload");
     }
@@ -598,6 +609,8 @@ export class Fabric implements ServicePort {
     // Another cluster's node links only to a federated node that accepts that cluster.
     const foreign = hello.cluster_id !== this.clusterId ? hello.cluster_id : undefined;
     if (foreign !== undefined && this.federation?.acceptsLink(foreign) !== true) return refuse(`cluster ${hello.cluster_id} is not ${this.clusterId}`);
+    // An accepted connection got the listener's client settings; a peer link writes in larger batches.
+    (conn as Partial<{ setCoalesceMaxFrames(frames: number): void }>).setCoalesceMaxFrames?.(PEER_COALESCE_MAX_FRAMES);
     const fields = this.identity(newNonce());
     const welcome: PeerWelcome = {
       role: "peer-welcome",

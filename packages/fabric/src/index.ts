@@ -4,6 +4,7 @@ export {
   PEER_UPGRADE_HEADER,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   UNDELIVERABLE_TOPIC,
+  PEER_COALESCE_MAX_FRAMES,
   type DialedConnection,
   type FabricOptions,
   type FabricStats,

@@ -23,12 +23,16 @@ export class BoundedIdSet {
 
   /** Remembers `id`; returns false (and changes nothing) when it is already remembered. */
   add(id: string): boolean {
-    if (this.current.has(id) || this.previous.has(id)) return false;
-    if (this.current.size >= this.capacity) {
+    // Two hash operations per new id instead of three: `add` itself tells whether the current
+    // generation had it (the size grows only for a new id).
+    if (this.previous.size > 0 && this.previous.has(id)) return false;
+    const n = this.current.size;
+    if (n >= this.capacity) {
+      if (this.current.has(id)) return false;
       this.previous = this.current;
-      this.current = new Set();
+      this.current = new Set([id]);
+      return true;
     }
-    this.current.add(id);
-    return true;
+    return this.current.add(id).size !== n;
   }
 }

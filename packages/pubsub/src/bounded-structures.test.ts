@@ -19,7 +19,10 @@ describe("BoundedIdSet", () => {
         for (const n of ids) {
           const id = `i${n}`;
           const recent = accepted.slice(-cap).includes(id);
+          const had = s.has(id);
           const fresh = s.add(id);
+          expect(fresh).toBe(!had);
+          expect(s.has(id)).toBe(true);
           if (recent) expect(fresh).toBe(false);
           if (fresh) {
             const at = accepted.indexOf(id);

@@ -37,4 +37,4 @@ export {
   type PubsubReply,
   type PubsubRequestFrame,
 } from "./wire-adapter.js";
-export { PubsubService, PUBSUB_DELIVER_TOPIC, type PubsubServiceOptions } from "./pubsub-service.js";
+export { MAX_DELIVERY_BATCH, MAX_DELIVERY_BATCH_BYTES, PubsubService, PUBSUB_DELIVER_TOPIC, type PubsubServiceOptions } from "./pubsub-service.js";

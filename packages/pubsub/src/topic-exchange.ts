@@ -42,6 +42,8 @@ export interface PublishResult {
   readonly delivered: number;
   /** Other nodes to send the message to (each has a matching pattern): each once. */
   readonly forwardTo: readonly string[];
+  /** Estimated bytes of the message (payload, headers, topic, ids), as the limits count them. */
+  readonly size: number;
 }
 
 /** The outcome of `deliverRemote`. */
@@ -199,14 +201,14 @@ export class TopicExchange {
     };
     if (!this.seen.add(message.message_id)) {
       this.c.deduplicated++;
-      return { message, duplicate: true, delivered: 0, forwardTo: [] };
+      return { message, duplicate: true, delivered: 0, forwardTo: [], size: checked.size };
     }
     this.c.published++;
     this.retention.add(message, checked.size, message.timestamp);
     const delivered = this.deliverLocal(message, checked.segments, checked.size);
     const forwardTo = this.remote.targets(checked.segments);
     this.c.forwarded += forwardTo.length;
-    return { message, duplicate: false, delivered, forwardTo };
+    return { message, duplicate: false, delivered, forwardTo, size: checked.size };
   }
 
   /**

@@ -602,6 +602,28 @@ describe("Executor.executeLocal (receiving side of a remote call)", () => {
     await waitFor(() => signal?.aborted === true);
     expect((await failure(ex.executeLocal({ command: c("h", "hang"), request_id: "r", deadline: Date.now() - 1 }))).code).toBe(1004);
   });
+
+  it("takes a Cancellation instead of a signal: aborted before or while the handler runs", async () => {
+    const reg = baseRegistry();
+    let signal: AbortSignal | undefined;
+    reg.register("hang", (input) => {
+      signal = input.signal;
+      return new Promise(() => undefined);
+    });
+    const ex = localExecutor(reg);
+    let listener: (() => void) | undefined;
+    const canc = { aborted: false, reason: undefined as unknown, onAbort: (cb: () => void) => ((listener = cb), () => (listener = undefined)) };
+    const p = failure(ex.executeLocal({ command: c("h", "hang"), request_id: "r", cancellation: canc }));
+    expect(listener).toBeDefined();
+    const why = new MpregError(ErrorCode.UNREACHABLE, "caller gone");
+    canc.aborted = true;
+    canc.reason = why;
+    listener!();
+    expect(await p).toBe(why);
+    expect(signal?.aborted).toBe(true);
+    expect(listener).toBeUndefined();
+    expect(await failure(ex.executeLocal({ command: c("e", "echo", [1]), request_id: "r", cancellation: canc }))).toBe(why);
+  });
 });
 
 describe("Executor: results", () => {

@@ -97,7 +97,7 @@ export class WsConnection implements Connection, BudgetMember {
 
   private corkedFrames = 0;
   private corkedBytes = 0;
-  private readonly maxCorkedFrames: number;
+  private maxCorkedFrames: number;
   private readonly maxCorkedBytes: number;
   private readonly uncork = (): void => {
     this.corked = false;
@@ -150,6 +150,14 @@ export class WsConnection implements Connection, BudgetMember {
       else this.events.emitClose(code, reason.toString("utf8"));
     });
     this.socket?.on("drain", () => this.flushQueue());
+  }
+
+  /**
+   * Changes `coalesceMaxFrames` of this connection (e.g. a node raises it on a peer link once
+   * the link is known to be one: see `PEER_COALESCE_MAX_FRAMES` in `@mpreg/fabric`).
+   */
+  setCoalesceMaxFrames(frames: number): void {
+    this.maxCorkedFrames = Math.max(1, Math.floor(frames));
   }
 
   get open(): boolean {

@@ -202,6 +202,28 @@ describe("WsListener", () => {
     expect(writes).toEqual([32, 32, 16]);
   });
 
+  it("setCoalesceMaxFrames changes the batch of a connection that is already open", async () => {
+    const { url, conns } = await start({ coalesceMaxFrames: 16 });
+    const c = await connectWs(url, { reconnect: false });
+    cleanups.push(() => c.close());
+    const got: number[] = [];
+    c.onMessage((d) => got.push((d as Uint8Array)[0]!));
+    await waitFor(() => conns.length === 1);
+    await waitFor(() => (conns[0] as WsConnection).heardFromPeer);
+    (conns[0] as WsConnection).setCoalesceMaxFrames(64);
+    const socket = (conns[0] as unknown as { socket: Record<string, (...a: unknown[]) => unknown> }).socket;
+    const writes: number[] = [];
+    const orig = socket._writev!;
+    socket._writev = function (this: unknown, ...a: unknown[]) {
+      writes.push((a[0] as unknown[]).length);
+      return orig.apply(this, a);
+    };
+    for (let i = 0; i < 100; i++) conns[0]!.send(new Uint8Array([i]));
+    await waitFor(() => got.length === 100);
+    expect(got).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(writes).toEqual([128, 72]);
+  });
+
   describe("backpressure", () => {
     const limits = { highWaterMarkBytes: 64 * 1024, maxBufferedBytes: 1024 * 1024 };
     const frame = new Uint8Array(64 * 1024);
