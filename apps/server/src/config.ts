@@ -47,6 +47,11 @@ export const NodeConfigSchema = Type.Object({
   gossipProbeIntervalMs: Type.Integer({ minimum: 10 }),
   /** Wait for a direct ack before indirect probes; must be below the probe interval. */
   gossipProbeTimeoutMs: Type.Integer({ minimum: 5 }),
+  /**
+   * `hops_remaining` of the messages this node originates (PROTOCOL section 8): node hops a
+   * call, publish or queue call may take, inside this cluster and across federated ones.
+   */
+  maxHops: Type.Integer({ minimum: 1, maximum: 255 }),
   /** Name of the Raft group this node serves (`mpreg.kv.*` built-ins); absent: none. */
   raftGroup: Type.Optional(Type.String({ minLength: 1, pattern: "^[A-Za-z0-9_-]+$" })),
   /** Node ids of the group's first voters, this node included (used when its storage is fresh). */
@@ -120,6 +125,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   maxPeerLinks: 32,
   gossipProbeIntervalMs: 1000,
   gossipProbeTimeoutMs: 500,
+  maxHops: 8,
   raftMembers: [],
   raftJoin: false,
   raftFsync: "batch",
@@ -166,6 +172,7 @@ const OPTIONS: Record<keyof NodeConfig, Kind> = {
   maxPeerLinks: "int",
   gossipProbeIntervalMs: "int",
   gossipProbeTimeoutMs: "int",
+  maxHops: "int",
   raftGroup: "string",
   raftMembers: "list",
   raftJoin: "bool",
@@ -207,6 +214,7 @@ const OPTION_HELP: Partial<Record<keyof NodeConfig, string>> = {
   maxPeerLinks: "most peer links kept",
   gossipProbeIntervalMs: "SWIM probe period (ms)",
   gossipProbeTimeoutMs: "direct probe ack wait (ms)",
+  maxHops: "node hops a message this node originates may take (hops_remaining), 1..255",
   raftGroup: "Raft group this node serves (mpreg.kv.*)",
   raftMembers: "node ids of the group's first voters, this node included",
   raftJoin: "join a running group instead of founding one",

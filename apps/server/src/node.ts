@@ -106,6 +106,7 @@ export class MpregNode implements FunctionModuleNode {
       gossip: { probeIntervalMs: config.gossipProbeIntervalMs, probeTimeoutMs: config.gossipProbeTimeoutMs },
       urls: () => (this.url ? [this.url] : []),
       maxFrameBytes: config.maxFrameBytes,
+      maxHops: config.maxHops,
       federation: federationOptions(config),
       ...(tls ? { tls: tls.peer } : {}),
     });

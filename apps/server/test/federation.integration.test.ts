@@ -88,6 +88,7 @@ describe("three clusters in a line A–B–C (no A–C link)", () => {
   let b1: MpregClient;
   let c2: MpregClient;
   let bNode: NodeProcess;
+  let a1Node: NodeProcess;
 
   beforeAll(async () => {
     // B is the transit: it dials nobody and lets A and C link to it.
@@ -96,6 +97,7 @@ describe("three clusters in a line A–B–C (no A–C link)", () => {
     // A's import policy keeps C's (and anyone's) admin functions out of A.
     const aConfig = configFile("a1", { import: [{ neighbour: "B", functions: { deny: ["admin."] } }] });
     const [a1n, c1n] = await Promise.all([start("a1", "A", "where", [...link, "--config", aConfig]), start("c1", "C", "", link)]);
+    a1Node = a1n;
     // a2 and c2 have no federation link: they reach other clusters through a1 and c1.
     const [a2n, c2n] = await Promise.all([
       start("a2", "A", "", ["--federation-mode", "explicit", "--peers", a1n.url]),
@@ -159,6 +161,20 @@ describe("three clusters in a line A–B–C (no A–C link)", () => {
     expect(await c2.call("mpreg.queue.stats", ["jobs"])).toMatchObject({ sent: 1, acked: 1, visible: 0 });
     // The queue lives in C only: A did not make one of its own.
     expect(((await a2.call("mpreg.queue.list")) as unknown[]).length).toBe(0);
+  });
+
+  it("a node's hop budget (--max-hops) bounds how far its calls go: too small is 1005 hop_budget_exhausted", async () => {
+    const a3n = await start("a3", "A", "", ["--federation-mode", "explicit", "--peers", a1Node.url, "--max-hops", "1"]);
+    const a3 = await connect(a3n);
+    // One node hop (a3 → a1) fits; C is four node hops away (a3 → a1 → b1 → c1 → c2).
+    expect(await answers(a3, "where", [], "a3 reaches a1")).toBe("A/a1");
+    await waitFor(async () => (await routeTo(a3, "C")) === "A>B>C", { timeoutMs: 20_000, description: "a3 knows the route to C" });
+    const err = await a3.call("c_only", [], { timeout_ms: 10_000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 1005 });
+    expect(JSON.stringify((err as { details?: unknown }).details)).toContain("hop_budget_exhausted");
   });
 
   it("strict mode: another cluster's node is refused at the handshake and its functions are 1001", async () => {

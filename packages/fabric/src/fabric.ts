@@ -407,6 +407,11 @@ export class Fabric implements ServicePort {
     return best;
   }
 
+  /** `hops_remaining` of messages this node originates (undefined: the envelope's default). */
+  get maxHops(): number | undefined {
+    return this.opts.maxHops;
+  }
+
   /** Other clusters' entries this node may use (federation); undefined in strict mode. */
   get foreign(): Catalog | undefined {
     return this.federation?.foreign.catalog;

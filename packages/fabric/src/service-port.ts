@@ -69,6 +69,11 @@ export interface OutboundMessage {
 export interface ServicePort {
   readonly nodeId: string;
   readonly clusterId: string;
+  /**
+   * `hops_remaining` that messages this node originates start with (PROTOCOL section 8);
+   * services that build their own messages use it too. Undefined: the envelope's default (8).
+   */
+  readonly maxHops?: number | undefined;
   /** The routing catalog (read it; publish this node's entries with `announce`/`withdraw`). */
   readonly catalog: Catalog;
   /**

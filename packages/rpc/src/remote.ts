@@ -62,6 +62,8 @@ export interface RemoteDispatcherOptions {
   nodeId: string;
   clusterId: string;
   send: SendToNode;
+  /** `hops_remaining` of the call messages (default: the envelope's, 8). */
+  maxHops?: number | undefined;
   /** Most calls awaiting a result; past it `dispatch` fails with 1007. Default 65 536. */
   maxPending?: number;
   /** Extra wait past the request deadline before a call is given up locally. Default 1000 ms. */
@@ -118,6 +120,7 @@ export class RemoteDispatcher implements Dispatcher {
         target_cluster: req.cluster_id,
         trace_id: req.trace_id ?? req.request_id,
       },
+      ...(this.opts.maxHops === undefined ? {} : { maxHops: this.opts.maxHops }),
     });
     const id = msg.headers.correlation_id;
     return new Promise<unknown>((resolve, reject) => {
@@ -239,6 +242,7 @@ export class RemoteDispatcher implements Dispatcher {
       message_type: "rpc",
       payload: { kind: "cancel" },
       headers: { source_node: this.opts.nodeId, source_cluster: this.opts.clusterId, target_node: nodeId, correlation_id: correlationId },
+      ...(this.opts.maxHops === undefined ? {} : { maxHops: this.opts.maxHops }),
     });
     try {
       this.opts.send(nodeId, msg);
@@ -282,6 +286,8 @@ export interface RemoteCallHandlerOptions<Ctx> {
   nodeId: string;
   clusterId: string;
   send: SendToNode;
+  /** `hops_remaining` of the result messages (default: the envelope's, 8). */
+  maxHops?: number | undefined;
   /** Most remote calls running at once; past it a call is answered with 1007. Default 4096. */
   maxRunning?: number;
 }
@@ -364,6 +370,7 @@ export class RemoteCallHandler<Ctx = unknown> {
         target_node: nodeId,
         correlation_id: correlationId,
       },
+      ...(this.opts.maxHops === undefined ? {} : { maxHops: this.opts.maxHops }),
     });
     let sent = false;
     try {

@@ -48,7 +48,7 @@ export class RpcService<Ctx> {
   constructor(opts: RpcServiceOptions<Ctx>) {
     const { port, registry } = opts;
     const send = (nodeId: string, msg: Parameters<ServicePort["send"]>[1]) => port.send(nodeId, msg);
-    this.dispatcher = new RemoteDispatcher({ nodeId: port.nodeId, clusterId: port.clusterId, send });
+    this.dispatcher = new RemoteDispatcher({ nodeId: port.nodeId, clusterId: port.clusterId, send, maxHops: port.maxHops });
     // With federation, other clusters' functions are candidates too (ranked after this cluster's).
     const foreign = port.foreign;
     const catalog = foreign === undefined ? port.catalog : { queryFunctions: (q: FunctionQuery) => [...port.catalog.queryFunctions(q), ...foreign.queryFunctions(q)] };
@@ -70,7 +70,7 @@ export class RpcService<Ctx> {
       clusterId: port.clusterId,
       defaultTimeoutMs: opts.defaultTimeoutMs,
     });
-    this.callHandler = new RemoteCallHandler({ executor: this.executor, nodeId: port.nodeId, clusterId: port.clusterId, send });
+    this.callHandler = new RemoteCallHandler({ executor: this.executor, nodeId: port.nodeId, clusterId: port.clusterId, send, maxHops: port.maxHops });
     this.detach.push(
       port.handle(
         RPC_TOPIC_PREFIX,
