@@ -38,7 +38,7 @@ export function registerBuiltins(node: MpregNode): void {
       });
       return { items };
     },
-    opts("Functions known to this node: {namespace?, query?}"),
+    opts("Functions this node can call, other clusters' included (federation): {namespace?, query?}"),
   );
 }
 

@@ -276,8 +276,11 @@ export class MpregNode implements FunctionModuleNode {
   }
 
   /** Every function endpoint the catalog knows, cluster-wide. */
+  /** Functions of this cluster, then those of other clusters this node may call (federation). */
   functionList() {
-    return this.fabric.catalog.queryFunctions({ now: Date.now() }).map((f) => ({
+    const now = Date.now();
+    const foreign = this.fabric.foreign?.queryFunctions({ now }) ?? [];
+    return [...this.fabric.catalog.queryFunctions({ now }), ...foreign].map((f) => ({
       name: f.name,
       function_id: f.function_id,
       version: f.version,

@@ -110,6 +110,9 @@ describe("three clusters in a line A–B–C (no A–C link)", () => {
   it("answers an RPC from A for a function only in C through B, also inside a multi-command request", async () => {
     expect(await a2.call("c_only")).toBe("C/c2");
     expect(await routeTo(a2, "C")).toBe("A>B>C");
+    // Discovery shows what A may call in other clusters, with their cluster ids.
+    const listed = (await a2.call("rpc_list", [{ query: "c_only" }])) as { items: { name: string; cluster_id: string; node_id: string }[] };
+    expect(listed.items).toEqual([expect.objectContaining({ name: "c_only", cluster_id: "C", node_id: "c2" })]);
     const reply = await a2.request([
       { name: "x", fun: "c_only" },
       { name: "y", fun: "echo", args: [{ ran: "x" }] },
