@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { CacheService, cacheBuiltins, replicateOverFabric } from "@mpreg/cache";
 import type { Fabric } from "@mpreg/fabric";
 import { openBackend, type StorageBackend } from "@mpreg/persistence";
-import { QueueService, advertiseQueues, queueBuiltins } from "@mpreg/queue";
+import { QueueService, advertiseQueues, queueBuiltins, relaySubscriptions } from "@mpreg/queue";
 import { forwardToOwner, type FunctionRegistry, type RpcService } from "@mpreg/rpc";
 import type { NodeConfig } from "./config.js";
 import { registerServiceBuiltins, type BuiltinCaller } from "./service-builtins.js";
@@ -37,19 +37,21 @@ export async function openServices<S extends BuiltinCaller>(opts: {
   const cacheStore = await storage("cache");
   const cache = await CacheService.open({ nodeId: opts.nodeId, config: cacheConfig(config), ...(cacheStore ? { backend: cacheStore } : {}) });
   const detach = [advertiseQueues(queues, fabric), replicateOverFabric(cache, fabric)];
-  const forwarded = forwardToOwner(queueBuiltins(queues), {
-    port: fabric,
-    dispatcher: opts.rpc.dispatcher,
-    kind: "queue",
-    isLocal: (name) => queues.names().includes(name),
-  });
-  registerServiceBuiltins(opts.registry, forwarded, opts.push);
+  const isLocal = (name: string): boolean => queues.names().includes(name);
+  const forwarded = forwardToOwner(queueBuiltins(queues), { port: fabric, dispatcher: opts.rpc.dispatcher, kind: "queue", isLocal });
+  // A subscription to another node's queue is run here, for the connection (docs/queue.md).
+  const relayed = relaySubscriptions(forwarded, { isLocal });
+  registerServiceBuiltins(opts.registry, relayed.builtins, opts.push);
   registerServiceBuiltins(opts.registry, cacheBuiltins(cache), opts.push);
   return {
     queues,
     cache,
-    closeOwner: (owner) => void queues.closeOwner(owner),
+    closeOwner: (owner) => {
+      relayed.closeOwner(owner);
+      void queues.closeOwner(owner);
+    },
     close: async () => {
+      relayed.close();
       for (const d of detach) d();
       await queues.close();
       await cache.close();

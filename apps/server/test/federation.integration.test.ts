@@ -162,6 +162,14 @@ describe("three clusters in a line A–B–C (no A–C link)", () => {
     expect(msgs.map((m) => m.body)).toEqual([{ n: 1 }]);
     expect(await a2.call("mpreg.queue.ack", ["jobs", msgs[0]!.receipt])).toEqual({ ok: true });
     expect(await c2.call("mpreg.queue.stats", ["jobs"])).toMatchObject({ sent: 1, acked: 1, visible: 0 });
+    // A subscription from A to C's queue is relayed by A's node.
+    await c2.call("mpreg.queue.send", ["jobs", { n: 2 }]);
+    const sub = await a2.queue("jobs").subscribe({ prefetch: 1 });
+    const first = await sub[Symbol.asyncIterator]().next();
+    expect(first.value?.body).toEqual({ n: 2 });
+    await first.value!.ack();
+    await sub.unsubscribe();
+    await waitFor(async () => ((await c2.call("mpreg.queue.stats", ["jobs"])) as { acked: number }).acked === 2, { timeoutMs: 5000, description: "the relayed ack reaches C" });
     // The queue lives in C only: A did not make one of its own.
     expect(((await a2.call("mpreg.queue.list")) as unknown[]).length).toBe(0);
   });

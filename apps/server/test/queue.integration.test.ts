@@ -63,6 +63,44 @@ describe("queues across nodes", () => {
     await expect(ca.call("mpreg.queue.create", ["bad name!", {}])).rejects.toMatchObject({ code: 1002 });
   });
 
+  it("relays a subscription on A to B's queue: every message once, at most prefetch unacked, unsubscribe and close end it", async () => {
+    const b = await start(["--name", "B"]);
+    const a = await start(["--name", "A", "--peers", b.url]);
+    const [ca, cb] = [await connect(a), await connect(b)];
+    await cb.call("mpreg.queue.create", ["work", { visibility_timeout_ms: 60_000 }]);
+    await waitFor(async () => ((await ca.call("catalog_query", [{ entry_type: "queues", name: "work" }])) as { items: unknown[] }).items.length === 1, {
+      timeoutMs: 10_000,
+      description: "A learns that B owns work",
+    });
+    await expect(ca.queue("nope").subscribe()).rejects.toMatchObject({ code: 1001 });
+    const N = 20;
+    for (let i = 0; i < N; i++) await cb.call("mpreg.queue.send", ["work", i]);
+    const sub = await ca.queue("work").subscribe({ prefetch: 3 });
+    const got: unknown[] = [];
+    for await (const m of sub) {
+      got.push(m.body);
+      // The relay holds at most `prefetch` messages out at the owner.
+      expect(((await cb.call("mpreg.queue.stats", ["work"])) as { in_flight: number }).in_flight).toBeLessThanOrEqual(3);
+      await m.ack();
+      if (got.length === N) break;
+    }
+    expect(got).toEqual(Array.from({ length: N }, (_, i) => i));
+    await waitFor(async () => ((await cb.call("mpreg.queue.stats", ["work"])) as { acked: number; in_flight: number }).acked === N, { timeoutMs: 5000, description: "all acked at B" });
+    // A second relayed subscription ends with its connection: nothing more is leased for it.
+    const c2 = await connect(a);
+    const sub2 = await c2.queue("work").subscribe({ prefetch: 1 });
+    await cb.call("mpreg.queue.send", ["work", "one"]);
+    const it2 = sub2[Symbol.asyncIterator]();
+    expect((await it2.next()).value?.body).toBe("one");
+    await c2.close();
+    await cb.call("mpreg.queue.send", ["work", "two"]);
+    // "two" stays visible at B for a consumer there (the closed connection's relay receives no more).
+    await waitFor(async () => ((await cb.call("mpreg.queue.receive", ["work", {}])) as Received[]).some((m) => m.body === "two"), {
+      timeoutMs: 5000,
+      description: "two is received at B",
+    });
+  });
+
   it("makes the messages leased to a connection visible again when it closes", async () => {
     const a = await start(["--name", "A"]);
     const c1 = await connect(a);

@@ -33,3 +33,4 @@ export type {
   SubscribeOptions,
 } from "./types.js";
 export { advertiseQueues } from "./queue-fabric.js";
+export { relaySubscriptions, type RelayOptions, type RelayedBuiltins } from "./relayed-subscriptions.js";

@@ -23,8 +23,9 @@ const NOT_NAMED = new Set(["mpreg.queue.list", "mpreg.queue.unsubscribe"]);
  * on another node runs on that node: forwarded through the dispatcher to the owner advertised in
  * the catalog. A call for an object no node advertises runs here (e.g. `create` makes it here;
  * others answer 1001). An owner that is advertised but unreachable is 1005 with the reason.
- * Connection-bound calls (`subscribe`) run only where the caller is connected and the object
- * lives: forwarded, they are refused by the owner (1002, docs/queue.md).
+ * Connection-bound calls (`subscribe`) cannot push from the owner to the caller's connection:
+ * forwarded, the owner refuses them (1002); `relaySubscriptions` of @mpreg/queue runs such a
+ * subscription on the caller's node instead (docs/queue.md).
  */
 export function forwardToOwner(builtins: readonly ServiceBuiltin[], opts: OwnerForwardingOptions): ServiceBuiltin[] {
   const { port, dispatcher, kind } = opts;
