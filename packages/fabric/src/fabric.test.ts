@@ -169,6 +169,22 @@ describe("the service port", () => {
     expect(atD).toHaveLength(0);
   });
 
+  it("answers a node it has no route to yet along the way that node's message came", async () => {
+    net = new MemNet();
+    const [a, b, c, d] = await line(net);
+    const atD = echoService(d!);
+    // Z is no member: no overlay knows a route to it, as for a node whose link-state has not
+    // reached D yet. Its message comes through A (the path ends with A, so B admits it).
+    const ping = a!.message({ topic: "test.ping", payload: 9 });
+    expect(a!.send("B", { ...ping, headers: { ...ping.headers, source_node: "Z", routing_path: ["Z", "A"], target_node: "D" } })).toBe(true);
+    await waitFor(() => atD.length === 1, { timeoutMs: 5000, description: "D gets Z's ping" });
+    // D's pong goes back C → B → A; A, which got nothing from Z, has no way on and drops it.
+    await waitFor(() => a!.stats.droppedNoRoute === 1, { timeoutMs: 5000, description: "the pong back at A" });
+    expect(d!.stats.droppedNoRoute).toBe(0);
+    expect(c!.stats.relayed).toBeGreaterThan(0);
+    expect(b!.stats.relayed).toBeGreaterThan(0);
+  });
+
   it("reports `down` for the nodes behind a relay that crashed, at once", async () => {
     net = new MemNet();
     // Default probe timing: suspicion alone lasts at least 4 s, so nothing below is the failure detector.

@@ -31,6 +31,7 @@ import { PEER_PROTOCOL_VERSION, confirmMac, helloMac, macOk, newNonce, welcomeMa
 import { FEDERATION_CONTROL_PREFIX, FederationDriver, type FederationDecision, type FederationOptions, type ServiceTag } from "./federation-driver.js";
 import { GATEWAY_KEY_PREFIX, type GatewayAnnouncement } from "./gateway-announcement.js";
 import { PeerLinks } from "./peer-links.js";
+import { ReverseHops } from "./reverse-hops.js";
 import type { FabricMessageHandler, HandleOptions, MembershipEvent, OutboundMessage, ServicePort, UndeliverableNotice } from "./service-port.js";
 
 const log = createLogger("fabric");
@@ -203,6 +204,8 @@ export class Fabric implements ServicePort {
   readonly federation: FederationDriver | undefined;
   private readonly undeliverableListeners = new Set<(n: UndeliverableNotice) => void>();
   private readonly dialers = new Map<string, Dialer>();
+  /** Where relayed messages of nodes came from: the way back while no route to them is known. */
+  private readonly reverseHops = new ReverseHops();
   private readonly handlers = new Map<string, { handler: FabricMessageHandler; options: HandleOptions }>();
   private readonly membershipListeners = new Set<(e: MembershipEvent) => void>();
   private readonly catalogListeners = new Set<(c: CatalogChange) => void>();
@@ -318,7 +321,8 @@ export class Fabric implements ServicePort {
     let conn = this.links.get(nodeId);
     if (!conn) {
       const route = this.overlay.route(nodeId);
-      conn = route && !msg.headers.routing_path.includes(route.next) ? this.links.get(route.next) : undefined;
+      const next = route?.next ?? this.reverseHops.get(nodeId);
+      conn = next !== undefined && !msg.headers.routing_path.includes(next) ? this.links.get(next) : undefined;
       if (!conn) {
         // Not a node of this cluster: of another one, when federation knows it.
         const cluster = fed?.clusterOf(nodeId);
@@ -766,7 +770,10 @@ export class Fabric implements ServicePort {
       return;
     }
     this.invalidateRoutes();
-    if (this.links.remove(nodeId, conn)) this.overlay.linksChanged();
+    if (this.links.remove(nodeId, conn)) {
+      this.reverseHops.dropLink(nodeId);
+      this.overlay.linksChanged();
+    }
     // Calls waiting on a node that just became unreachable fail now, not at their deadline.
     this.checkReachability();
     this.schedule();
@@ -823,6 +830,8 @@ export class Fabric implements ServicePort {
   }
 
   private onFabricMessage(msg: UnifiedMessage, from: string): void {
+    const src = msg.headers.source_node;
+    if (src !== from && msg.headers.source_cluster === this.clusterId) this.reverseHops.note(src, from);
     const tc = msg.headers.target_cluster;
     if (this.federation !== undefined && tc !== undefined && tc !== this.clusterId) {
       this.relayToCluster(msg);
