@@ -25,6 +25,10 @@ describe("NodeMetrics", () => {
     expect(types.get("mpreg_event_loop_delay_seconds")).toBe("gauge");
     expect(sampleValue(samples, "mpreg_request_duration_seconds_count")).toBe(0);
     expect(sampleValue(samples, "mpreg_event_loop_delay_seconds", { quantile: "0.99" })).toBeGreaterThanOrEqual(0);
+    expect(types.get("mpreg_event_loop_utilization")).toBe("gauge");
+    const elu = sampleValue(samples, "mpreg_event_loop_utilization");
+    expect(elu).toBeGreaterThanOrEqual(0);
+    expect(elu).toBeLessThanOrEqual(1);
     m.close();
   });
 

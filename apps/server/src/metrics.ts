@@ -1,9 +1,15 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from "node:perf_hooks";
 import { errorCodeName } from "@mpreg/envelope";
 import type { FabricStats } from "@mpreg/fabric";
 
 /** Sampling period of the event-loop delay (ms); the samples include it, so it is subtracted. */
-const LOOP_RESOLUTION_MS = 20;
+/**
+ * Period of the event-loop delay sampler. Each sample wakes an idle node: at 20 ms that was 50
+ * wakes a second, most of an idle node's CPU (docs/benchmarks.md, idle cost). At 250 ms a
+ * 15-second scrape still holds 60 samples; `mpreg_event_loop_utilization` (no timer) shows
+ * how busy the loop was in between.
+ */
+const LOOP_RESOLUTION_MS = 250;
 
 /** Upper bounds (seconds) of the request latency histogram's buckets. */
 export const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
@@ -35,9 +41,10 @@ export class NodeMetrics {
   /** `fun` → code → count (code 0: success). */
   private readonly calls = new Map<string, Map<number, number>>();
   private readonly loopDelay: IntervalHistogram;
+  private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
 
   constructor() {
-    // Sampled every 20 ms by libuv; the timer does not keep the process alive.
+    // Sampled by a libuv timer that does not keep the process alive.
     this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
     this.loopDelay.enable();
   }
@@ -141,6 +148,11 @@ export class NodeMetrics {
     for (const q of [50, 90, 99]) lines.push(`mpreg_event_loop_delay_seconds{quantile="${q / 100}"} ${seconds(h.percentile(q))}`);
     lines.push(`mpreg_event_loop_delay_seconds{quantile="1"} ${seconds(h.max)}`);
     h.reset();
+    const elu = performance.eventLoopUtilization();
+    lines.push("# HELP mpreg_event_loop_utilization Share of time the event loop was busy since the previous scrape (0..1).");
+    lines.push("# TYPE mpreg_event_loop_utilization gauge");
+    lines.push(`mpreg_event_loop_utilization ${Math.round(performance.eventLoopUtilization(elu, this.lastElu).utilization * 1e4) / 1e4}`);
+    this.lastElu = elu;
     lines.push("# TYPE mpreg_process_resident_memory_bytes gauge");
     lines.push(`mpreg_process_resident_memory_bytes ${process.memoryUsage.rss()}`);
     lines.push(...services);

@@ -206,6 +206,8 @@ export class Fabric implements ServicePort {
   private readonly dialers = new Map<string, Dialer>();
   /** Where relayed messages of nodes came from: the way back while no route to them is known. */
   private readonly reverseHops = new ReverseHops();
+  /** True while `onTimer` runs: it arms the next wake itself, once. */
+  private inTimer = false;
   private readonly handlers = new Map<string, { handler: FabricMessageHandler; options: HandleOptions }>();
   private readonly membershipListeners = new Set<(e: MembershipEvent) => void>();
   private readonly catalogListeners = new Set<(c: CatalogChange) => void>();
@@ -985,6 +987,18 @@ export class Fabric implements ServicePort {
     this.timer = undefined;
     this.timerAt = Infinity;
     if (this.stopped) return;
+    // What runs below re-arms through flush/schedule; arm once at the end instead, or a change
+    // this pass already handles (reachability, link announcement) wakes the node again 5 ms later.
+    this.inTimer = true;
+    try {
+      this.runDue();
+    } finally {
+      this.inTimer = false;
+    }
+    this.schedule();
+  }
+
+  private runDue(): void {
     const now = Date.now();
     this.gossip.tick(now);
     if (now >= this.nextMaintenanceAt) {
@@ -1000,12 +1014,11 @@ export class Fabric implements ServicePort {
     if (this.overlay.announcementDue) this.announceLinks();
     this.flush();
     if (this.reachDirty) this.checkReachability();
-    this.schedule();
   }
 
   /** Arms the timer for the next due time, unless one at least as early is armed. */
   private schedule(): void {
-    if (this.stopped || !this.started) return;
+    if (this.stopped || !this.started || this.inTimer) return;
     const now = Date.now();
     let due = Math.min(this.gossip.nextDueAt(), this.nextMaintenanceAt);
     // Coalesce link announcements and reachability checks into one pass a few ms later.

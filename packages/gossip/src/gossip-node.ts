@@ -372,7 +372,7 @@ export class GossipNode {
     }
     // A push at most once per gossip interval, and only when there is something to push: an
     // update queued while idle goes out at once, and an idle node does not wake to push nothing.
-    if (now >= this.nextGossipAt && this.queue.size > 0) {
+    if (now >= this.nextGossipAt && this.queue.size > 0 && (this.live.length > 0 || this.recentDead.length > 0)) {
       this.nextGossipAt = now + this.config.gossipIntervalMs;
       this.runGossipPush();
     }
@@ -393,7 +393,8 @@ export class GossipNode {
     const p = this.probe;
     t = Math.min(t, p ? Math.max(this.nextProbeAt, p.endAt) : this.nextProbeAt);
     if (p && !p.acked && !p.indirectSent) t = Math.min(t, p.timeoutAt);
-    if (this.queue.size > 0) t = Math.min(t, this.nextGossipAt);
+    // Nobody to push to (a lone node): the queue waits for a member instead of waking it.
+    if (this.queue.size > 0 && (this.live.length > 0 || this.recentDead.length > 0)) t = Math.min(t, this.nextGossipAt);
     if (this.live.length === 0 && this.seeds.length > 0) t = Math.min(t, this.nextJoinRetryAt);
     for (const r of this.relays.values()) if (r.nackAt !== 0) t = Math.min(t, r.nackAt);
     for (const id of this.suspects) {

@@ -58,3 +58,26 @@ describe("nextDueAt", () => {
     }
   });
 });
+
+describe("an idle node", () => {
+  it("alone with an update to spread, wakes for probes and upkeep only, not every gossip interval", () => {
+    const config = { probeIntervalMs: 1000, probeTimeoutMs: 500, gossipIntervalMs: 50, antiEntropyIntervalMs: 10_000 };
+    const n = new GossipNode({ id: "a", random: new SeededRandom(7), now: 0, config });
+    n.publish({ key: "k", version: 1, data: "v" });
+    let wakes = 0;
+    for (let now = 0; now <= 10_000; now++) {
+      if (now >= n.nextDueAt()) {
+        wakes++;
+        n.tick(now);
+        n.drain();
+      }
+    }
+    // Every 50 ms would be 200 wakes; the probe and collection timers are once a second each.
+    expect(wakes).toBeLessThanOrEqual(25);
+    expect(n.pendingBroadcasts).toBe(1);
+    // A member appears: the update goes out to it on the next tick.
+    n.linkOpened("b", 10_001);
+    n.tick(10_001);
+    expect(n.drain().messages.some((m) => m.to === "b")).toBe(true);
+  });
+});
