@@ -176,6 +176,8 @@ describe("peer authentication", () => {
       await waitFor(() => wrong.stderr().includes("refused our handshake"), { timeoutMs: 20_000 });
       expect(await clusterNodes(c)).not.toContain("auth-wrong");
       await expect(c.call("step2", [1])).rejects.toMatchObject({ code: 1001 });
+      // The node's record and its functions are separate catalog entries: wait for the function.
+      await waitForFunction(c, "step3");
       expect(await c.call("step3", [10])).toBe(7);
       await c.close();
     } finally {

@@ -200,12 +200,14 @@ it(`a new member catches up from a ${SNAPSHOT_MIB} MiB snapshot sent in chunks w
   // write is retried, it is idempotent).
   const c = client(leader);
   const put = async (key: string, v: unknown) => {
-    for (let attempt = 0; ; attempt++) {
+    // An election on a starved machine can outlast a few retries: retry for up to 60 s.
+    const giveUpAt = Date.now() + 60_000;
+    for (;;) {
       try {
         return await c.call("mpreg.kv.put", [key, v]);
       } catch (e) {
         const code = (e as { code?: number }).code;
-        if (attempt >= 20 || (code !== 1003 && code !== 1004 && code !== 1005)) throw e;
+        if (Date.now() > giveUpAt || (code !== 1003 && code !== 1004 && code !== 1005)) throw e;
         await new Promise((r) => setTimeout(r, 100));
       }
     }
