@@ -60,6 +60,8 @@ export class ReceivedMessage implements QueueMessage {
   readonly sent_at: number;
   readonly group_id?: string;
   readonly priority?: number;
+  /** On a message of a dead-letter queue: its source queue, why and when it was moved. */
+  readonly dead_letter?: QueueMessage["dead_letter"];
 
   constructor(
     private readonly queue: QueueClient,
@@ -72,6 +74,7 @@ export class ReceivedMessage implements QueueMessage {
     this.sent_at = m.sent_at;
     if (m.group_id !== undefined) this.group_id = m.group_id;
     if (m.priority !== undefined) this.priority = m.priority;
+    if (m.dead_letter !== undefined) this.dead_letter = m.dead_letter;
   }
 
   /** Deletes the message from the queue. */

@@ -68,6 +68,18 @@ const EXAMPLES: { [R in Role]: Frame[] } = {
   "queue-delivery": [
     { role: "queue-delivery", subscription_id: "q1", message: { message_id: "m", receipt: "r", body: "x", receive_count: 1, sent_at: 5 } },
     { role: "queue-delivery", subscription_id: "q1", message: { message_id: "m", receipt: "r", body: {}, receive_count: 2, sent_at: 5, group_id: "g", priority: 9 } },
+    {
+      role: "queue-delivery",
+      subscription_id: "q1",
+      message: {
+        message_id: "m",
+        receipt: "r",
+        body: 1,
+        receive_count: 1,
+        sent_at: 5,
+        dead_letter: { reason: "max_receives", source_queue: "jobs", receive_count: 3, last_return: "nack", dead_lettered_at: 9 },
+      },
+    },
   ],
   "kv-event": [
     { role: "kv-event", watch_id: "w1", events: [{ type: "put", key: "a", value: { x: 1 }, mod_revision: 3 }, { type: "delete", key: "b", mod_revision: 3 }] },

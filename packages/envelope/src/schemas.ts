@@ -227,6 +227,16 @@ export const QueueMessage = Type.Object({
   sent_at: Type.Number(),
   group_id: Type.Optional(Type.String()),
   priority: Type.Optional(Type.Number()),
+  /** On a message in a dead-letter queue: where it came from and why (docs/queue.md). */
+  dead_letter: Type.Optional(
+    Type.Object({
+      reason: Type.String(),
+      source_queue: Type.String(),
+      receive_count: NonNegativeInteger,
+      last_return: Type.String(),
+      dead_lettered_at: Type.Number(),
+    }),
+  ),
 });
 export type QueueMessage = Static<typeof QueueMessage>;
 

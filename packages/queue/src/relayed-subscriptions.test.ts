@@ -64,4 +64,15 @@ describe("relaySubscriptions", () => {
     await waitFor(async () => (await service.stats("jobs")).visible === 1, { timeoutMs: 5000, description: "a given back again" });
     expect(relayed.size()).toBe(0);
   });
+
+  it("keeps a dead-lettered message's `dead_letter` in the relayed delivery", async () => {
+    const { call, pushed } = await setup();
+    await call("create", ["jobs", { max_receives: 1 }]);
+    await call("send", ["jobs", "x"]);
+    const [m] = (await call("receive", ["jobs", {}])) as { receipt: string }[];
+    await call("nack", ["jobs", m!.receipt]);
+    await call("subscribe", ["jobs.dlq", {}]);
+    await waitFor(() => pushed.length === 1, { timeoutMs: 5000, description: "the dead letter delivered" });
+    expect(pushed[0]!.message).toMatchObject({ body: "x", dead_letter: { reason: "max_receives", source_queue: "jobs", last_return: "nack" } });
+  });
 });

@@ -143,9 +143,8 @@ export function relaySubscriptions(builtins: readonly ServiceBuiltin[], opts: Re
         }
         r.held.set(m.receipt, Date.now());
         byReceipt.set(m.receipt, r);
-        const { dead_letter: _dl, ...message } = m as ReceivedMessage & { dead_letter?: unknown };
         try {
-          r.push({ role: "queue-delivery", subscription_id: r.id, message });
+          r.push({ role: "queue-delivery", subscription_id: r.id, message: m });
         } catch (e) {
           log.debug(`relayed subscription ${r.id}: push failed (${(e as Error).message}); ending it`);
           stop(r);
