@@ -29,7 +29,7 @@ import {
 } from "@mpreg/transport";
 import { PEER_PROTOCOL_VERSION, confirmMac, helloMac, macOk, newNonce, welcomeMac } from "./handshake.js";
 import { FEDERATION_CONTROL_PREFIX, FederationDriver, type FederationDecision, type FederationOptions, type ServiceTag } from "./federation-driver.js";
-import { GATEWAY_KEY_PREFIX, type GatewayAnnouncement } from "./gateway-announcement.js";
+import { FEDERATED_CACHE_SCOPE, GATEWAY_KEY_PREFIX, type GatewayAnnouncement } from "./gateway-announcement.js";
 import { PeerLinks } from "./peer-links.js";
 import { ReverseHops } from "./reverse-hops.js";
 import type { FabricMessageHandler, HandleOptions, MembershipEvent, OutboundMessage, ServicePort, UndeliverableNotice } from "./service-port.js";
@@ -1175,7 +1175,8 @@ export class Fabric implements ServicePort {
   /** This cluster's entries that other clusters may see (federation exports). */
   private localExports(): CatalogEntry[] {
     const now = Date.now();
-    return [...this.catalog.queryFunctions({ now }), ...this.catalog.queues({ now }), ...this.catalog.topics({ now })];
+    const caches = this.catalog.caches({ now }).filter((e) => e.scope === FEDERATED_CACHE_SCOPE);
+    return [...this.catalog.queryFunctions({ now }), ...this.catalog.queues({ now }), ...this.catalog.topics({ now }), ...caches];
   }
 
   /** Publishes this node's gateway announcement (`fed/<node id>`) to its cluster. */

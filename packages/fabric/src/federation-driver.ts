@@ -43,6 +43,7 @@ import { ForeignCatalog } from "./foreign-catalog.js";
 import {
   EMPTY_GATEWAY,
   GATEWAY_KEY_PREFIX,
+  isExportedEntry,
   validateClusterEntries,
   validateGatewayAnnouncement,
   type ClusterCatalog,
@@ -503,7 +504,7 @@ export class FederationDriver {
       const allowed = this.exportable(clusterId, n);
       for (const [d, offers] of allowed) {
         let entries: CatalogEntry[];
-        if (d === own) entries = local ??= this.host.localEntries().filter((e) => e.cluster_id === own && (e.kind === "function" || e.kind === "queue" || e.kind === "topic")).sort(byKey);
+        if (d === own) entries = local ??= this.host.localEntries().filter((e) => e.cluster_id === own && isExportedEntry(e)).sort(byKey);
         else entries = this.ownCatalog(d) ?? [];
         const filtered = entries.filter((e) => catalogEntryAllowed(offers, e)).slice(0, this.limits.maxEntries);
         const text = JSON.stringify(filtered);

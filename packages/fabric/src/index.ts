@@ -29,7 +29,9 @@ export {
 export {
   EMPTY_GATEWAY,
   EXPORTED_KINDS,
+  FEDERATED_CACHE_SCOPE,
   GATEWAY_KEY_PREFIX,
+  isExportedEntry,
   validateClusterEntries,
   validateGatewayAnnouncement,
   type ClusterCatalog,
