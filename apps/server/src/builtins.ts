@@ -10,6 +10,10 @@ export function registerBuiltins(node: MpregNode): void {
   node.registry.register("echo", ({ args }) => args[0] ?? null, opts("Returns its first argument"));
   node.registry.register("echos", ({ args }) => [...args], opts("Returns its arguments as an array"));
   node.registry.register("cluster_map", () => node.clusterMap(), opts("Every node of the cluster, this one included"));
+  node.registry.register("config_reload", () => node.reloadConfig(), {
+    description: "Reads the configuration again and applies its reloadable part (federation policies and trusted keys): {applied, not_applied}",
+    admin: true,
+  });
   node.registry.register(
     "list_peers",
     ({ args }) => node.fabric.peers(optionalString(objectArg(args[0], "list_peers").cluster_id, "cluster_id")),

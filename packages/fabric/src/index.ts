@@ -23,6 +23,7 @@ export {
   type FederationHost,
   type FederationMode,
   type FederationOptions,
+  type FederationReloadReport,
   type FederationStats,
   type ServiceTag,
 } from "./federation-driver.js";
