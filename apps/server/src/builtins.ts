@@ -15,6 +15,20 @@ export function registerBuiltins(node: MpregNode): void {
     admin: true,
   });
   node.registry.register(
+    "federation_rotate_key",
+    ({ args }) => {
+      const o = objectArg(args[0], "federation_rotate_key");
+      if (o.overlap_ms !== undefined && (typeof o.overlap_ms !== "number" || !Number.isSafeInteger(o.overlap_ms) || o.overlap_ms < 0)) {
+        throw MpregError.invalid("overlap_ms must be an integer >= 0", "overlap_ms");
+      }
+      return node.rotateFederationKey(o.overlap_ms as number | undefined);
+    },
+    {
+      description: "Rotates the cluster's federation signing key: {overlap_ms?} -> {key_id, public_key, seq, overlap_ms, key_file}",
+      admin: true,
+    },
+  );
+  node.registry.register(
     "list_peers",
     ({ args }) => node.fabric.peers(optionalString(objectArg(args[0], "list_peers").cluster_id, "cluster_id")),
     opts("The other nodes this node knows: {cluster_id?}"),

@@ -1,4 +1,5 @@
 import { setMaxListeners } from "node:events";
+import { renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import {
   ErrorCode,
@@ -21,12 +22,13 @@ import {
   type RpcResponse,
 } from "@mpreg/envelope";
 import { Fabric, PEER_UPGRADE_HEADER } from "@mpreg/fabric";
+import { generateRouteKey } from "@mpreg/router";
 import { PubsubService } from "@mpreg/pubsub";
 import { FunctionRegistry, RpcService, type Executor, type Handler, type RegisterOptions } from "@mpreg/rpc";
 import { InflightLimiter, OutboundBudget, createWsListener, type Connection, type UpgradeInfo, type WsListener } from "@mpreg/transport";
 import { registerBuiltins } from "./builtins.js";
 import { RaftGroup } from "./raft-group.js";
-import { ConfigError, federationConfig, federationOptions, type NodeConfig } from "./config.js";
+import { ConfigError, federationConfig, federationOptions, signingKeyFile, type NodeConfig } from "./config.js";
 import { loadFunctionModules, type FunctionModuleNode } from "./function-module.js";
 import { NodeMetrics, statsLines } from "./metrics.js";
 import { AccessPolicy } from "./access.js";
@@ -312,6 +314,38 @@ export class MpregNode implements FunctionModuleNode {
     else log.info("configuration reloaded: nothing to apply");
     if (notApplied.length > 0) log.warn(`configuration reloaded: changed but not applied (needs a restart): ${notApplied.join(", ")}`);
     return { applied, not_applied: notApplied };
+  }
+
+  /**
+   * Rotates this cluster's federation signing key (docs/federation.md, "Rotation"): generates a
+   * new Ed25519 key, writes its seed to `federation.keys.signingKeyFile` (a temporary file with
+   * mode 0600, then renamed over it, so the next start signs with the new key), then announces
+   * it signed by the current key and switches to it. The private seed never leaves the node.
+   * @throws {MpregError} 1002 when the node does not federate, has no `signingKeyFile` or no
+   * current key, or the file cannot be written (nothing changes then).
+   */
+  rotateFederationKey(overlapMs = 60_000): { key_id: string; public_key: string; seq: number; overlap_ms: number; key_file: string } {
+    const driver = this.fabric.federation;
+    if (driver === undefined) throw MpregError.invalid("federation is off on this node (strict mode): no key to rotate", "federation");
+    const file = signingKeyFile(this.config);
+    if (file === undefined) throw MpregError.invalid("key rotation writes the new key to federation.keys.signingKeyFile: configure it (holding the current key)", "federation.keys.signingKeyFile");
+    if (driver.federation.signer === undefined) throw MpregError.invalid("no current signing key to announce the new one with", "federation.keys.signingKeyFile");
+    if (!Number.isSafeInteger(overlapMs) || overlapMs < 0) throw MpregError.invalid("overlap_ms must be an integer >= 0", "overlap_ms");
+    const key = generateRouteKey();
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      writeFileSync(tmp, `${key.seed}\n`, { mode: 0o600 });
+      renameSync(tmp, file);
+    } catch (e) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // nothing to clean up
+      }
+      throw MpregError.invalid(`cannot write the new key to ${file}: ${(e as Error).message}`, "federation.keys.signingKeyFile");
+    }
+    const ann = driver.rotateKey(key.seed, overlapMs, Date.now());
+    return { key_id: key.keyId, public_key: key.publicKey, seq: ann.seq, overlap_ms: overlapMs, key_file: file };
   }
 
   clusterMap(): unknown {

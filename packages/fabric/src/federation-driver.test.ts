@@ -270,6 +270,20 @@ describe("federation variants", () => {
     x1.announce(fn("api.x"));
     await waitFor(() => x1.foreign!.queryFunctions({ name: "api.echo" }).length === 1, { timeoutMs: 10_000, description: "X hears B (it trusts B)" });
     expect(a1.foreign!.queryFunctions({ name: "api.x" })).toEqual([]);
+    // C rotates its key with no overlap: B drops C's old key at once and must still take C's
+    // next updates, signed with the new key (a withdrawal and a new function cross to A).
+    const kc2 = generateRouteKey();
+    const b1 = net.fabrics.get("b1")!;
+    // X's updates are refused at B (unknown key); count only what comes after the rotation.
+    const refusedBefore = b1.federation!.federation.table!.stats.updatesRefused.bad_signature;
+    const ann = c1.federation!.rotateKey(kc2.seed, 0, Date.now());
+    expect(ann).toMatchObject({ cluster_id: "C", public_key: kc2.publicKey, overlap_ms: 0 });
+    await waitFor(() => b1.federation!.federation.keys.keys("C").map((k) => k.keyId).join() === kc2.keyId, { timeoutMs: 5000, description: "B trusts only C's new key" });
+    c1.announce(fn("api.rotated"));
+    await waitFor(() => a1.foreign!.queryFunctions({ name: "api.rotated" }).length === 1, { timeoutMs: 10_000, description: "C's update signed with the new key crosses" });
+    expect(b1.federation!.federation.table!.stats.updatesRefused.bad_signature).toBe(refusedBefore);
+    // Without a signing key there is nothing to rotate from.
+    expect(() => net.node("n1", "N", { mode: "permissive" }).federation!.rotateKey(kc2.seed, 0, Date.now())).toThrow(MpregError);
   });
 
   it("moves the session with a neighbour to its next node when the first one dies", async () => {

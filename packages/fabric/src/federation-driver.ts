@@ -518,6 +518,8 @@ export class FederationDriver {
     this.federation.table?.setSigner(next);
     this.federation.linkState?.setSigner(next);
     this.federation.signer = next;
+    // The key in force: a reload that reads the new seed finds nothing changed.
+    this.config = { ...this.config, keys: { ...this.config.keys, signingKey: seed } };
     // Sent after the announcement on the same links, so neighbours already trust the new key.
     this.federation.table?.reconfigure({}, now);
     this.pump(now);
@@ -803,6 +805,15 @@ export class FederationDriver {
         }),
       gateways: [...this.gateways.entries()].filter(([id]) => this.host.isLive(id)).map(([id, a]) => ({ node_id: id, destinations: a.routes.map((r) => r.destination) })),
       foreign_entries: this.foreign.size,
+      // Public keys only: which key this node signs with, and the keys it trusts per cluster.
+      keys: {
+        signing_key_id: this.federation.signer?.keyId ?? null,
+        trusted: this.federation.keys.clusterIds().map((c) => ({
+          cluster_id: c,
+          keys: this.federation.keys.keys(c).map((k) => ({ key_id: k.keyId, source: k.source, ...(k.expiresAt !== undefined ? { expires_at: k.expiresAt } : {}) })),
+        })),
+      },
+      updates_refused: this.federation.table?.stats.updatesRefused ?? null,
       stats: this.stats,
     };
   }
