@@ -9,7 +9,7 @@ export function registerBuiltins(node: MpregNode): void {
   const opts = (description: string) => ({ description });
   node.registry.register("echo", ({ args }) => args[0] ?? null, opts("Returns its first argument"));
   node.registry.register("echos", ({ args }) => [...args], opts("Returns its arguments as an array"));
-  node.registry.register("cluster_map", () => node.clusterMap(), opts("Every node of the cluster, this one included"));
+  node.registry.register("cluster_map", () => node.clusterMap(), opts("Every node of the cluster, this one included; then other clusters' nodes this node may use (status remote)"));
   node.registry.register("config_reload", () => node.reloadConfig(), {
     description: "Reads the configuration again and applies its reloadable part (federation policies and trusted keys): {applied, not_applied}",
     admin: true,
@@ -31,12 +31,12 @@ export function registerBuiltins(node: MpregNode): void {
   node.registry.register(
     "list_peers",
     ({ args }) => node.fabric.peers(optionalString(objectArg(args[0], "list_peers").cluster_id, "cluster_id")),
-    opts("The other nodes this node knows: {cluster_id?}"),
+    opts("The other nodes this node knows, other clusters' included (status remote): {cluster_id?}"),
   );
   node.registry.register(
     "catalog_query",
-    ({ args }) => node.fabric.catalog.catalogQuery(args[0] ?? {}, Date.now()),
-    opts("Catalog search: {entry_type, ...filters, limit?, page_token?}"),
+    ({ args }) => node.fabric.catalog.catalogQuery(args[0] ?? {}, Date.now(), node.fabric.foreign === undefined ? [] : [node.fabric.foreign]),
+    opts("Catalog search, other clusters' entries this node may use included (federation): {entry_type, ...filters, limit?, page_token?}"),
   );
   node.registry.register(
     "federation_status",

@@ -789,6 +789,19 @@ export class FederationDriver {
   }
 
   /** A view for `federation_status` and `/topology`. */
+  /**
+   * The best route to another cluster as this node uses it: the cluster path, who holds it
+   * (`via`: this node or a gateway of its cluster) and the node a message goes to first (the
+   * neighbour's session node when this node holds the route, else the gateway).
+   */
+  routeTo(clusterId: string): { path: string[]; via: string; nextNode: string | null } | undefined {
+    const best = this.candidates.get(clusterId)?.[0];
+    if (best === undefined) return undefined;
+    const path = [...best.route.path];
+    const nextNode = best.via === this.host.nodeId ? (this.neighbours.get(best.route.nextHop)?.session ?? null) : best.via;
+    return { path, via: best.via, nextNode };
+  }
+
   status(): unknown {
     const self = this.host.nodeId;
     return {
