@@ -7,6 +7,7 @@ import { formatError } from "./output.js";
 import { benchCommand } from "./commands/bench.js";
 import { cacheCommand } from "./commands/cache.js";
 import { callCommand } from "./commands/call.js";
+import { federationCommand } from "./commands/federation.js";
 import { healthCommand } from "./commands/health.js";
 import { kvCommand } from "./commands/kv.js";
 import { peersCommand } from "./commands/peers.js";
@@ -26,6 +27,7 @@ export const COMMANDS: readonly Command[] = [
   subCommand,
   queueCommand,
   cacheCommand,
+  federationCommand,
   benchCommand,
 ];
 

@@ -93,7 +93,7 @@ export function topologyView(map: { generated_at?: number; nodes: ClusterMapNode
 
 /** Functions every node serves: shown as a count, so a node's own functions stand out. */
 export function isBuiltinFunction(name: string): boolean {
-  return name.startsWith("mpreg.") || ["echo", "echos", "list_peers", "cluster_map", "catalog_query", "rpc_list", "federation_status"].includes(name);
+  return name.startsWith("mpreg.") || ["echo", "echos", "list_peers", "cluster_map", "catalog_query", "rpc_list", "federation_status", "federation_rotate_key", "config_reload"].includes(name);
 }
 
 /** The view as a tree a person reads: clusters → nodes (status, urls, route) → functions. */

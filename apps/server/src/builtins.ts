@@ -9,16 +9,34 @@ export function registerBuiltins(node: MpregNode): void {
   const opts = (description: string) => ({ description });
   node.registry.register("echo", ({ args }) => args[0] ?? null, opts("Returns its first argument"));
   node.registry.register("echos", ({ args }) => [...args], opts("Returns its arguments as an array"));
-  node.registry.register("cluster_map", () => node.clusterMap(), opts("Every node of the cluster, this one included"));
+  node.registry.register("cluster_map", () => node.clusterMap(), opts("Every node of the cluster, this one included; then other clusters' nodes this node may use (status remote)"));
+  node.registry.register("config_reload", () => node.reloadConfig(), {
+    description: "Reads the configuration again and applies its reloadable part (federation policies and trusted keys): {applied, not_applied}",
+    admin: true,
+  });
+  node.registry.register(
+    "federation_rotate_key",
+    ({ args }) => {
+      const o = objectArg(args[0], "federation_rotate_key");
+      if (o.overlap_ms !== undefined && (typeof o.overlap_ms !== "number" || !Number.isSafeInteger(o.overlap_ms) || o.overlap_ms < 0)) {
+        throw MpregError.invalid("overlap_ms must be an integer >= 0", "overlap_ms");
+      }
+      return node.rotateFederationKey(o.overlap_ms as number | undefined);
+    },
+    {
+      description: "Rotates the cluster's federation signing key: {overlap_ms?} -> {key_id, public_key, seq, overlap_ms, key_file}",
+      admin: true,
+    },
+  );
   node.registry.register(
     "list_peers",
     ({ args }) => node.fabric.peers(optionalString(objectArg(args[0], "list_peers").cluster_id, "cluster_id")),
-    opts("The other nodes this node knows: {cluster_id?}"),
+    opts("The other nodes this node knows, other clusters' included (status remote): {cluster_id?}"),
   );
   node.registry.register(
     "catalog_query",
-    ({ args }) => node.fabric.catalog.catalogQuery(args[0] ?? {}, Date.now()),
-    opts("Catalog search: {entry_type, ...filters, limit?, page_token?}"),
+    ({ args }) => node.fabric.catalog.catalogQuery(args[0] ?? {}, Date.now(), node.fabric.foreign === undefined ? [] : [node.fabric.foreign]),
+    opts("Catalog search, other clusters' entries this node may use included (federation): {entry_type, ...filters, limit?, page_token?}"),
   );
   node.registry.register(
     "federation_status",

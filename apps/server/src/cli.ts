@@ -40,6 +40,7 @@ async function start(argv: string[]): Promise<number> {
   let node: MpregNode;
   try {
     node = await startNode(config);
+    node.configSource = () => resolveConfig(argv, process.env, (m) => err(`mpreg: warning: ${m}\n`));
     out(`MPREG_URL=${node.listenUrl}\n`);
     if (node.monitoringUrl) out(`MPREG_MONITORING_URL=${node.monitoringUrl}\n`);
   } catch (e) {
@@ -63,6 +64,16 @@ async function start(argv: string[]): Promise<number> {
     };
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGTERM", () => stop("SIGTERM"));
+    // SIGHUP: read flags, environment and config file again and apply the reloadable part.
+    process.on("SIGHUP", () => {
+      if (stopping) return;
+      try {
+        const r = node.reloadConfig();
+        err(`mpreg: SIGHUP: configuration reloaded; applied: ${r.applied.join(", ") || "nothing"}; not applied (needs a restart): ${r.not_applied.join(", ") || "nothing"}\n`);
+      } catch (e) {
+        err(`mpreg: SIGHUP: ${(e as Error).message}; the running configuration is unchanged\n`);
+      }
+    });
   });
 }
 

@@ -1,10 +1,10 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { generateRouteKey } from "@mpreg/router";
-import { ConfigError, DEFAULT_CONFIG, configEnvName, configFromObject, configUsage, federationOptions, parseFlags, redactConfig, resolveConfig } from "./config.js";
+import { ConfigError, DEFAULT_CONFIG, configEnvName, configFromObject, configUsage, federationOptions, parseFlags, redactConfig, resolveConfig, signingKeyFile } from "./config.js";
 
 function configFile(content: unknown, name = "mpreg.json"): string {
   const dir = mkdtempSync(join(tmpdir(), "mpreg-config-"));
@@ -155,6 +155,19 @@ describe("configuration", () => {
     // Links without a mode that accepts other clusters are a mistake, not silently ignored.
     expect(() => resolveConfig(["--federation-links", "b=ws://x:1"], {})).toThrow(/federationMode explicit or permissive/);
     expect(() => resolveConfig(["--federation-links", "ws://x:1"], {})).toThrow(ConfigError);
+  });
+
+  it("federation.keys.signingKeyFile: read relative to the config file; not with signingKey; a missing file names the key", () => {
+    const k = generateRouteKey();
+    const file = configFile({ federationMode: "explicit", federation: { keys: { signingKeyFile: "a.key" } } });
+    writeFileSync(join(dirname(file), "a.key"), `${k.seed}\n`);
+    const c = resolveConfig(["--config", file], {});
+    expect(signingKeyFile(c)).toBe(join(dirname(file), "a.key"));
+    expect(federationOptions(c)!.config.keys?.signingKey).toBe(k.seed);
+    const both = configFile({ federationMode: "explicit", federation: { keys: { signingKeyFile: "/x", signingKey: k.seed } } });
+    expect(() => resolveConfig(["--config", both], {})).toThrow(/signingKey or signingKeyFile, not both/);
+    const missing = configFile({ federationMode: "explicit", federation: { keys: { signingKeyFile: "nope.key" } } });
+    expect(() => resolveConfig(["--config", missing], {})).toThrow(/federation\.keys\.signingKeyFile: cannot read/);
   });
 
   it("redacts the federation signing key for printing", () => {

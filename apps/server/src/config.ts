@@ -323,6 +323,11 @@ export function configFromFile(path: string): Partial_ {
   }
   if (typeof out.dataDir === "string") out.dataDir = resolve(base, out.dataDir);
   resolveTlsPaths(out, base);
+  // federation.keys.signingKeyFile is relative to the file too.
+  const fedKeys = isPlainObject(out.federation) && isPlainObject(out.federation.keys) ? out.federation.keys : undefined;
+  if (fedKeys !== undefined && typeof fedKeys.signingKeyFile === "string") {
+    out.federation = { ...(out.federation as object), keys: { ...fedKeys, signingKeyFile: resolve(base, fedKeys.signingKeyFile) } };
+  }
   return out as Partial_;
 }
 
@@ -532,7 +537,7 @@ function validateConfig(merged: NodeConfig): NodeConfig {
  * @throws {ConfigError} naming the bad key (`federation.export[1].metricAdd`).
  */
 export function federationConfig(config: NodeConfig): FederationConfig {
-  const raw = config.federation;
+  const raw = withSigningKeyFile(config.federation);
   const links = config.federationLinks.map((l) => {
     const eq = l.indexOf("=");
     return { clusterId: l.slice(0, eq), url: l.slice(eq + 1) };
@@ -544,6 +549,38 @@ export function federationConfig(config: NodeConfig): FederationConfig {
     const path = (e as { details?: { path?: string } }).details?.path;
     throw new ConfigError(`invalid federation configuration${path ? ` at ${path}` : ""}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * The path of `federation.keys.signingKeyFile` (absolute once read from a config file), where
+ * the node reads its signing key and where `federation_rotate_key` writes a new one.
+ */
+export function signingKeyFile(config: NodeConfig): string | undefined {
+  const fed = config.federation;
+  const keys = isPlainObject(fed) ? fed.keys : undefined;
+  return isPlainObject(keys) && typeof keys.signingKeyFile === "string" ? keys.signingKeyFile : undefined;
+}
+
+/**
+ * Replaces `keys.signingKeyFile` by `keys.signingKey`, read from that file (its content, trimmed:
+ * the base64url seed). Setting both is an error.
+ */
+function withSigningKeyFile(raw: unknown): unknown {
+  if (!isPlainObject(raw) || !isPlainObject(raw.keys) || raw.keys.signingKeyFile === undefined) return raw;
+  const { signingKeyFile, ...keys } = raw.keys;
+  if (typeof signingKeyFile !== "string" || signingKeyFile.length === 0) {
+    throw new ConfigError("invalid federation configuration at federation.keys.signingKeyFile: must be a file path");
+  }
+  if (keys.signingKey !== undefined) {
+    throw new ConfigError("invalid federation configuration at federation.keys.signingKeyFile: set signingKey or signingKeyFile, not both");
+  }
+  let seed: string;
+  try {
+    seed = readFileSync(signingKeyFile, "utf8").trim();
+  } catch (e) {
+    throw new ConfigError(`invalid federation configuration at federation.keys.signingKeyFile: cannot read ${signingKeyFile}: ${(e as Error).message}`);
+  }
+  return { ...raw, keys: { ...keys, signingKey: seed } };
 }
 
 /** What the fabric needs to federate; undefined in strict mode. */

@@ -1,4 +1,5 @@
 import { setMaxListeners } from "node:events";
+import { renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import {
   ErrorCode,
@@ -21,12 +22,13 @@ import {
   type RpcResponse,
 } from "@mpreg/envelope";
 import { Fabric, PEER_UPGRADE_HEADER } from "@mpreg/fabric";
+import { generateRouteKey } from "@mpreg/router";
 import { PubsubService } from "@mpreg/pubsub";
 import { FunctionRegistry, RpcService, type Executor, type Handler, type RegisterOptions } from "@mpreg/rpc";
 import { InflightLimiter, OutboundBudget, createWsListener, type Connection, type UpgradeInfo, type WsListener } from "@mpreg/transport";
 import { registerBuiltins } from "./builtins.js";
 import { RaftGroup } from "./raft-group.js";
-import { federationOptions, type NodeConfig } from "./config.js";
+import { ConfigError, federationConfig, federationOptions, signingKeyFile, type NodeConfig } from "./config.js";
 import { loadFunctionModules, type FunctionModuleNode } from "./function-module.js";
 import { NodeMetrics, statsLines } from "./metrics.js";
 import { AccessPolicy } from "./access.js";
@@ -40,6 +42,12 @@ const log = createLogger("server");
 
 /** Above this many bytes buffered on a connection, pub/sub notifications wait in their queue. */
 const PUSH_HIGH_WATER_BYTES = 1024 * 1024;
+
+/** What a configuration reload did: options applied, and options changed but left as they were. */
+export interface ReloadReport {
+  applied: string[];
+  not_applied: string[];
+}
 
 /** Per-connection state. */
 export interface Session {
@@ -86,6 +94,12 @@ export class MpregNode implements FunctionModuleNode {
   private url = "";
   private monitoringAddress: string | undefined;
   private readonly access: AccessPolicy;
+  /**
+   * Where `reloadConfig()` reads the configuration again (SIGHUP, the `config_reload` built-in):
+   * `mpreg start` sets it to re-read its flags, environment and config file. Unset: an
+   * embedded node, which reloads only a configuration passed to `reloadConfig`.
+   */
+  configSource: (() => NodeConfig) | undefined;
 
   constructor(readonly config: NodeConfig) {
     this.nodeId = config.name ?? `${hostname()}-${newId().slice(-10).toLowerCase()}`;
@@ -254,6 +268,86 @@ export class MpregNode implements FunctionModuleNode {
   }
 
   /** `cluster_map`: every live node of the cluster, this one included. */
+  /**
+   * Applies the reloadable part of a new configuration (`next`, else the one `configSource`
+   * reads): today the `federation` section's policies (`offers`, `import`, `export`) and trusted
+   * keys (docs/federation.md, "Configuration reload"). Every other option that differs from
+   * what the node runs with is reported in `not_applied` and logged, not applied (it needs a
+   * restart). A configuration that does not validate changes nothing.
+   * @throws {MpregError} 1002 when the configuration (or the new federation section) is invalid,
+   * or when there is nothing to read it from.
+   */
+  reloadConfig(next?: NodeConfig): ReloadReport {
+    let cfg: NodeConfig;
+    try {
+      if (next !== undefined) cfg = next;
+      else if (this.configSource !== undefined) cfg = this.configSource();
+      else throw MpregError.invalid("this node has no configuration source to read again (embedded node: pass the configuration)", "config");
+    } catch (e) {
+      if (e instanceof ConfigError) throw MpregError.invalid(`configuration not reloaded: ${e.message}`, "config");
+      throw e;
+    }
+    const notApplied: string[] = [];
+    const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+    const federated = new Set(["federation", "federationLinks"]);
+    for (const key of new Set([...Object.keys(this.config), ...Object.keys(cfg)])) {
+      if (federated.has(key)) continue;
+      if (!same(this.config[key as keyof NodeConfig], cfg[key as keyof NodeConfig])) notApplied.push(key);
+    }
+    const applied: string[] = [];
+    const driver = this.fabric.federation;
+    if (driver !== undefined && cfg.federationMode !== "strict") {
+      let fed;
+      try {
+        fed = federationConfig(cfg);
+      } catch (e) {
+        throw MpregError.invalid(`configuration not reloaded: ${(e as Error).message}`, "federation");
+      }
+      const r = driver.reconfigure(fed, Date.now());
+      applied.push(...r.applied);
+      notApplied.push(...r.notApplied);
+    } else if (!same(this.config.federation, cfg.federation) || !same(this.config.federationLinks, cfg.federationLinks)) {
+      notApplied.push("federation"); // a strict node runs no federation to reconfigure
+    }
+    notApplied.sort();
+    if (applied.length > 0) log.info(`configuration reloaded: applied ${applied.join(", ")}`);
+    else log.info("configuration reloaded: nothing to apply");
+    if (notApplied.length > 0) log.warn(`configuration reloaded: changed but not applied (needs a restart): ${notApplied.join(", ")}`);
+    return { applied, not_applied: notApplied };
+  }
+
+  /**
+   * Rotates this cluster's federation signing key (docs/federation.md, "Rotation"): generates a
+   * new Ed25519 key, writes its seed to `federation.keys.signingKeyFile` (a temporary file with
+   * mode 0600, then renamed over it, so the next start signs with the new key), then announces
+   * it signed by the current key and switches to it. The private seed never leaves the node.
+   * @throws {MpregError} 1002 when the node does not federate, has no `signingKeyFile` or no
+   * current key, or the file cannot be written (nothing changes then).
+   */
+  rotateFederationKey(overlapMs = 60_000): { key_id: string; public_key: string; seq: number; overlap_ms: number; key_file: string } {
+    const driver = this.fabric.federation;
+    if (driver === undefined) throw MpregError.invalid("federation is off on this node (strict mode): no key to rotate", "federation");
+    const file = signingKeyFile(this.config);
+    if (file === undefined) throw MpregError.invalid("key rotation writes the new key to federation.keys.signingKeyFile: configure it (holding the current key)", "federation.keys.signingKeyFile");
+    if (driver.federation.signer === undefined) throw MpregError.invalid("no current signing key to announce the new one with", "federation.keys.signingKeyFile");
+    if (!Number.isSafeInteger(overlapMs) || overlapMs < 0) throw MpregError.invalid("overlap_ms must be an integer >= 0", "overlap_ms");
+    const key = generateRouteKey();
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      writeFileSync(tmp, `${key.seed}\n`, { mode: 0o600 });
+      renameSync(tmp, file);
+    } catch (e) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // nothing to clean up
+      }
+      throw MpregError.invalid(`cannot write the new key to ${file}: ${(e as Error).message}`, "federation.keys.signingKeyFile");
+    }
+    const ann = driver.rotateKey(key.seed, overlapMs, Date.now());
+    return { key_id: key.keyId, public_key: key.publicKey, seq: ann.seq, overlap_ms: overlapMs, key_file: file };
+  }
+
   clusterMap(): unknown {
     return {
       cluster_id: this.clusterId,

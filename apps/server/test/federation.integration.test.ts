@@ -120,6 +120,25 @@ describe("three clusters in a line A–B–C (no A–C link)", () => {
     expect(reply.r).toEqual({ y: { ran: "C/c2" } });
   });
 
+  it("shows other clusters' entries and nodes in catalog_query, cluster_map and list_peers, marked with their cluster", async () => {
+    type Item = { name?: string; node_id: string; cluster_id: string };
+    const fns = (await a2.call("catalog_query", [{ entry_type: "functions", name: "c_only" }])) as { items: Item[] };
+    expect(fns.items).toEqual([expect.objectContaining({ name: "c_only", node_id: "c2", cluster_id: "C" })]);
+    // What A's import denies is not shown either.
+    expect(((await a2.call("catalog_query", [{ entry_type: "functions", name: "admin.reset" }])) as { items: Item[] }).items).toEqual([]);
+    const map = (await a2.call("cluster_map")) as { cluster_id: string; nodes: (Item & { status: string; functions: string[] })[] };
+    expect(map.cluster_id).toBe("A");
+    expect(map.nodes.find((n) => n.node_id === "a1")).toMatchObject({ cluster_id: "A", status: "alive" });
+    const c2n = map.nodes.find((n) => n.node_id === "c2");
+    expect(c2n).toMatchObject({ cluster_id: "C", status: "remote" });
+    expect(c2n!.functions).toContain("c_only");
+    expect(c2n!.functions).not.toContain("admin.reset");
+    const peers = (await a2.call("list_peers", [{ cluster_id: "C" }])) as (Item & { status: string; next_hop: string | null; cluster_path: string[] })[];
+    // c1 is listed too (its built-ins are functions A may call); c2 through a1, A's gateway.
+    expect(peers.map((p) => p.node_id).sort()).toEqual(["c1", "c2"]);
+    expect(peers.find((p) => p.node_id === "c2")).toMatchObject({ cluster_id: "C", status: "remote", next_hop: "a1", cluster_path: ["A", "B", "C"] });
+  });
+
   it("pins the cluster with target_cluster; an unknown cluster is 1001", async () => {
     expect(await a2.call("where")).toBe("A/a1");
     expect(await a2.call("where", [], { target_cluster: "C" })).toBe("C/c2");

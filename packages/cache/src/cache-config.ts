@@ -25,6 +25,12 @@ export interface NamespaceConfig {
   readonly l2_max_entries: number;
   /** How entry bytes are counted: `estimate` (default) or `msgpack`. */
   readonly sizing: Sizing;
+  /**
+   * Replicate also to the nodes of other clusters that hold the namespace with `federate: true`
+   * (federation; needs `scope: "replicated"`). Policies name it as the topic
+   * `mpreg.cache.<namespace>`. Default false: the namespace stays in its cluster.
+   */
+  readonly federate: boolean;
 }
 
 /** Replication tunables (for namespaces with `scope: "replicated"`). */
@@ -59,7 +65,7 @@ export const DEFAULT_NAMESPACE = "default";
 export const MAX_NAMESPACES = 256;
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
 
-const NS_KEYS = new Set(["policy", "max_entries", "max_bytes", "ttl_ms", "scope", "l2", "l2_max_entries", "sizing"]);
+const NS_KEYS = new Set(["policy", "max_entries", "max_bytes", "ttl_ms", "scope", "l2", "l2_max_entries", "sizing", "federate"]);
 const REPL_KEYS = new Set([
   "tombstone_ttl_ms", "max_tombstones", "max_pattern_tombstones", "anti_entropy_ms", "max_drift_ms", "sync_batch",
 ]);
@@ -98,7 +104,10 @@ function parseNamespace(v: unknown, path: string): NamespaceConfig {
   const l2_max_entries = int(v.l2_max_entries, `${path}.l2_max_entries`, 1, Math.min(10 * max_entries, 10_000_000));
   const sizing = v.sizing ?? "estimate";
   if (sizing !== "estimate" && sizing !== "msgpack") throw MpregError.invalid(`${path}.sizing must be estimate or msgpack`, `${path}.sizing`);
-  return { policy: policy as PolicyName, max_entries, max_bytes, ttl_ms, scope, l2, l2_max_entries, sizing };
+  const federate = v.federate ?? false;
+  if (typeof federate !== "boolean") throw MpregError.invalid(`${path}.federate must be a boolean`, `${path}.federate`);
+  if (federate && scope !== "replicated") throw MpregError.invalid(`${path}.federate needs scope: "replicated"`, `${path}.federate`);
+  return { policy: policy as PolicyName, max_entries, max_bytes, ttl_ms, scope, l2, l2_max_entries, sizing, federate };
 }
 
 function parseReplication(v: unknown): ReplicationConfig {
@@ -118,7 +127,7 @@ function parseReplication(v: unknown): ReplicationConfig {
 
 /**
  * Validates a cache configuration `{namespaces: {name: {policy, max_entries, max_bytes, ttl_ms,
- * scope, l2, l2_max_entries, sizing}}, replication: {...}}` once, filling defaults. Errors are
+ * scope, l2, l2_max_entries, sizing, federate}}, replication: {...}}` once, filling defaults. Errors are
  * MpregError 1002 whose `path` names the option (`namespaces.orders.max_entries`). A `default`
  * namespace with default options is added when not configured.
  */

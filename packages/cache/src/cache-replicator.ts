@@ -47,6 +47,10 @@ interface PatternTomb {
   stamp: Stamp;
 }
 
+/** Most remote holders (nodes of other clusters) tracked per namespace. */
+export const MAX_REMOTE_PEERS = 1024;
+const NO_PEERS: ReadonlySet<string> = new Set();
+
 function bucketOf(key: string): number {
   return hashKey(key) & (DIGEST_BUCKETS - 1);
 }
@@ -140,6 +144,8 @@ export class CacheReplicator {
   private readonly send: (out: Outbound) => void;
   private readonly replicas = new Map<string, NamespaceReplica>();
   private readonly memberSet = new Set<string>();
+  /** Per namespace, nodes of other clusters that hold it (federation), bounded by MAX_REMOTE_PEERS. */
+  private readonly remote = new Map<string, Set<string>>();
 
   constructor(opts: CacheReplicatorOptions) {
     this.config = opts.config;
@@ -264,6 +270,33 @@ export class CacheReplicator {
   }
 
   /**
+   * A node outside the membership (of another cluster, federation) holds `namespace`: it joins
+   * that namespace's anti-entropy partners and we ask it to catch us up. False (and ignored)
+   * when the namespace is not replicated here or already has {@link MAX_REMOTE_PEERS} of them.
+   */
+  remotePeerJoined(namespace: string, node: string): boolean {
+    const r = this.replicas.get(namespace);
+    if (r === undefined || node === this.clock.node) return false;
+    let set = this.remote.get(namespace);
+    if (set === undefined) this.remote.set(namespace, (set = new Set()));
+    if (set.has(node)) return true;
+    if (set.size >= MAX_REMOTE_PEERS) return false;
+    set.add(node);
+    this.requestSync(r, node, undefined);
+    return true;
+  }
+
+  /** A remote holder of `namespace` went (or stopped holding it). */
+  remotePeerLeft(namespace: string, node: string): void {
+    this.remote.get(namespace)?.delete(node);
+  }
+
+  /** The remote holders of `namespace` (nodes of other clusters); empty when none. */
+  remotePeers(namespace: string): ReadonlySet<string> {
+    return this.remote.get(namespace) ?? NO_PEERS;
+  }
+
+  /**
    * Expires tombstones, then (unless `anti_entropy_ms` is 0) asks one random member per
    * namespace for a digest comparison.
    */
@@ -274,10 +307,14 @@ export class CacheReplicator {
       for (const [k, t] of r.tombs) if (t.stamp.wall + ttl <= now) r.deleteTomb(k);
       r.patterns = r.patterns.filter((p) => p.stamp.wall + ttl > now);
     }
-    if (this.memberSet.size === 0 || this.config.anti_entropy_ms === 0) return;
+    if (this.config.anti_entropy_ms === 0) return;
     const members = [...this.memberSet];
     for (const r of this.replicas.values()) {
-      const peer = members[Math.floor(this.random() * members.length)] as string;
+      // Remote holders are partners too, so a write lost between clusters is repaired as well.
+      const remote = this.remote.get(r.ns.name);
+      const pool = remote === undefined || remote.size === 0 ? members : [...members, ...remote];
+      if (pool.length === 0) continue;
+      const peer = pool[Math.floor(this.random() * pool.length)] as string;
       this.requestSync(r, peer, undefined);
     }
   }

@@ -173,6 +173,15 @@ describe("configuration", () => {
     code1002(() => parseCacheConfig({ namespaces: { x: 5 } }), "namespaces.x");
     code1002(() => parseCacheConfig({ replication: { sync_batch: 0 } }), "replication.sync_batch");
     code1002(() => parseCacheConfig({ other: 1 }), "cache.other");
+    code1002(() => parseCacheConfig({ namespaces: { x: { federate: "yes", scope: "replicated" } } }), "namespaces.x.federate");
+    code1002(() => parseCacheConfig({ namespaces: { x: { federate: true } } }), "namespaces.x.federate");
+  });
+
+  it("federate is off by default and needs a replicated namespace", () => {
+    const cfg = parseCacheConfig({ namespaces: { prices: { scope: "replicated", federate: true }, sessions: { scope: "replicated" } } });
+    expect(cfg.namespaces.prices?.federate).toBe(true);
+    expect(cfg.namespaces.sessions?.federate).toBe(false);
+    expect(cfg.namespaces.default?.federate).toBe(false);
   });
 
   it("refuses l2 without a backend, naming the namespace's l2 option", async () => {

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { SeededRandom, SimClock, SimNetwork } from "@mpreg/testkit";
 import { isMpregError } from "@mpreg/envelope";
 import { CacheService } from "./cache-service.js";
+import { MAX_REMOTE_PEERS } from "./cache-replicator.js";
 import type { ReplicationMessage } from "./replication-message.js";
 
 const NS = "shared";
@@ -205,6 +206,38 @@ describe("replication (seeded simulation)", () => {
     c.clock.runUntil(c.clock.now() + 1000);
     expect(await a!.get("k", { namespace: NS })).toEqual({ hit: true, value: "from-b" });
     expect(await b!.get("k", { namespace: NS })).toEqual({ hit: true, value: "from-b" });
+  });
+
+  it("remote peers (other clusters) of one namespace catch up on join and take part in anti-entropy", async () => {
+    const c = await cluster(14);
+    const [a, r] = [await c.add("a"), await c.add("r")];
+    // a and r are not members of each other (different clusters): only the remote peer link.
+    await a.put("k1", "v1", { namespace: NS });
+    await a.put("k2", "v2", { namespace: NS });
+    expect(r.replication.remotePeerJoined("local", "a")).toBe(false); // not replicated here
+    expect(r.replication.remotePeerJoined(NS, "r")).toBe(false); // itself
+    expect(r.replication.remotePeerJoined(NS, "a")).toBe(true);
+    c.clock.runUntil(c.clock.now() + 100);
+    expect(await r.get("k2", { namespace: NS })).toEqual({ hit: true, value: "v2" });
+    expect([...r.replication.remotePeers(NS)]).toEqual(["a"]);
+    // A write r missed (nothing pushed it: a has no members) arrives by anti-entropy.
+    await a.put("k3", "v3", { namespace: NS });
+    c.clock.runUntil(c.clock.now() + 50);
+    expect((await r.get("k3", { namespace: NS })).hit).toBe(false);
+    await r.tick();
+    c.clock.runUntil(c.clock.now() + 100);
+    expect(await r.get("k3", { namespace: NS })).toEqual({ hit: true, value: "v3" });
+    expect(r.replication.digest(NS)).toEqual(a.replication.digest(NS));
+    r.replication.remotePeerLeft(NS, "a");
+    expect(r.replication.remotePeers(NS).size).toBe(0);
+  });
+
+  it("remote peers are bounded per namespace", async () => {
+    const c = await cluster(15);
+    const a = await c.add("a");
+    for (let i = 0; i < MAX_REMOTE_PEERS; i++) expect(a.replication.remotePeerJoined(NS, `x${i}`)).toBe(true);
+    expect(a.replication.remotePeerJoined(NS, "one-more")).toBe(false);
+    expect(a.replication.remotePeers(NS).size).toBe(MAX_REMOTE_PEERS);
   });
 
   it("tombstones are bounded and expire after tombstone_ttl_ms", async () => {

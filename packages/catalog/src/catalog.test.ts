@@ -547,6 +547,23 @@ describe("catalog_query and pagination", () => {
     expect(p2.next_page_token).toBeNull();
   });
 
+  it("merges further catalogs (a node's foreign entries) in key order, across pages, each entry once", () => {
+    const c = mk();
+    const other = mk();
+    for (let i = 0; i < 4; i++) c.applyDelta(upsert(fn("a", `f${i}`), 1), T0);
+    for (let i = 0; i < 4; i++) other.applyDelta(upsert(fn("z", `f${i}`, "1.0.0", [], "c2"), 1), T0);
+    other.applyDelta(upsert(fn("a", "f0"), 1), T0); // same key as this catalog's: listed once
+    const got: string[] = [];
+    let token: string | null = null;
+    do {
+      const res: ReturnType<Catalog["catalogQuery"]> = c.catalogQuery({ entry_type: "functions", limit: 3, page_token: token ?? undefined }, T0, [other]);
+      for (const it of res.items) got.push(`${it.name as string}@${it.node_id as string}/${it.cluster_id as string}`);
+      token = res.next_page_token;
+    } while (token !== null);
+    expect(got).toEqual(["f0@a/c1", "f1@a/c1", "f2@a/c1", "f3@a/c1", "f0@z/c2", "f1@z/c2", "f2@z/c2", "f3@z/c2"]);
+    expect(c.catalogQuery({ entry_type: "functions", cluster_id: "c2" }, T0, [other]).items).toHaveLength(4);
+  });
+
   it("applies filters per entry type", () => {
     const c = mk();
     c.registerLocal({ kind: "queue", name: "q" }, T0);

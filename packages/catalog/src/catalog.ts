@@ -863,45 +863,51 @@ export class Catalog {
    * The `catalog_query` built-in: `{entry_type, ...filters, limit?, page_token?}` →
    * `{entry_type, items, next_page_token}`. Items are the entries without their `kind`,
    * ordered by key; pages are keyset-based, so entries added or removed between pages never
-   * shift the others. Throws 1002 for a malformed request or page token.
+   * shift the others. Throws 1002 for a malformed request or page token. `also`: further
+   * catalogs queried alike and merged in key order (a node's foreign entries, federation); an
+   * entry whose key this catalog holds too is listed once, from this catalog.
    */
-  catalogQuery(request: unknown, now?: number): CatalogQueryResult {
+  catalogQuery(request: unknown, now?: number, also: readonly Catalog[] = []): CatalogQueryResult {
     if (typeof request !== "object" || request === null || Array.isArray(request)) {
       throw MpregError.invalid("catalog_query expects an object argument", "args[0]");
     }
     const r = request as Record<string, unknown>;
     const type = r.entry_type;
-    // A client cannot pass its own `now`: only the node's clock hides expired entries.
-    const base = { now };
-    let recs: Rec[];
-    switch (type) {
-      case "functions":
-        recs = this.queryFunctionRecords({ ...(r as FunctionQuery), ...base });
-        break;
-      case "nodes":
-        recs = this.nodeRecords({ ...(r as NodeQuery), ...base });
-        break;
-      case "topics":
-        recs = this.topicRecords({ ...(r as TopicQuery), ...base });
-        break;
-      case "queues":
-        recs = this.queueRecords({ ...(r as QueueQuery), ...base });
-        break;
-      case "caches":
-        recs = this.cacheRecords({ ...(r as CacheQuery), ...base });
-        break;
-      default:
-        throw MpregError.invalid("entry_type must be one of functions, nodes, queues, topics, caches", "entry_type");
+    let recs = this.queryRecords(r, now);
+    if (also.length > 0) {
+      const seen = new Set(recs.map((x) => x.key));
+      const more = also.flatMap((c) => c.queryRecords(r, now)).filter((x) => !seen.has(x.key));
+      recs = [...recs, ...more].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     }
     const page = paginate(
       recs.map((x) => ({ key: x.key, item: x.entry })),
       { limit: r.limit, page_token: r.page_token, scope: type },
     );
     return {
-      entry_type: type,
+      entry_type: type as string,
       items: page.items.map(({ kind: _kind, ...rest }) => rest),
       next_page_token: page.next_page_token,
     };
+  }
+
+  /** The records a `catalog_query` request selects, in key order. */
+  private queryRecords(r: Record<string, unknown>, now: number | undefined): Rec[] {
+    // A client cannot pass its own `now`: only the node's clock hides expired entries.
+    const base = { now };
+    switch (r.entry_type) {
+      case "functions":
+        return this.queryFunctionRecords({ ...(r as FunctionQuery), ...base });
+      case "nodes":
+        return this.nodeRecords({ ...(r as NodeQuery), ...base });
+      case "topics":
+        return this.topicRecords({ ...(r as TopicQuery), ...base });
+      case "queues":
+        return this.queueRecords({ ...(r as QueueQuery), ...base });
+      case "caches":
+        return this.cacheRecords({ ...(r as CacheQuery), ...base });
+      default:
+        throw MpregError.invalid("entry_type must be one of functions, nodes, queues, topics, caches", "entry_type");
+    }
   }
 
   /** Counters for monitoring. */

@@ -29,7 +29,7 @@ import {
 } from "@mpreg/transport";
 import { PEER_PROTOCOL_VERSION, confirmMac, helloMac, macOk, newNonce, welcomeMac } from "./handshake.js";
 import { FEDERATION_CONTROL_PREFIX, FederationDriver, type FederationDecision, type FederationOptions, type ServiceTag } from "./federation-driver.js";
-import { GATEWAY_KEY_PREFIX, type GatewayAnnouncement } from "./gateway-announcement.js";
+import { FEDERATED_CACHE_SCOPE, GATEWAY_KEY_PREFIX, type GatewayAnnouncement } from "./gateway-announcement.js";
 import { PeerLinks } from "./peer-links.js";
 import { ReverseHops } from "./reverse-hops.js";
 import type { FabricMessageHandler, HandleOptions, MembershipEvent, OutboundMessage, ServicePort, UndeliverableNotice } from "./service-port.js";
@@ -545,7 +545,11 @@ export class Fabric implements ServicePort {
   // Views for the built-ins (`list_peers`, `cluster_map`)
   // ---------------------------------------------------------------------------------------
 
-  /** Other nodes as `list_peers` shows them, with the next hop that reaches each. */
+  /**
+   * Other nodes as `list_peers` shows them, with the next hop that reaches each; then the nodes
+   * of other clusters this node may use (federation): status `remote`, `cluster_path` the
+   * route's clusters, `next_hop` the first node a message to them goes to.
+   */
   peers(clusterId?: string): unknown[] {
     const nodes = new Map(this.catalog.nodes().map((n) => [n.node_id, n]));
     const out: unknown[] = [];
@@ -569,10 +573,52 @@ export class Fabric implements ServicePort {
         hops: route?.hops ?? null,
       });
     }
+    // Nodes of other clusters known from their exported entries (federation): status `remote`.
+    for (const f of this.foreignNodes()) {
+      if (clusterId !== undefined && f.cluster_id !== clusterId) continue;
+      const r = this.federation?.routeTo(f.cluster_id);
+      out.push({
+        node_id: f.node_id,
+        cluster_id: f.cluster_id,
+        region: "",
+        urls: [],
+        functions: f.functions,
+        resources: [],
+        status: "remote",
+        last_seen: null,
+        next_hop: r?.nextNode ?? null,
+        hops: null,
+        cluster_path: r?.path ?? null,
+      });
+    }
     return out;
   }
 
-  /** Every live node, `self` included, as `cluster_map` shows them; `load` per other node. */
+  /**
+   * Nodes of other clusters this node knows through federation (from the foreign entries it
+   * may use, after the policies), with the names of their functions; sorted by node id.
+   */
+  private foreignNodes(): { node_id: string; cluster_id: string; functions: string[] }[] {
+    const cat = this.federation?.foreign.catalog;
+    if (cat === undefined) return [];
+    const by = new Map<string, { node_id: string; cluster_id: string; functions: Set<string> }>();
+    const add = (e: { node_id: string; cluster_id: string }) => {
+      let n = by.get(e.node_id);
+      if (n === undefined) by.set(e.node_id, (n = { node_id: e.node_id, cluster_id: e.cluster_id, functions: new Set() }));
+      return n;
+    };
+    for (const e of cat.queryFunctions({})) add(e).functions.add(e.name);
+    for (const e of [...cat.queues({}), ...cat.topics({}), ...cat.caches({})]) add(e);
+    return [...by.values()]
+      .filter((n) => n.cluster_id !== this.clusterId)
+      .sort((a, b) => (a.node_id < b.node_id ? -1 : a.node_id > b.node_id ? 1 : 0))
+      .map((n) => ({ node_id: n.node_id, cluster_id: n.cluster_id, functions: [...n.functions].sort() }));
+  }
+
+  /**
+   * Every live node, `self` included, as `cluster_map` shows them; `load` per other node. Nodes
+   * of other clusters this node may use (federation) follow with status `remote`.
+   */
   nodes(self: NodeView, load: (nodeId: string) => number): NodeView[] {
     const status = new Map(this.gossip.membersView().map((m) => [m.id, m.status]));
     const out: NodeView[] = [self];
@@ -590,6 +636,10 @@ export class Fabric implements ServicePort {
         load: load(n.node_id),
         status: s ?? "alive",
       });
+    }
+    // Other clusters' nodes this node may use (federation), marked `remote`.
+    for (const f of this.foreignNodes()) {
+      out.push({ node_id: f.node_id, cluster_id: f.cluster_id, region: "", urls: [], resources: [], functions: f.functions, load: load(f.node_id), status: "remote" });
     }
     return out.sort((a, b) => a.node_id.localeCompare(b.node_id));
   }
@@ -1188,7 +1238,8 @@ export class Fabric implements ServicePort {
   /** This cluster's entries that other clusters may see (federation exports). */
   private localExports(): CatalogEntry[] {
     const now = Date.now();
-    return [...this.catalog.queryFunctions({ now }), ...this.catalog.queues({ now }), ...this.catalog.topics({ now })];
+    const caches = this.catalog.caches({ now }).filter((e) => e.scope === FEDERATED_CACHE_SCOPE);
+    return [...this.catalog.queryFunctions({ now }), ...this.catalog.queues({ now }), ...this.catalog.topics({ now }), ...caches];
   }
 
   /** Publishes this node's gateway announcement (`fed/<node id>`) to its cluster. */

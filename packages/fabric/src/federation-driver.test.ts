@@ -166,6 +166,30 @@ describe("federation over in-memory links", () => {
     await waitFor(() => a2.foreign!.queryFunctions({ name: "api.echo" }).length === 0, { timeoutMs: 5000, description: "the withdrawal crosses" });
   });
 
+  it("reconfigure applies new policies at once (both ends) and reports what it cannot apply", async () => {
+    const { a1, a2, c1, c2 } = await line();
+    const got = echoService(c2);
+    const cLinks = { links: [link("b1", "B")] };
+    // C now offers B admin. too; the receiver-side check follows immediately.
+    const report = c1.federation!.reconfigure({ ...cLinks, export: [{ neighbour: "B", functions: { allow: ["api.", "admin."] }, topics: { allow: ["alerts."] } }], routeTtlMs: 5000 }, Date.now());
+    expect(report).toEqual({ applied: ["federation.export"], notApplied: ["federation.routeTtlMs"] });
+    c2.federation!.reconfigure({ export: [{ neighbour: "B", functions: { allow: ["api.", "admin."] }, topics: { allow: ["alerts."] } }] }, Date.now());
+    await waitFor(() => (a2.foreign?.queryFunctions({ name: "admin.reset" }).length ?? 0) === 1, { timeoutMs: 5000, description: "A sees admin.reset" });
+    a2.send("c2", a2.message({ topic: "test.ping", payload: "admin.reset" }));
+    await waitFor(() => got.length === 1, { timeoutMs: 5000, description: "admin.reset admitted at c2" });
+    // A's import now denies admin.: gone from A at once; a malformed section changes nothing.
+    expect(() => a1.federation!.reconfigure({ links: [link("b1", "B")], import: [{ neighbour: "B", functions: { deny: [3 as unknown as string] } }] }, Date.now())).toThrow(MpregError);
+    expect(a1.federation!.reconfigure({ links: [link("b1", "B")], import: [{ neighbour: "B", functions: { deny: ["admin."] } }] }, Date.now()).applied).toEqual(["federation.import"]);
+    await waitFor(() => a2.foreign!.queryFunctions({ name: "admin.reset" }).length === 0, { timeoutMs: 5000, description: "A's import denies admin. again" });
+    expect(a2.foreign!.queryFunctions({ name: "api.echo" }).length).toBe(1);
+    // Trusted keys: added and removed by configuration.
+    const k = generateRouteKey();
+    expect(a1.federation!.reconfigure({ links: [link("b1", "B")], import: [{ neighbour: "B", functions: { deny: ["admin."] } }], keys: { trusted: [{ clusterId: "B", publicKey: k.publicKey }] } }, Date.now()).applied).toEqual(["federation.keys.trusted"]);
+    expect(a1.federation!.federation.keys.keys("B").length).toBe(1);
+    a1.federation!.reconfigure({ links: [link("b1", "B")], import: [{ neighbour: "B", functions: { deny: ["admin."] } }] }, Date.now());
+    expect(a1.federation!.federation.keys.keys("B").length).toBe(0);
+  });
+
   it("refuses a topic the route does not offer at the originator (1005 denied)", async () => {
     const { a2 } = await line();
     const msg = a2.message({ topic: "test.ping", payload: 1 });
@@ -246,6 +270,20 @@ describe("federation variants", () => {
     x1.announce(fn("api.x"));
     await waitFor(() => x1.foreign!.queryFunctions({ name: "api.echo" }).length === 1, { timeoutMs: 10_000, description: "X hears B (it trusts B)" });
     expect(a1.foreign!.queryFunctions({ name: "api.x" })).toEqual([]);
+    // C rotates its key with no overlap: B drops C's old key at once and must still take C's
+    // next updates, signed with the new key (a withdrawal and a new function cross to A).
+    const kc2 = generateRouteKey();
+    const b1 = net.fabrics.get("b1")!;
+    // X's updates are refused at B (unknown key); count only what comes after the rotation.
+    const refusedBefore = b1.federation!.federation.table!.stats.updatesRefused.bad_signature;
+    const ann = c1.federation!.rotateKey(kc2.seed, 0, Date.now());
+    expect(ann).toMatchObject({ cluster_id: "C", public_key: kc2.publicKey, overlap_ms: 0 });
+    await waitFor(() => b1.federation!.federation.keys.keys("C").map((k) => k.keyId).join() === kc2.keyId, { timeoutMs: 5000, description: "B trusts only C's new key" });
+    c1.announce(fn("api.rotated"));
+    await waitFor(() => a1.foreign!.queryFunctions({ name: "api.rotated" }).length === 1, { timeoutMs: 10_000, description: "C's update signed with the new key crosses" });
+    expect(b1.federation!.federation.table!.stats.updatesRefused.bad_signature).toBe(refusedBefore);
+    // Without a signing key there is nothing to rotate from.
+    expect(() => net.node("n1", "N", { mode: "permissive" }).federation!.rotateKey(kc2.seed, 0, Date.now())).toThrow(MpregError);
   });
 
   it("moves the session with a neighbour to its next node when the first one dies", async () => {

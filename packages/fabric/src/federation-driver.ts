@@ -16,7 +16,7 @@
  *   `mpreg.fabric.route.resync`    `{v: 1}`: "send me everything again" (the session moved to you)
  */
 import type { CatalogChange, CatalogEntry } from "@mpreg/catalog";
-import { createLogger, createUnifiedMessage, type UnifiedMessage } from "@mpreg/envelope";
+import { MpregError, createLogger, createUnifiedMessage, type UnifiedMessage } from "@mpreg/envelope";
 import {
   OFFER_ALL,
   RoutePolicySet,
@@ -26,6 +26,10 @@ import {
   createFederation,
   isClusterId,
   nextClusterHop,
+  RouteSigner,
+  importPublicKey,
+  signKeyAnnouncement,
+  routeKeyId,
   pathTouches,
   serviceAllows,
   serviceFilter,
@@ -43,6 +47,7 @@ import { ForeignCatalog } from "./foreign-catalog.js";
 import {
   EMPTY_GATEWAY,
   GATEWAY_KEY_PREFIX,
+  isExportedEntry,
   validateClusterEntries,
   validateGatewayAnnouncement,
   type ClusterCatalog,
@@ -93,6 +98,12 @@ export interface FederationOptions {
   maxForeignEntries?: number;
   /** Most foreign nodes remembered as the source of a message (to answer them). Default 10 000. */
   maxLearnedNodes?: number;
+}
+
+/** What {@link FederationDriver.reconfigure} did: field paths applied, and changed but left as they were. */
+export interface FederationReloadReport {
+  applied: string[];
+  notApplied: string[];
 }
 
 /** What the driver needs from the fabric. */
@@ -199,8 +210,10 @@ export class FederationDriver {
   private readonly keyAnnouncements = new Map<string, KeyAnnouncement>();
   private readonly limits: GatewayLimits;
   /** The policies and own offers, to check what arrives from another cluster (path-vector). */
-  private readonly policies: RoutePolicySet | undefined;
-  private readonly offers: ServiceFilter;
+  private policies: RoutePolicySet | undefined;
+  private offers: ServiceFilter;
+  /** The configuration in force (replaced, for its reloadable part, by `reconfigure`). */
+  private config: FederationConfig;
   private readonly maxLearned: number;
   private candidates = new Map<string, Candidate[]>();
   private viaOf = new Map<ClusterRoute, string>();
@@ -225,6 +238,7 @@ export class FederationDriver {
     };
     this.maxLearned = opts.maxLearnedNodes ?? 10_000;
     const c = opts.config;
+    this.config = c;
     this.policies = this.federation.mode === "path-vector" ? RoutePolicySet.compile({ ...(c.import === undefined ? {} : { import: c.import }), ...(c.export === undefined ? {} : { export: c.export }) }, "federation") : undefined;
     this.offers = serviceFilter(c.offers, "federation.offers");
     this.foreign = new ForeignCatalog(host.nodeId, host.clusterId, opts.maxForeignEntries ?? 100_000);
@@ -419,6 +433,100 @@ export class FederationDriver {
     this.pump(now);
   }
 
+  /**
+   * Applies the reloadable part of a new `federation` section (validated with
+   * `validateFederationConfig`), docs/federation.md step 8: `offers`, `import` and `export`
+   * (path-vector: the table re-evaluates every route held and sends each neighbour a full
+   * update; the receiver-side check follows at once) and `keys.trusted` (keys added are
+   * trusted, keys removed revoked; keys learned from announcements are kept). Every other
+   * field that differs is reported in `notApplied` and left as it was (it needs a restart).
+   * @throws {MpregError} 1002 when the new policies or keys are malformed; nothing changes then.
+   */
+  reconfigure(next: FederationConfig, now: number): FederationReloadReport {
+    const prev = this.config;
+    const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+    const applied: string[] = [];
+    const notApplied: string[] = [];
+    const policyFields = ["offers", "import", "export"] as const;
+    const policiesChanged = policyFields.filter((f) => !same(prev[f], next[f]));
+    const fixed = ["mode", "links", "requireSignatures", "routeTtlMs", "refreshIntervalMs", "maxDestinations", "maxNeighbours", "maxPathLength", "damping"] as const;
+    for (const f of fixed) if (!same(prev[f], next[f])) notApplied.push(`federation.${f}`);
+    if (!same(prev.keys?.signingKey, next.keys?.signingKey)) notApplied.push("federation.keys.signingKey");
+    if (!same(prev.keys?.maxOverlapMs, next.keys?.maxOverlapMs)) notApplied.push("federation.keys.maxOverlapMs");
+    // Compile everything first, so a bad section changes nothing.
+    const policies = this.federation.mode === "path-vector" ? RoutePolicySet.compile({ ...(next.import === undefined ? {} : { import: next.import }), ...(next.export === undefined ? {} : { export: next.export }) }, "federation") : undefined;
+    const offers = serviceFilter(next.offers, "federation.offers");
+    const keyText = (k: { clusterId: string; publicKey: string; expiresAt?: number | undefined }) => JSON.stringify([k.clusterId, k.publicKey, k.expiresAt ?? null]);
+    const oldKeys = new Map((prev.keys?.trusted ?? []).map((k) => [keyText(k), k]));
+    const newKeys = new Map((next.keys?.trusted ?? []).map((k) => [keyText(k), k]));
+    (next.keys?.trusted ?? []).forEach((k, i) => importPublicKey(k.publicKey, `federation.keys.trusted[${i}].publicKey`));
+    if (policiesChanged.length > 0) {
+      if (this.federation.table !== undefined) {
+        this.federation.table.reconfigure({ policies: { ...(next.import === undefined ? {} : { import: next.import }), ...(next.export === undefined ? {} : { export: next.export }) }, offers: next.offers ?? {} }, now);
+        applied.push(...policiesChanged.map((f) => `federation.${f}`));
+      } else notApplied.push(...policiesChanged.map((f) => `federation.${f}`)); // link-state has no policies
+    }
+    this.policies = policies;
+    this.offers = offers;
+    let keysChanged = false;
+    const revoked = new Set<string>();
+    for (const [t, k] of oldKeys) {
+      if (newKeys.has(t)) continue;
+      const keyId = routeKeyId(k.publicKey);
+      // Same key still configured with another expiry: it is re-trusted below, not revoked.
+      if (![...newKeys.values()].some((n) => n.clusterId === k.clusterId && n.publicKey === k.publicKey)) {
+        this.federation.keys.revoke(k.clusterId, keyId);
+        revoked.add(keyId);
+      }
+      keysChanged = true;
+    }
+    (next.keys?.trusted ?? []).forEach((k, i) => {
+      if (oldKeys.has(keyText(k))) return;
+      this.federation.keys.trust(k, `federation.keys.trusted[${i}]`);
+      keysChanged = true;
+    });
+    if (keysChanged) applied.push("federation.keys.trusted");
+    this.config = { ...prev, offers: next.offers, import: next.import, export: next.export, keys: { ...prev.keys, trusted: next.keys?.trusted } } as FederationConfig;
+    this.viewDirty = this.catalogDirty = true;
+    this.pump(now);
+    return { applied, notApplied };
+  }
+
+  /**
+   * Rotates this cluster's signing key (docs/federation.md, "Rotation"): announces the public
+   * key of `seed` signed by the current key (neighbours trust the new key and give the old one
+   * an expiry `overlapMs` from receipt; they relay the announcement on), then signs everything
+   * with the new key and sends every neighbour a full update signed with it. The announcement
+   * is also sent to every neighbour that links later. The caller keeps the seed (the driver
+   * does no I/O): write it where the next start reads its signing key *before* calling this.
+   * @throws {MpregError} 1002 without a current signing key (no `federation.keys.signingKey`:
+   * neighbours would have no key to trust the announcement by) or with a malformed seed.
+   */
+  rotateKey(seed: string, overlapMs: number, now: number): KeyAnnouncement {
+    const current = this.federation.signer;
+    if (current === undefined) throw MpregError.invalid("no signing key to rotate from: configure federation.keys.signingKey first", "federation.keys.signingKey");
+    if (!Number.isSafeInteger(overlapMs) || overlapMs < 0) throw MpregError.invalid("overlap_ms must be an integer >= 0", "overlap_ms");
+    const next = RouteSigner.fromSeed(this.host.clusterId, seed, "seed");
+    const own = this.host.clusterId;
+    // Ordered per cluster by seq: the clock keeps it growing across restarts.
+    const seq = Math.max(Math.trunc(now), (this.keyAnnouncements.get(own)?.seq ?? 0) + 1);
+    const ann = signKeyAnnouncement(current, next.publicKey, seq, overlapMs);
+    // Other gateways of this cluster relay it back to us when they trust our keys: harmless.
+    this.federation.keys.applyAnnouncement(ann, now);
+    this.keyAnnouncements.set(own, ann);
+    for (const [cid, n] of this.neighbours) this.sendControl([...n.nodes], cid, ROUTE_KEY_TOPIC, ann);
+    this.federation.table?.setSigner(next);
+    this.federation.linkState?.setSigner(next);
+    this.federation.signer = next;
+    // The key in force: a reload that reads the new seed finds nothing changed.
+    this.config = { ...this.config, keys: { ...this.config.keys, signingKey: seed } };
+    // Sent after the announcement on the same links, so neighbours already trust the new key.
+    this.federation.table?.reconfigure({}, now);
+    this.pump(now);
+    log.info(`federation signing key rotated to ${next.keyId} (overlap ${overlapMs} ms, seq ${seq})`);
+    return ann;
+  }
+
   /** Whether `pump` has work (catalogs or the view to bring up to date). */
   get due(): boolean {
     return this.viewDirty || this.catalogDirty;
@@ -503,7 +611,7 @@ export class FederationDriver {
       const allowed = this.exportable(clusterId, n);
       for (const [d, offers] of allowed) {
         let entries: CatalogEntry[];
-        if (d === own) entries = local ??= this.host.localEntries().filter((e) => e.cluster_id === own && (e.kind === "function" || e.kind === "queue" || e.kind === "topic")).sort(byKey);
+        if (d === own) entries = local ??= this.host.localEntries().filter((e) => e.cluster_id === own && isExportedEntry(e)).sort(byKey);
         else entries = this.ownCatalog(d) ?? [];
         const filtered = entries.filter((e) => catalogEntryAllowed(offers, e)).slice(0, this.limits.maxEntries);
         const text = JSON.stringify(filtered);
@@ -681,6 +789,19 @@ export class FederationDriver {
   }
 
   /** A view for `federation_status` and `/topology`. */
+  /**
+   * The best route to another cluster as this node uses it: the cluster path, who holds it
+   * (`via`: this node or a gateway of its cluster) and the node a message goes to first (the
+   * neighbour's session node when this node holds the route, else the gateway).
+   */
+  routeTo(clusterId: string): { path: string[]; via: string; nextNode: string | null } | undefined {
+    const best = this.candidates.get(clusterId)?.[0];
+    if (best === undefined) return undefined;
+    const path = [...best.route.path];
+    const nextNode = best.via === this.host.nodeId ? (this.neighbours.get(best.route.nextHop)?.session ?? null) : best.via;
+    return { path, via: best.via, nextNode };
+  }
+
   status(): unknown {
     const self = this.host.nodeId;
     return {
@@ -697,6 +818,15 @@ export class FederationDriver {
         }),
       gateways: [...this.gateways.entries()].filter(([id]) => this.host.isLive(id)).map(([id, a]) => ({ node_id: id, destinations: a.routes.map((r) => r.destination) })),
       foreign_entries: this.foreign.size,
+      // Public keys only: which key this node signs with, and the keys it trusts per cluster.
+      keys: {
+        signing_key_id: this.federation.signer?.keyId ?? null,
+        trusted: this.federation.keys.clusterIds().map((c) => ({
+          cluster_id: c,
+          keys: this.federation.keys.keys(c).map((k) => ({ key_id: k.keyId, source: k.source, ...(k.expiresAt !== undefined ? { expires_at: k.expiresAt } : {}) })),
+        })),
+      },
+      updates_refused: this.federation.table?.stats.updatesRefused ?? null,
       stats: this.stats,
     };
   }

@@ -12,8 +12,22 @@ import { MAX_METRIC, isClusterId, serviceFilter, type Offers } from "@mpreg/rout
 /** Gossip key prefix of gateway announcements (`fed/<node id>`). */
 export const GATEWAY_KEY_PREFIX = "fed/";
 
-/** Catalog entry kinds that cross cluster boundaries (nodes and caches stay in their cluster). */
-export const EXPORTED_KINDS: ReadonlySet<CatalogEntry["kind"]> = new Set(["function", "queue", "topic"]);
+/**
+ * Catalog entry kinds that cross cluster boundaries (nodes stay in their cluster; cache entries
+ * cross only for namespaces that federate, see {@link isExportedEntry}).
+ */
+export const EXPORTED_KINDS: ReadonlySet<CatalogEntry["kind"]> = new Set(["function", "queue", "topic", "cache"]);
+
+/** The `scope` of the cache entry a node announces for a namespace replicated across clusters. */
+export const FEDERATED_CACHE_SCOPE = "federated";
+
+/**
+ * Whether a catalog entry crosses to other clusters: functions, queues and topic subscriptions,
+ * and cache entries whose scope is `federated` (a namespace configured with `federate: true`).
+ */
+export function isExportedEntry(e: CatalogEntry): boolean {
+  return e.kind === "cache" ? e.scope === FEDERATED_CACHE_SCOPE : EXPORTED_KINDS.has(e.kind);
+}
 
 /** One route of a gateway, as its table holds it (path from this cluster to the destination). */
 export interface GatewayRoute {
@@ -70,7 +84,7 @@ function list(v: unknown, path: string, max: number): unknown[] {
 export function validateClusterEntries(raw: unknown, clusterId: string, max: number, path: string): CatalogEntry[] {
   return list(raw, path, max).map((e, i) => {
     const entry = normalizeEntry(e, `${path}[${i}]`);
-    if (!EXPORTED_KINDS.has(entry.kind)) throw MpregError.invalid(`${path}[${i}].kind ${entry.kind} is not exported`, `${path}[${i}].kind`);
+    if (!isExportedEntry(entry)) throw MpregError.invalid(`${path}[${i}].kind ${entry.kind} is not exported`, `${path}[${i}].kind`);
     if (entry.cluster_id !== clusterId) throw MpregError.invalid(`${path}[${i}].cluster_id is not ${clusterId}`, `${path}[${i}].cluster_id`);
     return entry;
   });

@@ -23,13 +23,16 @@ export {
   type FederationHost,
   type FederationMode,
   type FederationOptions,
+  type FederationReloadReport,
   type FederationStats,
   type ServiceTag,
 } from "./federation-driver.js";
 export {
   EMPTY_GATEWAY,
   EXPORTED_KINDS,
+  FEDERATED_CACHE_SCOPE,
   GATEWAY_KEY_PREFIX,
+  isExportedEntry,
   validateClusterEntries,
   validateGatewayAnnouncement,
   type ClusterCatalog,

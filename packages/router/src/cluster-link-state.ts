@@ -243,7 +243,7 @@ export class ClusterLinkState implements ClusterRouteSource {
   private readonly maxClusters: number;
   private readonly maxNeighbours: number;
   private readonly defaultLinkCost: number;
-  private readonly signer: RouteSigner | undefined;
+  private signer: RouteSigner | undefined;
   private readonly keys: KeyRegistry | undefined;
   private readonly requireSignatures: boolean;
 
@@ -371,6 +371,17 @@ export class ClusterLinkState implements ClusterRouteSource {
       }
     }
     if (now >= this.lastOriginatedAt + this.refreshIntervalMs) this.ownDirty = true;
+  }
+
+  /**
+   * Signs every announcement from now on with `signer` (key rotation; see RouteTable.setSigner).
+   * Takes effect with the next origination (the current one keeps the old signature, valid
+   * during the overlap).
+   * @throws {MpregError} 1002 when the signer is of another cluster.
+   */
+  setSigner(signer: RouteSigner): void {
+    if (signer.clusterId !== this.localCluster) throw MpregError.invalid("signer must belong to localCluster", "signer");
+    this.signer = signer;
   }
 
   /**

@@ -48,8 +48,10 @@ export {
   type PrefixList,
 } from "./prefix-filter.js";
 export {
+  CACHE_TOPIC_PREFIX,
   OFFER_ALL,
   SERVICE_KINDS,
+  cacheServiceName,
   catalogEntryAllowed,
   intersectServiceFilters,
   sameServiceFilter,

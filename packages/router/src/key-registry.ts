@@ -263,6 +263,11 @@ export class KeyRegistry {
     }));
   }
 
+  /** The clusters with at least one key held, sorted. */
+  clusterIds(): string[] {
+    return [...this.clusters.keys()].sort();
+  }
+
   /** Clusters with at least one key held. */
   get clusterCount(): number {
     return this.clusters.size;

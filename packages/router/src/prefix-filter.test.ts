@@ -11,7 +11,7 @@ import {
   prefixFilterToList,
 } from "./prefix-filter.js";
 import { naivePrefixAllows, prefixListArb, prefixWordArb } from "./testing/index.js";
-import { catalogEntryAllowed, intersectServiceFilters, serviceAllows, serviceFilter, serviceFilterToOffers } from "./service-filter.js";
+import { cacheServiceName, catalogEntryAllowed, intersectServiceFilters, serviceAllows, serviceFilter, serviceFilterToOffers } from "./service-filter.js";
 
 /** Names and prefixes over a tiny alphabet, so prefixes and names relate often. */
 const word = prefixWordArb();
@@ -93,5 +93,15 @@ describe("serviceFilter", () => {
     expect(catalogEntryAllowed(f, { kind: "function", name: "priv.x", function_id: "x", version: "1.0.0", resources: [], ...base })).toBe(false);
     expect(catalogEntryAllowed(f, { kind: "queue", name: "jobs", ...base })).toBe(false);
     expect(catalogEntryAllowed(f, { kind: "topic", subscription_id: "s", patterns: ["#"], ...base })).toBe(true);
+  });
+
+  it("filters cache namespaces by their topic name mpreg.cache.<namespace>", () => {
+    const base = { node_id: "n", cluster_id: "c", scope: "federated" };
+    const f = serviceFilter({ topics: { allow: ["alerts.", "mpreg.cache.prices"], deny: ["mpreg.cache.prices-secret"] } });
+    expect(cacheServiceName("prices")).toBe("mpreg.cache.prices");
+    expect(catalogEntryAllowed(f, { kind: "cache", namespace: "prices", ...base })).toBe(true);
+    expect(catalogEntryAllowed(f, { kind: "cache", namespace: "prices-secret", ...base })).toBe(false);
+    expect(catalogEntryAllowed(f, { kind: "cache", namespace: "sessions", ...base })).toBe(false);
+    expect(catalogEntryAllowed(serviceFilter({}), { kind: "cache", namespace: "sessions", ...base })).toBe(true);
   });
 });

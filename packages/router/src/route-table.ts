@@ -195,7 +195,7 @@ export class RouteTable implements ClusterRouteSource {
   private readonly maxPathLength: number;
   private readonly defaultLinkCost: number;
   private readonly damper: FlapDamper | undefined;
-  private readonly signer: RouteSigner | undefined;
+  private signer: RouteSigner | undefined;
   private readonly keys: KeyRegistry | undefined;
   private readonly requireSignatures: boolean;
   private policies: RoutePolicySet;
@@ -530,6 +530,16 @@ export class RouteTable implements ClusterRouteSource {
       }
     }
     for (const n of this.neighbours.values()) if (n.up && now >= n.refreshAt) n.fullDue = true;
+  }
+
+  /**
+   * Signs every update from now on with `signer` (key rotation: announce the new key, signed by
+   * the current one, before switching, so neighbours trust it when the first update arrives).
+   * @throws {MpregError} 1002 when the signer is of another cluster.
+   */
+  setSigner(signer: RouteSigner): void {
+    if (signer.clusterId !== this.localCluster) throw MpregError.invalid("signer must belong to localCluster", "signer");
+    this.signer = signer;
   }
 
   /**

@@ -97,11 +97,25 @@ export function serviceFilterToOffers(f: ServiceFilter): Offers | undefined {
   return Object.keys(out).length === 0 ? undefined : out;
 }
 
+/** Prefix of the topic names cache namespaces go by in policies (`mpreg.cache.<namespace>`). */
+export const CACHE_TOPIC_PREFIX = "mpreg.cache.";
+
+/**
+ * The name a cache namespace has in policies and offers: the topic `mpreg.cache.<namespace>`
+ * (replication of a federated namespace is a stream of updates, like a published topic), so
+ * `topics: {deny: ["mpreg.cache."]}` keeps every cache namespace out and
+ * `topics: {allow: ["mpreg.cache.prices"]}` lets one in.
+ */
+export function cacheServiceName(namespace: string): string {
+  return CACHE_TOPIC_PREFIX + namespace;
+}
+
 /**
  * Whether a catalog entry of a remote cluster may be used through a route offering `f`:
- * functions and queues by name; nodes, caches and topic subscriptions pass (a subscription's
- * patterns are not names: the topic a message is published on is checked when it is
- * forwarded, with {@link serviceAllows}).
+ * functions and queues by name; cache namespaces by their topic name
+ * ({@link cacheServiceName}); nodes and topic subscriptions pass (a subscription's patterns
+ * are not names: the topic a message is published on is checked when it is forwarded, with
+ * {@link serviceAllows}).
  */
 export function catalogEntryAllowed(f: ServiceFilter, entry: CatalogEntry): boolean {
   switch (entry.kind) {
@@ -109,6 +123,8 @@ export function catalogEntryAllowed(f: ServiceFilter, entry: CatalogEntry): bool
       return prefixAllows(f.function, entry.name);
     case "queue":
       return prefixAllows(f.queue, entry.name);
+    case "cache":
+      return prefixAllows(f.topic, cacheServiceName(entry.namespace));
     default:
       return true;
   }

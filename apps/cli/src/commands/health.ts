@@ -1,4 +1,7 @@
-/** `mpreg health`: a summary of `cluster_map`; exit 0 when every node is alive, else 1. */
+/**
+ * `mpreg health`: a summary of `cluster_map` (this cluster's nodes; other clusters' are left
+ * out); exit 0 when every node is alive, else 1.
+ */
 import { UsageError } from "../args.js";
 import type { Command } from "../command.js";
 import type { ClusterMapNode } from "../topology-view.js";
@@ -13,6 +16,8 @@ export const healthCommand: Command = {
     if (ctx.args.positionals.length > 0) throw new UsageError("health takes no arguments");
     const client = await ctx.client();
     const map = (await client.call("cluster_map")) as { cluster_id: string; nodes: ClusterMapNode[] };
+    // Other clusters' nodes (federation, status `remote`) are not this cluster's health.
+    map.nodes = map.nodes.filter((n) => n.cluster_id === map.cluster_id);
     const alive = map.nodes.filter((n) => n.status === "alive");
     const unwell = map.nodes.filter((n) => n.status !== "alive");
     const problems = unwell.map((n) => `${n.node_id} is ${n.status}`);
