@@ -1,11 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { KeyRegistry } from "./key-registry.js";
-import type { RoutePolicies, RoutePolicyRule } from "./route-policy.js";
+import { compareRoutes, type ClusterRoute } from "./cluster-route.js";
+import { RoutePolicySet, applyRule, type RoutePolicies, type RoutePolicyRule } from "./route-policy.js";
 import { RouteSigner } from "./route-signing.js";
 import { RouteTable, type RouteTableOptions } from "./route-table.js";
 import type { RouteEntry, RouteUpdate } from "./route-update.js";
-import { SERVICE_KINDS, serviceAllows } from "./service-filter.js";
+import { OFFER_ALL, SERVICE_KINDS, serviceAllows, serviceFilter, serviceFilterToOffers } from "./service-filter.js";
 import {
   FederationSim,
   naiveChainAllows,
@@ -401,6 +402,150 @@ describe("RouteTable: properties", () => {
         for (const out of t.poll(0).updates) for (const e of out.update.routes) expect(e.path).not.toContain(out.to);
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe("RouteTable: routes of the cluster's other gateways (transit clusters)", () => {
+  const viaOther = (path: string[], metric: number, offers = OFFER_ALL): ClusterRoute => ({ destination: path[path.length - 1] as string, nextHop: path[1] as string, path, metric, offers });
+
+  it("re-advertises another gateway's route to its own neighbours, and withdraws it when it goes", () => {
+    // b1 of cluster b links to a; b2 (another node of b) links to c.
+    const t = new RouteTable({ localCluster: "b", epoch: 1, damping: false });
+    t.linkUp("a", 0);
+    expect(t.poll(0).updates[0]?.update.routes.map((r) => r.destination)).toEqual(["b"]);
+    t.setClusterRoutes([viaOther(["b", "c"], 1)], 1);
+    const out = t.poll(1);
+    expect(out.updates).toHaveLength(1);
+    expect(out.updates[0]?.update).toMatchObject({ to: "a", full: false, routes: [{ destination: "c", path: ["b", "c"], metric: 1 }], withdrawn: [] });
+    // Not this node's route: not its best, no event, not in what it announces inside the cluster.
+    expect(out.events).toEqual([]);
+    expect(t.bestRoute("c")).toBeUndefined();
+    expect(t.routes().map((r) => r.destination)).toEqual(["b"]);
+    expect(t.exportedRoute("c")?.path).toEqual(["b", "c"]);
+    // Unchanged: nothing sent; a full update (new link, refresh) lists it.
+    t.setClusterRoutes([viaOther(["b", "c"], 1)], 2);
+    expect(t.poll(2).updates).toEqual([]);
+    t.linkUp("e", 3);
+    expect(t.poll(3).updates.find((u) => u.to === "e")?.update.routes.map((r) => r.destination)).toEqual(["b", "c"]);
+    t.setClusterRoutes([], 4);
+    const gone = t.poll(4).updates;
+    expect(gone.map((u) => [u.to, u.update.withdrawn])).toEqual([
+      ["a", ["c"]],
+      ["e", ["c"]],
+    ]);
+  });
+
+  it("the better of its own and the other gateway's route is exported; split horizon and export rules apply", () => {
+    const t = new RouteTable({ localCluster: "b", epoch: 1, damping: false, policies: { export: [{ neighbour: "e", clusters: { deny: ["c"] } }] } });
+    t.linkUp("a", 0);
+    t.linkUp("e", 0);
+    t.poll(0);
+    // Own route b-a-c (metric 2); the other gateway's b-c (metric 1) is better.
+    t.receive("a", upd("a", "b", [{ destination: "c", path: ["a", "c"], metric: 1 }]), 0);
+    t.setClusterRoutes([viaOther(["b", "c"], 1), viaOther(["b", "a", "x"], 2)], 0);
+    const u = t.poll(0).updates;
+    // To a: b-c (its own route passes through a anyway); b-a-x never goes back to a.
+    expect(u.find((x) => x.to === "a")?.update.routes).toEqual([{ destination: "c", path: ["b", "c"], metric: 1 }]);
+    // To e: c denied by the export rule; x through a.
+    expect(u.find((x) => x.to === "e")?.update.routes).toEqual([{ destination: "x", path: ["b", "a", "x"], metric: 2 }]);
+    // A worse route of the other gateway loses to its own (ties too).
+    t.setClusterRoutes([viaOther(["b", "d", "c"], 5)], 1);
+    expect(t.exportedRoute("c")?.path).toEqual(["b", "a", "c"]);
+    t.setClusterRoutes([viaOther(["b", "a", "c"], 2)], 1);
+    expect(t.exportedRoute("c")).toBe(t.bestRoute("c"));
+  });
+
+  it("refuses malformed cluster routes with 1002 and changes nothing", () => {
+    const t = new RouteTable({ localCluster: "b", epoch: 1, damping: false });
+    t.linkUp("a", 0);
+    t.poll(0);
+    t.setClusterRoutes([viaOther(["b", "c"], 1)], 0);
+    for (const bad of [[viaOther(["x", "c"], 1)], [viaOther(["b", "c", "b", "d"], 1)], [viaOther(["b"], 0)], [viaOther(["b", "c"], 1), viaOther(["b", "d", "c"], 1)]]) {
+      expect(() => t.setClusterRoutes(bad, 1)).toThrow(expect.objectContaining({ code: 1002 }) as Error);
+    }
+    expect(t.exportedRoute("c")?.path).toEqual(["b", "c"]);
+  });
+
+  it("what a neighbour holds is always the best of own and other gateways' routes it may get (property)", () => {
+    const neighbours = ["n1", "n2", "n3"];
+    const clusters = ["n1", "n2", "n3", "d1", "d2", "d3", "x"];
+    const arbUpdates = routeAnnouncementsArb({ receiver: "me", neighbours, destinations: [...clusters, "me"], adversarial: true, offers: { maxPrefixes: 2 } });
+    const clusterRouteArb = fc
+      .tuple(fc.constantFrom(...clusters), fc.uniqueArray(fc.constantFrom(...clusters), { maxLength: 3 }), fc.integer({ min: 0, max: 6 }), fc.option(offersArb({ maxPrefixes: 2 }), { nil: undefined }))
+      .map(([d, mid, metric, offers]): ClusterRoute => {
+        const path = ["me", ...mid.filter((c) => c !== d), d];
+        return { destination: d, nextHop: path[1] as string, path, metric, offers: serviceFilter(offers) };
+      });
+    const clusterSetArb = fc.uniqueArray(clusterRouteArb, { selector: (r) => r.destination, maxLength: 5 });
+    const opArb = fc.oneof(
+      arbUpdates.map((u) => ({ kind: "updates" as const, u })),
+      clusterSetArb.map((r) => ({ kind: "cluster" as const, r })),
+      fc.constantFrom(...neighbours).map((n) => ({ kind: "relink" as const, n })),
+    );
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 8 }), fc.option(routePoliciesArb({ neighbours, clusters: [...clusters, "me"], maxPrefixes: 2 }), { nil: undefined }), (ops, policies) => {
+        const t = new RouteTable({ localCluster: "me", epoch: 1, damping: false, ...(policies ? { policies } : {}) });
+        // Same updates without cluster routes: the table's own routes must not depend on them.
+        const plain = new RouteTable({ localCluster: "me", epoch: 1, damping: false, ...(policies ? { policies } : {}) });
+        for (const n of neighbours) {
+          t.linkUp(n, 0);
+          plain.linkUp(n, 0);
+        }
+        const held = new Map<string, Map<string, RouteEntry>>();
+        const drain = () => {
+          for (const { to, update } of t.poll(0).updates) {
+            let h = held.get(to);
+            if (h === undefined || update.full) held.set(to, (h = new Map()));
+            for (const w of update.withdrawn) h.delete(w);
+            for (const r of update.routes) {
+              expect(r.path).not.toContain(to);
+              h.set(r.destination, r);
+            }
+          }
+        };
+        drain();
+        let last: ClusterRoute[] = [];
+        for (const op of ops) {
+          if (op.kind === "updates") {
+            for (const { from, update } of op.u) {
+              t.receive(from, update, 0);
+              plain.receive(from, update, 0);
+            }
+          } else if (op.kind === "cluster") {
+            last = op.r;
+            t.setClusterRoutes(op.r, 0);
+          } else {
+            t.linkDown(op.n, 0);
+            plain.linkDown(op.n, 0);
+            held.delete(op.n);
+            t.linkUp(op.n, 0);
+            plain.linkUp(op.n, 0);
+          }
+          drain();
+        }
+        expect(t.routes()).toEqual(plain.routes());
+        // Reference: per destination the better of own best and cluster route (own on ties),
+        // unless it passes through the neighbour or its export rule refuses it.
+        const compiled = RoutePolicySet.compile(policies);
+        for (const n of neighbours) {
+          const expected = new Map<string, RouteEntry>();
+          for (const d of [...clusters, "me"]) {
+            const own = t.bestRoute(d);
+            const other = d === "me" ? undefined : last.find((r) => r.destination === d);
+            const r = own === undefined ? other : other === undefined ? own : compareRoutes(other, own) < 0 ? other : own;
+            if (r === undefined || r.path.includes(n)) continue;
+            const res = applyRule(compiled.exportRule(n), d, r.offers, r.metric);
+            if (res === undefined) continue;
+            const e: RouteEntry = { destination: d, path: [...r.path], metric: res.metric };
+            const offers = serviceFilterToOffers(res.offers);
+            if (offers !== undefined) e.offers = offers;
+            expected.set(d, e);
+          }
+          expect(Object.fromEntries(held.get(n) ?? [])).toEqual(Object.fromEntries(expected));
+        }
+      }),
+      { numRuns: 300 },
     );
   });
 });

@@ -203,6 +203,12 @@ export class RouteTable implements ClusterRouteSource {
 
   private readonly neighbours = new Map<string, Neighbour>();
   private readonly best = new Map<string, ClusterRoute>();
+  /**
+   * Routes held by the other gateways of this cluster (one per destination, set by the driver
+   * from their gateway announcements): exported to neighbours when better than this table's
+   * own best, never used as this table's best (they are not this node's to forward on).
+   */
+  private internal = new Map<string, ClusterRoute>();
   /** Neighbours holding an entry (route or withdrawal) per destination: the destination bound. */
   private readonly destRefs = new Map<string, number>();
   /** Best route before the first change since the last poll, per destination. */
@@ -479,6 +485,61 @@ export class RouteTable implements ClusterRouteSource {
     return this.best.get(destination);
   }
 
+  /**
+   * Sets the routes the other gateways of this cluster hold (iBGP-like; replaces the earlier
+   * set): per destination the best one, with its path from this cluster (`path[0]` is the local
+   * cluster) and its metric and offers as that gateway's table holds them (its import rule
+   * applied). A destination's route is exported to a neighbour when it is better
+   * ({@link compareRoutes}; this table's own best wins ties) than this table's own best, under
+   * the same split horizon and export rule; when it goes, what was sent is replaced or
+   * withdrawn at the next poll. These routes are never re-announced inside the cluster (only
+   * {@link routes} are) and do not change {@link bestRoute} or the events, so a cluster's
+   * gateways cannot feed each other stale routes. At most `maxDestinations` are kept (the
+   * smallest destination ids).
+   * @throws {MpregError} 1002 for a route that does not run from this cluster to another
+   * cluster without repeats, or a destination listed twice (nothing changes then).
+   */
+  setClusterRoutes(routes: readonly ClusterRoute[], now: number): void {
+    this.clock(now);
+    const next = new Map<string, ClusterRoute>();
+    const sorted = [...routes].sort((a, b) => (a.destination < b.destination ? -1 : a.destination > b.destination ? 1 : 0));
+    for (const [i, r] of sorted.entries()) {
+      const p = r.path;
+      if (
+        !isClusterId(r.destination) ||
+        r.destination === this.localCluster ||
+        p.length < 2 ||
+        p.length > this.maxPathLength ||
+        p[0] !== this.localCluster ||
+        p[p.length - 1] !== r.destination ||
+        r.nextHop !== p[1] ||
+        new Set(p).size !== p.length
+      ) {
+        throw MpregError.invalid(`cluster route ${i} must run from ${this.localCluster} to another cluster without repeats`, `routes[${i}]`);
+      }
+      if (next.has(r.destination)) throw MpregError.invalid(`cluster route to ${r.destination} listed twice`, `routes[${i}]`);
+      if (next.size < this.maxDestinations) next.set(r.destination, r);
+    }
+    const prev = this.internal;
+    this.internal = next;
+    for (const d of new Set([...prev.keys(), ...next.keys()])) {
+      if (sameRoute(prev.get(d), next.get(d))) continue;
+      for (const n of this.neighbours.values()) if (n.up) n.dirty.add(d);
+    }
+  }
+
+  /**
+   * The route exported for `destination` (before split horizon and export rules): this table's
+   * best, or the cluster route of another gateway when that one is better.
+   */
+  exportedRoute(destination: string): ClusterRoute | undefined {
+    const own = this.best.get(destination);
+    const other = destination === this.localCluster ? undefined : this.internal.get(destination);
+    if (other === undefined) return own;
+    if (own === undefined) return other;
+    return compareRoutes(other, own) < 0 ? other : own;
+  }
+
   /** {@inheritDoc ClusterRouteSource.routesTo} One route per neighbour at most. */
   routesTo(destination: string, avoid?: ReadonlySet<string>): ClusterRoute[] {
     const all = this.candidates(destination, this.now);
@@ -570,7 +631,7 @@ export class RouteTable implements ClusterRouteSource {
   // ---------------------------------------------------------------- output
 
   private exportEntry(n: Neighbour, d: string): RouteEntry | undefined {
-    const r = this.best.get(d);
+    const r = this.exportedRoute(d);
     // Split horizon: a route through the neighbour would be a loop there.
     if (r === undefined || r.path.includes(n.id)) return undefined;
     const res = applyRule(this.policies.exportRule(n.id), d, r.offers, r.metric);
@@ -599,7 +660,7 @@ export class RouteTable implements ClusterRouteSource {
       const full = n.fullDue;
       if (full) {
         n.ribOut.clear();
-        for (const d of [...this.best.keys()].sort()) {
+        for (const d of [...new Set([...this.best.keys(), ...this.internal.keys()])].sort()) {
           const e = this.exportEntry(n, d);
           if (e === undefined) continue;
           routes.push(e);
