@@ -233,6 +233,43 @@ describe("federation over in-memory links", () => {
   });
 });
 
+describe("a transit cluster with one gateway per neighbour", () => {
+  it("re-advertises routes learned by its other gateway: A reaches C through b1 and b2, and loses C when b2's link goes", async () => {
+    net = new MemNet();
+    // B: b1 links to A, b2 to C; b1 and b2 are one cluster (gossip). B's export to A denies admin.
+    const bFed = (links: { url: string; clusterId: string }[]): FederationConfig => ({ links, export: [{ neighbour: "A", functions: { deny: ["admin."] } }] });
+    const b1 = net.node("b1", "B", { mode: "permissive", fed: bFed([]) });
+    const b2 = net.node("b2", "B", { mode: "permissive", seeds: ["ws://b1"], fed: bFed([]) });
+    const a1 = net.node("a1", "A", { mode: "explicit", fed: { links: [link("b1", "B")] } });
+    const c1 = net.node("c1", "C", { mode: "explicit", fed: { links: [link("b2", "B")] } });
+    const c2 = net.node("c2", "C", { mode: "explicit", seeds: ["ws://c1"] });
+    c2.announce(fn("api.echo"));
+    c2.announce(fn("admin.reset"));
+    a1.announce(fn("api.a"));
+    const route = (f: Fabric, d: string) => (f.federation!.status() as { routes: { destination: string; path: string[] }[] }).routes.find((r) => r.destination === d);
+    await waitFor(() => route(a1, "C") !== undefined && route(c1, "A") !== undefined, { timeoutMs: 10_000, description: "A and C learn routes to each other" });
+    expect(route(a1, "C")!.path).toEqual(["A", "B", "C"]);
+    expect(route(c1, "A")!.path).toEqual(["C", "B", "A"]);
+    // C's entries reach A through b1, which re-exports what b2 received (after B's export rule).
+    await waitFor(() => a1.foreign!.queryFunctions({ name: "api.echo" }).length === 1, { timeoutMs: 10_000, description: "a1 sees C's api.echo" });
+    await waitFor(() => c2.foreign!.queryFunctions({ name: "api.a" }).length === 1, { timeoutMs: 10_000, description: "c2 sees A's api.a" });
+    expect(a1.foreign!.queryFunctions({ name: "admin.reset" })).toEqual([]);
+    expect(b1.federation!.counters().neighbours).toBe(1);
+    const got = echoService(c2);
+    const pongs = echoService(a1);
+    expect(a1.send("c2", a1.message({ topic: "test.ping", payload: "api.echo" }))).toBe(true);
+    await waitFor(() => pongs.length === 1, { timeoutMs: 5000, description: "the pong is back" });
+    expect(got[0]!.headers.routing_path).toEqual(["a1", "b1", "b2", "c1"]);
+    expect(got[0]!.headers.federation_path).toEqual(["A", "B", "C"]);
+    expect(pongs[0]!.headers.routing_path).toEqual(["c2", "c1", "b2", "b1"]);
+    // b2's link to C goes: b2 withdraws, b1 withdraws from A, C's entries go.
+    await net.crash("c1");
+    await waitFor(() => route(a1, "C") === undefined, { timeoutMs: 5000, description: "A's route to C is withdrawn" });
+    await waitFor(() => a1.foreign!.queryFunctions({}).length === 0, { timeoutMs: 5000, description: "C's entries go from A" });
+    expect(b2.federation!.counters().neighbours).toBe(0);
+  });
+});
+
 describe("federation variants", () => {
   it("works the same in link-state mode", async () => {
     net = new MemNet();

@@ -40,6 +40,7 @@ import {
   type FederationConfig,
   type FederationDropReason,
   type KeyAnnouncement,
+  type RouteTableOutput,
   type ServiceFilter,
   type ServiceKind,
 } from "@mpreg/router";
@@ -217,6 +218,8 @@ export class FederationDriver {
   private readonly maxLearned: number;
   private candidates = new Map<string, Candidate[]>();
   private viaOf = new Map<ClusterRoute, string>();
+  /** Per destination, the other gateway whose route this node's table may re-advertise. */
+  private clusterRouteVia = new Map<string, string>();
   private viewDirty = true;
   private catalogDirty = true;
   private lastGateway = JSON.stringify(EMPTY_GATEWAY);
@@ -544,20 +547,7 @@ export class FederationDriver {
    */
   pump(now: number): void {
     const table = this.federation.table;
-    if (table !== undefined) {
-      const out = table.poll(now);
-      for (const u of out.updates) {
-        const n = this.neighbours.get(u.to);
-        if (n === undefined) continue;
-        if (u.update.full) n.exported.clear();
-        for (const w of u.update.withdrawn) n.exported.delete(w);
-        for (const r of u.update.routes) n.exported.set(r.destination, r.offers === undefined ? OFFER_ALL : serviceFilter(r.offers));
-        this.sendControl([...n.nodes], u.to, ROUTE_UPDATE_TOPIC, u.update);
-        this.stats.routeUpdatesSent++;
-      }
-      if (out.updates.length > 0) this.catalogDirty = true;
-      if (out.events.length > 0) this.viewDirty = this.catalogDirty = true;
-    }
+    if (table !== undefined) this.sendRouteUpdates(table.poll(now));
     const ls = this.federation.linkState;
     if (ls !== undefined) {
       const out = ls.poll(now);
@@ -568,14 +558,31 @@ export class FederationDriver {
       }
       if (out.events.length > 0) this.viewDirty = this.catalogDirty = true;
     }
+    if (this.viewDirty) {
+      this.viewDirty = false;
+      this.recomputeView(now);
+      // The other gateways' routes just given to the table: what it re-advertises goes out now.
+      if (table !== undefined) this.sendRouteUpdates(table.poll(now));
+    }
     if (this.catalogDirty) {
       this.catalogDirty = false;
       this.syncCatalogs();
     }
-    if (this.viewDirty) {
-      this.viewDirty = false;
-      this.recomputeView(now);
+  }
+
+  /** Sends the route table's updates, remembering what each neighbour was offered. */
+  private sendRouteUpdates(out: RouteTableOutput): void {
+    for (const u of out.updates) {
+      const n = this.neighbours.get(u.to);
+      if (n === undefined) continue;
+      if (u.update.full) n.exported.clear();
+      for (const w of u.update.withdrawn) n.exported.delete(w);
+      for (const r of u.update.routes) n.exported.set(r.destination, r.offers === undefined ? OFFER_ALL : serviceFilter(r.offers));
+      this.sendControl([...n.nodes], u.to, ROUTE_UPDATE_TOPIC, u.update);
+      this.stats.routeUpdatesSent++;
     }
+    if (out.updates.length > 0) this.catalogDirty = true;
+    if (out.events.length > 0) this.viewDirty = this.catalogDirty = true;
   }
 
   /** The route table or link-state database in use. */
@@ -592,6 +599,20 @@ export class FederationDriver {
   private ownCatalog(d: string): CatalogEntry[] | undefined {
     const best = this.routing().bestRoute(d);
     return best === undefined ? undefined : this.neighbours.get(best.nextHop)?.catalogs.get(d);
+  }
+
+  /**
+   * The entries of cluster `d` as exported by this node: from its own best route's next hop, or,
+   * when the table re-advertises another gateway's route, from that gateway's announcement.
+   */
+  private exportCatalog(d: string): CatalogEntry[] {
+    const table = this.federation.table;
+    const r = table?.exportedRoute(d);
+    if (table !== undefined && r !== undefined && r !== table.bestRoute(d)) {
+      const via = this.clusterRouteVia.get(d);
+      return (via === undefined ? undefined : this.gateways.get(via)?.catalogs.find((c) => c.cluster_id === d)?.entries) ?? [];
+    }
+    return this.ownCatalog(d) ?? [];
   }
 
   /** What each neighbour may get per destination: the offers of the route exported to it. */
@@ -612,7 +633,7 @@ export class FederationDriver {
       for (const [d, offers] of allowed) {
         let entries: CatalogEntry[];
         if (d === own) entries = local ??= this.host.localEntries().filter((e) => e.cluster_id === own && isExportedEntry(e)).sort(byKey);
-        else entries = this.ownCatalog(d) ?? [];
+        else entries = this.exportCatalog(d);
         const filtered = entries.filter((e) => catalogEntryAllowed(offers, e)).slice(0, this.limits.maxEntries);
         const text = JSON.stringify(filtered);
         if (n.sent.get(d) === text) continue;
@@ -641,7 +662,8 @@ export class FederationDriver {
     if (nodeId === this.host.nodeId) return true;
     try {
       this.gateways.set(nodeId, validateGatewayAnnouncement(data, this.host.clusterId, this.limits));
-      this.viewDirty = true;
+      // Its catalogs may be what this node re-exports (transit): exports are re-checked too.
+      this.viewDirty = this.catalogDirty = true;
     } catch (e) {
       log.warn(`gateway announcement of ${nodeId} ignored: ${(e as Error).message}`);
     }
@@ -650,7 +672,7 @@ export class FederationDriver {
 
   /** A member of this cluster came (back) or went: its announcement counts or stops counting. */
   memberChanged(nodeId: string): void {
-    if (this.gateways.has(nodeId)) this.viewDirty = true;
+    if (this.gateways.has(nodeId)) this.viewDirty = this.catalogDirty = true;
   }
 
   /**
@@ -682,6 +704,27 @@ export class FederationDriver {
     }
     this.candidates = candidates;
     this.viaOf = viaOf;
+
+    // Transit (iBGP-like): the best route of the other gateways per destination goes to this
+    // node's table, which exports it to this node's neighbours when better than its own. Only
+    // routes of a gateway's own links are in its announcement, so none comes back around.
+    const table = this.federation.table;
+    if (table !== undefined) {
+      const others: ClusterRoute[] = [];
+      const via = new Map<string, string>();
+      for (const [d, list] of candidates) {
+        const c = list.find((x) => x.via !== self);
+        if (c === undefined) continue;
+        others.push(c.route);
+        via.set(d, c.via);
+      }
+      try {
+        table.setClusterRoutes(others, now);
+        this.clusterRouteVia = via;
+      } catch (e) {
+        log.warn(`routes of the cluster's other gateways not used: ${(e as Error).message}`);
+      }
+    }
 
     const entries: CatalogEntry[] = [];
     for (const [d, list] of candidates) {
