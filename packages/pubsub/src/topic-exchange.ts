@@ -471,6 +471,11 @@ export class TopicExchange {
     return [...this.pendingOwners].map((o) => o.id);
   }
 
+  /** True when some owner has notifications waiting (`pendingOwnerIds()` is not empty). */
+  hasPendingOwners(): boolean {
+    return this.pendingOwners.size > 0;
+  }
+
   /**
    * Pull instead of push: removes and returns up to `max` queued notifications of `owner`
    * (its subscriptions take turns; each subscription's order is kept).
