@@ -232,7 +232,7 @@ export class TopicExchange {
 
   /** The other nodes a message on `topic` would be forwarded to (1002 when the topic is malformed). */
   forwardTargets(topic: string): string[] {
-    return this.remote.targets(validateTopic(topic, "topic"));
+    return [...this.remote.targets(validateTopic(topic, "topic"))];
   }
 
   private deliverLocal(message: PubsubNotificationMessage, segments: readonly string[], size: number): number {
