@@ -43,7 +43,8 @@ let lastSegments: readonly string[] = [];
 
 function checkBody(m: Raw, path: string, limits: MessageLimits): { segments: readonly string[]; size: number } {
   let segments: readonly string[];
-  if (m.topic === lastTopic) {
+  // (typeof first: a missing topic must not match the initial `undefined`.)
+  if (typeof m.topic === "string" && m.topic === lastTopic) {
     segments = lastSegments;
   } else {
     segments = Object.freeze(validateTopic(m.topic as string, `${path}.topic`));
