@@ -173,6 +173,19 @@ interface Pending {
   plain: boolean;
 }
 
+/**
+ * A plain publish awaiting its ack: the lighter record of `publishPlain` (no frame kept, no
+ * progress, no result mapping), in its own table so that the ack settles it with one lookup.
+ */
+interface AckWaiter {
+  resolve(messageId: string): void;
+  reject(err: MpregError): void;
+  /** Client-side deadline, on the `performance.now()` clock. */
+  deadline: number;
+  /** The connection it was sent on (plain publishes are never sent again). */
+  conn: Connection;
+}
+
 const NO_OPTIONS: CallOptions = Object.freeze({});
 const hasOwn = Object.prototype.hasOwnProperty;
 
@@ -199,13 +212,16 @@ export class MpregClient {
   private readonly link: Link;
   private readonly pool: UrlPool | undefined;
   private readonly pending = new Map<string, Pending>();
+  /** Plain publishes awaiting their ack (counted in `maxPending` with `pending`). */
+  private readonly acks = new Map<string, AckWaiter>();
   /** Requests awaiting a reply per connection (to release a drained one when it reaches 0). */
   private readonly perConn = new Map<Connection, number>();
   private readonly maxPending: number;
   private readonly timeoutMs: number;
   private readonly graceMs: number;
   private pushHandlers: Array<(frame: PushFrame) => void> = [];
-  private readonly routes = new Map<string, (frame: PushFrame) => void>();
+  /** Push handlers by kind, then by subscription/watch id (no key string built per push). */
+  private readonly routes = new Map<PushKind, Map<string, (frame: PushFrame) => void>>();
   /** Pushes whose subscription is not known yet (bounded by MAX_HELD_PUSHES). */
   private held: PushFrame[] = [];
   private readonly resumables = new Set<Resumable>();
@@ -244,6 +260,15 @@ export class MpregClient {
         p.reject(new MpregError(ErrorCode.TIMEOUT, reason, { completed: [], pending: p.names, reason }));
       } else if (p.deadline < next) {
         next = p.deadline;
+      }
+    }
+    for (const [u, w] of this.acks) {
+      if (w.deadline <= now) {
+        this.takeAck(u, w);
+        const reason = `no reply within ${this.timeoutMs + this.graceMs} ms`;
+        w.reject(new MpregError(ErrorCode.TIMEOUT, reason, { completed: [], pending: [], reason }));
+      } else if (w.deadline < next) {
+        next = w.deadline;
       }
     }
     // A timer that fired a little early finds nothing expired and simply re-arms.
@@ -328,7 +353,7 @@ export class MpregClient {
 
   /** Number of requests awaiting a reply (requests waiting for a connection included). */
   get pendingCount(): number {
-    return this.pending.size;
+    return this.pending.size + this.acks.size;
   }
 
   /**
@@ -389,8 +414,8 @@ export class MpregClient {
    * delivery. A refusal (bad topic: 1002, ...) rejects with the ack's error code.
    */
   publish(topic: string, payload: unknown, options?: PublishOptions): Promise<string> {
+    if (options === undefined) return this.publishPlain(topic, payload);
     const message: { topic: string; payload: unknown; headers?: Record<string, unknown>; message_id?: string } = { topic, payload };
-    if (options === undefined) return this.core.pubsub({ role: "pubsub-publish", message }, false).then(ackMessageId);
     if (options.headers !== undefined) message.headers = options.headers;
     if (options.message_id !== undefined) message.message_id = options.message_id;
     const id = options.message_id;
@@ -478,6 +503,52 @@ export class MpregClient {
     return this.nonce + (++this.seq).toString(36);
   }
 
+  /**
+   * `publish(topic, payload)` without options, the hot path of a publisher: the same frame and
+   * the same outcomes as a request through `send` (1005 when closed or between connections,
+   * 1007 past `maxPending`, 1004 at the deadline, the ack's error), with a lighter record in
+   * its own table and the promise settled with the message id directly.
+   */
+  private publishPlain(topic: string, payload: unknown): Promise<string> {
+    if (this.closedByUser || this.endInfo !== null) return Promise.reject(unreachable("client closed"));
+    if (this.pending.size + this.acks.size >= this.maxPending) {
+      return Promise.reject(MpregError.overloaded(`too many pending requests (maxPending ${this.maxPending})`));
+    }
+    const u = this.nextId();
+    let data: Uint8Array;
+    try {
+      data = encodePlainPublish(u, topic, payload);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const conn = this.link.connection;
+    if (conn === null) {
+      return Promise.reject(unreachable(this.link.state === "closed" ? "connection is closed" : "not connected (reconnecting)"));
+    }
+    return new Promise<string>((resolve, reject) => {
+      const deadline = performance.now() + this.timeoutMs + this.graceMs;
+      const w: AckWaiter = { resolve, reject, deadline, conn };
+      // Registered before sending, so even a synchronous transport finds the entry.
+      this.acks.set(u, w);
+      this.perConn.set(conn, (this.perConn.get(conn) ?? 0) + 1);
+      if (deadline < this.deadlineTimerAt) this.armDeadline(deadline);
+      else if (this.pending.size + this.acks.size === 1) refTimer(this.deadlineTimer, true);
+      try {
+        conn.send(data);
+      } catch (e) {
+        this.takeAck(u, w);
+        reject(isMpregError(e) ? e : unreachable(String(e)));
+      }
+    });
+  }
+
+  /** Removes a plain publish's record (see `take`). */
+  private takeAck(u: string, w: AckWaiter): void {
+    this.acks.delete(u);
+    this.unbindConn(w.conn);
+    if (this.pending.size === 0 && this.acks.size === 0) refTimer(this.deadlineTimer, false);
+  }
+
   private send(
     frame: OutFrame,
     timeoutMs: number,
@@ -518,7 +589,7 @@ export class MpregClient {
       // Registered before sending, so even a synchronous transport finds the entry.
       this.pending.set(u, p);
       if (deadline < this.deadlineTimerAt) this.armDeadline(deadline);
-      else if (this.pending.size === 1) refTimer(this.deadlineTimer, true);
+      else if (this.pending.size + this.acks.size === 1) refTimer(this.deadlineTimer, true);
       // An idempotent request made between connections waits for the next one.
       if (conn !== null) this.transmit(u, p, conn, data);
     });
@@ -547,6 +618,11 @@ export class MpregClient {
     const conn = p.conn;
     if (conn === null) return;
     p.conn = null;
+    this.unbindConn(conn);
+  }
+
+  /** One request less awaiting a reply on `conn`. */
+  private unbindConn(conn: Connection): void {
     const n = (this.perConn.get(conn) ?? 1) - 1;
     if (n > 0) {
       this.perConn.set(conn, n);
@@ -582,6 +658,8 @@ export class MpregClient {
         return;
       }
       case "pubsub-ack": {
+        const w = this.acks.get(frame.u);
+        if (w !== undefined) return this.settleAck(frame, w, conn);
         const p = this.pending.get(frame.u);
         if (p === undefined) return;
         if (!frame.success) return this.failed(frame.u, p, conn, ackError(frame));
@@ -628,6 +706,15 @@ export class MpregClient {
     p.reject(err);
   }
 
+  /** The ack of a plain publish (see `failed` for the "node shutting down" rule). */
+  private settleAck(ack: PubsubAck, w: AckWaiter, conn: Connection): void {
+    this.takeAck(ack.u, w);
+    if (ack.success) return w.resolve(ack.message_id ?? "");
+    const err = ackError(ack);
+    if (isShutdown(err) && !this.link.isDraining(conn) && this.isOwnShutdown(err, conn)) this.link.drain(conn, "node shutting down");
+    w.reject(err);
+  }
+
   private isOwnShutdown(err: MpregError, conn: Connection): boolean {
     if (conn !== this.link.connection) return false;
     // A remote node shutting down says so with its own id; only ours means we must move.
@@ -642,7 +729,7 @@ export class MpregClient {
     this.unbind(p);
     // The deadline timer stays armed (re-arming per request is what it saves); with nothing
     // pending it no longer keeps the process alive, and when it fires it is not re-armed.
-    if (this.pending.size === 0) refTimer(this.deadlineTimer, false);
+    if (this.pending.size === 0 && this.acks.size === 0) refTimer(this.deadlineTimer, false);
     return p;
   }
 
@@ -678,6 +765,11 @@ export class MpregClient {
   /** A connection closed: what was sent on it is lost, except idempotent requests sent once. */
   private connectionClosed(conn: Connection, code: number, reason: string, url: string | undefined): void {
     if (!this.perConn.has(conn)) return;
+    for (const [u, w] of [...this.acks]) {
+      if (w.conn !== conn) continue;
+      this.takeAck(u, w);
+      w.reject(this.closedByUser ? unreachable("client closed") : connectionLost(code, reason, url, []));
+    }
     for (const [u, p] of [...this.pending]) {
       if (p.conn !== conn) continue;
       this.unbind(p);
@@ -723,10 +815,13 @@ export class MpregClient {
       this.deadlineTimerAt = Infinity;
     }
     const all = [...this.pending.values()];
+    const acks = [...this.acks.values()];
     this.pending.clear();
+    this.acks.clear();
     this.perConn.clear();
     const why = this.closedByUser ? "client closed" : `connection lost${reason ? `: ${reason}` : ""}`;
     for (const p of all) p.reject(this.closedByUser ? unreachable(why, p.names) : connectionLost(code, reason, undefined, p.names));
+    for (const w of acks) w.reject(this.closedByUser ? unreachable(why) : connectionLost(code, reason, undefined, []));
     const err = this.closedByUser ? undefined : connectionLost(code, reason, undefined, []);
     for (const r of [...this.resumables]) {
       try {
@@ -752,9 +847,9 @@ export class MpregClient {
         log.warn("push handler threw", err);
       }
     }
-    const key = pushKey(frame);
-    if (key === undefined) return;
-    const route = this.routes.get(key);
+    const id = pushId(frame);
+    if (id === undefined) return;
+    const route = this.routes.get(frame.role as PushKind)?.get(id);
     if (route !== undefined) {
       try {
         route(frame);
@@ -771,7 +866,9 @@ export class MpregClient {
 
   private addRoute(kind: PushKind, id: string, handler: (frame: PushFrame) => void): Unsubscribe {
     const key = `${kind}\n${id}`;
-    this.routes.set(key, handler);
+    let byId = this.routes.get(kind);
+    if (byId === undefined) this.routes.set(kind, (byId = new Map()));
+    byId.set(id, handler);
     if (this.held.length > 0) {
       const mine = this.held.filter((f) => pushKey(f) === key);
       if (mine.length > 0) {
@@ -780,7 +877,7 @@ export class MpregClient {
       }
     }
     return () => {
-      if (this.routes.get(key) === handler) this.routes.delete(key);
+      if (byId.get(id) === handler) byId.delete(id);
     };
   }
 
@@ -867,11 +964,6 @@ export class MpregClient {
 }
 
 
-/** The message id a publish ack reports ("" when it names none). */
-function ackMessageId(ack: PubsubAck): string {
-  return ack.message_id ?? "";
-}
-
 function encodeOut(frame: OutFrame, plain: boolean, timeoutMs: number): Uint8Array {
   if (plain && frame.role === "rpc") {
     const cmd = frame.cmds[0]!;
@@ -884,6 +976,19 @@ function encodeOut(frame: OutFrame, plain: boolean, timeoutMs: number): Uint8Arr
 /** "Node shutting down" (PROTOCOL: a node that stops answers new requests with this). */
 function isShutdown(err: MpregError): boolean {
   return err.code === ErrorCode.UNREACHABLE && err.details.reason === "shutdown";
+}
+
+/** The subscription (or watch) id a push belongs to. */
+function pushId(frame: PushFrame): string | undefined {
+  switch (frame.role) {
+    case "pubsub-notification":
+    case "queue-delivery":
+      return frame.subscription_id;
+    case "kv-event":
+      return frame.watch_id;
+    default:
+      return undefined;
+  }
 }
 
 function pushKey(frame: PushFrame): string | undefined {

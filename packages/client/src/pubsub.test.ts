@@ -159,4 +159,36 @@ describe("pub/sub", () => {
     // Forgotten: the first DEDUP_WINDOW (more than twice the window back) come through again.
     for (const id of ids.slice(0, DEDUP_WINDOW)) expect(again).toContain(id);
   });
+  it("a plain publish (no options) settles like any request: its ack, 1004 at the deadline, 1007 past maxPending, 1005 when the link is lost", async () => {
+    // A node that acks the publishes whose payload is "ack" (with an error for "refuse") and
+    // leaves the others unanswered.
+    const [a, b] = createMemoryConnectionPair();
+    const seen: string[] = [];
+    b.onMessage((data, isBinary) => {
+      const res = decodeFrame(data, isBinary ? "msgpack" : "json");
+      if (!res.ok || res.frame.role !== "pubsub-publish") return;
+      const { u, message } = res.frame;
+      seen.push(u);
+      if (message.payload === "ack") b.send(encodeFrame({ role: "pubsub-ack", u, success: true, message_id: `m-${u}` }, "msgpack"));
+      if (message.payload === "refuse") b.send(encodeFrame({ role: "pubsub-ack", u, success: false, error: { code: 1002, message: "bad topic", details: { reason: "bad topic" } } }, "msgpack"));
+    });
+    const c = new MpregClient(a, { timeoutMs: 50, deadlineGraceMs: 10, maxPending: 3 });
+    cleanups.push(() => c.close());
+    expect(await c.publish("t", "ack")).toMatch(/^m-/);
+    expect((await rejection(c.publish("t", "refuse"))).code).toBe(1002);
+    expect(c.pendingCount).toBe(0);
+    // Unanswered: the client deadline (timeoutMs + grace) rejects with 1004.
+    const silent = [c.publish("t", "none"), c.publish("t", "none"), c.publish("t", "none")];
+    expect(c.pendingCount).toBe(3);
+    // maxPending counts plain publishes too.
+    expect((await rejection(c.publish("t", "ack"))).code).toBe(1007);
+    for (const p of silent) expect((await rejection(p)).code).toBe(1004);
+    expect(c.pendingCount).toBe(0);
+    // Lost link: what was unanswered fails with 1005.
+    const lost = c.publish("t", "none");
+    await waitFor(() => seen.length === 6);
+    b.close();
+    expect((await rejection(lost)).code).toBe(1005);
+    expect(c.pendingCount).toBe(0);
+  });
 });

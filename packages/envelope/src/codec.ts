@@ -8,6 +8,7 @@
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { readJsonRootU, readMsgpackRootU, scanJsonFrame, scanMsgpackFrame, type ScanLimit, type ScanLimits } from "./depth-scan.js";
 import { ErrorCode, MpregError } from "./errors.js";
+import { decodePubsubTemplate } from "./pubsub-decode.js";
 import { FRAME_VALIDATORS, MAX_COMMANDS_PER_REQUEST, isRole, type Frame, type Role, type RpcResponse, type PubsubAck } from "./schemas.js";
 
 /** The two encodings of the protocol: MessagePack on binary frames, JSON on text frames. */
@@ -381,6 +382,24 @@ export function encodeRpcResult(u: string, r: Record<string, unknown>): Uint8Arr
  * parsing failed), else null.
  */
 export function decodeFrame(data: Uint8Array | string, encoding: Encoding, limits?: DecodeLimits): DecodeResult {
+  // The pub/sub frames sent once per message (plain publish, its ack, the notification) are
+  // read by a template decoder when they have the template encoders' layout: the same frame
+  // as below, without the scan, the generic decoder and the schema check (pubsub-decode.ts).
+  // Custom limits always take the generic path.
+  if (limits === undefined && encoding === "msgpack" && typeof data !== "string") {
+    const frame = decodePubsubTemplate(data);
+    if (frame !== undefined) return { ok: true, frame };
+  }
+  return decodeFrameGeneric(data, encoding, limits);
+}
+
+/**
+ * `decodeFrame` without the template decoders of pubsub-decode.ts (the reference the tests
+ * compare them with).
+ *
+ * @internal
+ */
+export function decodeFrameGeneric(data: Uint8Array | string, encoding: Encoding, limits?: DecodeLimits): DecodeResult {
   let scan: ScanLimits;
   try {
     scan = scanLimits(limits);

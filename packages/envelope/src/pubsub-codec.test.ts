@@ -13,11 +13,13 @@ const decoded = (b: Uint8Array) => {
   return r.frame;
 };
 const anyString = fc.oneof(fc.stringMatching(/^[\x20-\x7e]{1,40}$/), fc.string({ minLength: 1, maxLength: 40 }), fc.string({ unit: "grapheme", minLength: 1, maxLength: 12 }), fc.stringMatching(/^[a-z]{250,300}$/));
+/** Payloads: any wire value, or binary of every bin size (bin 8, 16, 32). */
+const payloadValue = fc.oneof(wireValue, fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 0, max: 2 }).map((k) => new Uint8Array([10, 70_000, 255][k]!)), fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)));
 const number = fc.oneof(fc.integer({ min: 0, max: 4_102_444_800_000 }), fc.double({ noNaN: true }), fc.integer());
 
 /** A notification in the key order the exchange builds. */
 const notification = fc
-  .record({ sid: anyString, topic: anyString, payload: wireValue, headers: wireObject, id: anyString, publisher: fc.oneof(anyString, fc.constant("")), ts: number })
+  .record({ sid: anyString, topic: anyString, payload: payloadValue, headers: wireObject, id: anyString, publisher: fc.oneof(anyString, fc.constant("")), ts: number })
   .map(
     (r): PubsubNotification => ({
       role: "pubsub-notification",
@@ -80,7 +82,7 @@ describe("encodePubsubAck", () => {
 describe("encodePublish", () => {
   it("writes exactly the bytes encodeFrame writes for the client's plain publish", () => {
     const plain = fc
-      .record({ topic: anyString, payload: wireValue, u: fc.oneof(anyString, fc.constant("")) })
+      .record({ topic: anyString, payload: payloadValue, u: fc.oneof(anyString, fc.constant("")) })
       .map((r): PubsubPublish => ({ role: "pubsub-publish", message: { topic: r.topic, payload: r.payload }, u: r.u }));
     fc.assert(
       fc.property(plain, (f) => {

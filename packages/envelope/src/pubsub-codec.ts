@@ -6,7 +6,7 @@
 import { Encoder } from "@msgpack/msgpack";
 import { MAX_NESTING_DEPTH, encodeFrame, fastEncoderStrings } from "./codec.js";
 import type { PubsubAck, PubsubNotification, PubsubPublish } from "./schemas.js";
-import { begin, finish, keyCount, latin1, put, putNum, putStr } from "./template-writer.js";
+import { begin, finish, keyCount, latin1, put, putBin, putNum, putStr } from "./template-writer.js";
 
 // A notification's payload and headers sit two levels below the frame (frame.message.payload).
 const valueEncoder = fastEncoderStrings(new Encoder({ ignoreUndefined: true, maxDepth: MAX_NESTING_DEPTH + 1 - 2 }));
@@ -30,6 +30,11 @@ const PUB_U = latin1("\xa1u");
 
 function value(v: unknown): boolean {
   if (v === undefined) return false;
+  // A binary payload (the common case of a publisher of bytes) is written directly.
+  if (v instanceof Uint8Array && v.byteLength < 0x1_0000_0000) {
+    putBin(v);
+    return true;
+  }
   let bytes: Uint8Array;
   try {
     bytes = valueEncoder.encodeSharedRef(v);

@@ -11,6 +11,9 @@ export interface InterestChange {
   readonly removed: readonly string[];
 }
 
+/** The change when nothing changed (readonly lists: shared). */
+const NO_CHANGE: InterestChange = Object.freeze({ added: Object.freeze([]), removed: Object.freeze([]) });
+
 /** The longest pattern a node can subscribe to: it is also the catalog entry's id. */
 export const MAX_ADVERTISED_PATTERN_LENGTH = ENTRY_LIMITS.maxString;
 
@@ -56,6 +59,8 @@ export class LocalInterest {
 
   /** The net change since the last call (then forgotten). */
   take(): InterestChange {
+    // Called after every request (publishes included): nothing to allocate when nothing changed.
+    if (this.pendingAdd.size === 0 && this.pendingRemove.size === 0) return NO_CHANGE;
     const change = { added: [...this.pendingAdd].sort(), removed: [...this.pendingRemove].sort() };
     this.pendingAdd = new Set();
     this.pendingRemove = new Set();

@@ -10,7 +10,8 @@ const MESSAGE_OVERHEAD_BYTES = 64;
 
 /** A message that passed the checks, with what the exchange needs to route and account for it. */
 export interface CheckedMessage {
-  readonly segments: string[];
+  /** Shared between messages of the same topic: never modify. */
+  readonly segments: readonly string[];
   /** Estimated bytes of the whole message (payload, headers, topic, ids). */
   readonly size: number;
 }
@@ -35,8 +36,21 @@ export function checkId(v: unknown, path: string, required: boolean): string | u
   return v;
 }
 
-function checkBody(m: Raw, path: string, limits: MessageLimits): { segments: string[]; size: number } {
-  const segments = validateTopic(m.topic as string, `${path}.topic`);
+// The last valid topic and its segments: a stream of messages on one topic (the common case;
+// the template decoder even hands over the same string object) is split and checked once.
+let lastTopic: string | undefined;
+let lastSegments: readonly string[] = [];
+
+function checkBody(m: Raw, path: string, limits: MessageLimits): { segments: readonly string[]; size: number } {
+  let segments: readonly string[];
+  // (typeof first: a missing topic must not match the initial `undefined`.)
+  if (typeof m.topic === "string" && m.topic === lastTopic) {
+    segments = lastSegments;
+  } else {
+    segments = Object.freeze(validateTopic(m.topic as string, `${path}.topic`));
+    lastTopic = m.topic as string;
+    lastSegments = segments;
+  }
   if (m.payload === undefined) throw MpregError.invalid(`${path}.payload is required`, `${path}.payload`);
   const payloadBytes = estimateBytes(m.payload, limits.maxPayloadBytes);
   if (payloadBytes > limits.maxPayloadBytes) {

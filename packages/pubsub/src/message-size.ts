@@ -6,6 +6,8 @@
  * more than `limit` allows. Used for the payload limit, the queue byte limits and retention.
  */
 export function estimateBytes(value: unknown, limit = Number.MAX_SAFE_INTEGER): number {
+  // A binary or scalar payload (the common case) needs no walk and no stack.
+  if (typeof value !== "object" || value === null || ArrayBuffer.isView(value)) return scalarBytes(value);
   let total = 0;
   // An explicit stack: decoded frames may nest deeply, recursion could overflow.
   const stack: unknown[] = [value];
@@ -49,4 +51,22 @@ export function estimateBytes(value: unknown, limit = Number.MAX_SAFE_INTEGER): 
     if (total > limit) return total;
   }
   return total;
+}
+
+/** `estimateBytes` of a value that is not a container (or of a typed array): the same numbers. */
+function scalarBytes(v: unknown): number {
+  switch (typeof v) {
+    case "string":
+      return v.length + 1;
+    case "number":
+    case "bigint":
+      return 9;
+    case "boolean":
+    case "undefined":
+      return 1;
+    case "object":
+      return v === null ? 1 : (v as ArrayBufferView).byteLength + 5;
+    default:
+      return 1;
+  }
 }

@@ -208,7 +208,7 @@ export class PubsubService {
   }
 
   private armRetry(): void {
-    if (this.retryTimer !== undefined || this.exchange.pendingOwnerIds().length === 0) return;
+    if (this.retryTimer !== undefined || !this.exchange.hasPendingOwners()) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.flushAll();

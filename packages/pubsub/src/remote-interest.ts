@@ -27,6 +27,8 @@ interface Held {
  * pattern) pair is indexed once however many entries carry it (a reference count), so a
  * publish goes once to each interested node. Entries of this node itself are ignored.
  */
+const NO_TARGETS: readonly string[] = Object.freeze([]);
+
 export class RemoteInterestIndex {
   private readonly trie: TopicTrie<string>;
   private readonly entries = new Map<string, Held>();
@@ -44,6 +46,12 @@ export class RemoteInterestIndex {
   ) {
     this.trie = new TopicTrie<string>({ maxEntries: maxPatterns });
   }
+
+  /** Bumped on every change of the trie: the memo of `targets` is valid for one version. */
+  private version = 0;
+  private memoSegments: readonly string[] | undefined;
+  private memoVersion = -1;
+  private memoTargets: readonly string[] = NO_TARGETS;
 
   /** Applies one catalog change (any kind; only `topic` entries of other nodes matter). */
   applyChange(change: CatalogChange): void {
@@ -66,14 +74,21 @@ export class RemoteInterestIndex {
   }
 
   /** The other nodes with a pattern matching the (valid, split) topic: each once. */
-  targets(segments: readonly string[]): string[] {
-    if (this.trie.size === 0) return [];
-    return [...this.trie.matchSegments(segments)];
+  targets(segments: readonly string[]): readonly string[] {
+    if (this.trie.size === 0) return NO_TARGETS;
+    // A stream of publishes on one topic shares its segments array (message-check.ts): the
+    // answer is the same until the index changes.
+    if (segments === this.memoSegments && this.version === this.memoVersion) return this.memoTargets;
+    const targets = Object.freeze([...this.trie.matchSegments(segments)]);
+    this.memoSegments = segments;
+    this.memoVersion = this.version;
+    this.memoTargets = targets;
+    return targets;
   }
 
   /** `targets` for a topic string (1002 when malformed). */
   targetsForTopic(topic: string): string[] {
-    return this.targets(validateTopic(topic));
+    return [...this.targets(validateTopic(topic))];
   }
 
   stats(): RemoteInterestStats {
@@ -120,6 +135,7 @@ export class RemoteInterestIndex {
     }
     this.refs.set(k, c + 1);
     if (c > 0) return;
+    this.version++;
     try {
       this.trie.add(pattern, node);
     } catch (e) {
@@ -140,6 +156,7 @@ export class RemoteInterestIndex {
       return;
     }
     this.refs.delete(k);
+    this.version++;
     try {
       this.trie.remove(pattern, node);
     } catch (e) {

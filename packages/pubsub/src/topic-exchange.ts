@@ -232,7 +232,7 @@ export class TopicExchange {
 
   /** The other nodes a message on `topic` would be forwarded to (1002 when the topic is malformed). */
   forwardTargets(topic: string): string[] {
-    return this.remote.targets(validateTopic(topic, "topic"));
+    return [...this.remote.targets(validateTopic(topic, "topic"))];
   }
 
   private deliverLocal(message: PubsubNotificationMessage, segments: readonly string[], size: number): number {
@@ -469,6 +469,11 @@ export class TopicExchange {
   /** Owners with queued notifications (their sink could not write, or they have none). */
   pendingOwnerIds(): string[] {
     return [...this.pendingOwners].map((o) => o.id);
+  }
+
+  /** True when some owner has notifications waiting (`pendingOwnerIds()` is not empty). */
+  hasPendingOwners(): boolean {
+    return this.pendingOwners.size > 0;
   }
 
   /**
