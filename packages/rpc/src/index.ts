@@ -10,6 +10,7 @@ export {
 } from "./registry.js";
 export {
   Executor,
+  CancellationSource,
   DEFAULT_MAX_REPLY_BYTES,
   DEFAULT_MAX_REPLY_VALUES,
   DEFAULT_MAX_SUBSTITUTED_BYTES,
