@@ -444,8 +444,10 @@ export class MpregNode implements FunctionModuleNode {
         ctx: session,
         cancellation: session.cancellation,
       })
+      // The limiter's slot is released in both branches (a `.finally` cost one more promise per request).
       .then(
         (result) => {
+          session.limiter.release();
           const reply: RpcResponse = { role: "rpc-response", u, r: result.r, error: null };
           if (result.intermediate_results) reply.intermediate_results = result.intermediate_results;
           if (result.execution_summary) reply.execution_summary = result.execution_summary;
@@ -455,6 +457,7 @@ export class MpregNode implements FunctionModuleNode {
           this.metrics.observeRequest(fun, performance.now() - started, 0);
         },
         (e: unknown) => {
+          session.limiter.release();
           const err = isMpregError(e)
             ? e
             : new MpregError(ErrorCode.EXECUTION_FAILED, String((e as Error)?.message ?? e), { reason: "internal error" });
@@ -462,9 +465,6 @@ export class MpregNode implements FunctionModuleNode {
           this.send(session, rpcErrorReply(u, err), encoding);
           this.metrics.observeRequest(fun, performance.now() - started, err.code);
         },
-      )
-      .finally(() => {
-        session.limiter.release();
-      });
+      );
   }
 }

@@ -435,13 +435,17 @@ class Run<Ctx> implements SignalSource, Cancellation {
   private readonly reply: SizeTally = { bytes: 0, values: 0 };
   private accumulatedSize: SizeTally | undefined;
   private substituting: PlanCommand | undefined;
-  private readonly substituteOptions: SubstituteOptions = {
-    onSubstitute: (value) => {
-      const max = this.ex.maxSubstitutedBytes;
-      this.substitutedBytes += estimateEncodedSize(value, max - this.substitutedBytes);
-      if (this.substitutedBytes > max) throw this.ex._fanOutTooLarge(this.substitutedBytes, this.substituting!);
-    },
-  };
+  private substituteOptionsCache: SubstituteOptions | undefined;
+  /** Created for the first command with references (most requests have none). */
+  private get substituteOptions(): SubstituteOptions {
+    return (this.substituteOptionsCache ??= {
+      onSubstitute: (value) => {
+        const max = this.ex.maxSubstitutedBytes;
+        this.substitutedBytes += estimateEncodedSize(value, max - this.substitutedBytes);
+        if (this.substitutedBytes > max) throw this.ex._fanOutTooLarge(this.substitutedBytes, this.substituting!);
+      },
+    });
+  }
 
   constructor(
     private readonly ex: Executor<Ctx>,
@@ -596,23 +600,12 @@ class Run<Ctx> implements SignalSource, Cancellation {
       this.complete(i, out);
       return;
     }
-    const command: PlanCommand = { ...cmd, args: args as unknown[], kwargs: kwargs as Record<string, unknown> };
+    // Nothing substituted: the command travels as the client sent it (no copy per call).
+    const command: PlanCommand =
+      pc.refs.length === 0 ? cmd : { ...cmd, args: args as unknown[], kwargs: kwargs as Record<string, unknown> };
     let p: Promise<unknown>;
     try {
-      // eslint-disable-next-line @typescript-eslint/no-this-alias
-      const run = this;
-      p = this.ex._dispatcher!.dispatch({
-        command,
-        node_id: loc.node_id,
-        cluster_id: loc.cluster_id,
-        request_id: this.req.request_id,
-        trace_id: this.req.trace_id,
-        get signal() {
-          return run.signal();
-        },
-        cancellation: this,
-        deadline: this.deadlineMs(),
-      });
+      p = this.ex._dispatcher!.dispatch(new RunDispatch(this, command, loc.node_id, loc.cluster_id, this.req.request_id, this.req.trace_id, this.deadlineMs()));
     } catch (e) {
       this.fail(remoteError(e, cmd, loc.node_id));
       return;
@@ -822,6 +815,35 @@ class Run<Ctx> implements SignalSource, Cancellation {
 
 interface SignalSource {
   signal(): AbortSignal;
+}
+
+/**
+ * A remote call of a run, as handed to the dispatcher: `signal` is created only when read (a
+ * class rather than an object literal with a getter, which costs a closure and a slow-path
+ * object per call).
+ */
+class RunDispatch implements DispatchRequest {
+  readonly #run: SignalSource & Cancellation;
+
+  constructor(
+    run: SignalSource & Cancellation,
+    readonly command: PlanCommand,
+    readonly node_id: string,
+    readonly cluster_id: string,
+    readonly request_id: string,
+    readonly trace_id: string | undefined,
+    readonly deadline: number,
+  ) {
+    this.#run = run;
+  }
+
+  get signal(): AbortSignal {
+    return this.#run.signal();
+  }
+
+  get cancellation(): Cancellation {
+    return this.#run;
+  }
 }
 
 /** A handler's input; `signal` is materialised only when the handler reads it. */
