@@ -341,11 +341,24 @@ export class Executor<Ctx = unknown> {
    * the caller signal's MpregError reason.
    */
   executeLocal(req: ExecuteLocalRequest<Ctx>): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => this.executeLocalWith(req, (ok, v) => (ok ? resolve(v) : reject(v))));
+  }
+
+  /**
+   * {@link executeLocal} reporting through `done` instead of a promise: `done(true, value)` or
+   * `done(false, error)`, exactly once, synchronously when the handler is synchronous (the
+   * callee of remote calls runs thousands per second; a promise and its continuation per call
+   * showed in its profile).
+   */
+  executeLocalWith(req: ExecuteLocalRequest<Ctx>, done: (ok: boolean, value: unknown) => void): void {
+    let run: LocalRun<Ctx>;
     try {
-      return new LocalRun<Ctx>(this, req).start();
+      run = new LocalRun<Ctx>(this, req);
     } catch (e) {
-      return Promise.reject(e);
+      done(false, e);
+      return;
     }
+    run.start(done);
   }
 
   /** @internal */
@@ -905,20 +918,14 @@ class LocalRun<Ctx> implements SignalSource {
     return this.controller.signal;
   }
 
-  start(): Promise<unknown> {
+  start(done: (ok: boolean, value: unknown) => void): void {
     const cmd = this.req.command;
-    let resolve!: (v: unknown) => void;
-    let reject!: (e: unknown) => void;
-    const p = new Promise<unknown>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
     const fail = (err: unknown) => {
       if (this.finished) return;
       this.finish();
       this.failure = err;
       this.controller?.abort(err);
-      reject(err);
+      done(false, err);
     };
     const ok = (v: unknown) => {
       if (this.finished) return;
@@ -929,46 +936,46 @@ class LocalRun<Ctx> implements SignalSource {
         return;
       }
       this.finish();
-      resolve(v === undefined ? null : v);
+      done(true, v === undefined ? null : v);
     };
     const canc = this.req.cancellation;
     const ext = canc === undefined ? this.req.signal : undefined;
     if (canc?.aborted) {
       fail(cancelled(canc.reason));
-      return p;
+      return;
     }
     if (ext?.aborted) {
       fail(cancelled(ext.reason));
-      return p;
+      return;
     }
     const timedOut = () =>
       fail(new MpregError(ErrorCode.TIMEOUT, `command ${cmd.name} timed out`, { completed: [], pending: [cmd.name] }));
     if (this.timeoutMs <= 0) {
       timedOut();
-      return p;
+      return;
     }
     let out: unknown;
     try {
       out = this.fn.handler(new Invocation(this, cmd.args ?? EMPTY_ARGS, cmd.kwargs ?? EMPTY_KWARGS, this.req.request_id, this.req.ctx));
     } catch (e) {
       fail(handlerError(e, cmd, this.ex.nodeId));
-      return p;
+      return;
     }
     if (!isThenable(out)) {
       ok(out);
-      return p;
+      return;
     }
     // As in Run.start: only a handler that went asynchronous needs the abort listener.
     if (canc !== undefined) {
       if (canc.aborted) {
         fail(cancelled(canc.reason));
-        return p;
+        return;
       }
       this.removeExternal = canc.onAbort(() => fail(cancelled(canc.reason)));
     } else if (ext !== undefined) {
       if (ext.aborted) {
         fail(cancelled(ext.reason));
-        return p;
+        return;
       }
       const onAbort = () => fail(cancelled(ext.reason));
       ext.addEventListener("abort", onAbort, { once: true });
@@ -976,7 +983,6 @@ class LocalRun<Ctx> implements SignalSource {
     }
     this.timer = setTimeout(timedOut, this.timeoutMs);
     out.then(ok, (e: unknown) => fail(handlerError(e, cmd, this.ex.nodeId)));
-    return p;
   }
 
   private finish(): void {

@@ -579,24 +579,24 @@ export class RemoteCallHandler<Ctx = unknown> {
     const cancellation = new CallCancellation();
     this.running.set(id, cancellation);
     if (log.getLevel() <= log.levels.DEBUG) log.debug(`run ${cmd.fun} for ${caller} trace=${String(traceId)}`);
-    this.opts.executor
-      .executeLocal({
+    // Answered synchronously when the handler is synchronous (no promise per call).
+    this.opts.executor.executeLocalWith(
+      {
         command: cmd,
         request_id: typeof requestId === "string" ? requestId : id,
         deadline: typeof deadline === "number" ? deadline : undefined,
         cancellation,
-      })
-      .then(
-        (value) => {
-          this.running.delete(id);
-          this.answer(caller, id, true, value, batched);
-        },
-        (e: unknown) => {
-          this.running.delete(id);
-          const err = isMpregError(e) ? e : new MpregError(ErrorCode.EXECUTION_FAILED, String(e), { reason: String(e) });
-          this.answer(caller, id, false, err.toWire(), batched);
-        },
-      );
+      },
+      (ok, v) => {
+        this.running.delete(id);
+        if (ok) {
+          this.answer(caller, id, true, v, batched);
+          return;
+        }
+        const err = isMpregError(v) ? v : new MpregError(ErrorCode.EXECUTION_FAILED, String(v), { reason: String(v) });
+        this.answer(caller, id, false, err.toWire(), batched);
+      },
+    );
   }
 
   /** A result (`ok`: the value) or a failure (the wire error), sent alone or queued for the batch. */
