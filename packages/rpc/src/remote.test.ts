@@ -259,4 +259,22 @@ describe("batches of calls and results", () => {
     expect(dispatcherA.handleResult(msg("mpreg.rpc.results", { kind: "results", results: [null, { id: "nobody", ok: true, value: 1 }] }))).toBe(true);
     expect(dispatcherA.handleResult(msg("mpreg.rpc.results", "junk"))).toBe(true);
   });
+
+  it("takes a result only from the node the call went to", async () => {
+    const { regB, dispatcherA, handlerB, delivered } = twoNodesWith({ batch: true });
+    regB.register("hang", () => new Promise(() => {}));
+    const p = dispatcherA.dispatch({ command: { name: "x", fun: "hang" }, node_id: "B", cluster_id: "c", request_id: "q", signal: new AbortController().signal, deadline: Date.now() + 10_000 });
+    const deadline = Date.now() + 5000;
+    while (handlerB.size === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    const id = delivered[0]!.headers.correlation_id;
+    const headers = { correlation_id: id, trace_id: "t", source_node: "C", source_cluster: "c", routing_path: ["C"], federation_path: ["c"], hops_remaining: 8, priority: 0 };
+    const forged = (topic: string, payload: unknown): UnifiedMessage => ({ message_id: "f", topic, message_type: "rpc", delivery: "fire_and_forget", payload, timestamp: 0, headers });
+    expect(dispatcherA.handleResult(forged("mpreg.rpc.result", { kind: "result", ok: true, value: "forged" }))).toBe(false);
+    dispatcherA.handleResult(forged("mpreg.rpc.results", { kind: "results", results: [{ id, ok: true, value: "forged" }] }));
+    expect(dispatcherA.size).toBe(1);
+    // From B it is taken.
+    expect(dispatcherA.handleResult({ ...forged("mpreg.rpc.result", { kind: "result", ok: true, value: "real" }), headers: { ...headers, source_node: "B" } })).toBe(true);
+    expect(await p).toBe("real");
+    handlerB.close();
+  });
 });

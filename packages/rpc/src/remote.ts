@@ -227,18 +227,28 @@ export class RemoteDispatcher implements Dispatcher {
         log.warn(`malformed result batch from ${msg.headers.source_node}`);
         return true;
       }
+      const from = msg.headers.source_node;
       for (const r of results as unknown[]) {
         const id = (r as { id?: unknown } | null)?.id;
         if (typeof id !== "string") continue;
-        const p = this.take(id);
+        const p = this.takeFrom(id, from);
         if (p !== undefined) this.settle(p, r as Partial<RemoteResultEntry>, "results");
       }
       return true;
     }
-    const p = this.take(msg.headers.correlation_id);
+    const p = this.takeFrom(msg.headers.correlation_id, msg.headers.source_node);
     if (!p) return false;
     this.settle(p, msg.payload as Partial<RemoteResultPayload> | null, "result");
     return true;
+  }
+
+  /**
+   * The call `id` if it went to `from`: call ids are a per-dispatcher prefix and a counter, so
+   * a node that saw one call could guess the others; only the node a call went to answers it.
+   */
+  private takeFrom(id: string, from: string): Pending | undefined {
+    const p = this.pending.get(id);
+    return p !== undefined && p.nodeId === from ? this.take(id) : undefined;
   }
 
   private settle(p: Pending, r: { kind?: unknown; ok?: unknown; value?: unknown; error?: unknown } | null, kind: "result" | "results"): void {
