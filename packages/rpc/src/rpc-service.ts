@@ -56,6 +56,9 @@ export class RpcService<Ctx> {
     this.dispatcher = new RemoteDispatcher({ nodeId: port.nodeId, clusterId: port.clusterId, send, canSend, maxHops: port.maxHops });
     // With federation, other clusters' functions are candidates too (ranked after this cluster's).
     const catalog = foreign === undefined ? port.catalog : { queryFunctions: (q: FunctionQuery) => [...port.catalog.queryFunctions(q), ...foreign.queryFunctions(q)] };
+    // Counts catalog changes: the locator remembers single-candidate remote choices until one.
+    let catalogGeneration = 0;
+    this.detach.push(port.onCatalogChange(() => void catalogGeneration++));
     const locate = createCatalogLocator({
       catalog,
       registry,
@@ -65,6 +68,7 @@ export class RpcService<Ctx> {
       random: opts.random ?? Math.random,
       now: () => Date.now(),
       exclude: () => port.unreachable(),
+      catalogGeneration: () => catalogGeneration,
     });
     this.executor = new Executor<Ctx>({
       registry,
