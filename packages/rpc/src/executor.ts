@@ -117,6 +117,12 @@ export interface DispatchRequest {
  */
 export interface Dispatcher {
   dispatch(req: DispatchRequest): Promise<unknown>;
+  /**
+   * Optional: the same without a promise, `done(true, value)` or `done(false, error)` exactly
+   * once (possibly before it returns). The executor prefers it (a promise, its resolvers and a
+   * continuation per remote call are a visible share of an ingress's allocations).
+   */
+  dispatchWith?(req: DispatchRequest, done: (ok: boolean, value: unknown) => void): void;
 }
 
 /** One entry of `intermediate_results` (also the payload of `rpc-progress`). */
@@ -616,9 +622,19 @@ class Run<Ctx> implements SignalSource, Cancellation {
     // Nothing substituted: the command travels as the client sent it (no copy per call).
     const command: PlanCommand =
       pc.refs.length === 0 ? cmd : { ...cmd, args: args as unknown[], kwargs: kwargs as Record<string, unknown> };
+    const dispatcher = this.ex._dispatcher!;
+    const call = new RunDispatch(this, command, loc.node_id, loc.cluster_id, this.req.request_id, this.req.trace_id, this.deadlineMs());
+    if (dispatcher.dispatchWith !== undefined) {
+      try {
+        dispatcher.dispatchWith(call, (ok, v) => (ok ? this.complete(i, v) : this.fail(remoteError(v, cmd, loc.node_id))));
+      } catch (e) {
+        this.fail(remoteError(e, cmd, loc.node_id));
+      }
+      return;
+    }
     let p: Promise<unknown>;
     try {
-      p = this.ex._dispatcher!.dispatch(new RunDispatch(this, command, loc.node_id, loc.cluster_id, this.req.request_id, this.req.trace_id, this.deadlineMs()));
+      p = dispatcher.dispatch(call);
     } catch (e) {
       this.fail(remoteError(e, cmd, loc.node_id));
       return;

@@ -260,6 +260,22 @@ describe("batches of calls and results", () => {
     expect(dispatcherA.handleResult(msg("mpreg.rpc.results", "junk"))).toBe(true);
   });
 
+  it("dispatchWith answers through its callback; a caller that throws does not stop the other answers of a batch", async () => {
+    const { regB, dispatcherA } = batched();
+    regB.register("inc", ({ args }) => (args[0] as number) + 1);
+    const got: unknown[] = [];
+    const call = (n: number, done: (ok: boolean, v: unknown) => void) =>
+      dispatcherA.dispatchWith({ command: { name: `c${n}`, fun: "inc", args: [n] }, node_id: "B", cluster_id: "c", request_id: `w${n}`, signal: new AbortController().signal, deadline: Date.now() + 10_000 }, done);
+    call(1, () => {
+      throw new Error("caller bug");
+    });
+    call(2, (ok, v) => got.push([ok, v]));
+    const deadline = Date.now() + 5000;
+    while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    expect(got).toEqual([[true, 3]]);
+    expect(dispatcherA.size).toBe(0);
+  });
+
   it("takes a result only from the node the call went to", async () => {
     const { regB, dispatcherA, handlerB, delivered } = twoNodesWith({ batch: true });
     regB.register("hang", () => new Promise(() => {}));

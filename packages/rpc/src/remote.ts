@@ -88,8 +88,7 @@ export interface RemoteResultsPayload {
 
 /** One call awaiting its result (and, while batched, waiting for the end of the turn). */
 class Pending {
-  resolve!: (v: unknown) => void;
-  reject!: (e: unknown) => void;
+  done!: (ok: boolean, value: unknown) => void;
   detach: () => void = noop;
   /** Left this node (a cancel must follow it). */
   sent = false;
@@ -103,6 +102,23 @@ class Pending {
 
   get command(): PlanCommand {
     return this.entry.command;
+  }
+
+  resolve(v: unknown): void {
+    this.answer(true, v);
+  }
+
+  reject(e: unknown): void {
+    this.answer(false, e);
+  }
+
+  /** The caller runs at once: its failure must not stop the other answers of a batch or a sweep. */
+  private answer(ok: boolean, v: unknown): void {
+    try {
+      this.done(ok, v);
+    } catch (e) {
+      log.warn(`the caller of ${this.entry.command.name} threw on its answer: ${(e as Error).message}`);
+    }
   }
 }
 
@@ -189,18 +205,27 @@ export class RemoteDispatcher implements Dispatcher {
   }
 
   dispatch(req: DispatchRequest): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => this.dispatchWith(req, (ok, v) => (ok ? resolve(v) : reject(v))));
+  }
+
+  /**
+   * {@link dispatch} without a promise: `done(true, value)` or `done(false, error)` exactly once
+   * (at once when the call cannot be sent, from `handleResult` otherwise).
+   */
+  dispatchWith(req: DispatchRequest, done: (ok: boolean, value: unknown) => void): void {
     if (this.pending.size >= this.maxPending) {
-      return Promise.reject(MpregError.overloaded(`too many remote calls in flight (${this.maxPending})`, 100));
+      done(false, MpregError.overloaded(`too many remote calls in flight (${this.maxPending})`, 100));
+      return;
     }
     const canSend = this.opts.canSend;
-    if (canSend !== undefined && !canSend(req.node_id)) return Promise.reject(unreachableError(req.node_id, req.command.name, "no link to the node"));
+    if (canSend !== undefined && !canSend(req.node_id)) {
+      done(false, unreachableError(req.node_id, req.command.name, "no link to the node"));
+      return;
+    }
     const id = this.idPrefix + (++this.idSeq).toString(36);
     const entry: RemoteCallEntry = { id, command: req.command, request_id: req.request_id, deadline: req.deadline, trace_id: req.trace_id ?? req.request_id };
     const p = new Pending(entry, req.node_id, req.cluster_id, req.deadline + this.graceMs);
-    const promise = new Promise<unknown>((resolve, reject) => {
-      p.resolve = resolve;
-      p.reject = reject;
-    });
+    p.done = done;
     const c = req.cancellation;
     if (c !== undefined) {
       p.detach = c.onAbort(() => this.abort(id, c.reason));
@@ -215,7 +240,6 @@ export class RemoteDispatcher implements Dispatcher {
     this.pending.set(id, p);
     if (canSend === undefined) this.sendOne(p);
     else this.enqueue(p);
-    return promise;
   }
 
   /** Feeds a result message (single or batch); true when it was one. */
@@ -275,11 +299,10 @@ export class RemoteDispatcher implements Dispatcher {
 
   /** Fails every call waiting on `nodeId` with 1005 (the node died or the link closed). */
   nodeGone(nodeId: string, reason = "node left or link closed"): void {
-    for (const [id, p] of this.pending) {
-      if (p.nodeId !== nodeId) continue;
-      this.take(id);
-      p.reject(new MpregError(ErrorCode.UNREACHABLE, `node ${nodeId} went away while running ${p.command.name}`, { command: p.command.name, node_id: nodeId, reason }));
-    }
+    // Taken first, answered after: an answer runs the caller at once, which may dispatch again.
+    const gone: Pending[] = [];
+    for (const [id, p] of this.pending) if (p.nodeId === nodeId) gone.push(this.take(id)!);
+    for (const p of gone) p.reject(new MpregError(ErrorCode.UNREACHABLE, `node ${nodeId} went away while running ${p.command.name}`, { command: p.command.name, node_id: nodeId, reason }));
   }
 
   /** Fails every pending call (shutdown). */
@@ -409,11 +432,9 @@ export class RemoteDispatcher implements Dispatcher {
   /** Gives up, with 1005, on calls whose deadline (plus grace) has passed. */
   private sweep(): void {
     const now = Date.now();
-    for (const [id, p] of this.pending) {
-      if (p.giveUpAt > now) continue;
-      this.take(id);
-      p.reject(new MpregError(ErrorCode.UNREACHABLE, `node ${p.nodeId} unreachable: no answer before the deadline`, { command: p.command.name, node_id: p.nodeId, reason: "no answer before the deadline" }));
-    }
+    const late: Pending[] = [];
+    for (const [id, p] of this.pending) if (p.giveUpAt <= now) late.push(this.take(id)!);
+    for (const p of late) p.reject(new MpregError(ErrorCode.UNREACHABLE, `node ${p.nodeId} unreachable: no answer before the deadline`, { command: p.command.name, node_id: p.nodeId, reason: "no answer before the deadline" }));
     if (this.pending.size === 0 && this.sweepTimer !== undefined) {
       clearInterval(this.sweepTimer);
       this.sweepTimer = undefined;
