@@ -58,6 +58,11 @@ function cpuUs(child) {
   const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
+/** A child's user CPU time so far, µs. */
+function userUs(child) {
+  const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return Number(fields[11]) * 10_000;
+}
 
 let call;
 if (system === "remote") {
@@ -110,16 +115,18 @@ async function run(n) {
 
 await run(Math.max(1, Math.floor(count / 4)));
 const s0 = servers.map(cpuUs);
+const u0 = servers.map(userUs);
 const c0 = process.cpuUsage();
 const t0 = performance.now();
 await run(count);
 const elapsed = performance.now() - t0;
 const c = process.cpuUsage(c0);
 const s = servers.map((child, i) => cpuUs(child) - s0[i]);
+const u = servers.map((child, i) => userUs(child) - u0[i]);
 const names = system === "remote" ? ["ingress", "callee"] : ["server"];
 console.log(
   `${system} @${inFlight}: ${Math.round((count / elapsed) * 1000)} round trips/s; CPU per round trip: ` +
-    s.map((us, i) => `${names[i]} ${(us / count).toFixed(1)} µs, `).join("") +
+    s.map((us, i) => `${names[i]} ${(us / count).toFixed(1)} µs (user ${(u[i] / count).toFixed(1)}), `).join("") +
     `client ${((c.user + c.system) / count).toFixed(1)} µs (user ${(c.user / count).toFixed(1)})`,
 );
 // Wait for the children to exit, so a --cpu-prof profile is written completely.

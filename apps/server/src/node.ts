@@ -1,4 +1,3 @@
-import { setMaxListeners } from "node:events";
 import { renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import {
@@ -24,7 +23,7 @@ import {
 import { Fabric, PEER_UPGRADE_HEADER } from "@mpreg/fabric";
 import { generateRouteKey } from "@mpreg/router";
 import { PubsubService } from "@mpreg/pubsub";
-import { FunctionRegistry, RpcService, type Executor, type Handler, type RegisterOptions } from "@mpreg/rpc";
+import { CancellationSource, FunctionRegistry, RpcService, type Executor, type Handler, type RegisterOptions } from "@mpreg/rpc";
 import { InflightLimiter, OutboundBudget, createWsListener, type Connection, type UpgradeInfo, type WsListener } from "@mpreg/transport";
 import { registerBuiltins } from "./builtins.js";
 import { RaftGroup } from "./raft-group.js";
@@ -56,12 +55,17 @@ export interface Session {
   /** Encoding of the latest inbound frame: pushes use it (PROTOCOL section 1). */
   pushEncoding: Encoding;
   /**
-   * Aborted when the connection closes or the node shuts down: its signal is every request's
-   * external signal. One per connection rather than one per request, because creating an
-   * AbortController per request was a visible share of a trivial request's cost. The number
-   * of requests in flight is `limiter.inflight`.
+   * Aborted when the connection closes or the node shuts down (for whatever listens on the
+   * connection's end, e.g. the Raft group's key-value sessions). One per connection rather than
+   * one per request, because creating an AbortController per request was a visible share of a
+   * trivial request's cost. The number of requests in flight is `limiter.inflight`.
    */
   readonly cancel: AbortController;
+  /**
+   * Aborted with `cancel`: every request's external cancellation. Cheaper than listening on
+   * `cancel.signal` per request (an EventTarget listener added and removed each time).
+   */
+  readonly cancellation: CancellationSource;
   /** Set once the connection opened with `peer-hello`: the fabric owns it from then on. */
   peer: boolean;
   /** Upgraded without a client token (allowed for peers only): its first frame must be `peer-hello`. */
@@ -246,7 +250,10 @@ export class MpregNode implements FunctionModuleNode {
       await new Promise((r) => setTimeout(r, 20));
     }
     const shutdown = new MpregError(ErrorCode.UNREACHABLE, "node is shutting down", { reason: "shutdown", node_id: this.nodeId });
-    for (const s of this.sessions) s.cancel.abort(shutdown);
+    for (const s of this.sessions) {
+      s.cancellation.abort(shutdown);
+      s.cancel.abort(shutdown);
+    }
     // Let the aborted requests write their replies before the connections close.
     await new Promise((r) => setImmediate(r));
     this.rpc.close();
@@ -399,11 +406,9 @@ export class MpregNode implements FunctionModuleNode {
       limiter: new InflightLimiter(this.config.maxInflightPerConnection),
       pushEncoding: "msgpack",
       cancel: new AbortController(),
+      cancellation: new CancellationSource(),
       peer: false,
     };
-    // Each asynchronous request in flight listens on this signal, at most the limiter's bound:
-    // raise Node's leak warning threshold (10) to that bound.
-    setMaxListeners(session.limiter.limit + 1, session.cancel.signal);
     this.sessions.add(session);
     this.metrics.connectionsOpened++;
     this.pubsub.attach(conn.id, {
@@ -417,6 +422,7 @@ export class MpregNode implements FunctionModuleNode {
       this.pubsub.closeOwner(conn.id);
       this.services?.closeOwner(conn.id);
       const gone = new MpregError(ErrorCode.UNREACHABLE, "connection closed", { reason: "connection closed" });
+      session.cancellation.abort(gone);
       session.cancel.abort(gone);
     });
   }
@@ -530,10 +536,12 @@ export class MpregNode implements FunctionModuleNode {
           ? (ir) => this.send(session, { role: "rpc-progress", u, intermediate_result: ir }, session.pushEncoding)
           : undefined,
         ctx: session,
-        signal: session.cancel.signal,
+        cancellation: session.cancellation,
       })
+      // The limiter's slot is released in both branches (a `.finally` cost one more promise per request).
       .then(
         (result) => {
+          session.limiter.release();
           const reply: RpcResponse = { role: "rpc-response", u, r: result.r, error: null };
           if (result.intermediate_results) reply.intermediate_results = result.intermediate_results;
           if (result.execution_summary) reply.execution_summary = result.execution_summary;
@@ -543,6 +551,7 @@ export class MpregNode implements FunctionModuleNode {
           this.metrics.observeRequest(fun, performance.now() - started, 0);
         },
         (e: unknown) => {
+          session.limiter.release();
           const err = isMpregError(e)
             ? e
             : new MpregError(ErrorCode.EXECUTION_FAILED, String((e as Error)?.message ?? e), { reason: "internal error" });
@@ -550,9 +559,6 @@ export class MpregNode implements FunctionModuleNode {
           this.send(session, rpcErrorReply(u, err), encoding);
           this.metrics.observeRequest(fun, performance.now() - started, err.code);
         },
-      )
-      .finally(() => {
-        session.limiter.release();
-      });
+      );
   }
 }

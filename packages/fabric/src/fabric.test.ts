@@ -122,6 +122,8 @@ describe("the service port", () => {
     const atA = echoService(a!);
     const atD = echoService(d!);
     const ping = a!.message({ topic: "test.ping", payload: { n: 1 }, trace_id: "trace-1" });
+    // canSend says what send decides, without sending: a link (B), a route (D), this node.
+    expect([a!.canSend("B"), a!.canSend("D"), a!.canSend("A"), a!.canSend("Z")]).toEqual([true, true, true, false]);
     expect(a!.send("D", ping)).toBe(true);
     await waitFor(() => atA.length === 1, { timeoutMs: 5000, description: "pong back at A" });
     expect(atD[0]!.payload).toEqual({ n: 1 });
@@ -176,8 +178,11 @@ describe("the service port", () => {
     // Z is no member: no overlay knows a route to it, as for a node whose link-state has not
     // reached D yet. Its message comes through A (the path ends with A, so B admits it).
     const ping = a!.message({ topic: "test.ping", payload: 9 });
+    expect(d!.canSend("Z")).toBe(false);
     expect(a!.send("B", { ...ping, headers: { ...ping.headers, source_node: "Z", routing_path: ["Z", "A"], target_node: "D" } })).toBe(true);
     await waitFor(() => atD.length === 1, { timeoutMs: 5000, description: "D gets Z's ping" });
+    // The way Z's message came is a way back.
+    expect(d!.canSend("Z")).toBe(true);
     // D's pong goes back C → B → A; A, which got nothing from Z, has no way on and drops it.
     await waitFor(() => a!.stats.droppedNoRoute === 1, { timeoutMs: 5000, description: "the pong back at A" });
     expect(d!.stats.droppedNoRoute).toBe(0);
@@ -208,6 +213,7 @@ describe("the service port", () => {
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(a!.linkCount).toBe(0);
     expect(a!.unreachable().has("D")).toBe(true);
+    expect(a!.canSend("B") || a!.canSend("D")).toBe(false);
   });
 
   it("refuses a second handler for one prefix; the longest prefix wins", async () => {

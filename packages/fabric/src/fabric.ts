@@ -337,6 +337,16 @@ export class Fabric implements ServicePort {
     return trySend(conn, this.encodeForPeer(msg));
   }
 
+  canSend(nodeId: string): boolean {
+    if (nodeId === this.nodeId) return true;
+    // As `send` decides: an open link, else the next hop of a route (or the way a message from it came).
+    if (this.links.get(nodeId) !== undefined) return true;
+    const next = this.overlay.route(nodeId)?.next ?? this.reverseHops.get(nodeId);
+    if (next !== undefined && next !== this.nodeId && this.links.get(next) !== undefined) return true;
+    const cluster = this.federation?.clusterOf(nodeId);
+    return cluster !== undefined && cluster !== this.clusterId;
+  }
+
   /** Encodes a fabric-message frame; throws 1002 `message_too_large` past the peer frame limit. */
   private encodeForPeer(msg: UnifiedMessage): Uint8Array {
     let data: Uint8Array;

@@ -93,6 +93,12 @@ export interface ServicePort {
    */
   send(nodeId: string, msg: UnifiedMessage, service?: ServiceTag): boolean;
   /**
+   * Whether `send(nodeId, …)` would find a way now (a link, a route, or a known other cluster),
+   * without sending: lets a service that queues messages for the end of the turn answer "no
+   * route" at once. Absent on ports that cannot tell (then services send one by one).
+   */
+  canSend?(nodeId: string): boolean;
+  /**
    * Other clusters' entries this node may use (federation; exactly what the routes' policies let
    * through), queried like `catalog`; undefined when the node does not federate. Their changes
    * reach `onCatalogChange` listeners too.

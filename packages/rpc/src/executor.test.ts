@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { ErrorCode, MAX_FRAME_ELEMENTS, MpregError, isMpregError, type ExecutionSummary as WireSummary, type IntermediateResult as WireIr, type RpcRequest, validateFrame } from "@mpreg/envelope";
 import type { PlanCommand } from "@mpreg/router";
-import { Executor, type Dispatcher, type IntermediateResult, type Locator } from "./executor.js";
+import { CancellationSource, Executor, type Dispatcher, type IntermediateResult, type Locator } from "./executor.js";
 import { createLocalLocator } from "./locator.js";
 import { FunctionRegistry, type HandlerInput } from "./registry.js";
 
@@ -278,6 +278,30 @@ describe("Executor: failures, timeouts, cancellation", () => {
     ac.abort(new MpregError(ErrorCode.UNREACHABLE, "connection closed", { reason: "closed" }));
     expect((await failure(p)).code).toBe(ErrorCode.UNREACHABLE);
     expect(signal!.aborted).toBe(true);
+  });
+
+  it("fails when the caller's cancellation aborts, and leaves no listener behind on it", async () => {
+    const reg = baseRegistry();
+    let signal: AbortSignal | undefined;
+    reg.register("hang", (input) => {
+      signal = input.signal;
+      return new Promise(() => undefined);
+    });
+    reg.register("later", ({ args }) => new Promise((r) => setTimeout(() => r(args[0]), 5)));
+    const source = new CancellationSource();
+    const ex = localExecutor(reg);
+    // A request that ends on its own unregisters; a synchronous one never registers.
+    expect((await ex.execute({ request_id: "a", cancellation: source, cmds: [c("x", "later", [1])] })).r).toEqual({ x: 1 });
+    expect(source.size).toBe(0);
+    const p = ex.execute({ request_id: "r", cancellation: source, cmds: [c("h", "hang")] });
+    await waitFor(() => signal !== undefined);
+    expect(source.size).toBe(1);
+    source.abort(new MpregError(ErrorCode.UNREACHABLE, "connection closed", { reason: "closed" }));
+    expect((await failure(p)).code).toBe(ErrorCode.UNREACHABLE);
+    expect(signal!.aborted).toBe(true);
+    expect(source.size).toBe(0);
+    // Once aborted, a new request fails at once.
+    expect((await failure(ex.execute({ request_id: "b", cancellation: source, cmds: [c("x", "later", [1])] }))).code).toBe(ErrorCode.UNREACHABLE);
   });
 });
 

@@ -191,3 +191,56 @@ describe("createCatalogLocator", () => {
     expect(where(locate(cmd("f")))).toBe("B@c1");
   });
 });
+
+describe("createCatalogLocator: remembered remote choices", () => {
+  function setup(providers: string[]) {
+    const catalog = new Catalog({ nodeId: "A", clusterId: "c1" });
+    for (const node of providers) {
+      const own = new Catalog({ nodeId: node, clusterId: "c1" });
+      const delta = own.registerLocal({ kind: "function", name: "f", function_id: "f", version: "1.0.0", resources: [] }, 1_000);
+      expect(catalog.applyDelta(delta, 1_000).status).toBe("applied");
+    }
+    let queries = 0;
+    let generation = 0;
+    let excluded: ReadonlySet<string> = new Set();
+    const locate = createCatalogLocator({
+      catalog: { queryFunctions: (q) => (queries++, catalog.queryFunctions(q)) },
+      registry: new FunctionRegistry(),
+      selfNodeId: "A",
+      selfClusterId: "c1",
+      load: () => 0,
+      random: () => 0,
+      exclude: () => excluded,
+      catalogGeneration: () => generation,
+    });
+    return {
+      locate,
+      queries: () => queries,
+      bump: () => generation++,
+      exclude: (ids: string[]) => (excluded = new Set(ids)),
+    };
+  }
+
+  it("remembers a plain command's single remote candidate until the catalog or the excluded set changes", () => {
+    const t = setup(["B"]);
+    expect(t.locate(cmd("f"))).toEqual({ kind: "remote", node_id: "B", cluster_id: "c1" });
+    expect(t.locate(cmd("f"))).toEqual({ kind: "remote", node_id: "B", cluster_id: "c1" });
+    expect(t.queries()).toBe(1);
+    // Not for a command with a filter.
+    t.locate(cmd("f", { version_constraint: ">=1.0.0" }));
+    expect(t.queries()).toBe(2);
+    t.bump();
+    t.locate(cmd("f"));
+    expect(t.queries()).toBe(3);
+    t.exclude(["B"]);
+    expect(() => t.locate(cmd("f"))).toThrow(/no reachable endpoint/);
+    expect(t.queries()).toBe(4);
+  });
+
+  it("never remembers a choice between several candidates (load and ties decide each time)", () => {
+    const t = setup(["B", "C"]);
+    t.locate(cmd("f"));
+    t.locate(cmd("f"));
+    expect(t.queries()).toBe(2);
+  });
+});

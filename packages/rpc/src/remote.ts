@@ -14,7 +14,9 @@ import {
   MpregError,
   createLogger,
   createUnifiedMessage,
+  estimateEncodedSize,
   isMpregError,
+  newId,
   type UnifiedMessage,
   type WireError,
 } from "@mpreg/envelope";
@@ -29,8 +31,20 @@ const SWEEP_MS = 250;
 export const RPC_CALL_TOPIC = "mpreg.rpc.call";
 export const RPC_RESULT_TOPIC = "mpreg.rpc.result";
 export const RPC_CANCEL_TOPIC = "mpreg.rpc.cancel";
+/** Several calls to one node in one message (node-to-node, docs/protocol.md section 9). */
+export const RPC_CALLS_TOPIC = "mpreg.rpc.calls";
+/** The results of calls that came in a batch, batched back the same way. */
+export const RPC_RESULTS_TOPIC = "mpreg.rpc.results";
 
-/** Sends a UnifiedMessage to a node; false when there is no link to it. */
+/**
+ * Most calls (or results) carried in one `mpreg.rpc.calls` (`mpreg.rpc.results`) message.
+ * The calls dispatched to one node in one event-loop turn travel together: one frame, one set
+ * of routing headers, one decode, instead of one per call (docs/rpc-hot-path.md).
+ */
+export const MAX_CALL_BATCH = 256;
+/** A batch whose calls or results add up to this many (estimated) bytes is sent at once. */
+export const MAX_CALL_BATCH_BYTES = 256 * 1024;
+
 /**
  * Sends a message to a node; false when it cannot reach it. It may throw an MpregError to
  * refuse a message (e.g. one too large for a peer frame): the call then fails with that error.
@@ -47,14 +61,73 @@ export interface RemoteCallPayload {
 
 export type RemoteResultPayload = { kind: "result"; ok: true; value: unknown } | { kind: "result"; ok: false; error: WireError };
 
-interface Pending {
-  nodeId: string;
+/** One call of an `mpreg.rpc.calls` batch; `id` plays the single message's `correlation_id`. */
+export interface RemoteCallEntry {
+  id: string;
   command: PlanCommand;
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-  /** Unix ms after which the call is given up locally. */
-  giveUpAt: number;
-  detach: () => void;
+  request_id: string;
+  /** Absolute deadline, Unix ms. */
+  deadline: number;
+  trace_id: string;
+}
+
+/** Payload of `mpreg.rpc.calls`. */
+export interface RemoteCallsPayload {
+  kind: "calls";
+  calls: RemoteCallEntry[];
+}
+
+/** One result of an `mpreg.rpc.results` batch, for the call `id`. */
+export type RemoteResultEntry = { id: string; ok: true; value: unknown } | { id: string; ok: false; error: WireError };
+
+/** Payload of `mpreg.rpc.results`. */
+export interface RemoteResultsPayload {
+  kind: "results";
+  results: RemoteResultEntry[];
+}
+
+/** One call awaiting its result (and, while batched, waiting for the end of the turn). */
+class Pending {
+  done!: (ok: boolean, value: unknown) => void;
+  detach: () => void = noop;
+  /** Left this node (a cancel must follow it). */
+  sent = false;
+  constructor(
+    readonly entry: RemoteCallEntry,
+    readonly nodeId: string,
+    readonly clusterId: string | undefined,
+    /** Unix ms after which the call is given up locally. */
+    readonly giveUpAt: number,
+  ) {}
+
+  get command(): PlanCommand {
+    return this.entry.command;
+  }
+
+  resolve(v: unknown): void {
+    this.answer(true, v);
+  }
+
+  reject(e: unknown): void {
+    this.answer(false, e);
+  }
+
+  /** The caller runs at once: its failure must not stop the other answers of a batch or a sweep. */
+  private answer(ok: boolean, v: unknown): void {
+    try {
+      this.done(ok, v);
+    } catch (e) {
+      log.warn(`the caller of ${this.entry.command.name} threw on its answer: ${(e as Error).message}`);
+    }
+  }
+}
+
+function noop(): void {}
+
+/** Calls waiting for the end of the turn to be sent to one node. */
+interface CallBox {
+  calls: Pending[];
+  bytes: number;
 }
 
 /** Options of {@link RemoteDispatcher}. */
@@ -62,12 +135,38 @@ export interface RemoteDispatcherOptions {
   nodeId: string;
   clusterId: string;
   send: SendToNode;
+  /**
+   * Whether `send` would find a way to a node now. Given, the dispatcher batches: calls to one
+   * node in one turn leave as one `mpreg.rpc.calls` message at the end of the turn (a lone call
+   * as `mpreg.rpc.call`), and a node it cannot reach fails the call at once. Absent, every call
+   * is sent on its own when dispatched (what a federating node does: export policies are
+   * checked per function).
+   */
+  canSend?: ((nodeId: string) => boolean) | undefined;
   /** `hops_remaining` of the call messages (default: the envelope's, 8). */
   maxHops?: number | undefined;
   /** Most calls awaiting a result; past it `dispatch` fails with 1007. Default 65 536. */
   maxPending?: number;
   /** Extra wait past the request deadline before a call is given up locally. Default 1000 ms. */
   graceMs?: number;
+}
+
+/** Counters of a {@link RemoteDispatcher}. */
+export interface RemoteDispatcherStats {
+  /** `mpreg.rpc.calls` messages sent. */
+  batches: number;
+  /** Calls carried in them. */
+  batchedCalls: number;
+}
+
+function unreachableError(nodeId: string, command: string, reason: string): MpregError {
+  return new MpregError(ErrorCode.UNREACHABLE, `node ${nodeId} unreachable: ${reason}`, { command, node_id: nodeId, reason });
+}
+
+/** A refusal by the fabric (too large, no route to the cluster) names the command too. */
+function refusalError(e: unknown, p: Pending): MpregError {
+  if (!isMpregError(e)) return unreachableError(p.nodeId, p.command.name, String(e));
+  return e.details.command === undefined ? new MpregError(e.code, e.message, { command: p.command.name, ...e.details }) : e;
 }
 
 /**
@@ -82,6 +181,13 @@ export class RemoteDispatcher implements Dispatcher {
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private readonly maxPending: number;
   private readonly graceMs: number;
+  /** Calls to send at the end of this turn, by node (batching only). */
+  private readonly outbox = new Map<string, CallBox>();
+  private flushScheduled = false;
+  /** Call ids: a random prefix per dispatcher and a counter (cheaper than an id per call). */
+  private readonly idPrefix = `${newId()}.`;
+  private idSeq = 0;
+  readonly stats: RemoteDispatcherStats = { batches: 0, batchedCalls: 0 };
 
   constructor(private readonly opts: RemoteDispatcherOptions) {
     this.maxPending = opts.maxPending ?? 65_536;
@@ -99,85 +205,85 @@ export class RemoteDispatcher implements Dispatcher {
   }
 
   dispatch(req: DispatchRequest): Promise<unknown> {
-    const unreachable = (reason: string) =>
-      new MpregError(ErrorCode.UNREACHABLE, `node ${req.node_id} unreachable: ${reason}`, {
-        command: req.command.name,
-        node_id: req.node_id,
-        reason,
-      });
-    if (this.pending.size >= this.maxPending) {
-      return Promise.reject(MpregError.overloaded(`too many remote calls in flight (${this.maxPending})`, 100));
-    }
-    const payload: RemoteCallPayload = { kind: "call", command: req.command, request_id: req.request_id, deadline: req.deadline };
-    const msg = createUnifiedMessage({
-      topic: RPC_CALL_TOPIC,
-      message_type: "rpc",
-      payload,
-      headers: {
-        source_node: this.opts.nodeId,
-        source_cluster: this.opts.clusterId,
-        target_node: req.node_id,
-        target_cluster: req.cluster_id,
-        trace_id: req.trace_id ?? req.request_id,
-      },
-      ...(this.opts.maxHops === undefined ? {} : { maxHops: this.opts.maxHops }),
-    });
-    const id = msg.headers.correlation_id;
-    return new Promise<unknown>((resolve, reject) => {
-      const c = req.cancellation;
-      const onAbort = () => {
-        const p = this.take(id);
-        if (!p) return;
-        this.sendCancel(p.nodeId, id);
-        reject((c !== undefined ? c.reason : req.signal.reason) ?? unreachable("cancelled"));
-      };
-      let detach: () => void;
-      if (c !== undefined) {
-        detach = c.onAbort(onAbort);
-      } else {
-        req.signal.addEventListener("abort", onAbort, { once: true });
-        detach = () => req.signal.removeEventListener("abort", onAbort);
-      }
-      this.perNode.set(req.node_id, (this.perNode.get(req.node_id) ?? 0) + 1);
-      this.armSweep();
-      this.pending.set(id, {
-        nodeId: req.node_id,
-        command: req.command,
-        resolve,
-        reject,
-        giveUpAt: req.deadline + this.graceMs,
-        detach,
-      });
-      let sent: boolean;
-      try {
-        sent = this.opts.send(req.node_id, msg);
-      } catch (e) {
-        this.take(id);
-        // A refusal by the fabric (too large, no route to the cluster) names the command too.
-        reject(isMpregError(e) ? (e.details.command === undefined ? new MpregError(e.code, e.message, { command: req.command.name, ...e.details }) : e) : unreachable(String(e)));
-        return;
-      }
-      if (!sent) {
-        this.take(id);
-        reject(unreachable("no link to the node"));
-      }
-    });
+    return new Promise<unknown>((resolve, reject) => this.dispatchWith(req, (ok, v) => (ok ? resolve(v) : reject(v))));
   }
 
-  /** Feeds a result message; true when it answered a pending call. */
-  handleResult(msg: UnifiedMessage): boolean {
-    const p = this.take(msg.headers.correlation_id);
-    if (!p) return false;
-    const payload = msg.payload as Partial<RemoteResultPayload> | null;
-    if (payload?.kind !== "result" || typeof payload.ok !== "boolean") {
-      p.reject(new MpregError(ErrorCode.UNREACHABLE, "malformed result from remote node", { command: p.command.name, node_id: p.nodeId, reason: "malformed result" }));
-    } else if (payload.ok) {
-      p.resolve((payload as { value: unknown }).value);
+  /**
+   * {@link dispatch} without a promise: `done(true, value)` or `done(false, error)` exactly once
+   * (at once when the call cannot be sent, from `handleResult` otherwise).
+   */
+  dispatchWith(req: DispatchRequest, done: (ok: boolean, value: unknown) => void): void {
+    if (this.pending.size >= this.maxPending) {
+      done(false, MpregError.overloaded(`too many remote calls in flight (${this.maxPending})`, 100));
+      return;
+    }
+    const canSend = this.opts.canSend;
+    if (canSend !== undefined && !canSend(req.node_id)) {
+      done(false, unreachableError(req.node_id, req.command.name, "no link to the node"));
+      return;
+    }
+    const id = this.idPrefix + (++this.idSeq).toString(36);
+    const entry: RemoteCallEntry = { id, command: req.command, request_id: req.request_id, deadline: req.deadline, trace_id: req.trace_id ?? req.request_id };
+    const p = new Pending(entry, req.node_id, req.cluster_id, req.deadline + this.graceMs);
+    p.done = done;
+    const c = req.cancellation;
+    if (c !== undefined) {
+      p.detach = c.onAbort(() => this.abort(id, c.reason));
     } else {
-      const e = (payload as { error: WireError }).error;
+      const signal = req.signal;
+      const onAbort = () => this.abort(id, signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      p.detach = () => signal.removeEventListener("abort", onAbort);
+    }
+    this.perNode.set(req.node_id, (this.perNode.get(req.node_id) ?? 0) + 1);
+    this.armSweep();
+    this.pending.set(id, p);
+    if (canSend === undefined) this.sendOne(p);
+    else this.enqueue(p);
+  }
+
+  /** Feeds a result message (single or batch); true when it was one. */
+  handleResult(msg: UnifiedMessage): boolean {
+    if (msg.topic === RPC_RESULTS_TOPIC) {
+      const payload = msg.payload as Partial<RemoteResultsPayload> | null;
+      const results = payload?.results;
+      if (payload?.kind !== "results" || !Array.isArray(results)) {
+        log.warn(`malformed result batch from ${msg.headers.source_node}`);
+        return true;
+      }
+      const from = msg.headers.source_node;
+      for (const r of results as unknown[]) {
+        const id = (r as { id?: unknown } | null)?.id;
+        if (typeof id !== "string") continue;
+        const p = this.takeFrom(id, from);
+        if (p !== undefined) this.settle(p, r as Partial<RemoteResultEntry>, "results");
+      }
+      return true;
+    }
+    const p = this.takeFrom(msg.headers.correlation_id, msg.headers.source_node);
+    if (!p) return false;
+    this.settle(p, msg.payload as Partial<RemoteResultPayload> | null, "result");
+    return true;
+  }
+
+  /**
+   * The call `id` if it went to `from`: call ids are a per-dispatcher prefix and a counter, so
+   * a node that saw one call could guess the others; only the node a call went to answers it.
+   */
+  private takeFrom(id: string, from: string): Pending | undefined {
+    const p = this.pending.get(id);
+    return p !== undefined && p.nodeId === from ? this.take(id) : undefined;
+  }
+
+  private settle(p: Pending, r: { kind?: unknown; ok?: unknown; value?: unknown; error?: unknown } | null, kind: "result" | "results"): void {
+    if (r === null || typeof r !== "object" || (kind === "result" && r.kind !== "result") || typeof r.ok !== "boolean") {
+      p.reject(new MpregError(ErrorCode.UNREACHABLE, "malformed result from remote node", { command: p.command.name, node_id: p.nodeId, reason: "malformed result" }));
+    } else if (r.ok) {
+      p.resolve(r.value);
+    } else {
+      const e = r.error as Partial<WireError> | undefined;
       p.reject(MpregError.fromWire({ code: e?.code ?? ErrorCode.UNREACHABLE, message: e?.message ?? "remote error", details: e?.details ?? {} }));
     }
-    return true;
   }
 
   /**
@@ -193,26 +299,142 @@ export class RemoteDispatcher implements Dispatcher {
 
   /** Fails every call waiting on `nodeId` with 1005 (the node died or the link closed). */
   nodeGone(nodeId: string, reason = "node left or link closed"): void {
-    for (const [id, p] of this.pending) {
-      if (p.nodeId !== nodeId) continue;
-      this.take(id);
-      p.reject(new MpregError(ErrorCode.UNREACHABLE, `node ${nodeId} went away while running ${p.command.name}`, { command: p.command.name, node_id: nodeId, reason }));
-    }
+    // Taken first, answered after: an answer runs the caller at once, which may dispatch again.
+    const gone: Pending[] = [];
+    for (const [id, p] of this.pending) if (p.nodeId === nodeId) gone.push(this.take(id)!);
+    for (const p of gone) p.reject(new MpregError(ErrorCode.UNREACHABLE, `node ${nodeId} went away while running ${p.command.name}`, { command: p.command.name, node_id: nodeId, reason }));
   }
 
   /** Fails every pending call (shutdown). */
   close(reason = "shutting down"): void {
     for (const p of [...this.pending.values()]) this.nodeGone(p.nodeId, reason);
+    this.outbox.clear();
+  }
+
+  /** The request of call `id` was aborted: give up on it, and tell the callee if it was sent. */
+  private abort(id: string, reason: unknown): void {
+    const p = this.take(id);
+    if (!p) return;
+    if (p.sent) this.sendCancel(p.nodeId, id);
+    p.reject(reason ?? unreachableError(p.nodeId, p.command.name, "cancelled"));
+  }
+
+  /**
+   * Queues a call for its node until the end of this turn (a microtask), or sends the batch now
+   * when it reached {@link MAX_CALL_BATCH} calls or {@link MAX_CALL_BATCH_BYTES}.
+   */
+  private enqueue(p: Pending): void {
+    let box = this.outbox.get(p.nodeId);
+    if (box === undefined) {
+      box = { calls: [], bytes: 0 };
+      this.outbox.set(p.nodeId, box);
+    }
+    box.calls.push(p);
+    box.bytes += estimateEncodedSize(p.entry, MAX_CALL_BATCH_BYTES);
+    if (box.calls.length >= MAX_CALL_BATCH || box.bytes >= MAX_CALL_BATCH_BYTES) {
+      this.outbox.delete(p.nodeId);
+      this.sendBatch(p.nodeId, box.calls);
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushTask);
+    }
+  }
+
+  private readonly flushTask = (): void => this.flush();
+
+  /** Sends every queued batch. */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outbox.size === 0) return;
+    for (const [nodeId, box] of this.outbox) this.sendBatch(nodeId, box.calls);
+    this.outbox.clear();
+  }
+
+  /** One message for the calls still waiting (a lone call as `mpreg.rpc.call`, as older nodes expect). */
+  private sendBatch(nodeId: string, queued: Pending[]): void {
+    // Calls aborted while queued are gone from `pending`.
+    const calls = queued.filter((p) => this.pending.get(p.entry.id) === p);
+    if (calls.length === 0) return;
+    if (calls.length === 1) {
+      this.sendOne(calls[0]!);
+      return;
+    }
+    const entries = calls.map((p) => p.entry);
+    const first = calls[0]!;
+    const msg = createUnifiedMessage({
+      topic: RPC_CALLS_TOPIC,
+      message_type: "rpc",
+      payload: { kind: "calls", calls: entries } satisfies RemoteCallsPayload,
+      headers: {
+        source_node: this.opts.nodeId,
+        source_cluster: this.opts.clusterId,
+        target_node: nodeId,
+        target_cluster: first.clusterId,
+        trace_id: first.entry.trace_id,
+      },
+      ...(this.opts.maxHops === undefined ? {} : { maxHops: this.opts.maxHops }),
+    });
+    let sent: boolean;
+    try {
+      sent = this.opts.send(nodeId, msg);
+    } catch (e) {
+      // Refused as one frame (too large): one by one, so each call gets its own answer.
+      log.debug(`${calls.length} calls to ${nodeId} refused as one frame (${(e as Error).message}): sent one by one`);
+      for (const p of calls) this.sendOne(p);
+      return;
+    }
+    if (!sent) {
+      for (const p of calls) {
+        this.take(p.entry.id);
+        p.reject(unreachableError(nodeId, p.command.name, "no link to the node"));
+      }
+      return;
+    }
+    this.stats.batches++;
+    this.stats.batchedCalls += calls.length;
+    for (const p of calls) p.sent = true;
+  }
+
+  /** Sends one call as an `mpreg.rpc.call` message; fails it when it cannot leave. */
+  private sendOne(p: Pending): void {
+    const e = p.entry;
+    const payload: RemoteCallPayload = { kind: "call", command: e.command, request_id: e.request_id, deadline: e.deadline };
+    let sent: boolean;
+    try {
+      const msg = createUnifiedMessage({
+        topic: RPC_CALL_TOPIC,
+        message_type: "rpc",
+        payload,
+        headers: {
+          source_node: this.opts.nodeId,
+          source_cluster: this.opts.clusterId,
+          target_node: p.nodeId,
+          target_cluster: p.clusterId,
+          correlation_id: e.id,
+          trace_id: e.trace_id,
+        },
+        ...(this.opts.maxHops === undefined ? {} : { maxHops: this.opts.maxHops }),
+      });
+      sent = this.opts.send(p.nodeId, msg);
+    } catch (err) {
+      this.take(e.id);
+      p.reject(refusalError(err, p));
+      return;
+    }
+    if (!sent) {
+      this.take(e.id);
+      p.reject(unreachableError(p.nodeId, p.command.name, "no link to the node"));
+      return;
+    }
+    p.sent = true;
   }
 
   /** Gives up, with 1005, on calls whose deadline (plus grace) has passed. */
   private sweep(): void {
     const now = Date.now();
-    for (const [id, p] of this.pending) {
-      if (p.giveUpAt > now) continue;
-      this.take(id);
-      p.reject(new MpregError(ErrorCode.UNREACHABLE, `node ${p.nodeId} unreachable: no answer before the deadline`, { command: p.command.name, node_id: p.nodeId, reason: "no answer before the deadline" }));
-    }
+    const late: Pending[] = [];
+    for (const [id, p] of this.pending) if (p.giveUpAt <= now) late.push(this.take(id)!);
+    for (const p of late) p.reject(new MpregError(ErrorCode.UNREACHABLE, `node ${p.nodeId} unreachable: no answer before the deadline`, { command: p.command.name, node_id: p.nodeId, reason: "no answer before the deadline" }));
     if (this.pending.size === 0 && this.sweepTimer !== undefined) {
       clearInterval(this.sweepTimer);
       this.sweepTimer = undefined;
@@ -292,14 +514,34 @@ export interface RemoteCallHandlerOptions<Ctx> {
   maxRunning?: number;
 }
 
+/** Results waiting for the end of the turn to be sent to one caller. */
+interface ResultBox {
+  results: RemoteResultEntry[];
+  bytes: number;
+}
+
+/** Counters of a {@link RemoteCallHandler}. */
+export interface RemoteCallHandlerStats {
+  /** `mpreg.rpc.results` messages sent. */
+  batches: number;
+  /** Results carried in them. */
+  batchedResults: number;
+}
+
 /**
  * The callee side: runs the command of a call message with the executor's `executeLocal`
  * (highest local version matching function_id and constraint), answers with a result message
  * to the caller, and aborts the handler's signal on a cancel message or at the deadline.
+ * Calls that came in an `mpreg.rpc.calls` batch are answered in `mpreg.rpc.results` batches
+ * (the results ready in one turn, per caller); a single call gets a single result.
  */
 export class RemoteCallHandler<Ctx = unknown> {
   private readonly running = new Map<string, CallCancellation>();
   private readonly maxRunning: number;
+  /** Results of batched calls to send at the end of this turn, by caller. */
+  private readonly outbox = new Map<string, ResultBox>();
+  private flushScheduled = false;
+  readonly stats: RemoteCallHandlerStats = { batches: 0, batchedResults: 0 };
 
   constructor(private readonly opts: RemoteCallHandlerOptions<Ctx>) {
     this.maxRunning = opts.maxRunning ?? 4096;
@@ -310,68 +552,152 @@ export class RemoteCallHandler<Ctx = unknown> {
     return this.running.size;
   }
 
-  /** Handles a call or cancel message; false for anything else. */
+  /** Handles a call, call batch or cancel message; false for anything else. */
   handle(msg: UnifiedMessage): boolean {
-    if (msg.topic === RPC_CANCEL_TOPIC) {
+    const topic = msg.topic;
+    if (topic === RPC_CANCEL_TOPIC) {
       this.running.get(msg.headers.correlation_id)?.abort(new MpregError(ErrorCode.EXECUTION_FAILED, "cancelled by the caller", { reason: "cancelled" }));
       return true;
     }
-    if (msg.topic !== RPC_CALL_TOPIC) return false;
+    const caller = msg.headers.source_node;
+    if (topic === RPC_CALLS_TOPIC) {
+      const payload = msg.payload as Partial<RemoteCallsPayload> | null;
+      const calls = payload?.calls;
+      if (payload?.kind !== "calls" || !Array.isArray(calls) || calls.length > MAX_CALL_BATCH) {
+        // Without readable ids there is no one to answer: the callers' deadlines end them.
+        log.warn(`dropped a malformed call batch from ${caller}`);
+        return true;
+      }
+      for (const c of calls as unknown[]) {
+        const id = (c as { id?: unknown } | null)?.id;
+        if (typeof id !== "string") {
+          log.warn(`dropped a call without id in a batch from ${caller}`);
+          continue;
+        }
+        const e = c as Partial<RemoteCallEntry>;
+        this.run(caller, id, e.command, e.request_id, e.deadline, e.trace_id, true);
+      }
+      return true;
+    }
+    if (topic !== RPC_CALL_TOPIC) return false;
     const payload = msg.payload as Partial<RemoteCallPayload> | null;
     const id = msg.headers.correlation_id;
-    const caller = msg.headers.source_node;
-    const cmd = payload?.command;
-    if (payload?.kind !== "call" || typeof cmd !== "object" || cmd === null || typeof cmd.fun !== "string" || typeof cmd.name !== "string") {
+    if (payload?.kind !== "call") {
       this.reply(caller, id, { kind: "result", ok: false, error: MpregError.invalid("malformed remote call").toWire() });
       return true;
     }
-    if (this.running.size >= this.maxRunning || this.running.has(id)) {
-      const err = this.running.has(id) ? MpregError.invalid("duplicate remote call") : MpregError.overloaded(`node ${this.opts.nodeId} runs too many remote calls`, 100);
-      this.reply(caller, id, { kind: "result", ok: false, error: err.toWire() });
-      return true;
-    }
-    const cancellation = new CallCancellation();
-    this.running.set(id, cancellation);
-    if (log.getLevel() <= log.levels.DEBUG) log.debug(`run ${cmd.fun} for ${caller} trace=${msg.headers.trace_id}`);
-    this.opts.executor
-      .executeLocal({
-        command: cmd,
-        request_id: typeof payload.request_id === "string" ? payload.request_id : id,
-        deadline: typeof payload.deadline === "number" ? payload.deadline : undefined,
-        cancellation,
-      })
-      .then(
-        (value) => {
-          this.running.delete(id);
-          this.reply(caller, id, { kind: "result", ok: true, value });
-        },
-        (e: unknown) => {
-          this.running.delete(id);
-          const err = isMpregError(e) ? e : new MpregError(ErrorCode.EXECUTION_FAILED, String(e), { reason: String(e) });
-          this.reply(caller, id, { kind: "result", ok: false, error: err.toWire() });
-        },
-      );
+    this.run(caller, id, payload.command, payload.request_id, payload.deadline, msg.headers.trace_id, false);
     return true;
   }
 
   /** Aborts every running call (shutdown). */
   close(): void {
     for (const c of this.running.values()) c.abort(new MpregError(ErrorCode.UNREACHABLE, "node is shutting down", { reason: "shutdown", node_id: this.opts.nodeId }));
+    this.flush();
   }
 
-  private reply(nodeId: string, correlationId: string, payload: RemoteResultPayload): void {
-    const msg = createUnifiedMessage({
-      topic: RPC_RESULT_TOPIC,
+  /** Runs one call and answers it (in the caller's batch when `batched`). */
+  private run(caller: string, id: string, cmd: PlanCommand | undefined, requestId: unknown, deadline: unknown, traceId: unknown, batched: boolean): void {
+    if (typeof cmd !== "object" || cmd === null || typeof cmd.fun !== "string" || typeof cmd.name !== "string") {
+      this.answer(caller, id, false, MpregError.invalid("malformed remote call").toWire(), batched);
+      return;
+    }
+    if (this.running.size >= this.maxRunning || this.running.has(id)) {
+      const err = this.running.has(id) ? MpregError.invalid("duplicate remote call") : MpregError.overloaded(`node ${this.opts.nodeId} runs too many remote calls`, 100);
+      this.answer(caller, id, false, err.toWire(), batched);
+      return;
+    }
+    const cancellation = new CallCancellation();
+    this.running.set(id, cancellation);
+    if (log.getLevel() <= log.levels.DEBUG) log.debug(`run ${cmd.fun} for ${caller} trace=${String(traceId)}`);
+    // Answered synchronously when the handler is synchronous (no promise per call).
+    this.opts.executor.executeLocalWith(
+      {
+        command: cmd,
+        request_id: typeof requestId === "string" ? requestId : id,
+        deadline: typeof deadline === "number" ? deadline : undefined,
+        cancellation,
+      },
+      (ok, v) => {
+        this.running.delete(id);
+        if (ok) {
+          this.answer(caller, id, true, v, batched);
+          return;
+        }
+        const err = isMpregError(v) ? v : new MpregError(ErrorCode.EXECUTION_FAILED, String(v), { reason: String(v) });
+        this.answer(caller, id, false, err.toWire(), batched);
+      },
+    );
+  }
+
+  /** A result (`ok`: the value) or a failure (the wire error), sent alone or queued for the batch. */
+  private answer(caller: string, id: string, ok: boolean, v: unknown, batched: boolean): void {
+    if (!batched) {
+      this.reply(caller, id, ok ? { kind: "result", ok: true, value: v } : { kind: "result", ok: false, error: v as WireError });
+      return;
+    }
+    const entry: RemoteResultEntry = ok ? { id, ok: true, value: v } : { id, ok: false, error: v as WireError };
+    let box = this.outbox.get(caller);
+    if (box === undefined) {
+      box = { results: [], bytes: 0 };
+      this.outbox.set(caller, box);
+    }
+    box.results.push(entry);
+    box.bytes += estimateEncodedSize(v, MAX_CALL_BATCH_BYTES) + id.length + 16;
+    if (box.results.length >= MAX_CALL_BATCH || box.bytes >= MAX_CALL_BATCH_BYTES) {
+      this.outbox.delete(caller);
+      this.sendBatch(caller, box.results);
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushTask);
+    }
+  }
+
+  private readonly flushTask = (): void => this.flush();
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outbox.size === 0) return;
+    for (const [caller, box] of this.outbox) this.sendBatch(caller, box.results);
+    this.outbox.clear();
+  }
+
+  /** One message for the lot (a lone result as `mpreg.rpc.result`). */
+  private sendBatch(caller: string, results: RemoteResultEntry[]): void {
+    if (results.length > 1) {
+      const msg = this.message(RPC_RESULTS_TOPIC, caller, undefined, { kind: "results", results } satisfies RemoteResultsPayload);
+      try {
+        if (!this.opts.send(caller, msg)) log.debug(`${results.length} results dropped: no link to ${caller}`);
+        else {
+          this.stats.batches++;
+          this.stats.batchedResults += results.length;
+        }
+        return;
+      } catch (e) {
+        // Refused as one frame (too large): one by one, so each gets its own answer or refusal.
+        log.debug(`${results.length} results to ${caller} refused as one frame (${(e as Error).message}): sent one by one`);
+      }
+    }
+    for (const r of results) this.reply(caller, r.id, r.ok ? { kind: "result", ok: true, value: r.value } : { kind: "result", ok: false, error: r.error });
+  }
+
+  private message(topic: string, nodeId: string, correlationId: string | undefined, payload: unknown): UnifiedMessage {
+    return createUnifiedMessage({
+      topic,
       message_type: "rpc",
       payload,
       headers: {
         source_node: this.opts.nodeId,
         source_cluster: this.opts.clusterId,
         target_node: nodeId,
-        correlation_id: correlationId,
+        ...(correlationId === undefined ? {} : { correlation_id: correlationId }),
       },
       ...(this.opts.maxHops === undefined ? {} : { maxHops: this.opts.maxHops }),
     });
+  }
+
+  private reply(nodeId: string, correlationId: string, payload: RemoteResultPayload): void {
+    const msg = this.message(RPC_RESULT_TOPIC, nodeId, correlationId, payload);
     let sent = false;
     try {
       sent = this.opts.send(nodeId, msg);

@@ -3,7 +3,7 @@ import type { ServicePort, ServiceTag } from "@mpreg/fabric";
 import { Executor } from "./executor.js";
 import { createCatalogLocator } from "./locator.js";
 import type { FunctionRegistry, RegisteredFunction } from "./registry.js";
-import { RPC_CALL_TOPIC, RemoteCallHandler, RemoteDispatcher } from "./remote.js";
+import { RPC_CALL_TOPIC, RPC_CALLS_TOPIC, RemoteCallHandler, RemoteDispatcher } from "./remote.js";
 
 /**
  * The service a remote call is for, as federation policies name it: the queue for a queue
@@ -48,10 +48,17 @@ export class RpcService<Ctx> {
   constructor(opts: RpcServiceOptions<Ctx>) {
     const { port, registry } = opts;
     const send = (nodeId: string, msg: Parameters<ServicePort["send"]>[1]) => port.send(nodeId, msg);
-    this.dispatcher = new RemoteDispatcher({ nodeId: port.nodeId, clusterId: port.clusterId, send, maxHops: port.maxHops });
-    // With federation, other clusters' functions are candidates too (ranked after this cluster's).
     const foreign = port.foreign;
+    // Calls to one node in one turn travel as one message, except on a federating node: the
+    // export policy of a route to another cluster is checked per function, which a batch of
+    // several functions cannot carry (as for pub/sub deliveries).
+    const canSend = foreign === undefined && port.canSend !== undefined ? (nodeId: string) => port.canSend!(nodeId) : undefined;
+    this.dispatcher = new RemoteDispatcher({ nodeId: port.nodeId, clusterId: port.clusterId, send, canSend, maxHops: port.maxHops });
+    // With federation, other clusters' functions are candidates too (ranked after this cluster's).
     const catalog = foreign === undefined ? port.catalog : { queryFunctions: (q: FunctionQuery) => [...port.catalog.queryFunctions(q), ...foreign.queryFunctions(q)] };
+    // Counts catalog changes: the locator remembers single-candidate remote choices until one.
+    let catalogGeneration = 0;
+    this.detach.push(port.onCatalogChange(() => void catalogGeneration++));
     const locate = createCatalogLocator({
       catalog,
       registry,
@@ -61,6 +68,7 @@ export class RpcService<Ctx> {
       random: opts.random ?? Math.random,
       now: () => Date.now(),
       exclude: () => port.unreachable(),
+      catalogGeneration: () => catalogGeneration,
     });
     this.executor = new Executor<Ctx>({
       registry,
@@ -79,7 +87,8 @@ export class RpcService<Ctx> {
         },
         // From another cluster: a call only for what this cluster offers to the cluster it came
         // through (export policy); results and cancels answer calls made from here.
-        { acceptForeign: (msg) => (msg.topic === RPC_CALL_TOPIC ? callService(msg.payload) : true) },
+        // A call batch never comes from another cluster (federating nodes do not batch).
+        { acceptForeign: (msg) => (msg.topic === RPC_CALL_TOPIC ? callService(msg.payload) : msg.topic !== RPC_CALLS_TOPIC) },
       ),
       // Calls in flight to a node that can no longer be reached fail now (not retried: the
       // handler may have run), instead of at their deadline.
