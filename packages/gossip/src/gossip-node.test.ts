@@ -60,6 +60,18 @@ describe("GossipNode SWIM probing", () => {
     expect(nodes.get("d")!.member("b")?.meta).toEqual({ id: "b" });
   });
 
+  it("a link to a member already alive opens no full sync; to an unknown one it does", () => {
+    const nodes = cluster(["a", "b", "c"]);
+    const b = nodes.get("b")!;
+    b.drain();
+    b.linkOpened("c", 0);
+    expect(b.drain().messages.filter((m) => (m.msg as GossipMessage).type === "sync-req")).toHaveLength(0);
+    b.linkOpened("z", 0);
+    expect(b.drain().messages.filter((m) => m.to === "z" && (m.msg as GossipMessage).type === "sync-req")).toHaveLength(1);
+    b.syncWith("c", 0);
+    expect(b.drain().messages.filter((m) => m.to === "c" && (m.msg as GossipMessage).type === "sync-req")).toHaveLength(1);
+  });
+
   it("direct ping answered: no suspicion", () => {
     const nodes = cluster(["a", "b", "c"]);
     const events = new Map<string, GossipEvent[]>();

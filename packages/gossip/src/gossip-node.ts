@@ -307,8 +307,23 @@ export class GossipNode {
     for (const s of this.seeds) this.linkOpened(s, now);
   }
 
-  /** A transport link to `peerId` opened: run a full sync with it (both catalogs and memberships). */
+  /**
+   * A transport link to `peerId` opened: run a full sync with it (both catalogs and
+   * memberships), unless it is a member this node already holds as alive. A node of a forming
+   * cluster opens tens of links to members it learned from its seed's full sync: a full exchange
+   * on each made joins cost O(N² · items) in total and kept 60 nodes busy for tens of seconds.
+   * Between live members, push gossip and the periodic anti-entropy carry the rest; a member
+   * coming back from suspected, dead or unknown still gets the full exchange (partition heal).
+   */
   linkOpened(peerId: string, now: number = this.now): void {
+    this.setNow(now);
+    if (peerId === this.id) return;
+    if (this.members.get(peerId)?.status === "alive") return;
+    this.sendSyncRequest(peerId, true, "");
+  }
+
+  /** Runs a full sync (both catalogs and memberships) with `peerId` now, whatever its status. */
+  syncWith(peerId: string, now: number = this.now): void {
     this.setNow(now);
     if (peerId === this.id) return;
     this.sendSyncRequest(peerId, true, "");

@@ -33,7 +33,7 @@ export function cluster(ids: string[], config: Partial<GossipConfig> = {}, seed 
   for (const id of ids.slice(1)) nodes.get(id)!.join([ids[0]!], 0);
   pump(nodes, 0);
   // Make sure everyone knows everyone (second round through the seed).
-  for (const id of ids.slice(1)) nodes.get(id)!.linkOpened(ids[0]!, 0);
+  for (const id of ids.slice(1)) nodes.get(id)!.syncWith(ids[0]!, 0);
   pump(nodes, 0);
   return nodes;
 }
