@@ -22,6 +22,7 @@ import {
 } from "@mpreg/envelope";
 import type { PlanCommand } from "@mpreg/router";
 import type { Cancellation, DispatchRequest, Dispatcher, Executor } from "./executor.js";
+import { TurnBatcher } from "./turn-batcher.js";
 
 const log = createLogger("rpc");
 
@@ -124,12 +125,6 @@ class Pending {
 
 function noop(): void {}
 
-/** Calls waiting for the end of the turn to be sent to one node. */
-interface CallBox {
-  calls: Pending[];
-  bytes: number;
-}
-
 /** Options of {@link RemoteDispatcher}. */
 export interface RemoteDispatcherOptions {
   nodeId: string;
@@ -182,8 +177,7 @@ export class RemoteDispatcher implements Dispatcher {
   private readonly maxPending: number;
   private readonly graceMs: number;
   /** Calls to send at the end of this turn, by node (batching only). */
-  private readonly outbox = new Map<string, CallBox>();
-  private flushScheduled = false;
+  private readonly outbox = new TurnBatcher<Pending>(MAX_CALL_BATCH, MAX_CALL_BATCH_BYTES, (nodeId, calls) => this.sendBatch(nodeId, calls));
   /** Call ids: a random prefix per dispatcher and a counter (cheaper than an id per call). */
   private readonly idPrefix = `${newId()}.`;
   private idSeq = 0;
@@ -324,30 +318,7 @@ export class RemoteDispatcher implements Dispatcher {
    * when it reached {@link MAX_CALL_BATCH} calls or {@link MAX_CALL_BATCH_BYTES}.
    */
   private enqueue(p: Pending): void {
-    let box = this.outbox.get(p.nodeId);
-    if (box === undefined) {
-      box = { calls: [], bytes: 0 };
-      this.outbox.set(p.nodeId, box);
-    }
-    box.calls.push(p);
-    box.bytes += estimateEncodedSize(p.entry, MAX_CALL_BATCH_BYTES);
-    if (box.calls.length >= MAX_CALL_BATCH || box.bytes >= MAX_CALL_BATCH_BYTES) {
-      this.outbox.delete(p.nodeId);
-      this.sendBatch(p.nodeId, box.calls);
-    } else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(this.flushTask);
-    }
-  }
-
-  private readonly flushTask = (): void => this.flush();
-
-  /** Sends every queued batch. */
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.outbox.size === 0) return;
-    for (const [nodeId, box] of this.outbox) this.sendBatch(nodeId, box.calls);
-    this.outbox.clear();
+    this.outbox.add(p.nodeId, p, estimateEncodedSize(p.entry, MAX_CALL_BATCH_BYTES));
   }
 
   /** One message for the calls still waiting (a lone call as `mpreg.rpc.call`, as older nodes expect). */
@@ -514,12 +485,6 @@ export interface RemoteCallHandlerOptions<Ctx> {
   maxRunning?: number;
 }
 
-/** Results waiting for the end of the turn to be sent to one caller. */
-interface ResultBox {
-  results: RemoteResultEntry[];
-  bytes: number;
-}
-
 /** Counters of a {@link RemoteCallHandler}. */
 export interface RemoteCallHandlerStats {
   /** `mpreg.rpc.results` messages sent. */
@@ -539,8 +504,7 @@ export class RemoteCallHandler<Ctx = unknown> {
   private readonly running = new Map<string, CallCancellation>();
   private readonly maxRunning: number;
   /** Results of batched calls to send at the end of this turn, by caller. */
-  private readonly outbox = new Map<string, ResultBox>();
-  private flushScheduled = false;
+  private readonly outbox = new TurnBatcher<RemoteResultEntry>(MAX_CALL_BATCH, MAX_CALL_BATCH_BYTES, (caller, results) => this.sendBatch(caller, results));
   readonly stats: RemoteCallHandlerStats = { batches: 0, batchedResults: 0 };
 
   constructor(private readonly opts: RemoteCallHandlerOptions<Ctx>) {
@@ -593,7 +557,7 @@ export class RemoteCallHandler<Ctx = unknown> {
   /** Aborts every running call (shutdown). */
   close(): void {
     for (const c of this.running.values()) c.abort(new MpregError(ErrorCode.UNREACHABLE, "node is shutting down", { reason: "shutdown", node_id: this.opts.nodeId }));
-    this.flush();
+    this.outbox.flush();
   }
 
   /** Runs one call and answers it (in the caller's batch when `batched`). */
@@ -637,29 +601,7 @@ export class RemoteCallHandler<Ctx = unknown> {
       return;
     }
     const entry: RemoteResultEntry = ok ? { id, ok: true, value: v } : { id, ok: false, error: v as WireError };
-    let box = this.outbox.get(caller);
-    if (box === undefined) {
-      box = { results: [], bytes: 0 };
-      this.outbox.set(caller, box);
-    }
-    box.results.push(entry);
-    box.bytes += estimateEncodedSize(v, MAX_CALL_BATCH_BYTES) + id.length + 16;
-    if (box.results.length >= MAX_CALL_BATCH || box.bytes >= MAX_CALL_BATCH_BYTES) {
-      this.outbox.delete(caller);
-      this.sendBatch(caller, box.results);
-    } else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(this.flushTask);
-    }
-  }
-
-  private readonly flushTask = (): void => this.flush();
-
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.outbox.size === 0) return;
-    for (const [caller, box] of this.outbox) this.sendBatch(caller, box.results);
-    this.outbox.clear();
+    this.outbox.add(caller, entry, estimateEncodedSize(v, MAX_CALL_BATCH_BYTES) + id.length + 16);
   }
 
   /** One message for the lot (a lone result as `mpreg.rpc.result`). */
