@@ -20,6 +20,7 @@ const EXPECT: Record<string, RegExp> = {
   rpc: /^\{ text: 'Hello Ada, it is 14 °C' \}$/m,
   gossip: /^\[ 'a', 'b' \]\n100\n\[ 'a: member-up c', 'a: member-suspect c', 'a: member-dead c' \]$/m,
   fabric: /^pong from b\n\[ 'b' \]$/m,
+  gateway: /^hello Ada\n1007\n1005$/m,
   pubsub: /^duplicate: true\n\{ published: 4, delivered: 5 \}$/m,
   queue: /acked: 1\n\}\n\{ to: 'bob@example\.org', subject: 'welcome' \} 2$/m,
   cache: /^\{ hit: true, value: 108 \}\nfalse\n\{ id: 42, loads: 1 \} \{ id: 42, loads: 1 \}\n\{ hits: 1, misses: 1, entries: 1 \}$/m,

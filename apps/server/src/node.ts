@@ -1,30 +1,12 @@
 import { renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
-import {
-  ErrorCode,
-  MpregError,
-  createLogger,
-  decodeFrame,
-  encodeFrame,
-  encodeNotification,
-  encodePubsubAck,
-  encodeRpcResult,
-  isMpregError,
-  isPeerRole,
-  newId,
-  newTraceId,
-  traceIdFromTraceparent,
-  rpcErrorReply,
-  type Encoding,
-  type Frame,
-  type RpcRequest,
-  type RpcResponse,
-} from "@mpreg/envelope";
+import { MpregError, createLogger, newId } from "@mpreg/envelope";
 import { Fabric, PEER_UPGRADE_HEADER } from "@mpreg/fabric";
 import { generateRouteKey } from "@mpreg/router";
 import { PubsubService } from "@mpreg/pubsub";
-import { CancellationSource, FunctionRegistry, RpcService, type Executor, type Handler, type RegisterOptions } from "@mpreg/rpc";
-import { InflightLimiter, OutboundBudget, createWsListener, type Connection, type UpgradeInfo, type WsListener } from "@mpreg/transport";
+import { FunctionRegistry, RpcService, type Executor, type Handler, type RegisterOptions } from "@mpreg/rpc";
+import { OutboundBudget, createWsListener, type WsListener } from "@mpreg/transport";
+import { ClientGateway, type ClientSession } from "@mpreg/gateway";
 import { registerBuiltins } from "./builtins.js";
 import { RaftGroup } from "./raft-group.js";
 import { ConfigError, federationConfig, federationOptions, signingKeyFile, type NodeConfig } from "./config.js";
@@ -39,40 +21,14 @@ import { loadNodeTls } from "./tls-config.js";
 
 const log = createLogger("server");
 
-/** Above this many bytes buffered on a connection, pub/sub notifications wait in their queue. */
-const PUSH_HIGH_WATER_BYTES = 1024 * 1024;
-
 /** What a configuration reload did: options applied, and options changed but left as they were. */
 export interface ReloadReport {
   applied: string[];
   not_applied: string[];
 }
 
-/** Per-connection state. */
-export interface Session {
-  readonly conn: Connection;
-  readonly limiter: InflightLimiter;
-  /** Encoding of the latest inbound frame: pushes use it (PROTOCOL section 1). */
-  pushEncoding: Encoding;
-  /**
-   * Aborted when the connection closes or the node shuts down (for whatever listens on the
-   * connection's end, e.g. the Raft group's key-value sessions). One per connection rather than
-   * one per request, because creating an AbortController per request was a visible share of a
-   * trivial request's cost. The number of requests in flight is `limiter.inflight`.
-   */
-  readonly cancel: AbortController;
-  /**
-   * Aborted with `cancel`: every request's external cancellation. Cheaper than listening on
-   * `cancel.signal` per request (an EventTarget listener added and removed each time).
-   */
-  readonly cancellation: CancellationSource;
-  /** Set once the connection opened with `peer-hello`: the fabric owns it from then on. */
-  peer: boolean;
-  /** Upgraded without a client token (allowed for peers only): its first frame must be `peer-hello`. */
-  readonly peerOnly: boolean;
-  /** May call administrative functions (docs/security.md). */
-  readonly admin: boolean;
-}
+/** Per-connection state (the gateway's client session). */
+export type Session = ClientSession;
 
 /**
  * One MPREG node: the transport listener, the function registry and the executor, wired
@@ -92,7 +48,7 @@ export class MpregNode implements FunctionModuleNode {
   private readonly outboundBudget: OutboundBudget;
   private raft: RaftGroup | undefined;
   private services: NodeServices | undefined;
-  private readonly sessions = new Set<Session>();
+  private readonly gateway: ClientGateway;
   private readonly startedAt = Date.now();
   private stopping = false;
   private url = "";
@@ -146,7 +102,22 @@ export class MpregNode implements FunctionModuleNode {
       acceptWithoutToken: (info) => config.clusterSecret !== undefined && info.headers[PEER_UPGRADE_HEADER] === "1",
       ...(tls ? { tls: tls.listener } : {}),
     });
-    this.listener.onConnection((conn, info) => this.accept(conn, info));
+    this.gateway = new ClientGateway({
+      nodeId: this.nodeId,
+      executor: this.executor,
+      isAdminFunction: (fun) => this.registry.isAdmin(fun),
+      pubsub: this.pubsub,
+      maxInflightPerConnection: config.maxInflightPerConnection,
+      isAdminConnection: (info) => this.access.isAdmin(info),
+      adoptPeer: (conn, hello) => {
+        // A peer may take a slot reserved for peers (docs/security.md).
+        this.listener.markPeer(conn);
+        this.fabric.adopt(conn, hello);
+      },
+      onClose: (connId) => this.services?.closeOwner(connId),
+      metrics: this.metrics,
+    });
+    this.listener.onConnection((conn, info) => this.gateway.accept(conn, info));
   }
 
   /** Registers a function; the node's own resources are added to the function's (PROTOCOL 7). */
@@ -174,7 +145,7 @@ export class MpregNode implements FunctionModuleNode {
       fabric: this.fabric,
       rpc: this.rpc,
       registry: this.registry,
-      push: (session, frame) => this.send(session, frame, session.pushEncoding),
+      push: (session, frame) => this.gateway.send(session, frame),
     });
     await setup?.(this);
     if (this.config.raftGroup !== undefined) {
@@ -211,7 +182,7 @@ export class MpregNode implements FunctionModuleNode {
       }),
       metrics: () =>
         this.metrics.render(
-          { connections: this.sessions.size, functions: this.registry.list().length, peerLinks: this.fabric.linkCount },
+          { connections: this.gateway.connectionCount, functions: this.registry.list().length, peerLinks: this.fabric.linkCount },
           this.fabric.stats,
           [
             ...statsLines("pubsub", this.pubsub.exchange.stats()),
@@ -245,17 +216,7 @@ export class MpregNode implements FunctionModuleNode {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    const deadline = Date.now() + this.config.shutdownGraceMs;
-    while (this.inflightCount() > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const shutdown = new MpregError(ErrorCode.UNREACHABLE, "node is shutting down", { reason: "shutdown", node_id: this.nodeId });
-    for (const s of this.sessions) {
-      s.cancellation.abort(shutdown);
-      s.cancel.abort(shutdown);
-    }
-    // Let the aborted requests write their replies before the connections close.
-    await new Promise((r) => setImmediate(r));
+    await this.gateway.drain(this.config.shutdownGraceMs);
     this.rpc.close();
     this.pubsub.close();
     await this.fabric.stop();
@@ -393,172 +354,6 @@ export class MpregNode implements FunctionModuleNode {
   }
 
   private inflightCount(): number {
-    let n = 0;
-    for (const s of this.sessions) n += s.limiter.inflight;
-    return n;
-  }
-
-  private accept(conn: Connection, info: UpgradeInfo): void {
-    const session: Session = {
-      peerOnly: !info.authenticated,
-      admin: this.access.isAdmin(info),
-      conn,
-      limiter: new InflightLimiter(this.config.maxInflightPerConnection),
-      pushEncoding: "msgpack",
-      cancel: new AbortController(),
-      cancellation: new CancellationSource(),
-      peer: false,
-    };
-    this.sessions.add(session);
-    this.metrics.connectionsOpened++;
-    this.pubsub.attach(conn.id, {
-      // Notifications wait in their subscription's bounded queue while the socket is backed up.
-      canWrite: () => conn.open && (conn.bufferedAmount ?? 0) < PUSH_HIGH_WATER_BYTES,
-      write: (n) => this.send(session, n, session.pushEncoding, session.pushEncoding === "msgpack" ? () => encodeNotification(n) : undefined),
-    });
-    conn.onMessage((data, isBinary) => this.onFrame(session, data, isBinary ? "msgpack" : "json"));
-    conn.onClose(() => {
-      this.sessions.delete(session);
-      this.pubsub.closeOwner(conn.id);
-      this.services?.closeOwner(conn.id);
-      const gone = new MpregError(ErrorCode.UNREACHABLE, "connection closed", { reason: "connection closed" });
-      session.cancellation.abort(gone);
-      session.cancel.abort(gone);
-    });
-  }
-
-  /** `encode` (optional) is a faster encoder producing the same bytes as encodeFrame(frame). */
-  private send(session: Session, frame: object, encoding: Encoding, encode?: () => Uint8Array): void {
-    if (!session.conn.open) return;
-    let data: Uint8Array | string;
-    try {
-      data = encode !== undefined ? encode() : encodeFrame(frame, encoding);
-    } catch (e) {
-      // A handler returned something the codec cannot carry (BigInt, a cycle): say so instead.
-      const u = (frame as { u?: unknown }).u;
-      const err = isMpregError(e) ? e : MpregError.invalid(String(e));
-      const reply = rpcErrorReply(typeof u === "string" ? u : null, new MpregError(ErrorCode.EXECUTION_FAILED, `result cannot be encoded: ${err.message}`, { reason: "unencodable result" }));
-      data = encodeFrame(reply, encoding);
-    }
-    try {
-      session.conn.send(data);
-    } catch (e) {
-      log.debug(`send on ${session.conn.id} failed: ${(e as Error).message}`);
-    }
-  }
-
-  private onFrame(session: Session, data: Uint8Array | string, encoding: Encoding): void {
-    if (session.peer) return; // a peer link: the fabric reads its frames
-    session.pushEncoding = encoding;
-    this.metrics.framesIn++;
-    const decoded = decodeFrame(data, encoding);
-    if (!decoded.ok) {
-      this.metrics.countError(decoded.error.code);
-      this.send(session, rpcErrorReply(decoded.u, decoded.error), encoding);
-      return;
-    }
-    const frame: Frame = decoded.frame;
-    if (session.peerOnly && frame.role !== "peer-hello") {
-      // Let in without a client token for a peer handshake only: nothing else is processed.
-      session.conn.close(4401, "a connection without a client token may only open a peer link");
-      return;
-    }
-    if (frame.role === "peer-hello") {
-      // A peer link is not a client: it is not counted as one and takes no pushes.
-      session.peer = true;
-      // A peer may take a slot reserved for peers (docs/security.md).
-      this.listener.markPeer(session.conn);
-      this.sessions.delete(session);
-      this.fabric.adopt(session.conn, frame);
-      return;
-    }
-    switch (frame.role) {
-      case "rpc":
-        this.onRpc(session, frame, encoding);
-        return;
-      case "pubsub-publish":
-      case "pubsub-subscribe":
-      case "pubsub-unsubscribe":
-        this.pubsub.handle(session.conn.id, frame, (ack) => {
-          if (ack.error) this.metrics.countError(ack.error.code);
-          this.send(session, ack, encoding, encoding === "msgpack" ? () => encodePubsubAck(ack) : undefined);
-        });
-        return;
-      default: {
-        const u = (frame as { u?: unknown }).u;
-        const reason = isPeerRole(frame.role)
-          ? `role ${frame.role} is only accepted on a peer link after the handshake`
-          : `role ${frame.role} is not a request`;
-        const err = MpregError.invalid(reason, "role");
-        this.metrics.countError(err.code);
-        this.send(session, rpcErrorReply(typeof u === "string" ? u : null, err), encoding);
-      }
-    }
-  }
-
-  private onRpc(session: Session, req: RpcRequest, encoding: Encoding): void {
-    this.metrics.requests++;
-    if (this.stopping) {
-      const err = new MpregError(ErrorCode.UNREACHABLE, "node is shutting down", { reason: "shutdown", node_id: this.nodeId });
-      this.metrics.countError(err.code);
-      this.send(session, rpcErrorReply(req.u, err), encoding);
-      return;
-    }
-    const denied = session.admin ? undefined : req.cmds.find((c) => this.registry.isAdmin(c.fun));
-    if (denied !== undefined) {
-      const err = new MpregError(ErrorCode.UNAUTHORIZED, `${denied.fun} needs the admin scope`, { reason: "admin scope required", command: denied.name, fun: denied.fun });
-      this.metrics.countError(err.code);
-      this.send(session, rpcErrorReply(req.u, err), encoding);
-      return;
-    }
-    if (!session.limiter.tryAcquire()) {
-      const err = MpregError.overloaded(`too many requests in flight on this connection (limit ${session.limiter.limit})`, 100);
-      this.metrics.countError(err.code);
-      this.send(session, rpcErrorReply(req.u, err), encoding);
-      return;
-    }
-    const u = req.u;
-    // One trace id for the whole request, on every hop (docs/operations.md, Tracing).
-    const trace_id = traceIdFromTraceparent(req.traceparent) ?? newTraceId();
-    if (log.getLevel() <= log.levels.DEBUG) log.debug(`rpc u=${u} ${req.cmds.map((c) => c.fun).join(",")} trace=${trace_id}`);
-    const started = performance.now();
-    const fun = req.cmds.length === 1 ? req.cmds[0]!.fun : "(multi)";
-    this.executor
-      .execute({
-        cmds: req.cmds,
-        request_id: u,
-        trace_id,
-        timeout_ms: req.timeout_ms,
-        return_all: req.return_all,
-        return_intermediate_results: req.return_intermediate_results,
-        include_execution_summary: req.include_execution_summary,
-        onProgress: req.stream_progress
-          ? (ir) => this.send(session, { role: "rpc-progress", u, intermediate_result: ir }, session.pushEncoding)
-          : undefined,
-        ctx: session,
-        cancellation: session.cancellation,
-      })
-      // The limiter's slot is released in both branches (a `.finally` cost one more promise per request).
-      .then(
-        (result) => {
-          session.limiter.release();
-          const reply: RpcResponse = { role: "rpc-response", u, r: result.r, error: null };
-          if (result.intermediate_results) reply.intermediate_results = result.intermediate_results;
-          if (result.execution_summary) reply.execution_summary = result.execution_summary;
-          // The common reply goes through the template encoder (same bytes, fewer cycles).
-          const plain = encoding === "msgpack" && reply.intermediate_results === undefined && reply.execution_summary === undefined;
-          this.send(session, reply, encoding, plain ? () => encodeRpcResult(u, result.r) : undefined);
-          this.metrics.observeRequest(fun, performance.now() - started, 0);
-        },
-        (e: unknown) => {
-          session.limiter.release();
-          const err = isMpregError(e)
-            ? e
-            : new MpregError(ErrorCode.EXECUTION_FAILED, String((e as Error)?.message ?? e), { reason: "internal error" });
-          this.metrics.countError(err.code);
-          this.send(session, rpcErrorReply(u, err), encoding);
-          this.metrics.observeRequest(fun, performance.now() - started, err.code);
-        },
-      );
+    return this.gateway.inflight();
   }
 }
