@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parsePrometheus, sampleValue } from "../test/prometheus-text.js";
+import { gauge, parseMetrics, sumMetric } from "@mpreg/dashboard";
 import { LATENCY_BUCKETS_S, MAX_FUNCTION_LABELS, NodeMetrics } from "./metrics.js";
 
 const relay = {
@@ -17,6 +18,18 @@ const relay = {
 const render = (m: NodeMetrics) => m.render({ connections: 1, functions: 2, peerLinks: 0 }, relay as never);
 
 describe("NodeMetrics", () => {
+  it("renders what the dashboard page reads", () => {
+    const m = new NodeMetrics();
+    m.observeRequest("add", 3, 0);
+    m.observeRequest("add", 5, 1001);
+    const s = parseMetrics(m.render({ connections: 2, functions: 7, peerLinks: 1 }, { ...relay, relayed: 4 } as never));
+    m.close();
+    expect(gauge(s, "mpreg_connections")).toBe(2);
+    expect(sumMetric(s, "mpreg_function_requests_total")).toBe(2);
+    expect(sumMetric(s, "mpreg_request_duration_seconds_count")).toBe(2);
+    expect(sumMetric(s, "mpreg_relay_forwarded_total")).toBe(4);
+  });
+
   it("renders valid Prometheus text with every family typed", () => {
     const m = new NodeMetrics();
     const { types, samples } = parsePrometheus(render(m));

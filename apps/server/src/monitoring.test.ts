@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Dashboard } from "./dashboard.js";
+import { Dashboard } from "@mpreg/dashboard";
 import { MonitoringServer, tokenChecker, type MonitoringSource, type Readiness } from "./monitoring.js";
 
 let servers: MonitoringServer[] = [];

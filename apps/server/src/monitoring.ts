@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { DASHBOARD_HEADERS, type Dashboard } from "./dashboard.js";
+import { DASHBOARD_HEADERS, type Dashboard } from "@mpreg/dashboard";
 
 /** `/ready`'s answer: ready, or the reasons it is not (e.g. "raft group kv has no leader"). */
 export interface Readiness {

@@ -13,7 +13,7 @@ import { ConfigError, federationConfig, federationOptions, signingKeyFile, type 
 import { loadFunctionModules, type FunctionModuleNode } from "./function-module.js";
 import { NodeMetrics, statsLines } from "./metrics.js";
 import { AccessPolicy } from "./access.js";
-import { Dashboard } from "./dashboard.js";
+import { Dashboard } from "@mpreg/dashboard";
 import { MonitoringServer, tokenChecker } from "./monitoring.js";
 import { topologyView, type PeerEntry } from "@mpreg/cli";
 import { openServices, type NodeServices } from "./services.js";
