@@ -6,17 +6,15 @@
  * cluster; one that C's export policy denies (topic `mpreg.cache.secrets`) crosses neither way.
  */
 import { MpregClient } from "@mpreg/client";
-import { startNode, waitFor, type NodeProcess } from "@mpreg/testkit";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { waitFor, type NodeProcess } from "@mpreg/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI } from "./node-harness.js";
+import { FEDERATION_GOSSIP, TestNodes } from "./node-harness.js";
 
-const FAST = ["--gossip-probe-interval-ms", "200", "--gossip-probe-timeout-ms", "100"];
-const dir = mkdtempSync(join(tmpdir(), "mpreg-fedcache-"));
-const nodes: NodeProcess[] = [];
-const clients: MpregClient[] = [];
+const t = new TestNodes();
+const dir = t.tempDir("mpreg-fedcache-");
+const start = (name: string, cluster: string, extra: string[]) => t.start(["--name", name, "--cluster-id", cluster, ...FEDERATION_GOSSIP, ...extra]);
+const connect = (n: NodeProcess) => t.connect(n);
+const configFile = (name: string, body: unknown) => t.writeFile(dir, `${name}.json`, body);
 
 /** Every holder: `prices` and `secrets` federate, `team` replicates inside its cluster only. */
 const CACHE = {
@@ -27,24 +25,6 @@ const CACHE = {
   },
   replication: { anti_entropy_ms: 500 },
 };
-
-function configFile(name: string, body: unknown): string {
-  const path = join(dir, `${name}.json`);
-  writeFileSync(path, JSON.stringify(body));
-  return path;
-}
-
-async function start(name: string, cluster: string, extra: string[]): Promise<NodeProcess> {
-  const n = await startNode({ bin: CLI, args: ["start", "--port", "0", "--name", name, "--cluster-id", cluster, ...FAST, ...extra] });
-  nodes.push(n);
-  return n;
-}
-
-async function connect(n: NodeProcess): Promise<MpregClient> {
-  const c = await MpregClient.connect(n.url, { reconnect: false });
-  clients.push(c);
-  return c;
-}
 
 type Got = { hit: boolean; value?: unknown };
 const get = (c: MpregClient, key: string, namespace: string) => c.call("mpreg.cache.get", [key, { namespace }]) as Promise<Got>;
@@ -61,10 +41,7 @@ async function reads(c: MpregClient, key: string, namespace: string, value: unkn
   );
 }
 
-afterAll(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
-  await Promise.all(nodes.splice(0).map((n) => n.kill()));
-});
+afterAll(() => t.close());
 
 describe("cache namespaces across clusters A–B–C", () => {
   let a1: MpregClient;

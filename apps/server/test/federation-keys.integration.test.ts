@@ -8,63 +8,30 @@
  */
 import { MpregClient } from "@mpreg/client";
 import { generateRouteKey } from "@mpreg/router";
-import { startNode, waitFor, type NodeProcess } from "@mpreg/testkit";
+import { waitFor, type NodeProcess } from "@mpreg/testkit";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI } from "./node-harness.js";
+import { CLI, TestNodes, answers } from "./node-harness.js";
 
-const FUNCS = fileURLToPath(new URL("./fixtures/federation-functions.mjs", import.meta.url));
-const FAST = ["--gossip-probe-interval-ms", "200", "--gossip-probe-timeout-ms", "100"];
-const dir = mkdtempSync(join(tmpdir(), "mpreg-fedkeys-"));
-const nodes: NodeProcess[] = [];
-const clients: MpregClient[] = [];
+const t = new TestNodes();
+const dir = t.tempDir("mpreg-fedkeys-");
+const start = (name: string, cluster: string, funcs: string, extra: string[]) => t.startMember(name, cluster, funcs, extra);
+const connect = (n: NodeProcess) => t.connect(n);
 
 interface KeyStatus {
   keys: { signing_key_id: string | null; trusted: { cluster_id: string; keys: { key_id: string; source: string; expires_at?: number }[] }[] };
   updates_refused: Record<string, number>;
 }
 
-async function start(name: string, cluster: string, funcs: string, extra: string[]): Promise<NodeProcess> {
-  const n = await startNode({
-    bin: CLI,
-    args: ["start", "--port", "0", "--name", name, "--cluster-id", cluster, "--functions", FUNCS, ...FAST, ...extra],
-    env: { MPREG_TEST_FUNCS: funcs },
-  });
-  nodes.push(n);
-  return n;
-}
-
-async function connect(n: NodeProcess): Promise<MpregClient> {
-  const c = await MpregClient.connect(n.url, { reconnect: false });
-  clients.push(c);
-  return c;
-}
-
 /** Polls until B runs `where` in cluster A. */
-async function bReachesA(b: MpregClient, description: string): Promise<void> {
-  await waitFor(
-    async () => {
-      try {
-        return (await b.call("where", [], { target_cluster: "A", timeout_ms: 2000 })) === "A/a1";
-      } catch {
-        return false;
-      }
-    },
-    { timeoutMs: 20_000, description },
-  );
-}
+const bReachesA = (b: MpregClient, description: string) => answers(b, "where", [], description, { target_cluster: "A", accept: (v) => v === "A/a1" });
 
 const keysOf = async (c: MpregClient, cluster: string) =>
   ((await c.call("federation_status")) as KeyStatus).keys.trusted.find((t) => t.cluster_id === cluster)?.keys ?? [];
 
-afterAll(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
-  await Promise.all(nodes.splice(0).map((n) => n.kill()));
-});
+afterAll(() => t.close());
 
 describe("federation key rotation originated by a node (A–B, signatures required)", () => {
   const kA = generateRouteKey();
@@ -73,6 +40,7 @@ describe("federation key rotation originated by a node (A–B, signatures requir
   const aConfig = join(dir, "a.json");
   let b: MpregClient;
   let bUrl: string;
+  let a1Node: NodeProcess;
 
   beforeAll(async () => {
     writeFileSync(keyFile, `${kA.seed}\n`, { mode: 0o600 });
@@ -82,16 +50,16 @@ describe("federation key rotation originated by a node (A–B, signatures requir
     writeFileSync(bConfig, JSON.stringify({ federation: { keys: { signingKey: kB.seed, trusted: [{ clusterId: "A", publicKey: kA.publicKey }] }, requireSignatures: true } }));
     const bn = await start("b1", "B", "b_only", ["--federation-mode", "explicit", "--federation-allow", "A", "--config", bConfig]);
     bUrl = bn.url;
-    await start("a1", "A", "where", ["--federation-mode", "explicit", "--federation-links", `B=${bUrl}`, "--config", aConfig]);
+    a1Node = await start("a1", "A", "where", ["--federation-mode", "explicit", "--federation-links", `B=${bUrl}`, "--config", aConfig]);
     b = await connect(bn);
     await bReachesA(b, "B accepts A's signed routes");
   }, 60_000);
 
   it("B accepts routes signed with the new key, after the overlap and after a1 restarts", async () => {
-    const a1 = await connect(nodes[1]!);
+    const a1 = await connect(a1Node);
     expect(((await a1.call("federation_status")) as KeyStatus).keys.signing_key_id).toBe(kA.keyId);
     // The command an operator runs: `mpreg federation rotate-key` against the running node.
-    const cli = spawnSync(process.execPath, [CLI, "federation", "rotate-key", "--overlap-ms", "1000", "--json", "--url", nodes[1]!.url], { encoding: "utf8", timeout: 20_000 });
+    const cli = spawnSync(process.execPath, [CLI, "federation", "rotate-key", "--overlap-ms", "1000", "--json", "--url", a1Node.url], { encoding: "utf8", timeout: 20_000 });
     expect(cli.stderr).toBe("");
     expect(cli.status).toBe(0);
     const r = JSON.parse(cli.stdout) as { key_id: string; public_key: string; key_file: string };
@@ -108,8 +76,7 @@ describe("federation key rotation originated by a node (A–B, signatures requir
     await bReachesA(b, "B still reaches A");
     const refusedBefore = ((await b.call("federation_status")) as KeyStatus).updates_refused;
     // a1 restarts: it reads the new key from the file; B trusts nothing else of A's now.
-    await nodes[1]!.kill();
-    nodes.splice(1, 1);
+    await a1Node.kill();
     await start("a1", "A", "where", ["--federation-mode", "explicit", "--federation-links", `B=${bUrl}`, "--config", aConfig]);
     await bReachesA(b, "B accepts the restarted a1's routes, signed with the new key");
     const refusedAfter = ((await b.call("federation_status")) as KeyStatus).updates_refused;

@@ -6,20 +6,14 @@
  * nothing.
  */
 import { MpregClient } from "@mpreg/client";
-import { startNode, waitFor, type NodeProcess } from "@mpreg/testkit";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { waitFor, type NodeProcess } from "@mpreg/testkit";
+import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI } from "./node-harness.js";
+import { TestNodes } from "./node-harness.js";
 
-const FUNCS = fileURLToPath(new URL("./fixtures/federation-functions.mjs", import.meta.url));
-const FAST = ["--gossip-probe-interval-ms", "200", "--gossip-probe-timeout-ms", "100"];
-const dir = mkdtempSync(join(tmpdir(), "mpreg-fedreload-"));
-const aConfig = join(dir, "a1.json");
-const nodes: NodeProcess[] = [];
-const clients: MpregClient[] = [];
+const t = new TestNodes();
+const aConfig = t.writeFile(t.tempDir("mpreg-fedreload-"), "a1.json", {});
+const start = (name: string, cluster: string, funcs: string, extra: string[]) => t.startMember(name, cluster, funcs, extra);
 
 const DENY_ADMIN = { import: [{ neighbour: "B", functions: { deny: ["admin."] } }] };
 
@@ -27,17 +21,6 @@ function writeConfig(body: unknown): void {
   writeFileSync(aConfig, typeof body === "string" ? body : JSON.stringify(body));
 }
 
-async function start(name: string, cluster: string, funcs: string, extra: string[]): Promise<NodeProcess> {
-  const n = await startNode({
-    bin: CLI,
-    args: ["start", "--port", "0", "--name", name, "--cluster-id", cluster, "--functions", FUNCS, ...FAST, ...extra],
-    env: { MPREG_TEST_FUNCS: funcs },
-  });
-  nodes.push(n);
-  return n;
-}
-
-/** Whether `admin.reset` answers from A (undefined) or its error code. */
 async function adminReset(c: MpregClient): Promise<number | undefined> {
   try {
     await c.call("admin.reset", [], { timeout_ms: 2000 });
@@ -47,10 +30,7 @@ async function adminReset(c: MpregClient): Promise<number | undefined> {
   }
 }
 
-afterAll(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
-  await Promise.all(nodes.splice(0).map((n) => n.kill()));
-});
+afterAll(() => t.close());
 
 describe("configuration reload (A–B)", () => {
   let a1n: NodeProcess;
@@ -60,8 +40,7 @@ describe("configuration reload (A–B)", () => {
     const b = await start("b1", "B", "b_only,admin.reset", ["--federation-mode", "explicit", "--federation-allow", "A"]);
     writeConfig({ defaultTimeoutMs: 30_000, federation: DENY_ADMIN });
     a1n = await start("a1", "A", "", ["--federation-mode", "explicit", "--federation-links", `B=${b.url}`, "--config", aConfig]);
-    a1 = await MpregClient.connect(a1n.url, { reconnect: false });
-    clients.push(a1);
+    a1 = await t.connect(a1n);
     await waitFor(
       async () => {
         try {

@@ -6,52 +6,17 @@
  * re-advertises; when b2's link to C goes, A's route to C is withdrawn.
  */
 import { MpregClient } from "@mpreg/client";
-import { startNode, waitFor, type NodeProcess } from "@mpreg/testkit";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { waitFor, type NodeProcess } from "@mpreg/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI } from "./node-harness.js";
+import { TestNodes, routeTo } from "./node-harness.js";
 
-const FUNCS = fileURLToPath(new URL("./fixtures/federation-functions.mjs", import.meta.url));
-const FAST = ["--gossip-probe-interval-ms", "200", "--gossip-probe-timeout-ms", "100"];
-const dir = mkdtempSync(join(tmpdir(), "mpreg-federation-transit-"));
+const t = new TestNodes();
+const dir = t.tempDir("mpreg-federation-transit-");
+const start = (name: string, cluster: string, funcs: string, extra: string[] = []) => t.startMember(name, cluster, funcs, extra);
+const connect = (n: NodeProcess) => t.connect(n);
+const configFile = (name: string, federation: unknown) => t.writeFile(dir, `${name}.json`, { federation });
 
-const nodes: NodeProcess[] = [];
-const clients: MpregClient[] = [];
-
-function configFile(name: string, federation: unknown): string {
-  const path = join(dir, `${name}.json`);
-  writeFileSync(path, JSON.stringify({ federation }));
-  return path;
-}
-
-async function start(name: string, cluster: string, funcs: string, extra: string[] = []): Promise<NodeProcess> {
-  const n = await startNode({
-    bin: CLI,
-    args: ["start", "--port", "0", "--name", name, "--cluster-id", cluster, "--functions", FUNCS, ...FAST, ...extra],
-    env: { MPREG_TEST_FUNCS: funcs },
-  });
-  nodes.push(n);
-  return n;
-}
-
-async function connect(n: NodeProcess): Promise<MpregClient> {
-  const c = await MpregClient.connect(n.url, { reconnect: false });
-  clients.push(c);
-  return c;
-}
-
-async function routeTo(c: MpregClient, destination: string): Promise<string> {
-  const s = (await c.call("federation_status")) as { routes: { destination: string; path: string[] }[] };
-  return s.routes.find((r) => r.destination === destination)?.path.join(">") ?? "";
-}
-
-afterAll(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
-  await Promise.all(nodes.splice(0).map((n) => n.kill()));
-});
+afterAll(() => t.close());
 
 describe("a transit cluster B whose b1 links to A and whose b2 links to C", () => {
   let a1: MpregClient;

@@ -5,70 +5,15 @@
  * in another cluster, re-convergence after a transit dies, and strict mode's 1001.
  */
 import { MpregClient, type Subscription } from "@mpreg/client";
-import { startNode, waitFor, type NodeProcess } from "@mpreg/testkit";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { waitFor, type NodeProcess } from "@mpreg/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI } from "./node-harness.js";
+import { TestNodes, answers, routeTo } from "./node-harness.js";
 
-const FUNCS = fileURLToPath(new URL("./fixtures/federation-functions.mjs", import.meta.url));
-const FAST = ["--gossip-probe-interval-ms", "200", "--gossip-probe-timeout-ms", "100"];
-const dir = mkdtempSync(join(tmpdir(), "mpreg-federation-"));
-
-const nodes: NodeProcess[] = [];
-const clients: MpregClient[] = [];
-
-/** A config file holding `federation` (policies and timers have no flags). */
-function configFile(name: string, federation: unknown): string {
-  const path = join(dir, `${name}.json`);
-  writeFileSync(path, JSON.stringify({ federation }));
-  return path;
-}
-
-async function start(name: string, cluster: string, funcs: string, extra: string[] = []): Promise<NodeProcess> {
-  const n = await startNode({
-    bin: CLI,
-    args: ["start", "--port", "0", "--name", name, "--cluster-id", cluster, "--functions", FUNCS, ...FAST, ...extra],
-    env: { MPREG_TEST_FUNCS: funcs },
-    waitForMonitoring: extra.includes("--monitoring-port"),
-  });
-  nodes.push(n);
-  return n;
-}
-
-async function connect(n: NodeProcess): Promise<MpregClient> {
-  const c = await MpregClient.connect(n.url, { reconnect: false });
-  clients.push(c);
-  return c;
-}
-
-/** Polls a call until it answers (any error counts as "not yet"). */
-async function answers(c: MpregClient, fun: string, args: unknown[] = [], description = `${fun} answers`): Promise<unknown> {
-  let out: unknown;
-  await waitFor(
-    async () => {
-      try {
-        out = await c.call(fun, args, { timeout_ms: 2000 });
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    { timeoutMs: 20_000, description },
-  );
-  return out;
-}
-
-interface Status {
-  routes: { destination: string; path: string[]; via: string }[];
-}
-
-async function routeTo(c: MpregClient, destination: string): Promise<string> {
-  const s = (await c.call("federation_status")) as Status;
-  return s.routes.find((r) => r.destination === destination)?.path.join(">") ?? "";
-}
+const t = new TestNodes();
+const dir = t.tempDir("mpreg-federation-");
+const start = (name: string, cluster: string, funcs: string, extra: string[] = []) => t.startMember(name, cluster, funcs, extra);
+const connect = (n: NodeProcess) => t.connect(n);
+const configFile = (name: string, federation: unknown) => t.writeFile(dir, `${name}.json`, { federation });
 
 function collect(sub: Subscription): unknown[] {
   const got: unknown[] = [];
@@ -78,10 +23,7 @@ function collect(sub: Subscription): unknown[] {
   return got;
 }
 
-afterAll(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
-  await Promise.all(nodes.splice(0).map((n) => n.kill()));
-});
+afterAll(() => t.close());
 
 describe("three clusters in a line A–B–C (no A–C link)", () => {
   let a2: MpregClient;
