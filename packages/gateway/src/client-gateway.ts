@@ -22,7 +22,9 @@ import { CancellationSource, type Executor } from "@mpreg/rpc";
 import { InflightLimiter, type Connection, type UpgradeInfo } from "@mpreg/transport";
 import type { ClientSession } from "./client-session.js";
 
-const log = createLogger("gateway");
+// The client loop left apps/server but keeps its log scope: operators turn the ingress line
+// (`rpc u=… trace=…`) up with `MPREG_DEBUG=server`, as docs/operations.md says.
+const log = createLogger("server");
 
 /** Above this many bytes buffered on a connection, pub/sub notifications wait in their queue. */
 export const PUSH_HIGH_WATER_BYTES = 1024 * 1024;
