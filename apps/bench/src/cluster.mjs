@@ -16,7 +16,7 @@ import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { killAllStarted, startServer, stop } from "./children.mjs";
 import { MPREG_CLI, REPO_ROOT, SRC_DIR, loadMpregClient, mpregAvailability } from "./deps.mjs";
-import { closedLoop, median, summarize } from "./load.mjs";
+import { measureCase, until } from "./load.mjs";
 import { writeSection } from "./report.mjs";
 import { ensureNatsServer, freePort, natsVersion, startNatsServer } from "./nats.mjs";
 
@@ -33,6 +33,7 @@ const { values: flags } = parseArgs({
 const parts = new Set((flags.only ?? "remote,raft").split(","));
 const smoke = flags.smoke;
 const durationMs = Number(flags.duration ?? 2000);
+const measure = (op, inFlight) => measureCase(op, inFlight, { smoke, durationMs });
 const FAST_GOSSIP = ["--gossip-probe-interval-ms", "200", "--gossip-probe-timeout-ms", "100"];
 
 process.on("exit", killAllStarted);
@@ -48,29 +49,6 @@ const { MpregClient } = await loadMpregClient();
 async function startMpreg(label, args) {
   const { proc, value } = await startServer(label, [MPREG_CLI, "start", "--port", "0", ...args], "MPREG_URL=", 20_000, REPO_ROOT);
   return { proc, url: value };
-}
-
-async function until(pred, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await pred().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** One measured case: `reps` runs (1 in smoke mode), median of the rps. */
-async function measure(op, inFlight) {
-  const reps = smoke ? 1 : 3;
-  const runs = [];
-  await closedLoop({ inFlight, op, count: smoke ? 50 : Math.max(200, inFlight * 20) });
-  for (let i = 0; i < reps; i++) {
-    const r = smoke ? await closedLoop({ inFlight, op, count: 200 }) : await closedLoop({ inFlight, op, durationMs });
-    runs.push(summarize(r));
-  }
-  const mid = runs.slice().sort((a, b) => a.rps - b.rps)[runs.length >> 1];
-  return { rps: median(runs.map((r) => r.rps)), p50Us: mid.p50Us, p99Us: mid.p99Us };
 }
 
 const rows = [];

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { killAllStarted, startServer, stop } from "./children.mjs";
 import { MPREG_CLI, REPO_ROOT, SRC_DIR, loadMpregClient, mpregAvailability } from "./deps.mjs";
-import { closedLoop, median, summarize } from "./load.mjs";
+import { measureCase, until } from "./load.mjs";
 import { writeSection } from "./report.mjs";
 
 const HEADING = "## Federation: RPC across cluster hops (issue 13)";
@@ -26,6 +26,7 @@ const { values: flags } = parseArgs({
 });
 const smoke = flags.smoke;
 const durationMs = Number(flags.duration ?? 2000);
+const measure = (op, inFlight) => measureCase(op, inFlight, { smoke, durationMs });
 const FAST_GOSSIP = ["--gossip-probe-interval-ms", "200", "--gossip-probe-timeout-ms", "100"];
 const FUNCS = join(SRC_DIR, "fixtures", "remote-functions.mjs");
 const CLUSTERS = 5;
@@ -43,29 +44,6 @@ const { MpregClient } = await loadMpregClient();
 async function startMpreg(label, args) {
   const { proc, value } = await startServer(label, [MPREG_CLI, "start", "--port", "0", "--name", label, ...FAST_GOSSIP, ...args], "MPREG_URL=", 20_000, REPO_ROOT);
   return { proc, url: value };
-}
-
-async function until(pred, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await pred().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** One measured case: `reps` runs (1 in smoke mode), median of the rps. */
-async function measure(op, inFlight) {
-  const reps = smoke ? 1 : 3;
-  const runs = [];
-  await closedLoop({ inFlight, op, count: smoke ? 50 : Math.max(200, inFlight * 20) });
-  for (let i = 0; i < reps; i++) {
-    const r = smoke ? await closedLoop({ inFlight, op, count: 200 }) : await closedLoop({ inFlight, op, durationMs });
-    runs.push(summarize(r));
-  }
-  const mid = runs.slice().sort((a, b) => a.rps - b.rps)[runs.length >> 1];
-  return { rps: median(runs.map((r) => r.rps)), p50Us: mid.p50Us, p99Us: mid.p99Us };
 }
 
 // The line is started from its far end: each node lets its left neighbour's cluster link in

@@ -69,3 +69,38 @@ export function median(values) {
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
+
+/**
+ * Poll `pred` every `everyMs` until it returns a truthy value, and return that value; a
+ * rejection counts as "not yet". Throws after `timeoutMs`, naming `what`.
+ * @template T
+ * @param {() => Promise<T>} pred
+ */
+export async function until(pred, timeoutMs, what, everyMs = 10) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await pred().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/**
+ * One measured case: a warm-up, then `reps` runs of `durationMs` (one short run of 200
+ * operations in smoke mode). Returns the median rate and the p50/p99 of the median run.
+ * @param {() => Promise<void>} op
+ * @param {number} inFlight
+ * @param {{ smoke: boolean, durationMs: number, reps?: number }} o
+ */
+export async function measureCase(op, inFlight, { smoke, durationMs, reps = 3 }) {
+  const n = smoke ? 1 : reps;
+  const runs = [];
+  await closedLoop({ inFlight, op, count: smoke ? 50 : Math.max(200, inFlight * 20) });
+  for (let i = 0; i < n; i++) {
+    const r = smoke ? await closedLoop({ inFlight, op, count: 200 }) : await closedLoop({ inFlight, op, durationMs });
+    runs.push(summarize(r));
+  }
+  const mid = runs.slice().sort((a, b) => a.rps - b.rps)[runs.length >> 1];
+  return { rps: median(runs.map((r) => r.rps)), p50Us: mid.p50Us, p99Us: mid.p99Us };
+}
