@@ -1,6 +1,8 @@
 export {
   TopicExchange,
   type ExchangeStats,
+  MAX_NOTIFICATION_BATCH,
+  MAX_NOTIFICATION_BATCH_BYTES,
   type NotificationSink,
   type PublishResult,
   type RemoteDeliveryResult,
