@@ -202,4 +202,21 @@ describe("ClientGateway", () => {
     expect(closedOwners).toHaveLength(1);
     expect(gateway.connectionCount).toBe(0);
   });
+
+  it("pushes a turn's notifications of a batch: true subscription as one pubsub-notification-batch, in order", async () => {
+    const { connect } = setup();
+    const sub = connect();
+    const pub = connect();
+    sub.send({ role: "pubsub-subscribe", u: "s1", subscription: { subscription_id: "sub", patterns: ["a.*"], batch: true } });
+    expect(await sub.reply("s1")).toMatchObject({ role: "pubsub-ack", success: true, subscription_id: "sub" });
+    for (let i = 0; i < 10; i++) pub.send({ role: "pubsub-publish", u: `p${i}`, message: { topic: "a.b", payload: i } });
+    await pub.reply("p9");
+    const payloads = () => sub.received.flatMap((f) => (f.role === "pubsub-notification-batch" ? f.messages : f.role === "pubsub-notification" ? [f.message] : [])).map((m) => m.payload);
+    const deadline = Date.now() + 5000;
+    while (payloads().length < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(payloads()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // The ten publishes arrived in one turn: one frame carries them all.
+    expect(sub.received.filter((f) => f.role === "pubsub-notification-batch")).toHaveLength(1);
+    expect(sub.received.some((f) => f.role === "pubsub-notification")).toBe(false);
+  });
 });
