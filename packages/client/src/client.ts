@@ -142,7 +142,10 @@ export interface FailoverEvent {
   to: string;
 }
 
-/** A server push that is not a reply (`pubsub-notification`, `queue-delivery`, `kv-event`, ...). */
+/**
+ * A server push that is not a reply (`pubsub-notification`, `pubsub-notification-batch`,
+ * `queue-delivery`, `kv-event`, ...).
+ */
 export type PushFrame = Exclude<Frame, { u: string } | { u: string | null }>;
 
 /** A frame the client sends and correlates by `u`. */
@@ -849,7 +852,7 @@ export class MpregClient {
     }
     const id = pushId(frame);
     if (id === undefined) return;
-    const route = this.routes.get(frame.role as PushKind)?.get(id);
+    const route = this.routes.get(pushKind(frame))?.get(id);
     if (route !== undefined) {
       try {
         route(frame);
@@ -978,9 +981,15 @@ function isShutdown(err: MpregError): boolean {
   return err.code === ErrorCode.UNREACHABLE && err.details.reason === "shutdown";
 }
 
+/** The route kind of a push: a notification batch goes where the subscription's notifications go. */
+function pushKind(frame: PushFrame): PushKind {
+  return (frame.role === "pubsub-notification-batch" ? "pubsub-notification" : frame.role) as PushKind;
+}
+
 /** The subscription (or watch) id a push belongs to. */
 function pushId(frame: PushFrame): string | undefined {
   switch (frame.role) {
+    case "pubsub-notification-batch":
     case "pubsub-notification":
     case "queue-delivery":
       return frame.subscription_id;
@@ -994,6 +1003,8 @@ function pushId(frame: PushFrame): string | undefined {
 function pushKey(frame: PushFrame): string | undefined {
   switch (frame.role) {
     case "pubsub-notification":
+    case "pubsub-notification-batch":
+      return `pubsub-notification\n${frame.subscription_id}`;
     case "queue-delivery":
       return `${frame.role}\n${frame.subscription_id}`;
     case "kv-event":

@@ -30,6 +30,24 @@ async function rejection(p: Promise<unknown>): Promise<MpregError> {
 }
 
 describe("pub/sub", () => {
+  it("asks for batched notifications by default and hands a batch over one message at a time, in order, deduplicated", async () => {
+    const { fc, c } = await setup();
+    const got: unknown[] = [];
+    const sub = await c.subscribe("t", { callback: (m) => got.push(m.payload) });
+    const plain = await c.subscribe("u", { batch: false });
+    const subscribes = fc.nodes[0]!.frames.filter((f) => f.role === "pubsub-subscribe") as Array<{ subscription: { batch?: boolean } }>;
+    expect(subscribes.map((f) => f.subscription.batch)).toEqual([true, undefined]);
+    const m = (i: number) => ({ topic: "t", payload: i, headers: {}, message_id: `id${i}`, publisher: "n", timestamp: 1 });
+    fc.pushToSubscription(sub.id, { role: "pubsub-notification-batch", subscription_id: sub.id, messages: [m(1), m(2), m(3)] });
+    fc.pushToSubscription(sub.id, { role: "pubsub-notification", subscription_id: sub.id, message: m(4) });
+    fc.pushToSubscription(sub.id, { role: "pubsub-notification-batch", subscription_id: sub.id, messages: [m(3), m(5)] });
+    await waitFor(() => got.length === 5);
+    expect(got).toEqual([1, 2, 3, 4, 5]);
+    expect(sub.received).toBe(5);
+    await plain.unsubscribe();
+    await expect(c.subscribe("t", { batch: "yes" as unknown as boolean })).rejects.toMatchObject({ code: 1002 });
+  });
+
   it("publish resolves with the message id; a subscription yields the messages with for await", async () => {
     const { fc, c } = await setup();
     const sub = await c.subscribe(["orders.*", "alerts.#"]);

@@ -143,6 +143,11 @@ export class FakeCluster {
   }
 
   /** Subscriptions (pub/sub) per node name, for assertions. */
+  /** Pushes `frame` on the connection holding subscription `id` (as a node would). */
+  pushToSubscription(id: string, frame: object): void {
+    for (const c of this.conns) if (c.subs.has(id)) this.push(c, frame);
+  }
+
   subscriptionsOn(node: FakeNode): string[] {
     return [...this.conns].filter((c) => c.node === node).flatMap((c) => [...c.subs.keys()]);
   }
