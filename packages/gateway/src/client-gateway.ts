@@ -205,6 +205,7 @@ export class ClientGateway {
         this.onRpc(session, frame, encoding);
         return;
       case "pubsub-publish":
+      case "pubsub-publish-batch":
       case "pubsub-subscribe":
       case "pubsub-unsubscribe":
         this.opts.pubsub.handle(session.conn.id, frame, (ack) => {

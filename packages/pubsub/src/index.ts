@@ -32,6 +32,7 @@ export { estimateBytes } from "./message-size.js";
 export { MAX_ID_LENGTH, checkPublishedMessage, checkRemoteMessage, type CheckedMessage, type MessageLimits } from "./message-check.js";
 export {
   handlePublish,
+  handlePublishBatch,
   handlePubsubRequest,
   handleSubscribe,
   handleUnsubscribe,

@@ -97,6 +97,10 @@ export class PubsubService {
     if (pub !== undefined && !pub.duplicate) {
       for (const nodeId of pub.forwardTo) this.forward(nodeId, pub.message, pub.size);
     }
+    const pubs = reply.publishes;
+    if (pubs !== undefined) {
+      for (const p of pubs) if (!p.duplicate) for (const nodeId of p.forwardTo) this.forward(nodeId, p.message, p.size);
+    }
     if (reply.subscribe !== undefined) this.exchange.flush(owner);
     const deferred = this.scheduleDeferred();
     this.syncInterest();

@@ -208,7 +208,36 @@ export class TopicExchange {
    *   missing payload, payload or headers over the limit, bad message_id).
    */
   publish(input: PubsubMessage): PublishResult {
-    const checked = checkPublishedMessage(input, this.o);
+    return this.accept(checkPublishedMessage(input, this.o));
+  }
+
+  /**
+   * `publish` of several messages, all or nothing: every message is checked first, and the
+   * first bad one refuses the lot (nothing is delivered, retained or forwarded); then each is
+   * accepted in order exactly as `publish` would (dedup by `message_id` included).
+   *
+   * @throws {MpregError} 1002 naming `messages[i]…` of the first bad message (`details.index`
+   *   is `i`), or `messages` itself when it is not an array of 1 to {@link MAX_PUBSUB_BATCH}.
+   */
+  publishBatch(inputs: readonly PubsubMessage[]): PublishResult[] {
+    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_PUBSUB_BATCH) {
+      throw MpregError.invalid(`messages must be an array of 1 to ${MAX_PUBSUB_BATCH} messages`, "messages");
+    }
+    const checked: ReturnType<typeof checkPublishedMessage>[] = new Array(inputs.length);
+    for (let i = 0; i < inputs.length; i++) {
+      try {
+        checked[i] = checkPublishedMessage(inputs[i], this.o, `messages[${i}]`);
+      } catch (e) {
+        if (e instanceof MpregError) throw new MpregError(e.code, e.message, { ...e.details, index: i });
+        throw e;
+      }
+    }
+    const out: PublishResult[] = new Array(checked.length);
+    for (let i = 0; i < checked.length; i++) out[i] = this.accept(checked[i]!);
+    return out;
+  }
+
+  private accept(checked: ReturnType<typeof checkPublishedMessage>): PublishResult {
     const m = checked.message;
     const message: PubsubNotificationMessage = {
       topic: m.topic,
