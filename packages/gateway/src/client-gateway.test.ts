@@ -219,4 +219,29 @@ describe("ClientGateway", () => {
     expect(sub.received.filter((f) => f.role === "pubsub-notification-batch")).toHaveLength(1);
     expect(sub.received.some((f) => f.role === "pubsub-notification")).toBe(false);
   });
+
+  it("answers a pubsub-publish-batch with one ack of message_ids; a bad message refuses the whole batch (1002 naming it)", async () => {
+    const { connect, metrics } = setup();
+    const sub = connect();
+    const pub = connect();
+    sub.send({ role: "pubsub-subscribe", u: "s1", subscription: { subscription_id: "sub", patterns: ["a.*"], batch: true } });
+    await sub.reply("s1");
+    pub.send({ role: "pubsub-publish-batch", u: "b1", messages: [{ topic: "a.x", payload: 1 }, { topic: "a.y", payload: 2, message_id: "mine" }, { topic: "a.z", payload: 3 }] });
+    const ack = await pub.reply("b1");
+    expect(ack).toMatchObject({ role: "pubsub-ack", success: true });
+    const ids = ack.message_ids as string[];
+    expect(ids).toHaveLength(3);
+    expect(ids[1]).toBe("mine");
+    pub.send({ role: "pubsub-publish-batch", u: "b2", messages: [{ topic: "a.ok", payload: 4 }, { topic: "a.*", payload: 5 }] });
+    expect(await pub.reply("b2")).toMatchObject({ success: false, error: { code: 1002, details: { path: "messages[1].topic", index: 1 } } });
+    expect(metrics.errors).toContain(1002);
+    // The same message_id again is accepted (idempotent) but not delivered twice.
+    pub.send({ role: "pubsub-publish-batch", u: "b3", messages: [{ topic: "a.y", payload: 2, message_id: "mine" }, { topic: "a.w", payload: 6 }] });
+    expect(await pub.reply("b3")).toMatchObject({ success: true, message_ids: ["mine", expect.any(String)] });
+    const got = () => sub.received.flatMap((f) => (f.role === "pubsub-notification-batch" ? f.messages : f.role === "pubsub-notification" ? [f.message] : []));
+    const deadline = Date.now() + 5000;
+    while (got().length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(got().map((m) => m.payload)).toEqual([1, 2, 3, 6]);
+    expect(got().map((m) => m.message_id).slice(0, 3)).toEqual(ids);
+  });
 });
