@@ -114,6 +114,23 @@ describe("publish", () => {
   });
 });
 
+describe("publishBatch", () => {
+  it("accepts each message as publish would, in order; one bad message refuses the lot (1002 naming it), nothing published", () => {
+    const { ex } = makeExchange();
+    const s = subscribeWithSink(ex, "c1", ["t.*"]);
+    const bad = codeOf(() => ex.publishBatch([{ topic: "t.a", payload: 1 }, { topic: "t.b", payload: 2 }, { topic: "t.*", payload: 3 }]));
+    expect(bad).toMatchObject({ code: 1002, path: "messages[2].topic" });
+    expect(s.sink.frames).toHaveLength(0);
+    expect(ex.stats()).toMatchObject({ published: 0, retainedCount: 0 });
+    const r = ex.publishBatch([{ topic: "t.a", payload: 1 }, { topic: "t.b", payload: 2, message_id: "x" }, { topic: "t.c", payload: 3, message_id: "x" }]);
+    expect(r.map((p) => p.duplicate)).toEqual([false, false, true]);
+    expect(r[1]!.message.message_id).toBe("x");
+    expect(s.sink.frames.map((f) => f.message.payload)).toEqual([1, 2]);
+    expect(codeOf(() => ex.publishBatch([]))).toMatchObject({ code: 1002, path: "messages" });
+    expect(codeOf(() => ex.publishBatch(Array.from({ length: 257 }, () => ({ topic: "t.a", payload: 1 }))))).toMatchObject({ code: 1002, path: "messages" });
+  });
+});
+
 describe("subscriptions and owners", () => {
   it("unsubscribe stops delivery; an unknown id or another owner's id is 1001", () => {
     const { ex } = makeExchange();
