@@ -64,11 +64,11 @@ afterEach(() => {
   for (const c of closers.splice(0)) c();
 });
 
-function setup(opts: { maxInflight?: number } = {}) {
+function setup(opts: { maxInflight?: number; maxQueuedPerSubscription?: number; pushHighWaterBytes?: number } = {}) {
   const fabric = new Fabric({ nodeId: "n1", clusterId: "c", urls: () => [] });
   const registry = new FunctionRegistry<ClientSession>();
   const rpc = new RpcService<ClientSession>({ port: fabric, registry, localLoad: () => 0, defaultTimeoutMs: 5000 });
-  const pubsub = new PubsubService({ port: fabric });
+  const pubsub = new PubsubService({ port: fabric, ...(opts.maxQueuedPerSubscription !== undefined ? { exchange: { maxQueuedPerSubscription: opts.maxQueuedPerSubscription } } : {}) });
   closers.push(() => {
     rpc.close();
     pubsub.close();
@@ -86,6 +86,7 @@ function setup(opts: { maxInflight?: number } = {}) {
     adoptPeer: (conn, hello) => adopted.push({ conn, hello }),
     onClose: (id) => closedOwners.push(id),
     metrics,
+    ...(opts.pushHighWaterBytes !== undefined ? { pushHighWaterBytes: opts.pushHighWaterBytes } : {}),
   });
   registry.register("echo", ({ args }) => args[0]);
   registry.register("whoami", ({ ctx }) => ({ admin: ctx?.admin ?? null }));
@@ -95,7 +96,7 @@ function setup(opts: { maxInflight?: number } = {}) {
     gateway.accept(server, i);
     return new TestClient(client);
   };
-  return { gateway, registry, connect, adopted, closedOwners, metrics };
+  return { gateway, registry, connect, adopted, closedOwners, metrics, pubsub };
 }
 
 const rpc = (u: string, fun: string, args: unknown[] = []) => ({ role: "rpc", u, cmds: [{ name: "c", fun, args, kwargs: {}, locs: [] }] });
@@ -243,5 +244,37 @@ describe("ClientGateway", () => {
     while (got().length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
     expect(got().map((m) => m.payload)).toEqual([1, 2, 3, 6]);
     expect(got().map((m) => m.message_id).slice(0, 3)).toEqual(ids);
+  });
+
+  it("batched notifications: frames hold at most 256 messages; a blocked connection still drops its oldest, counted", async () => {
+    const { connect } = setup();
+    const sub = connect();
+    const pub = connect();
+    sub.send({ role: "pubsub-subscribe", u: "s1", subscription: { subscription_id: "sub", patterns: ["a.*"], batch: true } });
+    await sub.reply("s1");
+    const batch = (u: string, from: number, n: number) => ({ role: "pubsub-publish-batch", u, messages: Array.from({ length: n }, (_, i) => ({ topic: "a.b", payload: from + i })) });
+    pub.send(batch("b1", 0, 256));
+    pub.send(batch("b2", 256, 100));
+    await pub.reply("b2");
+    const frames = () => sub.received.filter((f) => f.role === "pubsub-notification-batch" || f.role === "pubsub-notification");
+    const count = () => frames().reduce((n, f) => n + (f.role === "pubsub-notification-batch" ? f.messages.length : 1), 0);
+    const deadline = Date.now() + 5000;
+    while (count() < 356 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(frames().map((f) => (f.role === "pubsub-notification-batch" ? f.messages.length : 1))).toEqual([256, 100]);
+    const payloads = frames().flatMap((f) => (f.role === "pubsub-notification-batch" ? f.messages : [])).map((m) => m.payload);
+    expect(payloads).toEqual(Array.from({ length: 356 }, (_, i) => i));
+
+    // A connection that never drains (high-water mark 0): the queue of 5 keeps the newest 5.
+    const blocked = setup({ maxQueuedPerSubscription: 5, pushHighWaterBytes: 0 });
+    const bs = blocked.connect();
+    const bp = blocked.connect();
+    bs.send({ role: "pubsub-subscribe", u: "s1", subscription: { subscription_id: "sub", patterns: ["a.*"], batch: true } });
+    await bs.reply("s1");
+    bp.send(batch("b1", 0, 20));
+    await bp.reply("b1");
+    await new Promise((r) => setImmediate(r));
+    expect(blocked.pubsub.exchange.subscription("sub")).toMatchObject({ queued: 5, dropped: 15, delivered: 0 });
+    expect(blocked.pubsub.exchange.stats()).toMatchObject({ dropped: 15 });
+    expect(bs.received.filter((f) => f.role !== "pubsub-ack")).toEqual([]);
   });
 });
