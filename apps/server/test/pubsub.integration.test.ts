@@ -105,6 +105,39 @@ describe.each([
   });
 });
 
+describe("batched pub/sub over a line of three (A–B–C, no A–C link)", () => {
+  it("coalesced publishes and batched notifications: each message exactly once and in order; a bad batch publishes nothing", async () => {
+    const limit = ["--max-peer-links", "1"];
+    const b = await start("B", limit);
+    const [a, c] = await Promise.all([start("A", ["--peers", b.url, ...limit]), start("C", ["--peers", b.url, ...limit])]);
+    const pub = await MpregClient.connect(a.url, { reconnect: false, batchPublishes: true });
+    clients.push(pub);
+    const [ca, cc] = [await connect(a), await connect(c)];
+    await waitFor(async () => ((await ca.call("cluster_map")) as { nodes: unknown[] }).nodes.length === 3, { timeoutMs: 15_000, description: "A sees three nodes" });
+    const got = [
+      collect(await ca.subscribe(["load.#"], { batch: true })),
+      collect(await cc.subscribe(["load.*"], { batch: true })),
+      collect(await cc.subscribe(["load.*"], { batch: false })),
+    ];
+    await interestSpread(ca, 2);
+    const N = 1000;
+    // One turn: 1000 publishes leave as 4 pubsub-publish-batch frames, each publish gets its own id.
+    const ids = await Promise.all(Array.from({ length: N }, (_, i) => pub.publish(`load.${i % 7}`, i)));
+    expect(new Set(ids).size).toBe(N);
+    const expectN = Array.from({ length: N }, (_, i) => i);
+    await waitFor(() => got.every((g) => g.length >= N), { timeoutMs: 20_000, description: "all delivered" });
+    for (const g of got) expect(g).toEqual(expectN);
+    expect(await metric(c, "mpreg_pubsub_received")).toBe(N);
+    expect(await metric(c, "mpreg_pubsub_deduplicated")).toBe(0);
+    // All or nothing: one bad topic refuses the three publishes of its turn.
+    const refused = await Promise.allSettled([pub.publish("load.a", "x"), pub.publish("load.*", "y"), pub.publish("load.b", "z")]);
+    for (const r of refused) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 1002 });
+    await pub.publish("load.c", "last");
+    await waitFor(() => got.every((g) => g.length === N + 1), { timeoutMs: 10_000, description: "the last message" });
+    for (const g of got) expect(g.at(-1)).toBe("last");
+  });
+});
+
 describe("pub/sub on one node", () => {
   it("gives retained messages first, then live ones, without duplicates", async () => {
     const a = await start("A");

@@ -9,6 +9,9 @@ import {
   encodeFrame,
   encodePlainPublish,
   encodePublish,
+  encodePublishBatch,
+  estimateEncodedSize,
+  MAX_PUBSUB_BATCH,
   isMpregError,
   newId,
   type Frame,
@@ -95,7 +98,18 @@ export interface ClientOptions {
   tls?: ClientTlsOptions;
   /** Further transport options (ping period, frame limit, WebSocket constructor, jitter source...). */
   transport?: Omit<ConnectOptions, "token" | "reconnect">;
+  /**
+   * Coalesce `publish(topic, payload)` calls (without options) made in the same event-loop
+   * turn into one `pubsub-publish-batch` frame (at most 256 messages, about 256 KiB), answered
+   * by one ack. Each call still resolves with its own message id; a refused batch (1002 for
+   * any bad message: all or nothing) rejects every call in it with that error. Off by default:
+   * nodes older than this addition refuse the frame (docs/protocol.md).
+   */
+  batchPublishes?: boolean;
 }
+
+/** A coalesced publish batch stops growing at about this many (estimated) payload bytes. */
+const PUBLISH_BATCH_BYTES = 256 * 1024;
 
 /** Options of `call`. */
 export interface CallOptions {
@@ -142,7 +156,10 @@ export interface FailoverEvent {
   to: string;
 }
 
-/** A server push that is not a reply (`pubsub-notification`, `queue-delivery`, `kv-event`, ...). */
+/**
+ * A server push that is not a reply (`pubsub-notification`, `pubsub-notification-batch`,
+ * `queue-delivery`, `kv-event`, ...).
+ */
 export type PushFrame = Exclude<Frame, { u: string } | { u: string | null }>;
 
 /** A frame the client sends and correlates by `u`. */
@@ -186,6 +203,17 @@ interface AckWaiter {
   conn: Connection;
 }
 
+/** Plain publishes coalesced into one `pubsub-publish-batch` (see `ClientOptions.batchPublishes`). */
+interface PublishBatch {
+  readonly conn: Connection;
+  readonly messages: { topic: string; payload: unknown }[];
+  readonly waiters: { resolve(messageId: string): void; reject(err: MpregError): void }[];
+  bytes: number;
+  /** Set once sent: the ack's `u`, and the client-side deadline. */
+  u: string;
+  deadline: number;
+}
+
 const NO_OPTIONS: CallOptions = Object.freeze({});
 const hasOwn = Object.prototype.hasOwnProperty;
 
@@ -214,6 +242,13 @@ export class MpregClient {
   private readonly pending = new Map<string, Pending>();
   /** Plain publishes awaiting their ack (counted in `maxPending` with `pending`). */
   private readonly acks = new Map<string, AckWaiter>();
+  /** Publish batches sent and awaiting their ack, by `u`. */
+  private readonly batchAcks = new Map<string, PublishBatch>();
+  /** The batch of this turn's publishes, sent at its end (or when full). */
+  private openBatch: PublishBatch | undefined;
+  /** Publishes in `openBatch` and `batchAcks` (counted in `maxPending`). */
+  private batched = 0;
+  private readonly batchPublishes: boolean;
   /** Requests awaiting a reply per connection (to release a drained one when it reaches 0). */
   private readonly perConn = new Map<Connection, number>();
   private readonly maxPending: number;
@@ -271,6 +306,15 @@ export class MpregClient {
         next = w.deadline;
       }
     }
+    for (const [u, b] of this.batchAcks) {
+      if (b.deadline <= now) {
+        this.takeBatch(u, b);
+        const reason = `no reply within ${this.timeoutMs + this.graceMs} ms`;
+        this.rejectBatch(b, new MpregError(ErrorCode.TIMEOUT, reason, { completed: [], pending: [], reason }));
+      } else if (b.deadline < next) {
+        next = b.deadline;
+      }
+    }
     // A timer that fired a little early finds nothing expired and simply re-arms.
     if (next !== Infinity) this.armDeadline(next);
   };
@@ -316,6 +360,7 @@ export class MpregClient {
     this.link = pool !== undefined ? (connOrLink as Link) : new FixedLink(connOrLink as Connection);
     this.pool = pool;
     this.maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
+    this.batchPublishes = options.batchPublishes === true;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.graceMs = options.deadlineGraceMs ?? DEFAULT_DEADLINE_GRACE_MS;
     const ev = this.link.events;
@@ -353,7 +398,7 @@ export class MpregClient {
 
   /** Number of requests awaiting a reply (requests waiting for a connection included). */
   get pendingCount(): number {
-    return this.pending.size + this.acks.size;
+    return this.pending.size + this.acks.size + this.batched;
   }
 
   /**
@@ -511,7 +556,8 @@ export class MpregClient {
    */
   private publishPlain(topic: string, payload: unknown): Promise<string> {
     if (this.closedByUser || this.endInfo !== null) return Promise.reject(unreachable("client closed"));
-    if (this.pending.size + this.acks.size >= this.maxPending) {
+    if (this.batchPublishes) return this.publishCoalesced(topic, payload);
+    if (this.pending.size + this.acks.size + this.batched >= this.maxPending) {
       return Promise.reject(MpregError.overloaded(`too many pending requests (maxPending ${this.maxPending})`));
     }
     const u = this.nextId();
@@ -542,11 +588,107 @@ export class MpregClient {
     });
   }
 
+  /** A plain publish joining this turn's batch (`batchPublishes`). */
+  private publishCoalesced(topic: string, payload: unknown): Promise<string> {
+    if (this.pending.size + this.acks.size + this.batched >= this.maxPending) {
+      return Promise.reject(MpregError.overloaded(`too many pending requests (maxPending ${this.maxPending})`));
+    }
+    if (typeof topic !== "string") return Promise.reject(MpregError.invalid("topic must be a string", "topic"));
+    let size: number;
+    try {
+      size = topic.length + estimateEncodedSize(payload);
+    } catch (e) {
+      return Promise.reject(isMpregError(e) ? e : MpregError.invalid(String(e)));
+    }
+    const conn = this.link.connection;
+    if (conn === null) {
+      return Promise.reject(unreachable(this.link.state === "closed" ? "connection is closed" : "not connected (reconnecting)"));
+    }
+    return new Promise<string>((resolve, reject) => {
+      let b = this.openBatch;
+      if (b !== undefined && (b.conn !== conn || b.bytes + size > PUBLISH_BATCH_BYTES)) {
+        this.sendBatch(b);
+        b = undefined;
+      }
+      if (b === undefined) {
+        b = { conn, messages: [], waiters: [], bytes: 0, u: "", deadline: Infinity };
+        this.openBatch = b;
+        queueMicrotask(this.sendOpenBatch);
+      }
+      b.messages.push({ topic, payload });
+      b.waiters.push({ resolve, reject });
+      b.bytes += size;
+      this.batched++;
+      if (b.messages.length >= MAX_PUBSUB_BATCH) this.sendBatch(b);
+    });
+  }
+
+  private readonly sendOpenBatch = (): void => {
+    const b = this.openBatch;
+    if (b !== undefined) this.sendBatch(b);
+  };
+
+  /** Sends a batch of publishes (one frame) and waits for its ack. */
+  private sendBatch(b: PublishBatch): void {
+    if (this.openBatch === b) this.openBatch = undefined;
+    if (this.closedByUser || this.endInfo !== null) {
+      this.batched -= b.waiters.length;
+      return this.rejectBatch(b, unreachable("client closed"));
+    }
+    const u = this.nextId();
+    let data: Uint8Array;
+    try {
+      data = encodePublishBatch({ role: "pubsub-publish-batch", u, messages: b.messages });
+    } catch (e) {
+      this.batched -= b.waiters.length;
+      return this.rejectBatch(b, isMpregError(e) ? e : MpregError.invalid(String(e)));
+    }
+    b.u = u;
+    b.deadline = performance.now() + this.timeoutMs + this.graceMs;
+    this.batchAcks.set(u, b);
+    this.perConn.set(b.conn, (this.perConn.get(b.conn) ?? 0) + 1);
+    if (b.deadline < this.deadlineTimerAt) this.armDeadline(b.deadline);
+    else refTimer(this.deadlineTimer, true);
+    try {
+      b.conn.send(data);
+    } catch (e) {
+      this.takeBatch(u, b);
+      this.rejectBatch(b, isMpregError(e) ? e : unreachable(String(e)));
+    }
+  }
+
+  /** Removes a sent batch's record (see `take`). */
+  private takeBatch(u: string, b: PublishBatch): void {
+    this.batchAcks.delete(u);
+    this.batched -= b.waiters.length;
+    this.unbindConn(b.conn);
+    if (this.pending.size === 0 && this.acks.size === 0 && this.batchAcks.size === 0) refTimer(this.deadlineTimer, false);
+  }
+
+  private rejectBatch(b: PublishBatch, err: MpregError): void {
+    for (const w of b.waiters) w.reject(err);
+  }
+
+  /** The ack of a publish batch: each publish resolves with its id, or all reject with the error. */
+  private settleBatch(ack: PubsubAck, b: PublishBatch, conn: Connection): void {
+    this.takeBatch(ack.u, b);
+    const ids = ack.message_ids;
+    if (ack.success && Array.isArray(ids) && ids.length === b.waiters.length) {
+      for (let i = 0; i < ids.length; i++) b.waiters[i]!.resolve(ids[i]!);
+      return;
+    }
+    const err = ack.success
+      ? new MpregError(ErrorCode.INVALID_REQUEST, "publish batch ack without one message id per message", { reason: "malformed batch ack" })
+      : ackError(ack);
+    if (isShutdown(err) && !this.link.isDraining(conn) && this.isOwnShutdown(err, conn)) this.link.drain(conn, "node shutting down");
+    this.rejectBatch(b, err);
+  }
+
   /** Removes a plain publish's record (see `take`). */
   private takeAck(u: string, w: AckWaiter): void {
     this.acks.delete(u);
     this.unbindConn(w.conn);
-    if (this.pending.size === 0 && this.acks.size === 0) refTimer(this.deadlineTimer, false);
+    if (this.pending.size === 0 && this.acks.size === 0 && this.batchAcks.size === 0) refTimer(this.deadlineTimer, false);
   }
 
   private send(
@@ -650,7 +792,15 @@ export class MpregClient {
           return;
         }
         const p = this.pending.get(frame.u);
-        if (p === undefined) return; // late reply after the deadline
+        if (p === undefined) {
+          // A node older than pubsub-publish-batch refuses it with an error reply.
+          const b = this.batchAcks.get(frame.u);
+          if (b !== undefined && frame.error !== null) {
+            this.takeBatch(frame.u, b);
+            this.rejectBatch(b, MpregError.fromWire(frame.error));
+          }
+          return; // else a late reply after the deadline
+        }
         if (frame.error !== null) return this.failed(frame.u, p, conn, MpregError.fromWire(frame.error));
         this.take(frame.u);
         if (p.callFun !== undefined) settleCall(p, frame);
@@ -660,6 +810,8 @@ export class MpregClient {
       case "pubsub-ack": {
         const w = this.acks.get(frame.u);
         if (w !== undefined) return this.settleAck(frame, w, conn);
+        const b = this.batchAcks.get(frame.u);
+        if (b !== undefined) return this.settleBatch(frame, b, conn);
         const p = this.pending.get(frame.u);
         if (p === undefined) return;
         if (!frame.success) return this.failed(frame.u, p, conn, ackError(frame));
@@ -729,7 +881,7 @@ export class MpregClient {
     this.unbind(p);
     // The deadline timer stays armed (re-arming per request is what it saves); with nothing
     // pending it no longer keeps the process alive, and when it fires it is not re-armed.
-    if (this.pending.size === 0 && this.acks.size === 0) refTimer(this.deadlineTimer, false);
+    if (this.pending.size === 0 && this.acks.size === 0 && this.batchAcks.size === 0) refTimer(this.deadlineTimer, false);
     return p;
   }
 
@@ -765,6 +917,11 @@ export class MpregClient {
   /** A connection closed: what was sent on it is lost, except idempotent requests sent once. */
   private connectionClosed(conn: Connection, code: number, reason: string, url: string | undefined): void {
     if (!this.perConn.has(conn)) return;
+    for (const [u, b] of [...this.batchAcks]) {
+      if (b.conn !== conn) continue;
+      this.takeBatch(u, b);
+      this.rejectBatch(b, this.closedByUser ? unreachable("client closed") : connectionLost(code, reason, url, []));
+    }
     for (const [u, w] of [...this.acks]) {
       if (w.conn !== conn) continue;
       this.takeAck(u, w);
@@ -816,12 +973,16 @@ export class MpregClient {
     }
     const all = [...this.pending.values()];
     const acks = [...this.acks.values()];
+    const batches = [...this.batchAcks.values()];
     this.pending.clear();
     this.acks.clear();
+    this.batchAcks.clear();
+    this.batched = this.openBatch?.waiters.length ?? 0; // the open batch rejects when it is sent
     this.perConn.clear();
     const why = this.closedByUser ? "client closed" : `connection lost${reason ? `: ${reason}` : ""}`;
     for (const p of all) p.reject(this.closedByUser ? unreachable(why, p.names) : connectionLost(code, reason, undefined, p.names));
     for (const w of acks) w.reject(this.closedByUser ? unreachable(why) : connectionLost(code, reason, undefined, []));
+    for (const b of batches) this.rejectBatch(b, this.closedByUser ? unreachable(why) : connectionLost(code, reason, undefined, []));
     const err = this.closedByUser ? undefined : connectionLost(code, reason, undefined, []);
     for (const r of [...this.resumables]) {
       try {
@@ -849,7 +1010,7 @@ export class MpregClient {
     }
     const id = pushId(frame);
     if (id === undefined) return;
-    const route = this.routes.get(frame.role as PushKind)?.get(id);
+    const route = this.routes.get(pushKind(frame))?.get(id);
     if (route !== undefined) {
       try {
         route(frame);
@@ -978,9 +1139,15 @@ function isShutdown(err: MpregError): boolean {
   return err.code === ErrorCode.UNREACHABLE && err.details.reason === "shutdown";
 }
 
+/** The route kind of a push: a notification batch goes where the subscription's notifications go. */
+function pushKind(frame: PushFrame): PushKind {
+  return (frame.role === "pubsub-notification-batch" ? "pubsub-notification" : frame.role) as PushKind;
+}
+
 /** The subscription (or watch) id a push belongs to. */
 function pushId(frame: PushFrame): string | undefined {
   switch (frame.role) {
+    case "pubsub-notification-batch":
     case "pubsub-notification":
     case "queue-delivery":
       return frame.subscription_id;
@@ -994,6 +1161,8 @@ function pushId(frame: PushFrame): string | undefined {
 function pushKey(frame: PushFrame): string | undefined {
   switch (frame.role) {
     case "pubsub-notification":
+    case "pubsub-notification-batch":
+      return `pubsub-notification\n${frame.subscription_id}`;
     case "queue-delivery":
       return `${frame.role}\n${frame.subscription_id}`;
     case "kv-event":

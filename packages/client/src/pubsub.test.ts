@@ -30,6 +30,63 @@ async function rejection(p: Promise<unknown>): Promise<MpregError> {
 }
 
 describe("pub/sub", () => {
+  it("batchPublishes: a turn's publishes travel in one frame; each resolves with its own id, a refused batch rejects each", async () => {
+    const fc = await FakeCluster.start(1);
+    cleanups.push(() => fc.stop());
+    const c = await MpregClient.connect(fc.nodes[0]!.url, { discovery: false, batchPublishes: true, transport: { pingIntervalMs: 0 } });
+    cleanups.push(() => c.close());
+    const got: unknown[] = [];
+    await c.subscribe("t.*", { callback: (m) => got.push(m.payload) });
+    const ids = await Promise.all([0, 1, 2, 3, 4].map((i) => c.publish(`t.${i}`, i)));
+    const batches = fc.nodes[0]!.frames.filter((f) => f.role === "pubsub-publish-batch");
+    expect(batches).toHaveLength(1);
+    expect(new Set(ids).size).toBe(5);
+    await waitFor(() => got.length === 5);
+    expect(got).toEqual([0, 1, 2, 3, 4]);
+    // A publish with options is not coalesced; one bad topic refuses its whole batch.
+    const results = await Promise.allSettled([c.publish("t.a", 1), c.publish("t.*", 2), c.publish("t.b", 3)]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected", "rejected"]);
+    for (const r of results) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 1002 });
+    expect(got).toHaveLength(5);
+    expect(c.pendingCount).toBe(0);
+    // More than MAX_PUBSUB_BATCH in one turn: several frames, every id back in order.
+    const many = await Promise.all(Array.from({ length: 600 }, (_, i) => c.publish("u.x", i)));
+    expect(many).toHaveLength(600);
+    expect(fc.nodes[0]!.frames.filter((f) => f.role === "pubsub-publish-batch").length).toBe(2 + 3);
+  });
+
+  it("batchPublishes: publishes waiting for their ack reject with 1005 when the connection is lost", async () => {
+    const fc = await FakeCluster.start(1);
+    cleanups.push(() => fc.stop());
+    const c = await MpregClient.connect(fc.nodes[0]!.url, { discovery: false, batchPublishes: true, reconnect: false, transport: { pingIntervalMs: 0 } });
+    cleanups.push(() => c.close());
+    fc.holdPublishBatches = true;
+    const settled = Promise.allSettled([c.publish("t", 1), c.publish("t", 2)]);
+    await waitFor(() => fc.nodes[0]!.frames.some((f) => f.role === "pubsub-publish-batch"));
+    expect(c.pendingCount).toBe(2);
+    await fc.kill(fc.nodes[0]!);
+    for (const r of await settled) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 1005 });
+    expect(c.pendingCount).toBe(0);
+  });
+
+  it("asks for batched notifications by default and hands a batch over one message at a time, in order, deduplicated", async () => {
+    const { fc, c } = await setup();
+    const got: unknown[] = [];
+    const sub = await c.subscribe("t", { callback: (m) => got.push(m.payload) });
+    const plain = await c.subscribe("u", { batch: false });
+    const subscribes = fc.nodes[0]!.frames.filter((f) => f.role === "pubsub-subscribe") as Array<{ subscription: { batch?: boolean } }>;
+    expect(subscribes.map((f) => f.subscription.batch)).toEqual([true, undefined]);
+    const m = (i: number) => ({ topic: "t", payload: i, headers: {}, message_id: `id${i}`, publisher: "n", timestamp: 1 });
+    fc.pushToSubscription(sub.id, { role: "pubsub-notification-batch", subscription_id: sub.id, messages: [m(1), m(2), m(3)] });
+    fc.pushToSubscription(sub.id, { role: "pubsub-notification", subscription_id: sub.id, message: m(4) });
+    fc.pushToSubscription(sub.id, { role: "pubsub-notification-batch", subscription_id: sub.id, messages: [m(3), m(5)] });
+    await waitFor(() => got.length === 5);
+    expect(got).toEqual([1, 2, 3, 4, 5]);
+    expect(sub.received).toBe(5);
+    await plain.unsubscribe();
+    await expect(c.subscribe("t", { batch: "yes" as unknown as boolean })).rejects.toMatchObject({ code: 1002 });
+  });
+
   it("publish resolves with the message id; a subscription yields the messages with for await", async () => {
     const { fc, c } = await setup();
     const sub = await c.subscribe(["orders.*", "alerts.#"]);

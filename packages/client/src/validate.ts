@@ -25,6 +25,7 @@ function nonNegative(v: unknown, path: string, allowInfinity = false): void {
 export function checkClientOptions(o: ClientOptions): void {
   if (typeof o !== "object" || o === null) bad("options must be an object", "");
   if (o.token !== undefined && typeof o.token !== "string") bad("token must be a string", "token");
+  if (o.batchPublishes !== undefined && typeof o.batchPublishes !== "boolean") bad("batchPublishes must be a boolean", "batchPublishes");
   positiveInt(o.maxPending, "maxPending");
   positiveInt(o.maxUrls, "maxUrls", 1024);
   positiveInt(o.timeoutMs, "timeoutMs", 3_600_000);

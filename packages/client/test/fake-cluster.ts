@@ -143,6 +143,14 @@ export class FakeCluster {
   }
 
   /** Subscriptions (pub/sub) per node name, for assertions. */
+  /** When true, `pubsub-publish-batch` frames are recorded but never answered. */
+  holdPublishBatches = false;
+
+  /** Pushes `frame` on the connection holding subscription `id` (as a node would). */
+  pushToSubscription(id: string, frame: object): void {
+    for (const c of this.conns) if (c.subs.has(id)) this.push(c, frame);
+  }
+
   subscriptionsOn(node: FakeNode): string[] {
     return [...this.conns].filter((c) => c.node === node).flatMap((c) => [...c.subs.keys()]);
   }
@@ -216,6 +224,16 @@ export class FakeCluster {
         }
         const id = this.publish(f.message.topic, f.message.payload, f.message.message_id);
         return ack(f.u, { message_id: id });
+      }
+      case "pubsub-publish-batch": {
+        if (this.holdPublishBatches) return;
+        // All or nothing, as a node does.
+        const bad = f.messages.findIndex((m) => m.topic.includes("*") || m.topic.includes("#"));
+        if (bad >= 0) {
+          return this.send(c, { role: "pubsub-ack", u: f.u, success: false, error: MpregError.invalid("a topic has no wildcards", `messages[${bad}].topic`).toWire() });
+        }
+        const ids = f.messages.map((m) => this.publish(m.topic, m.payload, m.message_id));
+        return ack(f.u, { message_ids: ids });
       }
       default:
         return;

@@ -65,6 +65,7 @@ export const CLIENT_ROLES = Object.freeze([
   "pubsub-publish",
   "pubsub-subscribe",
   "pubsub-unsubscribe",
+  "pubsub-publish-batch",
 ] as const);
 export type ClientRole = (typeof CLIENT_ROLES)[number];
 

@@ -157,6 +157,7 @@ export const frameArbitraries: { [R in Role]: fc.Arbitrary<Frame> } = {
         subscription_id: nonEmpty,
         patterns: fc.array(nonEmpty, { minLength: 1, maxLength: 4 }),
         backlog: fc.record({ seconds: opt(ms), max: count }, { requiredKeys: [] }),
+        batch: fc.boolean(),
       },
       { requiredKeys: ["patterns"] },
     ),
@@ -174,6 +175,7 @@ export const frameArbitraries: { [R in Role]: fc.Arbitrary<Frame> } = {
       error: fc.option(wireError, { nil: null }),
       message_id: text,
       subscription_id: text,
+      message_ids: fc.array(text, { maxLength: 3 }),
     },
     { requiredKeys: ["role", "u", "success"] },
   ),
@@ -188,6 +190,22 @@ export const frameArbitraries: { [R in Role]: fc.Arbitrary<Frame> } = {
       publisher: text,
       timestamp: epoch,
     }),
+  }),
+  "pubsub-publish-batch": fc.record({
+    role: fc.constant("pubsub-publish-batch" as const),
+    u: text,
+    messages: fc.array(
+      fc.record({ topic, payload: wireValue, headers: wireObject, message_id: nonEmpty }, { requiredKeys: ["topic", "payload"] }),
+      { minLength: 1, maxLength: 3 },
+    ),
+  }),
+  "pubsub-notification-batch": fc.record({
+    role: fc.constant("pubsub-notification-batch" as const),
+    subscription_id: text,
+    messages: fc.array(
+      fc.record({ topic, payload: wireValue, headers: wireObject, message_id: nonEmpty, publisher: text, timestamp: epoch }),
+      { minLength: 1, maxLength: 3 },
+    ),
   }),
   "queue-delivery": fc.record({
     role: fc.constant("queue-delivery" as const),
@@ -250,6 +268,8 @@ export const TYPED_FIELDS: { [R in Role]: Array<[path: Array<string | number>, k
   "pubsub-unsubscribe": [[["u"], "string"], [["subscription_id"], "string"]],
   "pubsub-ack": [[["u"], "string"], [["success"], "boolean"]],
   "pubsub-notification": [[["subscription_id"], "string"], [["message"], "object"], [["message", "message_id"], "string"], [["message", "timestamp"], "number"]],
+  "pubsub-publish-batch": [[["u"], "string"], [["messages"], "array"], [["messages", 0, "topic"], "string"]],
+  "pubsub-notification-batch": [[["subscription_id"], "string"], [["messages"], "array"], [["messages", 0, "message_id"], "string"], [["messages", 0, "timestamp"], "number"]],
   "queue-delivery": [[["subscription_id"], "string"], [["message", "receipt"], "string"], [["message", "receive_count"], "integer"]],
   "kv-event": [[["watch_id"], "string"], [["events"], "array"]],
   "peer-hello": [[["node_id"], "string"], [["urls"], "array"], [["protocol_version"], "integer"], [["nonce"], "string"]],

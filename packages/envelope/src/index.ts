@@ -26,7 +26,7 @@ export {
   type PeerRole,
 } from "./codec.js";
 export { encodeFabricMessage } from "./fabric-codec.js";
-export { encodeNotification, encodePlainPublish, encodePubsubAck, encodePublish } from "./pubsub-codec.js";
+export { encodeNotification, encodeNotificationBatch, encodePlainPublish, encodePubsubAck, encodePublish, encodePublishBatch } from "./pubsub-codec.js";
 export {
   DEFAULT_MAX_HOPS,
   createUnifiedMessage,

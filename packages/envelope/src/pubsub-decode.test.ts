@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import { decodeFrame, decodeFrameGeneric, encodeFrame, type DecodeResult } from "./codec.js";
 import { anyFrame, frameArbitraries } from "./frame-arbitraries.js";
 import { decodePubsubTemplate } from "./pubsub-decode.js";
-import { encodeNotification, encodePlainPublish, encodePubsubAck } from "./pubsub-codec.js";
-import type { PubsubAck, PubsubNotification } from "./schemas.js";
+import { encodeNotification, encodeNotificationBatch, encodePlainPublish, encodePubsubAck, encodePublishBatch } from "./pubsub-codec.js";
+import type { PubsubAck, PubsubNotification, PubsubNotificationBatch, PubsubPublishBatch } from "./schemas.js";
 
 const ascii = fc.stringMatching(/^[\x20-\x7e]{0,40}$/);
 const asciiNonEmpty = fc.stringMatching(/^[\x20-\x7e]{1,40}$/);
@@ -44,9 +44,19 @@ const ack = fc
   .record({ u: anyString, success: fc.boolean(), id: anyString })
   .map((r): PubsubAck => ({ role: "pubsub-ack", u: r.u, success: r.success, message_id: r.id }));
 
+const notificationBatch = (sid: fc.Arbitrary<string>, n: fc.Arbitrary<PubsubNotification>, max: number) =>
+  fc.record({ sid, notes: fc.array(n, { minLength: 1, maxLength: max }) })
+    .map((r): PubsubNotificationBatch => ({ role: "pubsub-notification-batch", subscription_id: r.sid, messages: r.notes.map((x) => x.message) }));
+const publishBatch = (u: fc.Arbitrary<string>, topic: fc.Arbitrary<string>, p: fc.Arbitrary<unknown>, max: number) =>
+  fc.record({ u, ms: fc.array(fc.record({ topic, payload: p }), { minLength: 1, maxLength: max }) })
+    .map((r): PubsubPublishBatch => ({ role: "pubsub-publish-batch", u: r.u, messages: r.ms.map((m) => ({ topic: m.topic, payload: m.payload })) }));
+const asciiPayload = fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), ascii, fc.uint8Array({ maxLength: 200 }));
+
 /** Bytes of frames in the template layouts (valid or not: empty topics, NaN timestamps...). */
 const templateBytes = fc.oneof(
   notification.map((n) => encodeNotification(n)),
+  notificationBatch(anyString, notification, 2).map((f) => encodeNotificationBatch(f)),
+  publishBatch(anyString, anyString, payload, 2).map((f) => encodePublishBatch(f)),
   ack.map((a) => encodePubsubAck(a)),
   fc.record({ u: anyString, topic: anyString, payload }).map((r) => encodePlainPublish(r.u, r.topic, r.payload)),
 );
@@ -98,6 +108,36 @@ describe("decodePubsubTemplate", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("reads the two batches (notifications, plain publishes) in the template layout", () => {
+    fc.assert(
+      fc.property(notificationBatch(ascii, asciiNotification, 20), (f) => {
+        const bytes = encodeNotificationBatch(f);
+        expect(decodePubsubTemplate(bytes)).toEqual(f);
+        sameAsGeneric(bytes);
+      }),
+      { numRuns: 100 },
+    );
+    fc.assert(
+      fc.property(publishBatch(ascii, asciiNonEmpty, asciiPayload, 20), (f) => {
+        const bytes = encodePublishBatch(f);
+        expect(decodePubsubTemplate(bytes)).toEqual(f);
+        sameAsGeneric(bytes);
+      }),
+      { numRuns: 100 },
+    );
+    // 256 messages (array 16) is read; 257 publishes is the generic path's 1002.
+    const m = { topic: "bench.data", payload: new Uint8Array(100) };
+    const ok: PubsubPublishBatch = { role: "pubsub-publish-batch", u: "u", messages: Array.from({ length: 256 }, () => m) };
+    expect(decodePubsubTemplate(encodePublishBatch(ok))).toEqual(ok);
+    const tooMany = encodeFrame({ ...ok, messages: [...ok.messages, m] }, "msgpack");
+    expect(decodePubsubTemplate(tooMany)).toBeUndefined();
+    expect(decodeFrame(tooMany, "msgpack").ok).toBe(false);
+    // An empty batch is the generic path's 1002 too.
+    const empty = encodeFrame({ role: "pubsub-notification-batch", subscription_id: "s", messages: [] }, "msgpack");
+    expect(decodePubsubTemplate(empty)).toBeUndefined();
+    expect(decodeFrame(empty, "msgpack").ok).toBe(false);
   });
 
   it("a binary payload is a view of the frame, as the generic decoder's", () => {

@@ -13,7 +13,17 @@
  * a non-finite timestamp, an empty topic or message id, trailing bytes) is
  * left to the generic path, so nothing the generic decoder accepts is refused.
  */
-import type { Frame, PubsubAck, PubsubNotification, PubsubPublish } from "./schemas.js";
+import {
+  MAX_PUBSUB_BATCH,
+  type Frame,
+  type PubsubAck,
+  type PubsubMessage,
+  type PubsubNotification,
+  type PubsubNotificationBatch,
+  type PubsubNotificationMessage,
+  type PubsubPublish,
+  type PubsubPublishBatch,
+} from "./schemas.js";
 
 /** One byte per character (the templates hold MessagePack bytes, not UTF-8 text). */
 const latin1 = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -31,6 +41,11 @@ const ROLE_ACK = latin1("\xaapubsub-ack\xa1u");
 const K_SUCCESS = latin1("\xa7success");
 const ROLE_PUB = latin1("\xaepubsub-publish\xa7message\x82\xa5topic");
 const K_U = latin1("\xa1u");
+const ROLE_NOTE_BATCH = latin1("\xb9pubsub-notification-batch\xafsubscription_id");
+const K_MESSAGES = latin1("\xa8messages");
+const MESSAGE_HEAD = latin1("\x86\xa5topic");
+const ROLE_PUB_BATCH = latin1("\xb4pubsub-publish-batch\xa1u");
+const PUB_MESSAGE_HEAD = latin1("\x82\xa5topic");
 
 // Reader state: decoding is synchronous, so one cursor serves every call.
 let b: Uint8Array = new Uint8Array(0);
@@ -225,6 +240,50 @@ function notification(): PubsubNotification | undefined {
   if (!match(ROLE_NOTE)) return undefined;
   const subscription_id = str(SLOT_SID);
   if (subscription_id === NO || !match(NOTE_MESSAGE)) return undefined;
+  const message = noteMessage();
+  if (message === undefined || pos !== b.length) return undefined;
+  return { role: "pubsub-notification", subscription_id, message };
+}
+
+/**
+ * The length of a non-empty array (fixarray, array 16); NO for anything else: an empty array
+ * (the schema's minItems is the generic path's to report) or an array 32 (65,535 messages of
+ * 13 values each stay below MAX_FRAME_ELEMENTS, which the generic path checks beyond that).
+ */
+function arrayLength(): number | typeof NO {
+  if (pos >= b.length) return NO;
+  const h = b[pos]!;
+  if (h > 0x90 && h <= 0x9f) {
+    pos++;
+    return h - 0x90;
+  }
+  if (h === 0xdc && pos + 3 <= b.length) {
+    pos += 3;
+    return u16(pos - 2);
+  }
+  return NO;
+}
+
+function notificationBatch(): PubsubNotificationBatch | undefined {
+  if (!match(ROLE_NOTE_BATCH)) return undefined;
+  const subscription_id = str(SLOT_SID);
+  if (subscription_id === NO || !match(K_MESSAGES)) return undefined;
+  const n = arrayLength();
+  // Each message takes well over 8 bytes: a count the input cannot hold is not ours to read.
+  if (n === NO || n * 8 > b.length - pos) return undefined;
+  const messages: PubsubNotificationMessage[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    if (!match(MESSAGE_HEAD)) return undefined;
+    const m = noteMessage();
+    if (m === undefined) return undefined;
+    messages[i] = m;
+  }
+  if (pos !== b.length) return undefined;
+  return { role: "pubsub-notification-batch", subscription_id, messages };
+}
+
+/** `{topic, payload, headers: {}, message_id, publisher, timestamp}` after "topic". */
+function noteMessage(): PubsubNotificationMessage | undefined {
   const topic = str(SLOT_TOPIC);
   if (topic === NO || topic === "" || !match(K_PAYLOAD)) return undefined;
   const p = payload();
@@ -235,12 +294,8 @@ function notification(): PubsubNotification | undefined {
   if (publisher === NO || !match(K_TIMESTAMP)) return undefined;
   const timestamp = num();
   // The schema's Number refuses NaN and infinities; the generic path says so.
-  if (timestamp === NO || !Number.isFinite(timestamp) || pos !== b.length) return undefined;
-  return {
-    role: "pubsub-notification",
-    subscription_id,
-    message: { topic, payload: p, headers: {}, message_id, publisher, timestamp },
-  };
+  if (timestamp === NO || !Number.isFinite(timestamp)) return undefined;
+  return { topic, payload: p, headers: {}, message_id, publisher, timestamp };
 }
 
 function ack(): PubsubAck | undefined {
@@ -267,9 +322,28 @@ function publish(): PubsubPublish | undefined {
   return { role: "pubsub-publish", message: { topic, payload: p }, u };
 }
 
+function publishBatch(): PubsubPublishBatch | undefined {
+  if (!match(ROLE_PUB_BATCH)) return undefined;
+  const u = str(NO_SLOT);
+  if (u === NO || !match(K_MESSAGES)) return undefined;
+  const n = arrayLength();
+  if (n === NO || n > MAX_PUBSUB_BATCH || n * 8 > b.length - pos) return undefined;
+  const messages: PubsubMessage[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    if (!match(PUB_MESSAGE_HEAD)) return undefined;
+    const topic = str(SLOT_TOPIC);
+    if (topic === NO || topic === "" || !match(K_PAYLOAD)) return undefined;
+    const p = payload();
+    if (p === NO) return undefined;
+    messages[i] = { topic, payload: p };
+  }
+  if (pos !== b.length) return undefined;
+  return { role: "pubsub-publish-batch", u, messages };
+}
+
 /**
- * The frame in `bytes` when it is a plain publish, a publish ack or a notification in the
- * layout of the template encoders; `undefined` otherwise (then decode it generically). What
+ * The frame in `bytes` when it is a plain publish, a publish ack, a notification or one of the
+ * two batches (of plain publishes, of notifications) in the layout of the template encoders; `undefined` otherwise (then decode it generically). What
  * it returns is what the generic decoder returns for the same bytes, and valid.
  */
 export function decodePubsubTemplate(bytes: Uint8Array): Frame | undefined {
@@ -282,7 +356,10 @@ export function decodePubsubTemplate(bytes: Uint8Array): Frame | undefined {
   try {
     if (!match(ROLE_KEY)) return undefined;
     if (h === 0x84) out = ack();
-    else out = bytes[pos] === 0xb3 ? notification() : publish();
+    else {
+      const r = bytes[pos];
+      out = r === 0xb3 ? notification() : r === 0xb9 ? notificationBatch() : r === 0xb4 ? publishBatch() : publish();
+    }
   } finally {
     // Do not hold on to the frame's bytes.
     b = EMPTY;

@@ -55,12 +55,21 @@ const EXAMPLES: { [R in Role]: Frame[] } = {
   "pubsub-subscribe": [
     { role: "pubsub-subscribe", u: "s", subscription: { patterns: ["a.*", "b.#"] } },
     { role: "pubsub-subscribe", u: "s", subscription: { subscription_id: "sub1", patterns: ["#"], backlog: { seconds: 60, max: 100 } } },
+    { role: "pubsub-subscribe", u: "s", subscription: { patterns: ["a.*"], batch: true } },
   ],
   "pubsub-unsubscribe": [{ role: "pubsub-unsubscribe", u: "x", subscription_id: "sub1" }],
   "pubsub-ack": [
     { role: "pubsub-ack", u: "p", success: true, message_id: "m1" },
     { role: "pubsub-ack", u: "s", success: true, error: null, subscription_id: "sub1" },
     { role: "pubsub-ack", u: "s", success: false, error: { code: 1001, message: "no", details: { reason: "no" } } },
+    { role: "pubsub-ack", u: "b", success: true, message_ids: ["m1", "m2"] },
+  ],
+  "pubsub-publish-batch": [
+    { role: "pubsub-publish-batch", u: "b", messages: [{ topic: "a.b", payload: 1 }] },
+    { role: "pubsub-publish-batch", u: "b", messages: [{ topic: "a.b", payload: 1 }, { topic: "a.c", payload: null, headers: { h: 1 }, message_id: "m2" }] },
+  ],
+  "pubsub-notification-batch": [
+    { role: "pubsub-notification-batch", subscription_id: "sub1", messages: [{ topic: "a.b", payload: [1], headers: {}, message_id: "m1", publisher: "n1", timestamp: 1 }] },
   ],
   "pubsub-notification": [
     { role: "pubsub-notification", subscription_id: "sub1", message: { topic: "a.b", payload: [1], headers: {}, message_id: "m1", publisher: "n1", timestamp: 1 } },
@@ -107,7 +116,7 @@ describe("schemas", () => {
     expect(Object.keys(FRAME_VALIDATORS).sort()).toEqual([...ROLES].sort());
     expect(Object.keys(FRAME_SCHEMAS).sort()).toEqual([...ROLES].sort());
     for (const role of ROLES) expect(FRAME_VALIDATORS[role].IsAccelerated()).toBe(true);
-    expect(ROLES).toHaveLength(16);
+    expect(ROLES).toHaveLength(18);
     expect(isRole("rpc")).toBe(true);
     expect(isRole("__proto__")).toBe(false);
     expect(isRole("constructor")).toBe(false);

@@ -23,6 +23,11 @@ export const MAX_TIMEOUT_MS = 3_600_000;
 export const MAX_COMMANDS_PER_REQUEST = 1000;
 /** Most patterns in one `pubsub-subscribe` frame; more is error 1002. */
 export const MAX_PATTERNS_PER_SUBSCRIPTION = 1024;
+/**
+ * Most messages in one `pubsub-publish-batch` (more is error 1002) and in one
+ * `pubsub-notification-batch` a node sends.
+ */
+export const MAX_PUBSUB_BATCH = 256;
 /** Largest `hops_remaining` a UnifiedMessage may carry. */
 export const MAX_HOPS = 255;
 
@@ -163,6 +168,18 @@ export const PubsubPublish = Type.Object({
 });
 export type PubsubPublish = Static<typeof PubsubPublish>;
 
+/**
+ * `pubsub-publish-batch` (an addition, docs/protocol.md): 1 to {@link MAX_PUBSUB_BATCH}
+ * messages answered by one `pubsub-ack` with `message_ids` in the same order. All or nothing:
+ * one bad message refuses the batch (1002 naming `messages[i]`) and nothing is published.
+ */
+export const PubsubPublishBatch = Type.Object({
+  role: Type.Literal("pubsub-publish-batch"),
+  u: Type.String(),
+  messages: Type.Array(PubsubMessage, { minItems: 1, maxItems: MAX_PUBSUB_BATCH }),
+});
+export type PubsubPublishBatch = Static<typeof PubsubPublishBatch>;
+
 /** Retained messages asked for by a new subscription. */
 export const SubscriptionBacklog = Type.Object({
   seconds: Type.Optional(NonNegativeNumber),
@@ -175,6 +192,11 @@ export const SubscriptionRequest = Type.Object({
   subscription_id: Type.Optional(NonEmptyString),
   patterns: Type.Array(NonEmptyString, { minItems: 1, maxItems: MAX_PATTERNS_PER_SUBSCRIPTION }),
   backlog: Type.Optional(SubscriptionBacklog),
+  /**
+   * Ask for `pubsub-notification-batch` pushes (an addition, docs/protocol.md). A node that
+   * does not know the field ignores it and sends `pubsub-notification`s: a client takes both.
+   */
+  batch: Type.Optional(Type.Boolean()),
 });
 export type SubscriptionRequest = Static<typeof SubscriptionRequest>;
 
@@ -202,6 +224,8 @@ export const PubsubAck = Type.Object({
   error: Type.Optional(Type.Union([WireErrorSchema, Type.Null()])),
   message_id: Type.Optional(Type.String()),
   subscription_id: Type.Optional(Type.String()),
+  /** The ids of an accepted `pubsub-publish-batch`, in the order of its messages. */
+  message_ids: Type.Optional(Type.Array(Type.String())),
 });
 export type PubsubAck = Static<typeof PubsubAck>;
 
@@ -212,6 +236,18 @@ export const PubsubNotification = Type.Object({
   message: PubsubNotificationMessage,
 });
 export type PubsubNotification = Static<typeof PubsubNotification>;
+
+/**
+ * `pubsub-notification-batch` (an addition, docs/protocol.md): several notifications of one
+ * subscription in one push, in delivery order; sent only to a subscription made with
+ * `batch: true`.
+ */
+export const PubsubNotificationBatch = Type.Object({
+  role: Type.Literal("pubsub-notification-batch"),
+  subscription_id: Type.String(),
+  messages: Type.Array(PubsubNotificationMessage, { minItems: 1 }),
+});
+export type PubsubNotificationBatch = Static<typeof PubsubNotificationBatch>;
 
 // ---------------------------------------------------------------------------------------------
 // Queues (section 5)
@@ -377,6 +413,8 @@ export const FRAME_SCHEMAS = {
   "pubsub-unsubscribe": PubsubUnsubscribe,
   "pubsub-ack": PubsubAck,
   "pubsub-notification": PubsubNotification,
+  "pubsub-publish-batch": PubsubPublishBatch,
+  "pubsub-notification-batch": PubsubNotificationBatch,
   "queue-delivery": QueueDelivery,
   "kv-event": KvEvent,
   "peer-hello": PeerHello,
@@ -402,6 +440,8 @@ export const Frame = Type.Union([
   PubsubUnsubscribe,
   PubsubAck,
   PubsubNotification,
+  PubsubPublishBatch,
+  PubsubNotificationBatch,
   QueueDelivery,
   KvEvent,
   PeerHello,

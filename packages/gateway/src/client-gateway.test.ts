@@ -64,11 +64,11 @@ afterEach(() => {
   for (const c of closers.splice(0)) c();
 });
 
-function setup(opts: { maxInflight?: number } = {}) {
+function setup(opts: { maxInflight?: number; maxQueuedPerSubscription?: number; pushHighWaterBytes?: number } = {}) {
   const fabric = new Fabric({ nodeId: "n1", clusterId: "c", urls: () => [] });
   const registry = new FunctionRegistry<ClientSession>();
   const rpc = new RpcService<ClientSession>({ port: fabric, registry, localLoad: () => 0, defaultTimeoutMs: 5000 });
-  const pubsub = new PubsubService({ port: fabric });
+  const pubsub = new PubsubService({ port: fabric, ...(opts.maxQueuedPerSubscription !== undefined ? { exchange: { maxQueuedPerSubscription: opts.maxQueuedPerSubscription } } : {}) });
   closers.push(() => {
     rpc.close();
     pubsub.close();
@@ -86,6 +86,7 @@ function setup(opts: { maxInflight?: number } = {}) {
     adoptPeer: (conn, hello) => adopted.push({ conn, hello }),
     onClose: (id) => closedOwners.push(id),
     metrics,
+    ...(opts.pushHighWaterBytes !== undefined ? { pushHighWaterBytes: opts.pushHighWaterBytes } : {}),
   });
   registry.register("echo", ({ args }) => args[0]);
   registry.register("whoami", ({ ctx }) => ({ admin: ctx?.admin ?? null }));
@@ -95,7 +96,7 @@ function setup(opts: { maxInflight?: number } = {}) {
     gateway.accept(server, i);
     return new TestClient(client);
   };
-  return { gateway, registry, connect, adopted, closedOwners, metrics };
+  return { gateway, registry, connect, adopted, closedOwners, metrics, pubsub };
 }
 
 const rpc = (u: string, fun: string, args: unknown[] = []) => ({ role: "rpc", u, cmds: [{ name: "c", fun, args, kwargs: {}, locs: [] }] });
@@ -201,5 +202,79 @@ describe("ClientGateway", () => {
     while (closedOwners.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
     expect(closedOwners).toHaveLength(1);
     expect(gateway.connectionCount).toBe(0);
+  });
+
+  it("pushes a turn's notifications of a batch: true subscription as one pubsub-notification-batch, in order", async () => {
+    const { connect } = setup();
+    const sub = connect();
+    const pub = connect();
+    sub.send({ role: "pubsub-subscribe", u: "s1", subscription: { subscription_id: "sub", patterns: ["a.*"], batch: true } });
+    expect(await sub.reply("s1")).toMatchObject({ role: "pubsub-ack", success: true, subscription_id: "sub" });
+    for (let i = 0; i < 10; i++) pub.send({ role: "pubsub-publish", u: `p${i}`, message: { topic: "a.b", payload: i } });
+    await pub.reply("p9");
+    const payloads = () => sub.received.flatMap((f) => (f.role === "pubsub-notification-batch" ? f.messages : f.role === "pubsub-notification" ? [f.message] : [])).map((m) => m.payload);
+    const deadline = Date.now() + 5000;
+    while (payloads().length < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(payloads()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // The ten publishes arrived in one turn: one frame carries them all.
+    expect(sub.received.filter((f) => f.role === "pubsub-notification-batch")).toHaveLength(1);
+    expect(sub.received.some((f) => f.role === "pubsub-notification")).toBe(false);
+  });
+
+  it("answers a pubsub-publish-batch with one ack of message_ids; a bad message refuses the whole batch (1002 naming it)", async () => {
+    const { connect, metrics } = setup();
+    const sub = connect();
+    const pub = connect();
+    sub.send({ role: "pubsub-subscribe", u: "s1", subscription: { subscription_id: "sub", patterns: ["a.*"], batch: true } });
+    await sub.reply("s1");
+    pub.send({ role: "pubsub-publish-batch", u: "b1", messages: [{ topic: "a.x", payload: 1 }, { topic: "a.y", payload: 2, message_id: "mine" }, { topic: "a.z", payload: 3 }] });
+    const ack = await pub.reply("b1");
+    expect(ack).toMatchObject({ role: "pubsub-ack", success: true });
+    const ids = ack.message_ids as string[];
+    expect(ids).toHaveLength(3);
+    expect(ids[1]).toBe("mine");
+    pub.send({ role: "pubsub-publish-batch", u: "b2", messages: [{ topic: "a.ok", payload: 4 }, { topic: "a.*", payload: 5 }] });
+    expect(await pub.reply("b2")).toMatchObject({ success: false, error: { code: 1002, details: { path: "messages[1].topic", index: 1 } } });
+    expect(metrics.errors).toContain(1002);
+    // The same message_id again is accepted (idempotent) but not delivered twice.
+    pub.send({ role: "pubsub-publish-batch", u: "b3", messages: [{ topic: "a.y", payload: 2, message_id: "mine" }, { topic: "a.w", payload: 6 }] });
+    expect(await pub.reply("b3")).toMatchObject({ success: true, message_ids: ["mine", expect.any(String)] });
+    const got = () => sub.received.flatMap((f) => (f.role === "pubsub-notification-batch" ? f.messages : f.role === "pubsub-notification" ? [f.message] : []));
+    const deadline = Date.now() + 5000;
+    while (got().length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(got().map((m) => m.payload)).toEqual([1, 2, 3, 6]);
+    expect(got().map((m) => m.message_id).slice(0, 3)).toEqual(ids);
+  });
+
+  it("batched notifications: frames hold at most 256 messages; a blocked connection still drops its oldest, counted", async () => {
+    const { connect } = setup();
+    const sub = connect();
+    const pub = connect();
+    sub.send({ role: "pubsub-subscribe", u: "s1", subscription: { subscription_id: "sub", patterns: ["a.*"], batch: true } });
+    await sub.reply("s1");
+    const batch = (u: string, from: number, n: number) => ({ role: "pubsub-publish-batch", u, messages: Array.from({ length: n }, (_, i) => ({ topic: "a.b", payload: from + i })) });
+    pub.send(batch("b1", 0, 256));
+    pub.send(batch("b2", 256, 100));
+    await pub.reply("b2");
+    const frames = () => sub.received.filter((f) => f.role === "pubsub-notification-batch" || f.role === "pubsub-notification");
+    const count = () => frames().reduce((n, f) => n + (f.role === "pubsub-notification-batch" ? f.messages.length : 1), 0);
+    const deadline = Date.now() + 5000;
+    while (count() < 356 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(frames().map((f) => (f.role === "pubsub-notification-batch" ? f.messages.length : 1))).toEqual([256, 100]);
+    const payloads = frames().flatMap((f) => (f.role === "pubsub-notification-batch" ? f.messages : [])).map((m) => m.payload);
+    expect(payloads).toEqual(Array.from({ length: 356 }, (_, i) => i));
+
+    // A connection that never drains (high-water mark 0): the queue of 5 keeps the newest 5.
+    const blocked = setup({ maxQueuedPerSubscription: 5, pushHighWaterBytes: 0 });
+    const bs = blocked.connect();
+    const bp = blocked.connect();
+    bs.send({ role: "pubsub-subscribe", u: "s1", subscription: { subscription_id: "sub", patterns: ["a.*"], batch: true } });
+    await bs.reply("s1");
+    bp.send(batch("b1", 0, 20));
+    await bp.reply("b1");
+    await new Promise((r) => setImmediate(r));
+    expect(blocked.pubsub.exchange.subscription("sub")).toMatchObject({ queued: 5, dropped: 15, delivered: 0 });
+    expect(blocked.pubsub.exchange.stats()).toMatchObject({ dropped: 15 });
+    expect(bs.received.filter((f) => f.role !== "pubsub-ack")).toEqual([]);
   });
 });

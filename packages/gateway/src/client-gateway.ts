@@ -5,6 +5,7 @@ import {
   decodeFrame,
   encodeFrame,
   encodeNotification,
+  encodeNotificationBatch,
   encodePubsubAck,
   encodeRpcResult,
   isMpregError,
@@ -135,6 +136,8 @@ export class ClientGateway {
       // Notifications wait in their subscription's bounded queue while the socket is backed up.
       canWrite: () => conn.open && (conn.bufferedAmount ?? 0) < this.highWater,
       write: (n) => this.send(session, n, session.pushEncoding, session.pushEncoding === "msgpack" ? () => encodeNotification(n) : undefined),
+      // Subscriptions made with `batch: true` get a turn's notifications in one frame.
+      writeBatch: (b) => this.send(session, b, session.pushEncoding, session.pushEncoding === "msgpack" ? () => encodeNotificationBatch(b) : undefined),
     });
     conn.onMessage((data, isBinary) => this.onFrame(session, data, isBinary ? "msgpack" : "json"));
     conn.onClose(() => {
@@ -202,6 +205,7 @@ export class ClientGateway {
         this.onRpc(session, frame, encoding);
         return;
       case "pubsub-publish":
+      case "pubsub-publish-batch":
       case "pubsub-subscribe":
       case "pubsub-unsubscribe":
         this.opts.pubsub.handle(session.conn.id, frame, (ack) => {

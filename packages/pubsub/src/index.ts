@@ -1,6 +1,8 @@
 export {
   TopicExchange,
   type ExchangeStats,
+  MAX_NOTIFICATION_BATCH,
+  MAX_NOTIFICATION_BATCH_BYTES,
   type NotificationSink,
   type PublishResult,
   type RemoteDeliveryResult,
@@ -30,6 +32,7 @@ export { estimateBytes } from "./message-size.js";
 export { MAX_ID_LENGTH, checkPublishedMessage, checkRemoteMessage, type CheckedMessage, type MessageLimits } from "./message-check.js";
 export {
   handlePublish,
+  handlePublishBatch,
   handlePubsubRequest,
   handleSubscribe,
   handleUnsubscribe,

@@ -59,6 +59,19 @@ export class NotificationQueue {
     return dropped;
   }
 
+  /** Estimated bytes of the oldest notification (0 when empty). */
+  peekSize(): number {
+    return this.head < this.sizes.length ? (this.sizes[this.head] as number) : 0;
+  }
+
+  /**
+   * True when `push` of a notification of `size` bytes would drop one (this queue's count or
+   * byte limit, or the shared budget).
+   */
+  wouldDrop(size: number): boolean {
+    return this.length >= this.maxCount || this.bytesHeld + size > this.maxBytes || this.budget.bytes + size > this.budget.max;
+  }
+
   /** The oldest notification, removed; undefined when empty. */
   shift(): PubsubNotification | undefined {
     if (this.head >= this.frames.length) return undefined;

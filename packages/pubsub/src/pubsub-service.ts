@@ -70,7 +70,8 @@ export class PubsubService {
           const payload = msg.payload;
           if (Array.isArray(payload)) for (const m of payload) this.deliverRemote(m, msg);
           else this.deliverRemote(payload, msg);
-          this.armRetry();
+          // Pending notifications of batched subscriptions are the deferred flush's (it re-arms).
+          if (!this.scheduleDeferred()) this.armRetry();
         },
         // From another cluster: only topics this cluster offers to the cluster it came through
         // (such publishes are never batched, see `forward`).
@@ -96,9 +97,33 @@ export class PubsubService {
     if (pub !== undefined && !pub.duplicate) {
       for (const nodeId of pub.forwardTo) this.forward(nodeId, pub.message, pub.size);
     }
+    const pubs = reply.publishes;
+    if (pubs !== undefined) {
+      for (const p of pubs) if (!p.duplicate) for (const nodeId of p.forwardTo) this.forward(nodeId, p.message, p.size);
+    }
     if (reply.subscribe !== undefined) this.exchange.flush(owner);
+    const deferred = this.scheduleDeferred();
     this.syncInterest();
+    if (!deferred) this.armRetry();
+  }
+
+  private deferredScheduled = false;
+  private readonly flushDeferredTask = (): void => {
+    this.deferredScheduled = false;
+    this.exchange.flushDeferred();
     this.armRetry();
+  };
+
+  /**
+   * Batched subscriptions (`subscription.batch`) gather this turn's notifications: they leave
+   * at its end, in a microtask, as few `pubsub-notification-batch` frames as the bounds allow.
+   */
+  private scheduleDeferred(): boolean {
+    if (this.deferredScheduled) return true;
+    if (!this.exchange.hasDeferred()) return false;
+    this.deferredScheduled = true;
+    queueMicrotask(this.flushDeferredTask);
+    return true;
   }
 
   /** The connection `owner` closed: its subscriptions end. */
@@ -114,6 +139,7 @@ export class PubsubService {
 
   close(): void {
     this.sendForwards();
+    this.exchange.flushDeferred();
     for (const d of this.detach.splice(0)) d();
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;

@@ -1,6 +1,7 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { TopicExchange } from "./index.js";
-import { ManualClock, RecordingSink, codeOf, makeExchange } from "../test/helpers.js";
+import { MAX_NOTIFICATION_BATCH, MAX_NOTIFICATION_BATCH_BYTES, TopicExchange } from "./index.js";
+import { BatchingSink, ManualClock, RecordingSink, codeOf, makeExchange } from "../test/helpers.js";
 
 const MATRIX_TOPICS = ["user.123.login", "user.456.login", "system.startup", "system.config.updated", "user.login", "admin.123.login"];
 
@@ -110,6 +111,23 @@ describe("publish", () => {
     });
     expect(ex.publish({ topic: "a", payload: "x".repeat(900) }).duplicate).toBe(false);
     expect(ex.stats().published).toBe(1);
+  });
+});
+
+describe("publishBatch", () => {
+  it("accepts each message as publish would, in order; one bad message refuses the lot (1002 naming it), nothing published", () => {
+    const { ex } = makeExchange();
+    const s = subscribeWithSink(ex, "c1", ["t.*"]);
+    const bad = codeOf(() => ex.publishBatch([{ topic: "t.a", payload: 1 }, { topic: "t.b", payload: 2 }, { topic: "t.*", payload: 3 }]));
+    expect(bad).toMatchObject({ code: 1002, path: "messages[2].topic" });
+    expect(s.sink.frames).toHaveLength(0);
+    expect(ex.stats()).toMatchObject({ published: 0, retainedCount: 0 });
+    const r = ex.publishBatch([{ topic: "t.a", payload: 1 }, { topic: "t.b", payload: 2, message_id: "x" }, { topic: "t.c", payload: 3, message_id: "x" }]);
+    expect(r.map((p) => p.duplicate)).toEqual([false, false, true]);
+    expect(r[1]!.message.message_id).toBe("x");
+    expect(s.sink.frames.map((f) => f.message.payload)).toEqual([1, 2]);
+    expect(codeOf(() => ex.publishBatch([]))).toMatchObject({ code: 1002, path: "messages" });
+    expect(codeOf(() => ex.publishBatch(Array.from({ length: 257 }, () => ({ topic: "t.a", payload: 1 }))))).toMatchObject({ code: 1002, path: "messages" });
   });
 });
 
@@ -351,6 +369,144 @@ describe("delivery to sinks", () => {
     expect(ex.pendingOwnerIds()).toEqual([]);
     s.sink.open = true;
     expect(ex.flush("c1")).toBe(0);
+  });
+});
+
+describe("batched subscriptions (subscription.batch)", () => {
+  it("a turn's notifications leave in one batch frame at flushDeferred, in order; one alone as a notification", () => {
+    const { ex } = makeExchange();
+    const sink = new BatchingSink();
+    ex.attach("c1", sink);
+    const id = ex.subscribe("c1", { patterns: ["t"], batch: true }).subscription_id;
+    for (let i = 0; i < 5; i++) ex.publish({ topic: "t", payload: i });
+    expect(sink.frames).toHaveLength(0);
+    expect(ex.hasDeferred()).toBe(true);
+    expect(ex.flushDeferred()).toBe(5);
+    expect(ex.hasDeferred()).toBe(false);
+    expect(sink.frames).toHaveLength(1);
+    expect(sink.frames[0]).toMatchObject({ role: "pubsub-notification-batch", subscription_id: id });
+    expect(sink.messages().map((m) => m.payload)).toEqual([0, 1, 2, 3, 4]);
+    ex.publish({ topic: "t", payload: 5 });
+    ex.flushDeferred();
+    expect(sink.frames[1]).toMatchObject({ role: "pubsub-notification", subscription_id: id, message: { payload: 5 } });
+    expect(ex.subscription(id)).toMatchObject({ delivered: 6, dropped: 0, queued: 0 });
+    expect(ex.stats()).toMatchObject({ delivered: 6, dropped: 0, queued: 0 });
+  });
+
+  it("frames hold at most MAX_NOTIFICATION_BATCH messages: a full batch leaves at once, mid-turn", () => {
+    const { ex } = makeExchange({ maxQueuedPerSubscription: 10_000 });
+    const sink = new BatchingSink();
+    ex.attach("c1", sink);
+    ex.subscribe("c1", { patterns: ["t"], batch: true });
+    const n = 2 * MAX_NOTIFICATION_BATCH + 88;
+    for (let i = 0; i < n; i++) ex.publish({ topic: "t", payload: i });
+    expect(sink.frames.map((f) => (f.role === "pubsub-notification-batch" ? f.messages.length : 1))).toEqual([MAX_NOTIFICATION_BATCH, MAX_NOTIFICATION_BATCH]);
+    ex.flushDeferred();
+    expect(sink.frames.map((f) => (f.role === "pubsub-notification-batch" ? f.messages.length : 1))).toEqual([MAX_NOTIFICATION_BATCH, MAX_NOTIFICATION_BATCH, 88]);
+    expect(sink.messages().map((m) => m.payload)).toEqual(Array.from({ length: n }, (_, i) => i));
+  });
+
+  it("frames stop before MAX_NOTIFICATION_BATCH_BYTES (a larger message alone still goes)", () => {
+    const { ex } = makeExchange({ maxQueuedBytesPerSubscription: 64 * 1024 * 1024, maxPayloadBytes: 1024 * 1024 });
+    const sink = new BatchingSink();
+    ex.attach("c1", sink);
+    ex.subscribe("c1", { patterns: ["t"], batch: true });
+    const big = "x".repeat(10_000);
+    for (let i = 0; i < 60; i++) ex.publish({ topic: "t", payload: big });
+    ex.publish({ topic: "t", payload: "y".repeat(300_000) });
+    ex.publish({ topic: "t", payload: 1 });
+    ex.flushDeferred();
+    const sizes = sink.frames.map((f) => (f.role === "pubsub-notification-batch" ? f.messages : [f.message]).reduce((t, m) => t + JSON.stringify(m.payload).length, 0));
+    expect(sink.messages()).toHaveLength(62);
+    for (const [i, size] of sizes.entries()) {
+      const f = sink.frames[i]!;
+      if (f.role === "pubsub-notification-batch" && f.messages.length > 1) expect(size).toBeLessThanOrEqual(MAX_NOTIFICATION_BATCH_BYTES);
+    }
+    expect(sink.frames.length).toBeGreaterThanOrEqual(4); // 60 × 10 kB need 3 frames, the 300 kB one its own
+  });
+
+  it("a blocked sink: the batched queue drops its oldest exactly as an unbatched one (counted), then flushes in batches", () => {
+    const { ex } = makeExchange({ maxQueuedPerSubscription: 300 });
+    const plain = new RecordingSink();
+    const batched = new BatchingSink();
+    plain.open = batched.open = false;
+    ex.attach("p", plain);
+    ex.attach("b", batched);
+    const pid = ex.subscribe("p", { patterns: ["t"] }).subscription_id;
+    const bid = ex.subscribe("b", { patterns: ["t"], batch: true }).subscription_id;
+    for (let i = 0; i < 1000; i++) ex.publish({ topic: "t", payload: i });
+    ex.flushDeferred();
+    expect(batched.frames).toHaveLength(0);
+    expect(ex.subscription(bid)).toMatchObject({ queued: 300, dropped: 700 });
+    expect(ex.subscription(pid)).toMatchObject({ queued: 300, dropped: 700 });
+    plain.open = batched.open = true;
+    ex.flushAll();
+    expect(batched.frames.map((f) => f.role)).toEqual(["pubsub-notification-batch", "pubsub-notification-batch"]);
+    expect(batched.messages().map((m) => m.payload)).toEqual(plain.frames.map((f) => f.message.payload));
+    expect(ex.subscription(bid)).toMatchObject({ delivered: 300, dropped: 700, queued: 0 });
+  });
+
+  it("property: turn by turn, a batched subscription delivers and drops exactly what an unbatched one does", () => {
+    const turn = fc.record({ open: fc.boolean(), publishes: fc.nat({ max: 40 }), dup: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(turn, { maxLength: 30 }), fc.integer({ min: 1, max: 50 }), (turns, limit) => {
+        const { ex } = makeExchange({ maxQueuedPerSubscription: limit });
+        const plain = new RecordingSink();
+        const batched = new BatchingSink();
+        ex.attach("p", plain);
+        ex.attach("b", batched);
+        const pid = ex.subscribe("p", { patterns: ["t.#"] }).subscription_id;
+        const bid = ex.subscribe("b", { patterns: ["t.#"], batch: true }).subscription_id;
+        let seq = 0;
+        for (const t of turns) {
+          plain.open = batched.open = t.open;
+          // A connection that drained is flushed by the node's retry before new work arrives.
+          if (t.open) ex.flushAll();
+          for (let i = 0; i < t.publishes; i++) {
+            const n = seq++;
+            ex.publish({ topic: "t.x", payload: n, message_id: `m${n}` });
+            if (t.dup) ex.publish({ topic: "t.x", payload: n, message_id: `m${n}` }); // deduplicated
+          }
+          ex.flushDeferred(); // the end of the turn
+          if (t.open) ex.flushAll(); // the node's retry once the connection drained
+        }
+        plain.open = batched.open = true;
+        ex.flushAll();
+        expect(batched.messages()).toEqual(plain.frames.map((f) => f.message));
+        const p = ex.subscription(pid)!;
+        const b = ex.subscription(bid)!;
+        expect([b.delivered, b.dropped, b.queued]).toEqual([p.delivered, p.dropped, p.queued]);
+        for (const f of batched.frames) if (f.role === "pubsub-notification-batch") expect(f.messages.length).toBeGreaterThan(1);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("a throwing writeBatch drops the whole batch (counted); a sink without writeBatch gets notifications one by one", () => {
+    const { ex } = makeExchange();
+    ex.attach("bad", { canWrite: () => true, write: () => {}, writeBatch: () => { throw new Error("socket gone"); } });
+    const bad = ex.subscribe("bad", { patterns: ["t"], batch: true }).subscription_id;
+    const old = new RecordingSink();
+    ex.attach("old", old);
+    ex.subscribe("old", { patterns: ["t"], batch: true });
+    for (let i = 0; i < 3; i++) ex.publish({ topic: "t", payload: i });
+    ex.flushDeferred();
+    expect(ex.subscription(bad)).toMatchObject({ delivered: 0, dropped: 3, queued: 0 });
+    expect(ex.stats()).toMatchObject({ sinkErrors: 1, dropped: 3, delivered: 3 });
+    expect(old.frames.map((f) => f.message.payload)).toEqual([0, 1, 2]);
+  });
+
+  it("the backlog of a batched subscription leaves in batches at flush (after the ack); batch must be a boolean", () => {
+    const { ex } = makeExchange();
+    for (let i = 0; i < 4; i++) ex.publish({ topic: "t", payload: i });
+    const sink = new BatchingSink();
+    ex.attach("c1", sink);
+    ex.subscribe("c1", { patterns: ["t"], batch: true, backlog: {} });
+    expect(sink.frames).toHaveLength(0);
+    ex.flush("c1");
+    expect(sink.frames.map((f) => f.role)).toEqual(["pubsub-notification-batch"]);
+    expect(sink.messages().map((m) => m.payload)).toEqual([0, 1, 2, 3]);
+    expect(codeOf(() => ex.subscribe("c1", { patterns: ["t"], batch: "yes" as unknown as boolean }))).toMatchObject({ code: 1002, path: "subscription.batch" });
   });
 });
 

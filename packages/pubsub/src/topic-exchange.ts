@@ -1,10 +1,12 @@
 import type { CatalogChange, LocalEntryInput, TopicEntry } from "@mpreg/catalog";
 import {
   MAX_PATTERNS_PER_SUBSCRIPTION,
+  MAX_PUBSUB_BATCH,
   MpregError,
   createLogger,
   type PubsubMessage,
   type PubsubNotification,
+  type PubsubNotificationBatch,
   type PubsubNotificationMessage,
   type SubscriptionBacklog,
   type SubscriptionRequest,
@@ -30,7 +32,20 @@ export interface NotificationSink {
   canWrite(): boolean;
   /** Takes one notification (encode and send it). A throw counts it as dropped and stops the flush. */
   write(notification: PubsubNotification): void;
+  /**
+   * Takes several notifications of one subscription in one frame (2 to
+   * {@link MAX_NOTIFICATION_BATCH} messages, at most {@link MAX_NOTIFICATION_BATCH_BYTES}
+   * estimated bytes unless the first alone is larger). Used only for subscriptions made with
+   * `batch: true`; a sink without it gets their notifications one by one. A throw counts the
+   * batch as dropped and stops the flush.
+   */
+  writeBatch?(batch: PubsubNotificationBatch): void;
 }
+
+/** Most notifications in one `pubsub-notification-batch` (the fabric's delivery batch bound too). */
+export const MAX_NOTIFICATION_BATCH = MAX_PUBSUB_BATCH;
+/** A notification batch stops before its messages pass this many (estimated) bytes. */
+export const MAX_NOTIFICATION_BATCH_BYTES = 256 * 1024;
 
 /** The outcome of `publish`. */
 export interface PublishResult {
@@ -113,6 +128,8 @@ interface Sub {
   readonly owner: Owner;
   patterns: string[];
   readonly queue: NotificationQueue;
+  /** Asked for `pubsub-notification-batch` pushes (`subscription.batch`). */
+  batch: boolean;
   dedup: BoundedIdSet | undefined;
   delivered: number;
   dropped: number;
@@ -155,6 +172,8 @@ export class TopicExchange {
   private readonly subs = new Map<string, Sub>();
   private readonly owners = new Map<string, Owner>();
   private readonly pendingOwners = new Set<Owner>();
+  /** Owners whose batched subscriptions got live notifications this turn (see `flushDeferred`). */
+  private readonly deferred = new Set<Owner>();
   private readonly local = new LocalInterest();
   private readonly remote: RemoteInterestIndex;
   private readonly seen: BoundedIdSet;
@@ -189,7 +208,36 @@ export class TopicExchange {
    *   missing payload, payload or headers over the limit, bad message_id).
    */
   publish(input: PubsubMessage): PublishResult {
-    const checked = checkPublishedMessage(input, this.o);
+    return this.accept(checkPublishedMessage(input, this.o));
+  }
+
+  /**
+   * `publish` of several messages, all or nothing: every message is checked first, and the
+   * first bad one refuses the lot (nothing is delivered, retained or forwarded); then each is
+   * accepted in order exactly as `publish` would (dedup by `message_id` included).
+   *
+   * @throws {MpregError} 1002 naming `messages[i]…` of the first bad message (`details.index`
+   *   is `i`), or `messages` itself when it is not an array of 1 to {@link MAX_PUBSUB_BATCH}.
+   */
+  publishBatch(inputs: readonly PubsubMessage[]): PublishResult[] {
+    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_PUBSUB_BATCH) {
+      throw MpregError.invalid(`messages must be an array of 1 to ${MAX_PUBSUB_BATCH} messages`, "messages");
+    }
+    const checked: ReturnType<typeof checkPublishedMessage>[] = new Array(inputs.length);
+    for (let i = 0; i < inputs.length; i++) {
+      try {
+        checked[i] = checkPublishedMessage(inputs[i], this.o, `messages[${i}]`);
+      } catch (e) {
+        if (e instanceof MpregError) throw new MpregError(e.code, e.message, { ...e.details, index: i });
+        throw e;
+      }
+    }
+    const out: PublishResult[] = new Array(checked.length);
+    for (let i = 0; i < checked.length; i++) out[i] = this.accept(checked[i]!);
+    return out;
+  }
+
+  private accept(checked: ReturnType<typeof checkPublishedMessage>): PublishResult {
     const m = checked.message;
     const message: PubsubNotificationMessage = {
       topic: m.topic,
@@ -245,7 +293,11 @@ export class TopicExchange {
   /**
    * Hands one message to one subscription: straight to the sink when nothing of this
    * subscription waits and the sink can write (keeps publish order), else to its queue.
-   * `live` false (backlog) only queues, so the subscribe ack can be sent first.
+   * `live` false (backlog) only queues, so the subscribe ack can be sent first. A batched
+   * subscription whose sink can write queues it too, until `flushDeferred` at the end of the
+   * turn sends what gathered in as few frames as the batch bounds allow; what waits is sent
+   * first when one more would pass those bounds or the queue's limits, so nothing is dropped
+   * for the wait.
    */
   private offer(sub: Sub, message: PubsubNotificationMessage, size: number, live: boolean): boolean {
     if (this.o.subscriptionDedupWindow > 0) {
@@ -258,7 +310,14 @@ export class TopicExchange {
     const owner = sub.owner;
     const frame: PubsubNotification = { role: "pubsub-notification", subscription_id: sub.id, message };
     const sink = owner.sink;
-    if (live && sub.queue.length === 0 && sink !== undefined && sink.canWrite()) {
+    const deferred = live && sink !== undefined && sub.batch && sink.writeBatch !== undefined && sink.canWrite();
+    if (deferred) {
+      const q = sub.queue;
+      if (q.length > 0 && (q.length >= MAX_NOTIFICATION_BATCH || q.bytes + size > MAX_NOTIFICATION_BATCH_BYTES || q.wouldDrop(size))) {
+        this.flushOwner(owner);
+      }
+      this.deferred.add(owner);
+    } else if (live && sub.queue.length === 0 && sink !== undefined && sink.canWrite()) {
       this.write(sink, sub, frame);
       return true;
     }
@@ -274,8 +333,39 @@ export class TopicExchange {
       owner.pending.add(sub);
       this.pendingOwners.add(owner);
     }
-    if (live && sink !== undefined && sink.canWrite()) this.flushOwner(owner);
+    if (live && !deferred && sink !== undefined && sink.canWrite()) this.flushOwner(owner);
     return true;
+  }
+
+  /**
+   * Sends one frame of `sub`'s queued notifications: a batch as large as the bounds allow, or
+   * a single notification when only one waits. Returns how many were written, -1 when the sink
+   * threw (they count as dropped).
+   */
+  private writeBatch(sink: NotificationSink, sub: Sub): number {
+    const q = sub.queue;
+    if (q.length === 1) return this.write(sink, sub, q.shift() as PubsubNotification) ? 1 : -1;
+    const messages: PubsubNotificationMessage[] = [];
+    let bytes = 0;
+    while (q.length > 0 && messages.length < MAX_NOTIFICATION_BATCH) {
+      const size = q.peekSize();
+      if (messages.length > 0 && bytes + size > MAX_NOTIFICATION_BATCH_BYTES) break;
+      bytes += size;
+      messages.push((q.shift() as PubsubNotification).message);
+    }
+    const k = messages.length;
+    try {
+      sink.writeBatch!({ role: "pubsub-notification-batch", subscription_id: sub.id, messages });
+    } catch (e) {
+      sub.dropped += k;
+      this.c.dropped += k;
+      this.c.sinkErrors++;
+      log.warn(`notification sink of ${sub.owner.id} threw; ${k} notifications dropped`, e);
+      return -1;
+    }
+    sub.delivered += k;
+    this.c.delivered += k;
+    return k;
   }
 
   private write(sink: NotificationSink, sub: Sub, frame: PubsubNotification): boolean {
@@ -314,6 +404,10 @@ export class TopicExchange {
     const id = checkId(req.subscription_id, "subscription.subscription_id", false) ?? this.o.newId();
     const patterns = checkPatterns(req.patterns);
     const backlog = checkBacklog(req.backlog);
+    if (req.batch !== undefined && req.batch !== null && typeof req.batch !== "boolean") {
+      throw MpregError.invalid("subscription.batch must be a boolean", "subscription.batch");
+    }
+    const batch = req.batch === true;
 
     const existing = this.subs.get(id);
     if (existing !== undefined && existing.owner.id !== owner) {
@@ -350,6 +444,7 @@ export class TopicExchange {
         owner: o,
         patterns: [],
         queue: new NotificationQueue(this.o.maxQueuedPerSubscription, this.o.maxQueuedBytesPerSubscription, this.budget),
+        batch,
         dedup: undefined,
         delivered: 0,
         dropped: 0,
@@ -367,6 +462,7 @@ export class TopicExchange {
       this.local.remove(p);
     }
     sub.patterns = patterns;
+    sub.batch = batch;
 
     let queued = 0;
     if (backlog !== undefined) {
@@ -408,6 +504,7 @@ export class TopicExchange {
     const n = o.subs.size;
     for (const sub of [...o.subs.values()]) this.removeSub(sub);
     this.pendingOwners.delete(o);
+    this.deferred.delete(o);
     this.owners.delete(owner);
     return n;
   }
@@ -466,6 +563,25 @@ export class TopicExchange {
     return n;
   }
 
+  /**
+   * Sends what batched subscriptions gathered during this turn (one frame per subscription
+   * and batch bound). Call it at the end of each event-loop turn in which messages were
+   * published or delivered (`PubsubService` does, in a microtask); `flush`/`flushAll` send it
+   * too. Returns how many notifications were written.
+   */
+  flushDeferred(): number {
+    if (this.deferred.size === 0) return 0;
+    let n = 0;
+    for (const o of this.deferred) n += this.flushOwner(o);
+    this.deferred.clear();
+    return n;
+  }
+
+  /** True when batched notifications wait for `flushDeferred`. */
+  hasDeferred(): boolean {
+    return this.deferred.size > 0;
+  }
+
   /** Owners with queued notifications (their sink could not write, or they have none). */
   pendingOwnerIds(): string[] {
     return [...this.pendingOwners].map((o) => o.id);
@@ -504,8 +620,23 @@ export class TopicExchange {
     const sink = o.sink;
     if (sink === undefined) return 0;
     let n = 0;
+    const batching = sink.writeBatch !== undefined;
     while (o.pending.size > 0) {
       for (const sub of o.pending) {
+        if (sub.batch && batching) {
+          // One frame per round: the owner's subscriptions still take turns.
+          if (sub.queue.length > 0) {
+            if (!sink.canWrite()) return n;
+            const k = this.writeBatch(sink, sub);
+            if (k < 0) {
+              if (sub.queue.length === 0) this.settle(o, sub);
+              return n;
+            }
+            n += k;
+          }
+          if (sub.queue.length === 0) this.settle(o, sub);
+          continue;
+        }
         for (let k = 0; k < FLUSH_BATCH; k++) {
           if (sub.queue.length === 0) break;
           if (!sink.canWrite()) return n;

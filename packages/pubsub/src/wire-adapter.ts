@@ -4,6 +4,7 @@ import {
   type PubsubAck,
   type PubsubNotificationMessage,
   type PubsubPublish,
+  type PubsubPublishBatch,
   type PubsubSubscribe,
   type PubsubUnsubscribe,
   type UnifiedHeadersInput,
@@ -15,7 +16,7 @@ import {
 import type { PublishResult, SubscribeResult, TopicExchange } from "./topic-exchange.js";
 
 /** The client frames the exchange answers. */
-export type PubsubRequestFrame = PubsubPublish | PubsubSubscribe | PubsubUnsubscribe;
+export type PubsubRequestFrame = PubsubPublish | PubsubPublishBatch | PubsubSubscribe | PubsubUnsubscribe;
 
 /**
  * What the node does after a pub/sub request: send `ack` (always exactly one), then for an
@@ -26,6 +27,8 @@ export type PubsubRequestFrame = PubsubPublish | PubsubSubscribe | PubsubUnsubsc
 export interface PubsubReply {
   readonly ack: PubsubAck;
   readonly publish?: PublishResult;
+  /** An accepted `pubsub-publish-batch`: each message's result, in order (forward each as `publish`). */
+  readonly publishes?: readonly PublishResult[];
   readonly subscribe?: SubscribeResult;
 }
 
@@ -40,6 +43,21 @@ export function handlePublish(exchange: TopicExchange, frame: PubsubPublish): Pu
   try {
     const publish = exchange.publish(frame.message);
     return { ack: { role: "pubsub-ack", u: frame.u, success: true, message_id: publish.message.message_id }, publish };
+  } catch (e) {
+    return errorReply(frame.u, e, {});
+  }
+}
+
+/**
+ * `pubsub-publish-batch` → one ack `{success: true, message_ids}` (in the order of the
+ * messages), or the error of the first bad message (1002 naming `messages[i]…`, with
+ * `details.index`): all or nothing, nothing is published then.
+ */
+export function handlePublishBatch(exchange: TopicExchange, frame: PubsubPublishBatch): PubsubReply {
+  try {
+    const publishes = exchange.publishBatch(frame.messages);
+    const message_ids = publishes.map((p) => p.message.message_id);
+    return { ack: { role: "pubsub-ack", u: frame.u, success: true, message_ids }, publishes };
   } catch (e) {
     return errorReply(frame.u, e, {});
   }
@@ -75,6 +93,8 @@ export function handlePubsubRequest(exchange: TopicExchange, frame: PubsubReques
   switch (frame.role) {
     case "pubsub-publish":
       return handlePublish(exchange, frame);
+    case "pubsub-publish-batch":
+      return handlePublishBatch(exchange, frame);
     case "pubsub-subscribe":
       return handleSubscribe(exchange, frame, owner);
     case "pubsub-unsubscribe":

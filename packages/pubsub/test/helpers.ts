@@ -1,4 +1,4 @@
-import type { PubsubNotification } from "@mpreg/envelope";
+import type { PubsubNotification, PubsubNotificationBatch, PubsubNotificationMessage } from "@mpreg/envelope";
 import { TopicExchange, type ExchangeOptions, type NotificationSink } from "../src/index.js";
 
 /** A sink that records what it gets; `open` false makes it refuse writes (a slow connection). */
@@ -18,6 +18,25 @@ export class RecordingSink implements NotificationSink {
   /** Message ids received for one subscription, in order. */
   ids(subscriptionId: string): string[] {
     return this.frames.filter((f) => f.subscription_id === subscriptionId).map((f) => f.message.message_id);
+  }
+}
+
+/** A sink that also takes batches (as the node's gateway does); records every frame. */
+export class BatchingSink implements NotificationSink {
+  readonly frames: (PubsubNotification | PubsubNotificationBatch)[] = [];
+  open = true;
+  canWrite(): boolean {
+    return this.open;
+  }
+  write(n: PubsubNotification): void {
+    this.frames.push(n);
+  }
+  writeBatch(b: PubsubNotificationBatch): void {
+    this.frames.push(b);
+  }
+  /** Every message received, in order, whatever frame carried it. */
+  messages(): PubsubNotificationMessage[] {
+    return this.frames.flatMap((f) => (f.role === "pubsub-notification" ? [f.message] : f.messages));
   }
 }
 
