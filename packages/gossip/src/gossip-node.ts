@@ -84,6 +84,10 @@ export interface GossipStats {
   hearsayDowngraded: number;
   /** Direct notices to a member of what this node believes about it (suspicion, death). */
   noticesSent: number;
+  /** Messages put in the outbox, by type (idle cost, docs/benchmarks.md). */
+  sent: Record<GossipMessage["type"], number>;
+  /** Member and item updates piggybacked on pings, acks and pushes (anti-entropy not counted). */
+  piggybackedSent: number;
 }
 
 interface Suspicion {
@@ -165,6 +169,8 @@ export class GossipNode {
     claimsRefused: { unsafe_incarnation: 0, incarnation_jump: 0, hearsay_raise: 0, beyond_announced: 0 },
     hearsayDowngraded: 0,
     noticesSent: 0,
+    sent: { ping: 0, ack: 0, "ping-req": 0, nack: 0, gossip: 0, "sync-req": 0, sync: 0, "sync-push": 0 },
+    piggybackedSent: 0,
   };
 
   private readonly random: GossipRandom;
@@ -379,7 +385,7 @@ export class GossipNode {
       this.runProbe();
       if (this.relays.size > 0) this.sendNacks();
       this.runSuspicions();
-      if (now >= this.nextSyncAt) {
+      if (now >= this.nextSyncAt && this.members.size > 1) {
         this.nextSyncAt = now + this.antiEntropyPeriodMs() * (0.5 + this.random.next());
         const peer = this.pickSyncPeer();
         if (peer !== undefined) this.sendSyncRequest(peer, false, this.syncCursor);
@@ -391,7 +397,7 @@ export class GossipNode {
       this.nextGossipAt = now + this.config.gossipIntervalMs;
       this.runGossipPush();
     }
-    if (now >= this.nextGcAt) {
+    if (now >= this.nextGcAt && this.hasGarbage()) {
       this.nextGcAt = now + this.config.probeIntervalMs;
       this.collectGarbage();
     }
@@ -401,12 +407,20 @@ export class GossipNode {
    * The earliest time at which `tick` has work to do, so an owner can sleep until then instead
    * of ticking on a fixed short period (an idle node then wakes a few times per probe interval).
    * `handleMessage`, `publish`, `join`, `leave` and `linkOpened` can bring it forward: ask again
-   * after each. Ticking earlier is always harmless.
+   * after each. Ticking earlier is always harmless. Infinity when nothing is due: a lone node
+   * without seeds (nobody to probe, sync with or push to, nothing to collect) never wakes.
    */
   nextDueAt(): number {
-    let t = Math.min(this.nextGcAt, this.nextSyncAt);
+    let t = Infinity;
+    // Nothing to collect (no tombstone, no recently dead member, no relay): garbage collection
+    // does not wake the node. `members` holds self, the live members and the tombstones.
+    if (this.hasGarbage()) t = Math.min(t, this.nextGcAt);
+    // Nobody to sync with (a lone node): anti-entropy waits for a member.
+    if (this.members.size > 1) t = Math.min(t, this.nextSyncAt);
     const p = this.probe;
-    t = Math.min(t, p ? Math.max(this.nextProbeAt, p.endAt) : this.nextProbeAt);
+    // Nobody to probe and no probe under way: no probe round is due.
+    if (p) t = Math.min(t, Math.max(this.nextProbeAt, p.endAt));
+    else if (this.live.length > 0) t = Math.min(t, this.nextProbeAt);
     if (p && !p.acked && !p.indirectSent) t = Math.min(t, p.timeoutAt);
     // Nobody to push to (a lone node): the queue waits for a member instead of waking it.
     if (this.queue.size > 0 && (this.live.length > 0 || this.recentDead.length > 0)) t = Math.min(t, this.nextGossipAt);
@@ -495,6 +509,8 @@ export class GossipNode {
       this.finishProbe(p);
     }
     this.probe = undefined;
+    // Nobody to probe: the round waits (its time passed) and the first member is probed at once.
+    if (this.live.length === 0) return;
     this.startProbe();
     this.nextProbeAt = now + this.config.probeIntervalMs * this.mult();
   }
@@ -1010,6 +1026,12 @@ export class GossipNode {
 
   // ---------------------------------------------------------------- housekeeping
 
+  /** Whether `collectGarbage` has anything to look at: relays, recently dead members, tombstones. */
+  private hasGarbage(): boolean {
+    // `members` holds self, the live members and the dead/left ones (tombstones).
+    return this.relays.size > 0 || this.recentDead.length > 0 || this.members.size > this.live.length + 1;
+  }
+
   private collectGarbage(): void {
     this.pruneTombstones(false);
     if (this.recentDead.length > 0) {
@@ -1046,6 +1068,8 @@ export class GossipNode {
       this.stats.outboxDropped++;
     }
     this.outbox.push({ to, msg });
+    this.stats.sent[msg.type]++;
+    if (msg.type === "ping" || msg.type === "ack" || msg.type === "gossip") this.stats.piggybackedSent += msg.members.length + msg.items.length;
   }
 
   private emit(e: GossipEvent): void {
