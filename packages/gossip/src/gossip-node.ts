@@ -201,6 +201,10 @@ export class GossipNode {
   private nextGcAt: number;
   private syncCursor = "";
   private seeds: string[] = [];
+  /** Changes seen so far (membership events, local publishes, repairs by anti-entropy), and that count at the last sync (backoff). */
+  private changes = 0;
+  private changesAtSync = 0;
+  private syncBackoff = 1;
   private nextJoinRetryAt = 0;
   private readonly limits: WireLimits;
   private readonly budget: { bytes: number; sizeOf: (item: GossipItem) => number } | undefined;
@@ -293,6 +297,7 @@ export class GossipNode {
     if (r === "full") throw MpregError.overloaded(`gossip item store is full (${this.config.maxItems} keys)`);
     if (r === "stale") return false;
     this.queue.enqueueItem(item);
+    this.changed();
     return true;
   }
 
@@ -386,7 +391,10 @@ export class GossipNode {
       if (this.relays.size > 0) this.sendNacks();
       this.runSuspicions();
       if (now >= this.nextSyncAt && this.members.size > 1) {
-        this.nextSyncAt = now + this.antiEntropyPeriodMs() * (0.5 + this.random.next());
+        // Nothing changed since the last sync: the next one comes later (up to antiEntropyMaxBackoff periods).
+        this.syncBackoff = this.changes === this.changesAtSync ? Math.min(this.syncBackoff * 2, this.config.antiEntropyMaxBackoff) : 1;
+        this.changesAtSync = this.changes;
+        this.nextSyncAt = now + this.antiEntropyPeriodMs() * this.syncBackoff * (0.5 + this.random.next());
         const peer = this.pickSyncPeer();
         if (peer !== undefined) this.sendSyncRequest(peer, false, this.syncCursor);
       }
@@ -482,14 +490,16 @@ export class GossipNode {
         this.absorb(from, msg);
         return;
       case "sync-req":
-        this.onSyncRequest(from, msg);
-        return;
       case "sync":
-        this.onSyncReply(from, msg);
+      case "sync-push": {
+        const applied = this.stats.itemsApplied;
+        if (msg.type === "sync-req") this.onSyncRequest(from, msg);
+        else if (msg.type === "sync") this.onSyncReply(from, msg);
+        else for (const it of msg.items) this.applyItem(it, from);
+        // Anti-entropy had to repair something (here or, asked for by `want`, at the peer).
+        if (this.stats.itemsApplied > applied || (msg.type === "sync" && msg.want.length > 0)) this.changed();
         return;
-      case "sync-push":
-        for (const it of msg.items) this.applyItem(it, from);
-        return;
+      }
     }
   }
 
@@ -1072,7 +1082,20 @@ export class GossipNode {
     if (msg.type === "ping" || msg.type === "ack" || msg.type === "gossip") this.stats.piggybackedSent += msg.members.length + msg.items.length;
   }
 
+  /** Something changed: anti-entropy returns to its base period from the next sync on, at the latest one period from now. */
+  private changed(): void {
+    this.changes++;
+    if (this.syncBackoff > 1) {
+      this.syncBackoff = 1;
+      this.nextSyncAt = Math.min(this.nextSyncAt, this.now + this.antiEntropyPeriodMs());
+    }
+  }
+
   private emit(e: GossipEvent): void {
+    // Membership changes reset the anti-entropy backoff; items received by push do not (an idle
+    // cluster's periodic catalog refreshes would keep it at the base period), items that only
+    // anti-entropy brought do (see the sync handlers: pushes are being lost).
+    if (e.type !== "item-updated") this.changed();
     if (this.events.length >= this.config.maxEvents) {
       this.events.shift();
       this.stats.eventsDropped++;

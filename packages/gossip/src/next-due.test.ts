@@ -126,9 +126,16 @@ describe("idle cost", () => {
     expect(total("ping")).toBeGreaterThanOrEqual(10 * 55);
     expect(total("ping")).toBeLessThanOrEqual(10 * 61);
     expect(total("ack")).toBe(total("ping"));
-    // One digest per node per 5–15 s (the period is jittered by ×0.5–1.5).
-    expect(total("sync-req")).toBeLessThanOrEqual(10 * 13);
+    // Nothing changes: anti-entropy backs off to 4 periods (20–60 s) instead of one per 5–15 s
+    // (6 a minute per node without the backoff).
+    expect(total("sync-req")).toBeLessThanOrEqual(10 * 3);
     // Nothing changed: probes and acks carry no piggybacked update.
     expect(ids.reduce((s, id, i) => s + nodes.get(id)!.stats.piggybackedSent - piggybackedBefore[i]!, 0)).toBe(0);
+    // A change brings the next sync back within one period (10 s) on the node that saw it.
+    const n3 = nodes.get("n3")!;
+    const syncsBefore = n3.stats.sent["sync-req"];
+    n3.publish({ key: "k", version: 1, data: "v" });
+    for (let now = 120_001; now <= 130_001; now++) step(now);
+    expect(n3.stats.sent["sync-req"]).toBeGreaterThan(syncsBefore);
   });
 });
