@@ -1085,7 +1085,7 @@ export class Fabric implements ServicePort {
       }
       this.federation?.tick(now);
       // Without federation the pass has work only when an entry is due for refresh or expiry
-      // (an idle node with 120 s TTLs wakes for it about once a minute, not every second).
+      // (with the default 600 s TTL an idle node wakes for it about every 5 minutes, not every second).
       this.nextMaintenanceAt =
         this.federation !== undefined ? now + MAINTENANCE_MS : Math.max(now + MAINTENANCE_MS, Math.min(this.catalog.nextRefreshAt(), this.catalog.nextExpiryAt()));
     }
