@@ -1,3 +1,4 @@
+import { waitFor } from "@mpreg/testkit";
 import { describe, expect, it } from "vitest";
 import { parsePrometheus, sampleValue } from "../test/prometheus-text.js";
 import { gauge, parseMetrics, sumMetric } from "@mpreg/dashboard";
@@ -43,6 +44,20 @@ describe("NodeMetrics", () => {
     expect(elu).toBeGreaterThanOrEqual(0);
     expect(elu).toBeLessThanOrEqual(1);
     m.close();
+  });
+
+  it("samples the event-loop delay only while scraped: from a scrape until samplerIdleMs after the last", async () => {
+    const m = new NodeMetrics({ samplerIdleMs: 300 });
+    expect(m.sampling).toBe(false);
+    render(m);
+    expect(m.sampling).toBe(true);
+    await waitFor(() => !m.sampling, { timeoutMs: 5000 });
+    render(m);
+    expect(m.sampling).toBe(true);
+    m.close();
+    expect(m.sampling).toBe(false);
+    render(m);
+    expect(m.sampling).toBe(false);
   });
 
   it("observeRequest fills cumulative latency buckets and per-function counts", () => {

@@ -2,14 +2,20 @@ import { monitorEventLoopDelay, performance, type EventLoopUtilization, type Int
 import { errorCodeName } from "@mpreg/envelope";
 import type { FabricStats } from "@mpreg/fabric";
 
-/** Sampling period of the event-loop delay (ms); the samples include it, so it is subtracted. */
 /**
- * Period of the event-loop delay sampler. Each sample wakes an idle node: at 20 ms that was 50
- * wakes a second, most of an idle node's CPU (docs/benchmarks.md, idle cost). At 250 ms a
- * 15-second scrape still holds 60 samples; `mpreg_event_loop_utilization` (no timer) shows
- * how busy the loop was in between.
+ * Period of the event-loop delay sampler (ms; the samples include it, so it is subtracted).
+ * Each sample wakes an idle node: at 20 ms that was 50 wakes a second, most of an idle node's
+ * CPU (docs/benchmarks.md, idle cost). At 250 ms a 15-second scrape still holds 60 samples;
+ * `mpreg_event_loop_utilization` (no timer) shows how busy the loop was in between.
  */
 const LOOP_RESOLUTION_MS = 250;
+
+/**
+ * The sampler runs only while `/metrics` is scraped: it starts at a scrape and stops this long
+ * after the last one, so a node nobody watches is not woken 4 times a second for a histogram
+ * nobody reads.
+ */
+export const LOOP_SAMPLER_IDLE_MS = 300_000;
 
 /** Upper bounds (seconds) of the request latency histogram's buckets. */
 export const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
@@ -42,11 +48,36 @@ export class NodeMetrics {
   private readonly calls = new Map<string, Map<number, number>>();
   private readonly loopDelay: IntervalHistogram;
   private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
+  private readonly samplerIdleMs: number;
+  private samplerStop: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
 
-  constructor() {
-    // Sampled by a libuv timer that does not keep the process alive.
+  /** @param opts.samplerIdleMs how long after the last scrape the loop-delay sampler stops (default {@link LOOP_SAMPLER_IDLE_MS}) */
+  constructor(opts: { samplerIdleMs?: number } = {}) {
+    // Sampled by a libuv timer that does not keep the process alive; started by the first scrape.
     this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+    this.samplerIdleMs = opts.samplerIdleMs ?? LOOP_SAMPLER_IDLE_MS;
+  }
+
+  /** Whether the event-loop delay sampler is running (from a scrape until `samplerIdleMs` after the last). */
+  get sampling(): boolean {
+    return this.samplerStop !== undefined;
+  }
+
+  /** A scrape: (re)starts the sampler and pushes its stop `samplerIdleMs` later. */
+  private keepSampling(): void {
+    if (this.closed) return;
+    if (this.samplerStop !== undefined) {
+      this.samplerStop.refresh();
+      return;
+    }
+    this.loopDelay.reset();
     this.loopDelay.enable();
+    this.samplerStop = setTimeout(() => {
+      this.samplerStop = undefined;
+      this.loopDelay.disable();
+    }, this.samplerIdleMs);
+    this.samplerStop.unref();
   }
 
   countError(code: number): void {
@@ -81,6 +112,9 @@ export class NodeMetrics {
 
   /** Stops the event-loop delay sampler. */
   close(): void {
+    this.closed = true;
+    if (this.samplerStop !== undefined) clearTimeout(this.samplerStop);
+    this.samplerStop = undefined;
     this.loopDelay.disable();
   }
 
@@ -139,7 +173,8 @@ export class NodeMetrics {
         lines.push(`mpreg_function_requests_total{fun="${escapeLabel(fun)}",outcome="${outcome}"} ${n}`);
       }
     }
-    // Event-loop delay since the previous scrape (then reset), as prom-client reports it.
+    // Event-loop delay since the previous scrape (then reset), as prom-client reports it; the
+    // first scrape (or the first after `samplerIdleMs` without one) has no sample yet: 0.
     const h = this.loopDelay;
     // Microsecond precision: finer digits are noise of the subtraction.
     const seconds = (ns: number) => (Number.isFinite(ns) ? Math.max(0, Math.round((ns / 1e3 - LOOP_RESOLUTION_MS * 1e3)) / 1e6) : 0);
@@ -148,6 +183,7 @@ export class NodeMetrics {
     for (const q of [50, 90, 99]) lines.push(`mpreg_event_loop_delay_seconds{quantile="${q / 100}"} ${seconds(h.percentile(q))}`);
     lines.push(`mpreg_event_loop_delay_seconds{quantile="1"} ${seconds(h.max)}`);
     h.reset();
+    this.keepSampling();
     const elu = performance.eventLoopUtilization();
     lines.push("# HELP mpreg_event_loop_utilization Share of time the event loop was busy since the previous scrape (0..1).");
     lines.push("# TYPE mpreg_event_loop_utilization gauge");

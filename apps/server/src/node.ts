@@ -192,6 +192,7 @@ export class MpregNode implements FunctionModuleNode {
             ...statsLines("outbound", { usedBytes: this.outboundBudget.usedBytes, limitBytes: this.outboundBudget.limitBytes, cutOffs: this.outboundBudget.cutOffs }),
             ...statsLines("executor", this.executor.stats),
             ...statsLines("gossip", this.fabric.gossip.stats),
+            ...statsLines("gossip_sent", Object.entries(this.fabric.gossip.stats.sent).map(([type, n]) => ({ label: "type", value: type, stats: { total: n } }))),
             ...statsLines("gossip_claims_refused", Object.entries(this.fabric.gossip.stats.claimsRefused).map(([reason, n]) => ({ label: "reason", value: reason, stats: { total: n } }))),
             ...statsLines("cache", (this.services?.cache.namespaceNames() ?? []).map((ns) => ({ label: "namespace", value: ns, stats: this.services!.cache.stats({ namespace: ns }) }))),
           ],

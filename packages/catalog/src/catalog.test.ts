@@ -147,6 +147,26 @@ describe("local entries and gossip between two catalogs", () => {
     expect(b.queues().map((q) => q.name)).toEqual(["q"]);
   });
 
+  it("nextExpiryAt is the first time expire has something to do (remote entries and tombstones, never local ones)", () => {
+    const b = new Catalog({ nodeId: "b", clusterId: "c1", tombstoneRetentionMs: 60_000 });
+    expect(b.nextExpiryAt()).toBe(Infinity);
+    b.registerLocal({ kind: "queue", name: "mine" }, T0, 1000);
+    expect(b.nextExpiryAt()).toBe(Infinity);
+    const q = normalizeEntry({ kind: "queue", name: "q", node_id: "a", cluster_id: "c1" });
+    const c = normalizeEntry({ kind: "queue", name: "c", node_id: "a", cluster_id: "c1" });
+    b.applyDelta(upsert(q, 1, 10_000), T0);
+    b.applyDelta(upsert(c, 1, 20_000), T0);
+    expect(b.nextExpiryAt()).toBe(T0 + 10_000);
+    expect(b.expire(T0 + 9_999)).toEqual([]);
+    expect(b.expire(T0 + 10_000).map((x) => x.key)).toEqual([entryKey(q)]);
+    expect(b.nextExpiryAt()).toBe(T0 + 20_000);
+    // A removal leaves a tombstone that expires after the retention.
+    expect(b.applyDelta({ kind: "remove", key: entryKey(c), owner: "a", version: 2, ttl_ms: 20_000 }, T0 + 15_000).status).toBe("applied");
+    expect(b.nextExpiryAt()).toBe(T0 + 15_000 + 60_000);
+    b.expire(T0 + 75_000);
+    expect(b.nextExpiryAt()).toBe(Infinity);
+  });
+
   it("refreshLocal re-announces after the refresh fraction of the TTL, never before", () => {
     const a = mk({ refreshFraction: 0.5 });
     a.registerLocal({ kind: "queue", name: "q" }, T0, 10_000);

@@ -421,6 +421,18 @@ export class Catalog {
     return t;
   }
 
+  /**
+   * The earliest time at which `expire` has something to do: the first expiry of an entry owned
+   * by another node or of a tombstone (Infinity when there is none). Lets an owner sleep until
+   * then instead of calling `expire` on a fixed period.
+   */
+  nextExpiryAt(): number {
+    let t = Infinity;
+    for (const rec of this.records.values()) if (rec.owner !== this.nodeId && rec.expires_at < t) t = rec.expires_at;
+    for (const tomb of this.tombstones.values()) if (tomb.expires_at < t) t = tomb.expires_at;
+    return t;
+  }
+
   private reannounce(rec: Rec, now: number): CatalogDelta {
     const version = this.nextVersion(now);
     this.put({ ...rec, version, announced_at: now });

@@ -63,6 +63,11 @@ export const DEFAULT_CATALOG_TTL_MS = 600_000;
 /** How long a listener waits for the dialer's `peer-confirm` before closing the link. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
+/** Shortest period of the catalog maintenance pass (refresh, expiry, federation tick). */
+const MAINTENANCE_MS = 1000;
+/** setTimeout's longest delay; a later due time is reached in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Counters of the fabric's forwarding path (read by tests and `/metrics`). */
 export interface FabricStats {
   /** Messages this node forwarded for others. */
@@ -489,6 +494,7 @@ export class Fabric implements ServicePort {
 
   announce(entry: LocalEntryInput): string {
     const delta = this.catalog.registerLocal(entry, Date.now());
+    this.maintainSoon();
     this.publish(delta);
     this.federation?.localChanged();
     return delta.key;
@@ -496,7 +502,13 @@ export class Fabric implements ServicePort {
 
   withdraw(key: string): void {
     this.publish(this.catalog.unregisterLocal(key, Date.now()));
+    this.maintainSoon();
     this.federation?.localChanged();
+  }
+
+  /** A local entry changed: the next maintenance pass (which computes the next due time) comes within a second. */
+  private maintainSoon(): void {
+    this.nextMaintenanceAt = Math.min(this.nextMaintenanceAt, Date.now() + MAINTENANCE_MS);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1062,12 +1074,20 @@ export class Fabric implements ServicePort {
     const now = Date.now();
     this.gossip.tick(now);
     if (now >= this.nextMaintenanceAt) {
-      this.nextMaintenanceAt = now + 1000;
       for (const delta of this.catalog.refreshLocal(now)) this.publish(delta);
-      for (const change of this.catalog.expire(now)) this.emitCatalog(change);
-      this.unreachableCache = undefined;
-      this.reachDirty = true;
+      const expired = this.catalog.expire(now);
+      for (const change of expired) this.emitCatalog(change);
+      // Reachability follows links and gossip events at once; between them only an expiry (or
+      // the federation's routes) can change it.
+      if (expired.length > 0 || this.federation !== undefined) {
+        this.unreachableCache = undefined;
+        this.reachDirty = true;
+      }
       this.federation?.tick(now);
+      // Without federation the pass has work only when an entry is due for refresh or expiry
+      // (with the default 600 s TTL an idle node wakes for it about every 5 minutes, not every second).
+      this.nextMaintenanceAt =
+        this.federation !== undefined ? now + MAINTENANCE_MS : Math.max(now + MAINTENANCE_MS, Math.min(this.catalog.nextRefreshAt(), this.catalog.nextExpiryAt()));
     }
     if (this.federation?.due) this.federation.pump(now);
     // Link changes are coalesced to one announcement per tick.
@@ -1087,8 +1107,12 @@ export class Fabric implements ServicePort {
     if (this.federation?.due) due = Math.min(due, now + 10);
     if (this.timer !== undefined && due >= this.timerAt) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    // Nothing due at all (a lone node with an empty catalog): sleep until an input arrives.
+    if (due === Infinity) return;
     this.timerAt = due;
-    this.timer = setTimeout(() => this.onTimer(), Math.max(1, due - now));
+    this.timer = setTimeout(() => this.onTimer(), Math.min(MAX_TIMER_MS, Math.max(1, due - now)));
     this.timer.unref();
   }
 
@@ -1118,7 +1142,12 @@ export class Fabric implements ServicePort {
           this.federation?.onGossipItem(e.key, e.data);
           return;
         }
-        const result = this.catalog.applyDelta(itemToDelta({ key: e.key, version: e.version, data: e.data }), now);
+        const delta = itemToDelta({ key: e.key, version: e.version, data: e.data });
+        const result = this.catalog.applyDelta(delta, now);
+        // The entry (or its tombstone) expires ttl_ms from now at the earliest: the maintenance
+        // pass must come by then.
+        const ttl = (delta as { ttl_ms?: unknown } | null)?.ttl_ms;
+        if (result.status === "applied" && typeof ttl === "number") this.nextMaintenanceAt = Math.min(this.nextMaintenanceAt, now + ttl);
         // A stale entry of our own (from before a restart) is answered with a newer one.
         if (result.correction) this.publish(result.correction);
         if (result.change) this.emitCatalog(result.change);

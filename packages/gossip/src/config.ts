@@ -24,6 +24,13 @@ export interface GossipConfig {
   gossipFanout: number;
   /** Period of the digest exchange with one random member. Default 10 000 ms. */
   antiEntropyIntervalMs: number;
+  /**
+   * While nothing changes (no membership event, no local publish, nothing repaired by
+   * anti-entropy; items received by push do not count), each sync period is
+   * twice the previous one, up to this multiple of the anti-entropy period; a change brings the
+   * next sync back to one period. 1 turns the backoff off. Default 4.
+   */
+  antiEntropyMaxBackoff: number;
   /** Members declared dead are still gossiped to for this long, so they can refute. Default 30 000 ms. */
   gossipToTheDeadMs: number;
   /** Local health (Lifeguard awareness) ceiling: timeouts grow up to this factor. Default 8. */
@@ -78,6 +85,7 @@ export const DEFAULT_GOSSIP_CONFIG: Readonly<GossipConfig> = Object.freeze({
   gossipIntervalMs: 200,
   gossipFanout: 3,
   antiEntropyIntervalMs: 10_000,
+  antiEntropyMaxBackoff: 4,
   gossipToTheDeadMs: 30_000,
   awarenessMax: 8,
   maxPiggyback: 16,
@@ -108,6 +116,7 @@ export function resolveConfig(partial: Partial<GossipConfig> = {}): GossipConfig
     "probeTimeoutMs",
     "gossipIntervalMs",
     "antiEntropyIntervalMs",
+    "antiEntropyMaxBackoff",
     "awarenessMax",
     "maxPiggyback",
     "maxMessageBytes",

@@ -84,6 +84,10 @@ export interface GossipStats {
   hearsayDowngraded: number;
   /** Direct notices to a member of what this node believes about it (suspicion, death). */
   noticesSent: number;
+  /** Messages put in the outbox, by type (idle cost, docs/benchmarks.md). */
+  sent: Record<GossipMessage["type"], number>;
+  /** Member and item updates piggybacked on pings, acks and pushes (anti-entropy not counted). */
+  piggybackedSent: number;
 }
 
 interface Suspicion {
@@ -165,6 +169,8 @@ export class GossipNode {
     claimsRefused: { unsafe_incarnation: 0, incarnation_jump: 0, hearsay_raise: 0, beyond_announced: 0 },
     hearsayDowngraded: 0,
     noticesSent: 0,
+    sent: { ping: 0, ack: 0, "ping-req": 0, nack: 0, gossip: 0, "sync-req": 0, sync: 0, "sync-push": 0 },
+    piggybackedSent: 0,
   };
 
   private readonly random: GossipRandom;
@@ -195,6 +201,10 @@ export class GossipNode {
   private nextGcAt: number;
   private syncCursor = "";
   private seeds: string[] = [];
+  /** Changes seen so far (membership events, local publishes, repairs by anti-entropy), and that count at the last sync (backoff). */
+  private changes = 0;
+  private changesAtSync = 0;
+  private syncBackoff = 1;
   private nextJoinRetryAt = 0;
   private readonly limits: WireLimits;
   private readonly budget: { bytes: number; sizeOf: (item: GossipItem) => number } | undefined;
@@ -287,6 +297,7 @@ export class GossipNode {
     if (r === "full") throw MpregError.overloaded(`gossip item store is full (${this.config.maxItems} keys)`);
     if (r === "stale") return false;
     this.queue.enqueueItem(item);
+    this.changed();
     return true;
   }
 
@@ -379,8 +390,11 @@ export class GossipNode {
       this.runProbe();
       if (this.relays.size > 0) this.sendNacks();
       this.runSuspicions();
-      if (now >= this.nextSyncAt) {
-        this.nextSyncAt = now + this.antiEntropyPeriodMs() * (0.5 + this.random.next());
+      if (now >= this.nextSyncAt && this.members.size > 1) {
+        // Nothing changed since the last sync: the next one comes later (up to antiEntropyMaxBackoff periods).
+        this.syncBackoff = this.changes === this.changesAtSync ? Math.min(this.syncBackoff * 2, this.config.antiEntropyMaxBackoff) : 1;
+        this.changesAtSync = this.changes;
+        this.nextSyncAt = now + this.antiEntropyPeriodMs() * this.syncBackoff * (0.5 + this.random.next());
         const peer = this.pickSyncPeer();
         if (peer !== undefined) this.sendSyncRequest(peer, false, this.syncCursor);
       }
@@ -391,7 +405,7 @@ export class GossipNode {
       this.nextGossipAt = now + this.config.gossipIntervalMs;
       this.runGossipPush();
     }
-    if (now >= this.nextGcAt) {
+    if (now >= this.nextGcAt && this.hasGarbage()) {
       this.nextGcAt = now + this.config.probeIntervalMs;
       this.collectGarbage();
     }
@@ -401,12 +415,20 @@ export class GossipNode {
    * The earliest time at which `tick` has work to do, so an owner can sleep until then instead
    * of ticking on a fixed short period (an idle node then wakes a few times per probe interval).
    * `handleMessage`, `publish`, `join`, `leave` and `linkOpened` can bring it forward: ask again
-   * after each. Ticking earlier is always harmless.
+   * after each. Ticking earlier is always harmless. Infinity when nothing is due: a lone node
+   * without seeds (nobody to probe, sync with or push to, nothing to collect) never wakes.
    */
   nextDueAt(): number {
-    let t = Math.min(this.nextGcAt, this.nextSyncAt);
+    let t = Infinity;
+    // Nothing to collect (no tombstone, no recently dead member, no relay): garbage collection
+    // does not wake the node. `members` holds self, the live members and the tombstones.
+    if (this.hasGarbage()) t = Math.min(t, this.nextGcAt);
+    // Nobody to sync with (a lone node): anti-entropy waits for a member.
+    if (this.members.size > 1) t = Math.min(t, this.nextSyncAt);
     const p = this.probe;
-    t = Math.min(t, p ? Math.max(this.nextProbeAt, p.endAt) : this.nextProbeAt);
+    // Nobody to probe and no probe under way: no probe round is due.
+    if (p) t = Math.min(t, Math.max(this.nextProbeAt, p.endAt));
+    else if (this.live.length > 0) t = Math.min(t, this.nextProbeAt);
     if (p && !p.acked && !p.indirectSent) t = Math.min(t, p.timeoutAt);
     // Nobody to push to (a lone node): the queue waits for a member instead of waking it.
     if (this.queue.size > 0 && (this.live.length > 0 || this.recentDead.length > 0)) t = Math.min(t, this.nextGossipAt);
@@ -468,14 +490,16 @@ export class GossipNode {
         this.absorb(from, msg);
         return;
       case "sync-req":
-        this.onSyncRequest(from, msg);
-        return;
       case "sync":
-        this.onSyncReply(from, msg);
+      case "sync-push": {
+        const applied = this.stats.itemsApplied;
+        if (msg.type === "sync-req") this.onSyncRequest(from, msg);
+        else if (msg.type === "sync") this.onSyncReply(from, msg);
+        else for (const it of msg.items) this.applyItem(it, from);
+        // Anti-entropy had to repair something (here or, asked for by `want`, at the peer).
+        if (this.stats.itemsApplied > applied || (msg.type === "sync" && msg.want.length > 0)) this.changed();
         return;
-      case "sync-push":
-        for (const it of msg.items) this.applyItem(it, from);
-        return;
+      }
     }
   }
 
@@ -495,6 +519,8 @@ export class GossipNode {
       this.finishProbe(p);
     }
     this.probe = undefined;
+    // Nobody to probe: the round waits (its time passed) and the first member is probed at once.
+    if (this.live.length === 0) return;
     this.startProbe();
     this.nextProbeAt = now + this.config.probeIntervalMs * this.mult();
   }
@@ -1010,6 +1036,12 @@ export class GossipNode {
 
   // ---------------------------------------------------------------- housekeeping
 
+  /** Whether `collectGarbage` has anything to look at: relays, recently dead members, tombstones. */
+  private hasGarbage(): boolean {
+    // `members` holds self, the live members and the dead/left ones (tombstones).
+    return this.relays.size > 0 || this.recentDead.length > 0 || this.members.size > this.live.length + 1;
+  }
+
   private collectGarbage(): void {
     this.pruneTombstones(false);
     if (this.recentDead.length > 0) {
@@ -1046,9 +1078,24 @@ export class GossipNode {
       this.stats.outboxDropped++;
     }
     this.outbox.push({ to, msg });
+    this.stats.sent[msg.type]++;
+    if (msg.type === "ping" || msg.type === "ack" || msg.type === "gossip") this.stats.piggybackedSent += msg.members.length + msg.items.length;
+  }
+
+  /** Something changed: anti-entropy returns to its base period from the next sync on, at the latest one period from now. */
+  private changed(): void {
+    this.changes++;
+    if (this.syncBackoff > 1) {
+      this.syncBackoff = 1;
+      this.nextSyncAt = Math.min(this.nextSyncAt, this.now + this.antiEntropyPeriodMs());
+    }
   }
 
   private emit(e: GossipEvent): void {
+    // Membership changes reset the anti-entropy backoff; items received by push do not (an idle
+    // cluster's periodic catalog refreshes would keep it at the base period), items that only
+    // anti-entropy brought do (see the sync handlers: pushes are being lost).
+    if (e.type !== "item-updated") this.changed();
     if (this.events.length >= this.config.maxEvents) {
       this.events.shift();
       this.stats.eventsDropped++;

@@ -81,3 +81,61 @@ describe("an idle node", () => {
     expect(n.drain().messages.some((m) => m.to === "b")).toBe(true);
   });
 });
+
+describe("idle cost", () => {
+  it("a lone node without seeds has nothing due and sends nothing, whatever the time", () => {
+    const n = new GossipNode({ id: "a", random: new SeededRandom(3), now: 0 });
+    expect(n.nextDueAt()).toBe(Infinity);
+    for (const now of [0, 999, 1000, 10_000, 3_600_000]) n.tick(now);
+    expect(n.drain().messages).toEqual([]);
+    expect(n.nextDueAt()).toBe(Infinity);
+    // The first member is probed on the next tick, not one probe interval later.
+    const b = new GossipNode({ id: "b", random: new SeededRandom(4), now: 3_600_000 });
+    b.join(["a"], 3_600_000);
+    for (const m of b.drain().messages) n.handleMessage("b", m.msg, 3_600_001);
+    expect(n.nextDueAt()).toBeLessThanOrEqual(3_600_001);
+    n.tick(3_600_001);
+    expect(n.drain().messages.some((m) => m.to === "b" && (m.msg as { type: string }).type === "ping")).toBe(true);
+  });
+
+  it("a cluster at rest sends probes, acks and one digest per anti-entropy period, and no push with nothing to piggyback", () => {
+    const ids = Array.from({ length: 10 }, (_, i) => `n${i}`);
+    const r = new SeededRandom(11);
+    const nodes = new Map(ids.map((id) => [id, new GossipNode({ id, random: r.fork(), now: 0, meta: { id } })]));
+    for (const id of ids.slice(1)) nodes.get(id)!.join(["n0"], 0);
+    const inflight: { at: number; from: string; to: string; msg: unknown }[] = [];
+    const step = (now: number): void => {
+      const arrived = inflight.filter((m) => m.at <= now);
+      inflight.splice(0, inflight.length, ...inflight.filter((m) => m.at > now));
+      for (const m of arrived) nodes.get(m.to)!.handleMessage(m.from, m.msg, now);
+      for (const [id, n] of nodes) {
+        if (now >= n.nextDueAt()) n.tick(now);
+        for (const m of n.drain().messages) inflight.push({ at: now + 2, from: id, to: m.to, msg: m.msg });
+      }
+    };
+    // Joins and their echo (retransmissions) are over well within a minute.
+    for (let now = 0; now <= 60_000; now++) step(now);
+    for (const n of nodes.values()) expect(n.liveCount).toBe(10);
+    const before = ids.map((id) => ({ ...nodes.get(id)!.stats.sent }));
+    const piggybackedBefore = ids.map((id) => nodes.get(id)!.stats.piggybackedSent);
+    for (let now = 60_001; now <= 120_000; now++) step(now);
+    const total = (k: "ping" | "ack" | "gossip" | "sync-req" | "ping-req") => ids.reduce((s, id, i) => s + nodes.get(id)!.stats.sent[k] - before[i]![k], 0);
+    // 60 s of rest: about one probe per node per second, each acked; no push, no indirect probe.
+    expect(total("gossip")).toBe(0);
+    expect(total("ping-req")).toBe(0);
+    expect(total("ping")).toBeGreaterThanOrEqual(10 * 55);
+    expect(total("ping")).toBeLessThanOrEqual(10 * 61);
+    expect(total("ack")).toBe(total("ping"));
+    // Nothing changes: anti-entropy backs off to 4 periods (20–60 s) instead of one per 5–15 s
+    // (6 a minute per node without the backoff).
+    expect(total("sync-req")).toBeLessThanOrEqual(10 * 3);
+    // Nothing changed: probes and acks carry no piggybacked update.
+    expect(ids.reduce((s, id, i) => s + nodes.get(id)!.stats.piggybackedSent - piggybackedBefore[i]!, 0)).toBe(0);
+    // A change brings the next sync back within one period (10 s) on the node that saw it.
+    const n3 = nodes.get("n3")!;
+    const syncsBefore = n3.stats.sent["sync-req"];
+    n3.publish({ key: "k", version: 1, data: "v" });
+    for (let now = 120_001; now <= 130_001; now++) step(now);
+    expect(n3.stats.sent["sync-req"]).toBeGreaterThan(syncsBefore);
+  });
+});

@@ -87,6 +87,8 @@ export class WsConnection implements Connection, BudgetMember {
   private queuedBytes = 0;
   /** Pings sent since the last sign of life (pong or message); used by `pingTick`. */
   private unanswered = 0;
+  /** A message arrived since the last `pingTick`: the link is busy and needs no keepalive. */
+  private heardSinceTick = false;
   private readonly budget: OutboundBudget | null;
   /** What this connection last reported to the budget. */
   private charged = 0;
@@ -126,6 +128,7 @@ export class WsConnection implements Connection, BudgetMember {
 
     ws.on("message", (data: WebSocket.RawData, isBinary: boolean) => {
       this.unanswered = 0;
+      this.heardSinceTick = true;
       this.messagesIn++;
       if (this.closing !== null) return;
       // binaryType is "nodebuffer": data is a Buffer (a Uint8Array), delivered without copy.
@@ -225,10 +228,16 @@ export class WsConnection implements Connection, BudgetMember {
 
   /**
    * One keepalive tick: terminates the connection when the last two pings went unanswered
-   * (no pong and no message since), otherwise sends a ping. Returns false when terminated.
+   * (no pong and no message since), otherwise sends a ping, unless a message arrived since the
+   * previous tick (a link carrying traffic, e.g. a peer link's gossip every second, is alive
+   * without keepalives). Returns false when terminated.
    */
   pingTick(): boolean {
     if (this.events.closed !== null || this.closing !== null) return false;
+    if (this.heardSinceTick) {
+      this.heardSinceTick = false;
+      return true;
+    }
     if (this.unanswered >= 2) {
       this.terminate(CloseCode.ABNORMAL, "ping timeout");
       return false;

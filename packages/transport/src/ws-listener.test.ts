@@ -111,6 +111,26 @@ describe("WsListener", () => {
     expect(conns[0]!.open).toBe(true);
   });
 
+  it("pings only a connection that sent no message since the previous tick", async () => {
+    const { url, conns } = await start({ pingIntervalMs: 0 });
+    const ws = await rawClient(url);
+    let pings = 0;
+    ws.on("ping", () => pings++);
+    const got: unknown[] = [];
+    await waitFor(() => conns.length === 1);
+    const conn = conns[0]! as WsConnection;
+    conn.onMessage((d) => got.push(d));
+    ws.send("busy");
+    await waitFor(() => got.length === 1);
+    expect(conn.pingTick()).toBe(true); // heard from it this period: no ping
+    expect(conn.pingTick()).toBe(true); // silent since: ping
+    const done = new Promise((resolve) => ws.once("message", resolve));
+    conn.send("done");
+    await done;
+    // Frames arrive in order: a ping from the first tick would have come before "done".
+    expect(pings).toBe(1);
+  });
+
   it("terminates a client that leaves two pings in a row unanswered", async () => {
     const { url, conns } = await start({ pingIntervalMs: 10 });
     const ws = await rawClient(url, { autoPong: false });

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { MpregError, createLogger } from "@mpreg/envelope";
@@ -237,6 +237,8 @@ class WsListenerImpl implements WsListener {
   private readonly scheme: "ws" | "wss";
   private handler: ConnectionHandler | null = null;
   private pingTimer: ReturnType<typeof setInterval> | null = null;
+  /** Connections whose first request's headers are still awaited (see `guardHeaders`). */
+  private readonly headerTimers = new Map<Socket, ReturnType<typeof setTimeout>>();
   private bound: ListenAddress | null = null;
   private closing: Promise<void> | null = null;
 
@@ -255,11 +257,11 @@ class WsListenerImpl implements WsListener {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: maxFrame, perMessageDeflate: false });
     const firstFrameMs = this.limits.firstFrameMs;
     // An upgrade request that dribbles its headers is the same abuse one step before the first
-    // frame: the same timeout applies to the headers (checked at least once a second).
-    const serverOptions: http.ServerOptions =
-      firstFrameMs > 0
-        ? { headersTimeout: firstFrameMs, requestTimeout: Math.max(300_000, firstFrameMs), connectionsCheckingInterval: Math.min(1000, firstFrameMs) }
-        : {};
+    // frame: the same timeout applies to the headers. Node checks `headersTimeout` on a timer
+    // that runs whether or not a connection is open (at 1 s that woke every idle node once a
+    // second), so the first request of a connection is bounded by a timer of its own
+    // (`guardHeaders`); Node's check, at its default period, still covers later requests.
+    const serverOptions: http.ServerOptions = firstFrameMs > 0 ? { headersTimeout: firstFrameMs, requestTimeout: Math.max(300_000, firstFrameMs) } : {};
     const onRequest =
       opts.onHttpRequest ??
       ((_req: IncomingMessage, res: ServerResponse) => {
@@ -289,9 +291,33 @@ class WsListenerImpl implements WsListener {
         log.debug(`TLS handshake failed: ${err.message}`);
       });
     }
-    this.httpServer.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-      this.handleUpgrade(req, socket, head),
-    );
+    if (firstFrameMs > 0) {
+      // Over TLS the handshake has its own timeout; the headers' timer starts after it.
+      this.httpServer.on(tls === undefined ? "connection" : "secureConnection", (socket: Socket) => this.guardHeaders(socket, firstFrameMs));
+      this.httpServer.on("request", (req: IncomingMessage) => this.headersArrived(req.socket));
+    }
+    this.httpServer.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.headersArrived(req.socket);
+      this.handleUpgrade(req, socket, head);
+    });
+  }
+
+  /** Destroys a connection whose first request's headers are not complete within `ms`. */
+  private guardHeaders(socket: Socket, ms: number): void {
+    const timer = setTimeout(() => {
+      this.headerTimers.delete(socket);
+      socket.destroy();
+    }, ms);
+    timer.unref?.();
+    this.headerTimers.set(socket, timer);
+    socket.once("close", () => this.headersArrived(socket));
+  }
+
+  private headersArrived(socket: Socket): void {
+    const timer = this.headerTimers.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.headerTimers.delete(socket);
   }
 
   markPeer(conn: Connection): void {
