@@ -28,6 +28,16 @@ const notification = fc
     }),
   );
 
+/** "ok", or the message of the MpregError `f` throws: what encodeFrame and a template must agree on. */
+function outcome(f: () => unknown): string {
+  try {
+    f();
+    return "ok";
+  } catch (e) {
+    return isMpregError(e) ? e.message : "other";
+  }
+}
+
 describe("encodeNotification", () => {
   it("writes exactly the bytes encodeFrame writes for notifications as the exchange builds them", () => {
     fc.assert(fc.property(notification, (n) => {
@@ -46,14 +56,6 @@ describe("encodeNotification", () => {
   });
 
   it("refuses what encodeFrame refuses and accepts the same depths", () => {
-    const outcome = (f: () => unknown) => {
-      try {
-        f();
-        return "ok";
-      } catch (e) {
-        return isMpregError(e) ? e.message : "other";
-      }
-    };
     const base: PubsubNotification = { role: "pubsub-notification", subscription_id: "s", message: { topic: "t", payload: null, headers: {}, message_id: "m", publisher: "a", timestamp: 1 } };
     for (let d = MAX_NESTING_DEPTH - 6; d <= MAX_NESTING_DEPTH + 2; d++) {
       let v: unknown = 1;
@@ -93,14 +95,6 @@ describe("encodeNotificationBatch", () => {
     const base: PubsubNotificationBatch["messages"][number] = { topic: "t", payload: new Uint8Array(100), headers: {}, message_id: "m", publisher: "a", timestamp: 1 };
     const big: PubsubNotificationBatch = { role: "pubsub-notification-batch", subscription_id: "s", messages: Array.from({ length: 256 }, (_, i) => ({ ...base, message_id: `m${i}` })) };
     expect(bytes(encodeNotificationBatch(big))).toEqual(bytes(encodeFrame(big, "msgpack")));
-    const outcome = (f: () => unknown) => {
-      try {
-        f();
-        return "ok";
-      } catch (e) {
-        return isMpregError(e) ? e.message : "other";
-      }
-    };
     for (let d = MAX_NESTING_DEPTH - 6; d <= MAX_NESTING_DEPTH + 2; d++) {
       let v: unknown = 1;
       for (let i = 0; i < d; i++) v = [v];

@@ -101,10 +101,11 @@ function messageRest(m: PubsubNotificationMessage): boolean {
   return putNum(m.timestamp);
 }
 
-function notificationBatchTemplate(f: PubsubNotificationBatch): Uint8Array | undefined {
+/** Runs a batch template's body with the batch value encoder, the single-frame one restored after. */
+function withBatchValues<F>(body: (f: F) => Uint8Array | undefined, f: F): Uint8Array | undefined {
   currentValueEncoder = batchValueEncoder;
   try {
-    return notificationBatchBody(f);
+    return body(f);
   } finally {
     currentValueEncoder = valueEncoder;
   }
@@ -136,7 +137,7 @@ function notificationBatchBody(f: PubsubNotificationBatch): Uint8Array | undefin
  * @throws {MpregError} code 1002 when the frame cannot be encoded (as encodeFrame).
  */
 export function encodeNotificationBatch(f: PubsubNotificationBatch): Uint8Array {
-  return notificationBatchTemplate(f) ?? encodeFrame(f, "msgpack");
+  return withBatchValues(notificationBatchBody, f) ?? encodeFrame(f, "msgpack");
 }
 
 /**
@@ -147,16 +148,7 @@ export function encodeNotificationBatch(f: PubsubNotificationBatch): Uint8Array 
  * @throws {MpregError} code 1002 when the frame cannot be encoded (as encodeFrame).
  */
 export function encodePublishBatch(f: PubsubPublishBatch): Uint8Array {
-  return publishBatchTemplate(f) ?? encodeFrame(f, "msgpack");
-}
-
-function publishBatchTemplate(f: PubsubPublishBatch): Uint8Array | undefined {
-  currentValueEncoder = batchValueEncoder;
-  try {
-    return publishBatchBody(f);
-  } finally {
-    currentValueEncoder = valueEncoder;
-  }
+  return withBatchValues(publishBatchBody, f) ?? encodeFrame(f, "msgpack");
 }
 
 function publishBatchBody(f: PubsubPublishBatch): Uint8Array | undefined {
